@@ -1,0 +1,110 @@
+"""The ``ponder`` command line: thin wrappers that parse options and call a stage or a recipe.
+
+Errors caused by input (bad files, bad config) print one line ``ponder: error: ...`` and exit with 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from ponder.errors import PonderError
+
+app = typer.Typer(
+    name="ponder",
+    help="Post-training language models to reason better: ThinkPO, PFPO and Thinker.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+
+
+@app.command("tiny-model")
+def tiny_model(
+    out_dir: Path = typer.Argument(..., help="Folder to write the model and tokenizer to."),
+    preset: str = typer.Option("nano", help="Size: nano (~0.5M params), micro (~3M), small (~20M)."),
+    seed: int = typer.Option(0, help="Seed for the random weights (same seed, same model)."),
+) -> None:
+    """Build a tiny randomly initialised Qwen2 model with a locally trained tokenizer.
+
+    Example: ponder tiny-model runs/tiny --preset nano --seed 0
+    """
+    from ponder.models.tiny import PRESETS, build_tiny_model, count_parameters
+
+    if preset not in PRESETS:
+        raise PonderError(f"--preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    _quiet_transformers()
+    out = build_tiny_model(out_dir, preset, seed)
+    typer.echo(f"wrote {preset} model ({count_parameters(preset):,} parameters) to {out}")
+
+
+@app.command("synth")
+def synth(
+    family: str = typer.Argument(..., help="Task family: arithmetic, linear or code."),
+    output: Path = typer.Option(..., "--output", "-o", help="Problems file to write (.jsonl or .parquet)."),
+    n: int = typer.Option(100, help="Number of problems."),
+    seed: int = typer.Option(0, help="Seed (same seed, same problems)."),
+    knob: list[str] = typer.Option([], "--knob", "-k", help="Difficulty knob as key=value, e.g. -k max_ops=5."),
+) -> None:
+    """Write synthetic problems (gold answer, long and short solutions in meta, tests for code).
+
+    Example: ponder synth arithmetic --n 200 --seed 1 -k max_ops=5 --output problems.jsonl
+    """
+    import inspect
+
+    import yaml
+
+    from ponder.io import write_records
+    from ponder.tasks.synthetic import FAMILIES, make
+
+    if family not in FAMILIES:
+        raise PonderError(f"unknown task family {family!r}; choose one of {', '.join(FAMILIES)}")
+    params = inspect.signature(FAMILIES[family]).parameters
+    knobs = {}
+    for item in knob:
+        key, sep, val = item.partition("=")
+        if not sep or key not in params or params[key].kind is not inspect.Parameter.KEYWORD_ONLY:
+            known = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+            raise PonderError(f"--knob {item!r}: expected key=value with key one of {', '.join(known)}")
+        knobs[key] = yaml.safe_load(val)
+    count = write_records(output, make(family, n, seed, **knobs))
+    typer.echo(f"wrote {count} {family} problems to {output}")
+
+
+@app.command("check")
+def check(
+    path: Path = typer.Argument(..., help="A record file (.jsonl or .parquet)."),
+    kind: str = typer.Option("problem", help="Record kind: problem, sample, pair or episode."),
+) -> None:
+    """Validate a record file; print the record count, or one line naming the bad line and field.
+
+    Example: ponder check problems.jsonl --kind problem
+    """
+    from ponder import records
+
+    kinds = {"problem": records.Problem, "sample": records.Sample, "pair": records.Pair, "episode": records.Episode}
+    if kind not in kinds:
+        raise PonderError(f"--kind: unknown record kind {kind!r}; choose one of {', '.join(kinds)}")
+    n = records.validate_file(path, kinds[kind])
+    typer.echo(f"{path}: {n} valid {kind} records")
+
+
+def main() -> None:
+    try:
+        app()
+    except PonderError as e:
+        print(f"ponder: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("ponder: interrupted", file=sys.stderr)
+        sys.exit(130)

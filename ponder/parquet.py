@@ -1,0 +1,113 @@
+"""Parquet encoding of records: exact round trip, readable by other tools.
+
+A column whose values are all strings, all integers, all numbers or all booleans is stored natively
+(so ``id``, ``answer`` or a plain-text ``prompt`` read naturally in pandas, DuckDB or ``datasets``).
+Any other column (message lists, ``meta`` objects, mixed types) is stored as JSON text and listed in
+the schema metadata key ``ponder.json_columns``, so reading gives back exactly the dicts that were written.
+
+Writing makes two streaming passes over a spooled JSONL copy (one to learn the columns and their kinds,
+one to write), so memory stays flat for any number of rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+JSON_COLUMNS_KEY = b"ponder.json_columns"
+BATCH_ROWS = 8192
+
+
+def iter_rows(path: str | Path) -> Iterator[dict]:
+    """Yield each row of a Parquet file as a dict, decoding ponder's JSON columns. Raises ValueError."""
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises several types for a damaged file
+        from ponder.errors import InputError
+
+        raise InputError(path, f"not a readable Parquet file ({type(e).__name__}: {e})") from None
+    meta = pf.schema_arrow.metadata or {}
+    json_cols = set(json.loads(meta.get(JSON_COLUMNS_KEY, b"[]")))
+    for batch in pf.iter_batches(batch_size=4096):
+        for row in batch.to_pylist():
+            out = {}
+            for k, v in row.items():
+                if v is None:
+                    continue  # a key absent from this record
+                out[k] = json.loads(v) if k in json_cols else v
+            yield out
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int" if -(2**63) <= v < 2**63 else "json"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "str"
+    return "json"
+
+
+def _merge(a: str | None, b: str) -> str:
+    if a is None or a == b:
+        return b
+    if {a, b} == {"int", "float"}:
+        return "float"
+    return "json"
+
+
+def write_rows(path: str | Path, rows: Iterable[dict]) -> int:
+    """Write dict rows to a Parquet file at ``path`` (not atomic by itself; see ``ponder.io``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    fd, spool = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".spool.jsonl", dir=path.parent)
+    kinds: dict[str, str | None] = {}
+    n = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for r in rows:
+                for k, v in r.items():
+                    if v is not None:
+                        kinds[k] = _merge(kinds.get(k), _kind(v))
+                    else:
+                        kinds.setdefault(k, None)
+                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+                n += 1
+        arrow_type = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "str": pa.string()}
+        fields = [pa.field(k, arrow_type.get(kind or "str", pa.string())) for k, kind in kinds.items()]
+        json_cols = [k for k, kind in kinds.items() if kind == "json"]
+        schema = pa.schema(fields, metadata={JSON_COLUMNS_KEY: json.dumps(json_cols).encode()})
+        with pq.ParquetWriter(path, schema) as writer, open(spool, encoding="utf-8") as fh:
+            batch: list[dict] = []
+            for line in fh:
+                batch.append(json.loads(line))
+                if len(batch) >= BATCH_ROWS:
+                    writer.write_table(_table(batch, schema, json_cols))
+                    batch.clear()
+            if batch or n == 0:
+                writer.write_table(_table(batch, schema, json_cols))
+    finally:
+        Path(spool).unlink(missing_ok=True)
+    return n
+
+
+def _table(batch: list[dict], schema, json_cols: list[str]):
+    import pyarrow as pa
+
+    cols = {}
+    for f in schema:
+        vals = [r.get(f.name) for r in batch]
+        if f.name in json_cols:
+            vals = [None if v is None else json.dumps(v, ensure_ascii=False) for v in vals]
+        cols[f.name] = pa.array(vals, type=f.type)
+    return pa.table(cols, schema=schema)

@@ -1,0 +1,428 @@
+"""Typed records for every stage boundary, and their JSONL/Parquet I/O.
+
+Shapes on disk (extra keys are kept and written back unchanged, so stages never lose data):
+
+- ``Problem``  ``{id, prompt, answer?, tests?, source?, meta?}``
+- ``Sample``   ``{id, prompt, responses[], finish_reasons[], num_tokens[], answer?, preds[]?, correct[]?,
+  vote_answer?, vote_share?, meta?}``
+- ``Pair``     ``{id, prompt, chosen, rejected, meta?}`` -- TRL's preference format; ``prompt``, ``chosen`` and
+  ``rejected`` are strings or lists of chat messages ``{"role", "content"}``.
+- ``Verdict``  ``{correct, pred, reason}`` -- a grader's answer about one response.
+- ``Episode``  ``{id, prompt, turns[], answer?, meta?}`` -- a multi-stage dialogue (Thinker).
+
+Reading streams one line (or one Parquet batch) at a time, so memory stays flat for any file size.
+Bad input raises :class:`~ponder.errors.InputError` naming the file, the line and the field.
+Writing lives in :mod:`ponder.io` (atomic files, resumable stage output).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ponder.errors import InputError
+
+Message = dict[str, Any]
+PromptLike = str | list[Message]
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def _is_parquet(path: str | Path) -> bool:
+    return str(path).endswith(PARQUET_SUFFIXES)
+
+
+# --------------------------------------------------------------------------- field checkers
+# Each checker returns the normalised value or raises ValueError with a message naming what was found.
+
+
+def _type_name(v: Any) -> str:
+    return "null" if v is None else {dict: "object", list: "list", str: "string", bool: "boolean"}.get(
+        type(v), type(v).__name__
+    )
+
+
+def _str(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    raise ValueError(f"expected a string, got {_type_name(v)}")
+
+
+def _id(v: Any) -> str:
+    # Integer ids are common in public data sets; they are kept as their decimal string.
+    if isinstance(v, str) and v:
+        return v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    raise ValueError(f"expected a non-empty string or integer, got {_type_name(v)}" + (" ''" if v == "" else ""))
+
+
+def _answer(v: Any) -> str:
+    # Gold answers stored as JSON numbers are accepted and kept as their text (42 -> "42").
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+        return str(v)
+    raise ValueError(f"expected a string or number, got {_type_name(v)}")
+
+
+def _messages(v: Any) -> list[Message]:
+    if not isinstance(v, list) or not v:
+        raise ValueError(f"expected a non-empty list of messages, got {_type_name(v)}")
+    for i, m in enumerate(v):
+        if not isinstance(m, dict):
+            raise ValueError(f"message {i}: expected an object, got {_type_name(m)}")
+        if not isinstance(m.get("role"), str):
+            raise ValueError(f"message {i}: 'role' must be a string")
+        if not isinstance(m.get("content"), str):
+            raise ValueError(f"message {i}: 'content' must be a string")
+    return v
+
+
+def _text_or_messages(v: Any) -> PromptLike:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, list):
+        return _messages(v)
+    raise ValueError(f"expected a string or a list of messages, got {_type_name(v)}")
+
+
+def _list_of(check: Callable[[Any], Any]) -> Callable[[Any], list]:
+    def checker(v: Any) -> list:
+        if not isinstance(v, list):
+            raise ValueError(f"expected a list, got {_type_name(v)}")
+        out = []
+        for i, x in enumerate(v):
+            try:
+                out.append(check(x))
+            except ValueError as e:
+                raise ValueError(f"item {i}: {e}") from None
+        return out
+
+    return checker
+
+
+def _int(v: Any) -> int:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    raise ValueError(f"expected an integer, got {_type_name(v)}")
+
+
+def _bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    raise ValueError(f"expected true or false, got {_type_name(v)}")
+
+
+def _float(v: Any) -> float:
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return float(v)
+    raise ValueError(f"expected a number, got {_type_name(v)}")
+
+
+def _dict(v: Any) -> dict:
+    if isinstance(v, dict):
+        return v
+    raise ValueError(f"expected an object, got {_type_name(v)}")
+
+
+def _finish_reason(v: Any) -> str:
+    if v in ("stop", "length"):
+        return v
+    raise ValueError(f"expected 'stop' or 'length', got {json.dumps(v)}")
+
+
+def _test(v: Any) -> dict:
+    if not isinstance(v, dict):
+        raise ValueError(f"expected an object with 'input' and 'output', got {_type_name(v)}")
+    if "input" not in v:
+        raise ValueError("test is missing 'input'")
+    return v
+
+
+def _pred(v: Any) -> str | None:
+    return None if v is None else _str(v)
+
+
+# --------------------------------------------------------------------------- records
+
+
+class Record:
+    """Base of every record: validation from a dict and conversion back, keeping unknown keys in ``extra``."""
+
+    SPEC: dict[str, tuple[Callable[[Any], Any], bool]] = {}
+
+    @classmethod
+    def from_dict(cls, d: Any, *, path: str | Path = "<memory>", line: int | None = None):
+        if not isinstance(d, dict):
+            raise InputError(path, f"expected a JSON object, got {_type_name(d)}", line=line)
+        kwargs: dict[str, Any] = {}
+        for name, (check, required) in cls.SPEC.items():
+            if name not in d or (d[name] is None and not required):
+                if required:
+                    raise InputError(path, "missing", line=line, field=name)
+                continue
+            try:
+                kwargs[name] = check(d[name])
+            except ValueError as e:
+                raise InputError(path, str(e), line=line, field=name) from None
+        extra = {k: v for k, v in d.items() if k not in cls.SPEC}
+        rec = cls(**kwargs)
+        if extra:
+            rec.extra = extra
+        try:
+            rec.check()
+        except ValueError as e:
+            msg, _, fld = str(e).partition("|")
+            raise InputError(path, msg, line=line, field=fld or None) from None
+        return rec
+
+    def check(self) -> None:
+        """Cross-field checks; raise ``ValueError("message|field")``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "extra":
+                continue
+            v = getattr(self, f.name)
+            if v is None or (f.name == "meta" and not v):
+                continue
+            out[f.name] = v
+        out.update(getattr(self, "extra", None) or {})
+        return out
+
+
+@dataclass
+class Problem(Record):
+    """A question to answer; ``answer`` is the gold answer when known, ``tests`` the code tests when any."""
+
+    id: str
+    prompt: PromptLike
+    answer: str | None = None
+    tests: list[dict] | None = None
+    source: str | None = None
+    meta: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict, repr=False)
+
+    SPEC = {
+        "id": (_id, True),
+        "prompt": (_text_or_messages, True),
+        "answer": (_answer, False),
+        "tests": (_list_of(_test), False),
+        "source": (_str, False),
+        "meta": (_dict, False),
+    }
+
+
+@dataclass
+class Sample(Record):
+    """n responses to one prompt; after grading also ``preds``, ``correct`` and the vote."""
+
+    id: str
+    prompt: PromptLike
+    responses: list[str]
+    finish_reasons: list[str]
+    num_tokens: list[int]
+    answer: str | None = None
+    preds: list[str | None] | None = None
+    correct: list[bool] | None = None
+    vote_answer: str | None = None
+    vote_share: float | None = None
+    meta: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict, repr=False)
+
+    SPEC = {
+        "id": (_id, True),
+        "prompt": (_text_or_messages, True),
+        "responses": (_list_of(_str), True),
+        "finish_reasons": (_list_of(_finish_reason), True),
+        "num_tokens": (_list_of(_int), True),
+        "answer": (_answer, False),
+        "preds": (_list_of(_pred), False),
+        "correct": (_list_of(_bool), False),
+        "vote_answer": (_str, False),
+        "vote_share": (_float, False),
+        "meta": (_dict, False),
+    }
+
+    def check(self) -> None:
+        n = len(self.responses)
+        for name in ("finish_reasons", "num_tokens", "preds", "correct"):
+            v = getattr(self, name)
+            if v is not None and len(v) != n:
+                raise ValueError(f"has {len(v)} items but 'responses' has {n}|{name}")
+
+
+@dataclass
+class Pair(Record):
+    """A preference pair in TRL's format (plain text or conversational)."""
+
+    id: str
+    prompt: PromptLike
+    chosen: PromptLike
+    rejected: PromptLike
+    meta: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict, repr=False)
+
+    SPEC = {
+        "id": (_id, True),
+        "prompt": (_text_or_messages, True),
+        "chosen": (_text_or_messages, True),
+        "rejected": (_text_or_messages, True),
+        "meta": (_dict, False),
+    }
+
+
+@dataclass
+class Verdict(Record):
+    """A grader's judgement of one response: ``correct``, the extracted ``pred`` and a short ``reason``."""
+
+    correct: bool
+    pred: str | None
+    reason: str
+    extra: dict = field(default_factory=dict, repr=False)
+
+    SPEC = {"correct": (_bool, True), "pred": (_pred, False), "reason": (_str, True)}
+
+
+@dataclass
+class Episode(Record):
+    """One multi-stage dialogue: ``turns`` holds ``{stage, prompt, response, reward, ...}`` per stage."""
+
+    id: str
+    prompt: PromptLike
+    turns: list[dict]
+    answer: str | None = None
+    meta: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict, repr=False)
+
+    SPEC = {
+        "id": (_id, True),
+        "prompt": (_text_or_messages, True),
+        "turns": (_list_of(_dict), True),
+        "answer": (_answer, False),
+        "meta": (_dict, False),
+    }
+
+
+R = TypeVar("R", bound=Record)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def iter_json_objects(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line_number, parsed_value)`` for each non-blank line of a JSONL file, or each Parquet row.
+
+    Streams: one line (or one Parquet batch) is in memory at a time. Raises InputError for a missing or
+    empty file, invalid UTF-8 and broken JSON, naming the line.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "no such file")
+    if path.is_dir():
+        raise InputError(path, "is a folder, expected a .jsonl or .parquet file")
+    if _is_parquet(path):
+        yield from _iter_parquet(path)
+        return
+    seen_any = False
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(path, f"invalid UTF-8 at byte {e.start} of the line", line=lineno) from None
+            if lineno == 1 and text.startswith("\ufeff"):
+                text = text[1:]
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise InputError(path, f"broken JSON: {e.msg} (column {e.colno})", line=lineno) from None
+            seen_any = True
+            yield lineno, value
+    if not seen_any:
+        raise InputError(path, "file is empty (no records)")
+
+
+def _iter_parquet(path: Path) -> Iterator[tuple[int, Any]]:
+    from ponder import parquet
+
+    row = 0
+    for row, rec in enumerate(parquet.iter_rows(path), start=1):
+        yield row, rec
+    if row == 0:
+        raise InputError(path, "file is empty (no records)")
+
+
+def read_records(path: str | Path, kind: type[R]) -> Iterator[R]:
+    """Stream typed records of ``kind`` from a JSONL or Parquet file, validating each one."""
+    for lineno, obj in iter_json_objects(path):
+        yield kind.from_dict(obj, path=path, line=lineno)
+
+
+def read_problems(path: str | Path) -> Iterator[Problem]:
+    return read_records(path, Problem)
+
+
+def read_samples(path: str | Path) -> Iterator[Sample]:
+    return read_records(path, Sample)
+
+
+def read_pairs(path: str | Path) -> Iterator[Pair]:
+    return read_records(path, Pair)
+
+
+def load_records(path: str | Path, kind: type[R], *, unique_ids: bool = True) -> list[R]:
+    """Read a whole file into a list, checking that ids are unique (stages rely on ids to resume)."""
+    out: list[R] = []
+    first_line: dict[str, int] = {}
+    for lineno, obj in iter_json_objects(path):
+        rec = kind.from_dict(obj, path=path, line=lineno)
+        rid = getattr(rec, "id", None)
+        if unique_ids and rid is not None:
+            if rid in first_line:
+                raise InputError(path, f"duplicate id {rid!r} (first on line {first_line[rid]})", line=lineno, field="id")
+            first_line[rid] = lineno
+        out.append(rec)
+    return out
+
+
+def validate_file(path: str | Path, kind: type[Record], *, unique_ids: bool = True) -> int:
+    """Check every record of a file without keeping them; return the count. Memory: the set of ids only."""
+    first_line: dict[str, int] = {}
+    n = 0
+    for lineno, obj in iter_json_objects(path):
+        rec = kind.from_dict(obj, path=path, line=lineno)
+        rid = getattr(rec, "id", None)
+        if unique_ids and rid is not None:
+            if rid in first_line:
+                raise InputError(path, f"duplicate id {rid!r} (first on line {first_line[rid]})", line=lineno, field="id")
+            first_line[rid] = lineno
+        n += 1
+    return n
+
+
+def load_dataset(path: str | Path, kind: type[Record] = Problem):
+    """Load a record file as an HF ``datasets.Dataset`` (validated first, so errors name the line)."""
+    import datasets
+
+    validate_file(path, kind)
+    if _is_parquet(path):
+        # Rows are decoded by ponder (JSON columns back to lists and objects) before datasets sees them.
+        rows = [obj for _, obj in iter_json_objects(path)]
+        keys = list(dict.fromkeys(k for r in rows for k in r))  # from_list would keep the first row's keys only
+        return datasets.Dataset.from_list([{k: r.get(k) for k in keys} for r in rows])
+    return datasets.load_dataset("json", data_files=str(path), split="train")
+
+
+def dumps(rec: Record | dict) -> str:
+    """One JSONL line (no newline) for a record."""
+    return json.dumps(rec.to_dict() if isinstance(rec, Record) else rec, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,57 @@
+from dataclasses import dataclass
+from typing import Literal
+
+import pytest
+
+from ponder.config import describe, load_config, option
+from ponder.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Optim:
+    lr: float = option(1e-5, "peak learning rate")
+    schedule: Literal["cosine", "linear"] = option("cosine", "decay after warm-up")
+
+
+@dataclass(frozen=True)
+class Cfg:
+    model: str = option(help="model folder or hub name")
+    beta: float = option(0.1, "DPO beta")
+    max_length: int | None = option(None, "token limit per sequence; None = no truncation")
+    files: list[str] = option([], "pair files")
+    bf16: bool = option(False, "use bfloat16")
+    optim: Optim = option(Optim(), "optimizer settings")
+
+
+def test_defaults_yaml_then_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model: m\nbeta: 0.01\noptim:\n  lr: 3e-7\n")
+    cfg = load_config(Cfg, path, ["beta=0.5", "optim.schedule=linear", "files=a.jsonl,b.jsonl", "bf16=true"])
+    assert cfg == Cfg(model="m", beta=0.5, files=["a.jsonl", "b.jsonl"], bf16=True,
+                      optim=Optim(lr=3e-7, schedule="linear"))
+    assert load_config(Cfg, path).optim.lr == pytest.approx(3e-7)  # YAML 1.1 reads 3e-7 as text
+
+
+def test_unknown_key_names_file_line_and_suggests(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model: m\noptim:\n  lr: 1e-6\n  schedul: linear\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:4: unknown key 'optim.schedul'; did you mean 'schedule'\?"):
+        load_config(Cfg, path)
+
+
+def test_wrong_type_and_missing_required():
+    with pytest.raises(ConfigError, match=r"override 'beta=high': expected a number"):
+        load_config(Cfg, overrides=["model=m", "beta=high"])
+    with pytest.raises(ConfigError, match="expected one of 'cosine', 'linear'"):
+        load_config(Cfg, overrides=["model=m", "optim.schedule=step"])
+    with pytest.raises(ConfigError, match="required key 'model'"):
+        load_config(Cfg)
+    assert load_config(Cfg, overrides=["model=m", "max_length=none"]).max_length is None
+
+
+def test_config_is_frozen_and_described():
+    cfg = load_config(Cfg, overrides=["model=m"])
+    with pytest.raises(AttributeError):
+        cfg.beta = 1.0
+    text = describe(Cfg)
+    assert "optim.lr (float, default 1e-05): peak learning rate" in text
