@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ponder_cmd, subprocess_env
+from tests.helpers import ponder_cmd, subprocess_env
 
 from ponder.errors import InputError
 from ponder.io import StageWriter, write_records

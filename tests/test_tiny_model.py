@@ -2,7 +2,7 @@ import hashlib
 import subprocess
 
 import torch
-from conftest import ponder_cmd, subprocess_env
+from tests.helpers import ponder_cmd, subprocess_env
 
 from ponder.models.tiny import IM_END, build_tiny_model, count_parameters
 
