@@ -3,7 +3,6 @@ import subprocess
 import sys
 
 import pytest
-from tests.helpers import ponder_cmd, subprocess_env
 
 from ponder.errors import InputError
 from ponder.io import StageWriter, write_records
@@ -15,9 +14,9 @@ from ponder.records import (
     load_records,
     read_pairs,
     read_problems,
-    read_records,
     read_samples,
 )
+from tests.helpers import ponder_cmd, subprocess_env
 
 PROBLEMS = [
     Problem(id="a", prompt="Compute 1 + 1.", answer="2", source="s", meta={"family": "arithmetic"}),

@@ -2,9 +2,9 @@ import hashlib
 import subprocess
 
 import torch
-from tests.helpers import ponder_cmd, subprocess_env
 
 from ponder.models.tiny import IM_END, build_tiny_model, count_parameters
+from tests.helpers import ponder_cmd, subprocess_env
 
 
 def _digest(folder):

@@ -37,5 +37,4 @@ def corpus(n_per_family: int = 400, seed: int = 12345) -> Iterator[str]:
             yield p.prompt if isinstance(p.prompt, str) else p.prompt[-1]["content"]
             yield p.meta["long"]
             yield p.meta["short"]
-            for src in p.meta.get("buggy", {}).values():
-                yield src
+            yield from p.meta.get("buggy", {}).values()
