@@ -109,18 +109,27 @@ class Job:
 # --------------------------------------------------------------------------- checking jobs
 
 
+class JobError(ValueError):
+    """A malformed job (caller input, never program output); names the field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"field '{field}': {message}")
+        self.field = field
+        self.message = message
+
+
 def check_job(source: Any, tests: Any, mode: Any, entry_point: Any, *, expect_outputs: bool) -> None:
-    """Raise ValueError naming the field when a job is malformed (caller input, never program output)."""
+    """Raise :class:`JobError` naming the field when a job is malformed."""
     if not isinstance(source, str):
-        raise ValueError(f"field 'source': expected a string, got {type(source).__name__}")
+        raise JobError("source", f"expected a string, got {type(source).__name__}")
     if mode not in MODES:
-        raise ValueError(f"field 'mode': expected one of {', '.join(MODES)}, got {mode!r}")
-    if mode == "call" and not (isinstance(entry_point, str) and entry_point.isidentifier()):
-        raise ValueError(f"field 'entry_point': call mode needs a function name, got {entry_point!r}")
-    if entry_point is not None and not isinstance(entry_point, str):
-        raise ValueError(f"field 'entry_point': expected a string, got {type(entry_point).__name__}")
+        raise JobError("mode", f"expected one of {', '.join(MODES)}, got {mode!r}")
+    if entry_point is not None and not (isinstance(entry_point, str) and entry_point.isidentifier()):
+        raise JobError("entry_point", f"expected a function name, got {entry_point!r}")
+    if mode == "call" and entry_point is None:
+        raise JobError("entry_point", "call mode needs the name of the function to call")
     if not isinstance(tests, list):
-        raise ValueError(f"field 'tests': expected a list, got {type(tests).__name__}")
+        raise JobError("tests", f"expected a list, got {type(tests).__name__}")
     for i, t in enumerate(tests):
         try:
             _payload(t, mode)
@@ -129,7 +138,7 @@ def check_job(source: Any, tests: Any, mode: Any, entry_point: Any, *, expect_ou
             if expect_outputs and mode == "call" and "output" not in t:
                 raise ValueError("'output' (the expected return value) is missing")
         except ValueError as e:
-            raise ValueError(f"field 'tests': item {i}: {e}") from None
+            raise JobError("tests", f"item {i}: {e}") from None
 
 
 def _payload(test: Any, mode: str) -> str:
@@ -251,12 +260,8 @@ class SandboxPool:
                 if send_program:
                     msg["program"] = program
                     send_program = False
-                try:
-                    raw = worker.request(msg, host_timeout)
-                except WorkerLost as e:
-                    worker.restart()
-                    send_program = True
-                    raw = {"status": "timeout" if e.timed_out else "runtime_error", "detail": str(e), "stdout": "", "stderr": "", "duration_s": 0.0}
+                raw = self._request(worker, msg, program, host_timeout)
+                send_program = raw.pop("_restarted", False)
                 raws.append(raw)
                 if raw["status"] == "compile_error":  # the same for every test: fill them in without running
                     if not job.stop_on_first_failure:
@@ -271,6 +276,21 @@ class SandboxPool:
         finally:
             self._idle.put(worker)
         return raws
+
+    @staticmethod
+    def _request(worker, msg: dict, program: dict, timeout: float) -> dict:
+        """One test on ``worker``. A worker that went away (killed from outside, crashed) is restarted and
+        the test tried once more; one that stopped answering is restarted and the test counts as a timeout."""
+        for attempt in (0, 1):
+            try:
+                return worker.request(msg, timeout)
+            except WorkerLost as e:
+                worker.restart()
+                msg = {**msg, "program": program}
+                if e.timed_out or attempt:
+                    status = "timeout" if e.timed_out else "runtime_error"
+                    return {"status": status, "detail": str(e), "stdout": "", "stderr": "", "duration_s": 0.0, "_restarted": True}
+        raise AssertionError("unreachable")
 
     def run_job(self, job: Job) -> list[TestResult]:
         check_job(job.source, job.tests, job.mode, job.entry_point, expect_outputs=True)
@@ -289,7 +309,7 @@ class SandboxPool:
     def run_inputs_job(self, job: Job) -> list[RunResult]:
         if job.mode == "assert":
             raise ValueError("run_inputs records outputs: use mode 'stdio' or 'call'")
-        tests = _as_input_tests(job.tests)
+        tests = as_input_tests(job.tests)
         check_job(job.source, tests, job.mode, job.entry_point, expect_outputs=False)
         payloads = [_payload(t, job.mode) for t in tests]
         return [to_run_result(r, job.mode) for r in self._run(job, payloads, lambda i, r: True)]
@@ -336,7 +356,7 @@ def _in_order(pairs: Iterator[tuple[int, Any]]) -> list:
     return [out[i] for i in range(len(out))]
 
 
-def _as_input_tests(inputs: Any) -> Any:
+def as_input_tests(inputs: Any) -> Any:
     if not isinstance(inputs, list):
         return inputs  # check_job names the problem
     return [x if isinstance(x, dict) else {"input": x} for x in inputs]

@@ -53,7 +53,9 @@ def first_stdout_difference(got: str, expected: str, *, rel_tol: float = REL_TOL
         if len(tx) == len(ty) and all(s == t or _numbers_close(s, t, rel_tol, abs_tol) for s, t in zip(tx, ty, strict=True)):
             continue
         return f"line {i + 1}: expected {_clip(y)!r}, got {_clip(x)!r}"
-    return f"expected {len(b)} lines, got {len(a)}"
+    if len(a) != len(b):
+        return f"expected {len(b)} lines, got {len(a)}"
+    return None
 
 
 def stdout_equal(got: str, expected: str, *, rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL) -> bool:

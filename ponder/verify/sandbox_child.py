@@ -71,6 +71,7 @@ def _setup(keep_fd: int, program: dict, cfg: dict) -> None:
     import gc
 
     gc.enable()
+    os.environ.clear()  # the worker started with none; this drops what the interpreter set itself (LC_CTYPE)
     sys.argv = [PROGRAM_FILE]
     sys.executable = cfg.get("python", sys.executable)
     sys.path[:] = [p for p in sys.path if p != cfg.get("ponder_root")]

@@ -32,7 +32,7 @@ from ponder.verify import sandbox_sys as ss
 
 # Imported once by the worker so that every program starts with them loaded (the fork server's point).
 PRELOAD = (
-    "abc argparse array ast base64 binascii bisect bz2 calendar cmath codecs collections collections.abc "
+    "abc argparse encodings.idna array ast base64 binascii bisect bz2 calendar cmath codecs collections collections.abc "
     "contextlib copy csv ctypes dataclasses datetime decimal difflib enum fractions functools gc glob hashlib "
     "heapq hmac inspect io itertools json keyword linecache lzma math multiprocessing numbers operator os "
     "pathlib pickle pprint queue random re resource secrets select shutil signal socket sqlite3 statistics "
