@@ -185,9 +185,9 @@ class _Child:
             # CPU time of all threads of this test; SIGPROF's default action ends the process.
             signal.setitimer(signal.ITIMER_PROF, float(req["cpu_s"]))
             result = self._run_mode(payload.decode("utf-8"))
-            signal.setitimer(signal.ITIMER_PROF, 0)
         result.setdefault("exit_code", 0)
-        self._finish(result)
+        self._finish(result)  # still under the CPU timer: threads the program left running are joined here
+        signal.setitimer(signal.ITIMER_PROF, 0)
         text = json.dumps(result).encode()
         try:
             view = memoryview(text)

@@ -272,7 +272,8 @@ class Supervisor:
         finally:
             for fd in fds:
                 os.close(fd)
-            shutil.rmtree(workdir, ignore_errors=True)
+            for d in self.scratch:  # the working directory lives here too: each test starts from empty
+                sandbox_fs.empty_dir(d)
 
     def _send_and_wait(self, fds: list[int], workdir: str, deadline: float, lim: dict) -> dict:
         req = json.dumps({"seq": self.seq, "workdir": workdir, "cpu_s": lim["cpu_s"]}).encode()
