@@ -256,7 +256,7 @@ class SandboxPool:
         try:
             send_program = True
             for i, payload in enumerate(payloads):
-                msg = {"op": "test", "input": payload}
+                msg = {"op": "test", "input": payload, "last": i == len(payloads) - 1}
                 if send_program:
                     msg["program"] = program
                     send_program = False
@@ -269,10 +269,6 @@ class SandboxPool:
                     break
                 if not keep_going(i, raw):
                     break
-            try:
-                worker.request({"op": "end"}, host_timeout)
-            except WorkerLost:
-                worker.restart()
         finally:
             self._idle.put(worker)
         return raws

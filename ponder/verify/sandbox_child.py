@@ -48,7 +48,7 @@ def main(sock: socket.socket, program: dict, cfg: dict) -> None:
 
 
 def _setup(keep_fd: int, program: dict, cfg: dict) -> None:
-    os.setsid()
+    os.setpgid(0, 0)  # its own process group (kill(0) reaches only the program); setsid would cost a scheduler autogroup
     ss.prctl(ss.PR_SET_PDEATHSIG, signal.SIGKILL)
     os.closerange(3, keep_fd)
     os.closerange(keep_fd + 1, 1 << 16)

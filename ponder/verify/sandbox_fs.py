@@ -31,7 +31,7 @@ def build_root(cfg: dict) -> str:
     """Mount the sandbox root and ``pivot_root`` into it. Returns the interpreter's path inside."""
     ss.mount(None, "/", None, ss.MS_REC | ss.MS_PRIVATE)
     python = os.path.realpath(sys.executable)
-    files = sorted(_loaded_libraries() | {python})
+    files = sorted({*cfg["libraries"], *_loaded_libraries(), python})
     dirs = [os.path.realpath(sysconfig.get_paths()["stdlib"])]
     interp = _elf_interpreter(python)
     root = _pick_mountpoint(files + dirs)
@@ -54,6 +54,39 @@ def build_root(cfg: dict) -> str:
     os.chdir("/")
     ss.mount(None, "/", None, _RO)
     return python
+
+
+_NOT_FOR_PROGRAMS = ("_tkinter", "_test", "_xx", "xxlimited", "_ctypes_test", "ossaudiodev", "readline", "_curses")
+
+
+def discover_libraries() -> list[str]:
+    """Shared libraries of every importable standard-library extension module, found by importing them all in
+    a throwaway child (so that the worker itself stays small) and reading its memory map."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            dynload = os.path.join(sysconfig.get_paths()["stdlib"], "lib-dynload")
+            for name in sorted(os.listdir(dynload)):
+                mod = name.split(".", 1)[0]
+                if name.endswith(".so") and not mod.startswith(_NOT_FOR_PROGRAMS):
+                    try:
+                        __import__(mod)
+                    except Exception:  # noqa: BLE001 - a module that cannot load is simply not offered
+                        pass
+            data = "\n".join(sorted(_loaded_libraries())).encode()
+            while data:
+                data = data[os.write(w, data) :]
+        finally:
+            os._exit(0)
+    os.close(w)
+    chunks = []
+    while chunk := os.read(r, 1 << 16):
+        chunks.append(chunk)
+    os.close(r)
+    os.waitpid(pid, 0)
+    return [p for p in b"".join(chunks).decode().split("\n") if p]
 
 
 def _loaded_libraries() -> set[str]:

@@ -30,14 +30,13 @@ import time
 from ponder.verify import sandbox_child, sandbox_fs
 from ponder.verify import sandbox_sys as ss
 
-# Imported once by the worker so that every program starts with them loaded (the fork server's point).
+# Imported once by the worker so that every program starts with them loaded (the fork server's point). Kept to
+# what programs commonly use: every module mapped into the worker makes each fork and exit slower. All other
+# standard-library modules stay importable inside (their files and libraries are bound into the sandbox).
 PRELOAD = (
-    "abc argparse encodings.idna array ast base64 binascii bisect bz2 calendar cmath codecs collections collections.abc "
-    "contextlib copy csv ctypes dataclasses datetime decimal difflib enum fractions functools gc glob hashlib "
-    "heapq hmac inspect io itertools json keyword linecache lzma math multiprocessing numbers operator os "
-    "pathlib pickle pprint queue random re resource secrets select shutil signal socket sqlite3 statistics "
-    "string struct subprocess tempfile textwrap threading time timeit tokenize traceback types typing "
-    "unicodedata uuid weakref xml.etree.ElementTree zlib zoneinfo"
+    "abc array bisect collections collections.abc copy dataclasses datetime decimal encodings.idna enum fractions "
+    "functools heapq io itertools json math numbers operator queue random re statistics string struct textwrap "
+    "threading time typing unicodedata"
 ).split()
 
 STDERR_KEEP = 1 << 16
@@ -55,6 +54,7 @@ def boot(argv: list[str]) -> None:
             pass
     if cfg["isolation"] == "namespaces":
         try:
+            cfg["libraries"] = sandbox_fs.discover_libraries()
             _enter_namespaces(cfg)
         except OSError as e:
             send_msg(cfg["rep_fd"], {"ready": False, "error": str(e)})
@@ -199,6 +199,8 @@ class Supervisor:
             else:
                 reply = {"ok": True, "pid": os.getpid()}
             send_msg(self.rep_fd, reply)
+            if msg.get("last"):
+                self.end_program()  # after replying: the clean-up overlaps with the host's own work
 
     # ------------------------------------------------------------------ programs and children
     def end_program(self) -> None:
