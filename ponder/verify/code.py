@@ -253,6 +253,7 @@ class SandboxPool:
         host_timeout = job.limits.timeout_s * 2 + 10.0  # the supervisor enforces the limit; this catches a stuck worker
         worker = self._idle.get()
         raws: list[dict] = []
+        ended = False
         try:
             send_program = True
             for i, payload in enumerate(payloads):
@@ -262,6 +263,7 @@ class SandboxPool:
                     send_program = False
                 raw = self._request(worker, msg, program, host_timeout)
                 send_program = raw.pop("_restarted", False)
+                ended = msg["last"]
                 raws.append(raw)
                 if raw["status"] == "compile_error":  # the same for every test: fill them in without running
                     if not job.stop_on_first_failure:
@@ -269,6 +271,8 @@ class SandboxPool:
                     break
                 if not keep_going(i, raw):
                     break
+            if payloads and not ended:  # stopped early: the program's processes must go now
+                self._request(worker, {"op": "end"}, program, host_timeout)
         finally:
             self._idle.put(worker)
         return raws

@@ -48,7 +48,7 @@ def main(sock: socket.socket, program: dict, cfg: dict) -> None:
 
 
 def _setup(keep_fd: int, program: dict, cfg: dict) -> None:
-    os.setpgid(0, 0)  # its own process group (kill(0) reaches only the program); setsid would cost a scheduler autogroup
+    os.setpgid(0, 0)  # its own process group: kill(0) from the program reaches nothing of the worker
     ss.prctl(ss.PR_SET_PDEATHSIG, signal.SIGKILL)
     os.closerange(3, keep_fd)
     os.closerange(keep_fd + 1, 1 << 16)
@@ -155,7 +155,7 @@ class _Child:
             req = json.loads(data)
             if len(fds) != 4:
                 return
-            result = self.run_one(req, *fds)
+            self.run_one(req, *fds)
             try:
                 clean = len(os.listdir("/proc/self/task")) == 1
             except OSError:

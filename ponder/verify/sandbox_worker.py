@@ -193,14 +193,15 @@ class Supervisor:
             op = msg.get("op")
             if op == "test":
                 reply = self.test(msg)
+                if msg.get("last"):
+                    # Before replying: when the caller hears back, no process of the program is left.
+                    self.end_program()
             elif op == "end":
                 self.end_program()
                 reply = {"ok": True}
             else:
                 reply = {"ok": True, "pid": os.getpid()}
             send_msg(self.rep_fd, reply)
-            if msg.get("last"):
-                self.end_program()  # after replying: the clean-up overlaps with the host's own work
 
     # ------------------------------------------------------------------ programs and children
     def end_program(self) -> None:
