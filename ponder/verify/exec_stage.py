@@ -26,7 +26,8 @@ from ponder.errors import InputError
 from ponder.io import StageWriter
 from ponder.progress import progress
 from ponder.records import iter_json_objects
-from ponder.verify.code import Job, JobError, SandboxPool, as_input_tests, check_job
+from ponder.verify.jobs import Job, JobError, as_input_tests, check_job
+from ponder.verify.pool import SandboxPool
 from ponder.verify.sandbox import Limits
 
 FIELDS = ("id", "source", "tests", "mode", "entry_point", "timeout_s", "memory_mb", "stop_on_first_failure")

@@ -14,7 +14,7 @@ The data never leaves the installed package: nothing is copied into the reposito
 from __future__ import annotations
 
 from ponder.errors import PonderError
-from ponder.verify.code import Job
+from ponder.verify.jobs import Job
 from ponder.verify.sandbox import Limits
 
 _NUDGE = '''

@@ -1,7 +1,7 @@
 """Thin ctypes wrappers for the Linux calls the sandbox needs and Python 3.11 lacks.
 
-``unshare``, ``mount``, ``umount2``, ``pivot_root``, ``sethostname``, ``prctl`` and ``capset``. Each raises
-``OSError`` with the C errno on failure. Standard library only: this module is loaded by the sandbox worker
+``unshare``, ``mount``, ``umount2``, ``pivot_root``, ``sethostname``, ``prctl`` and ``capset``, plus
+:func:`enter_namespaces`, which uses them. Each raises ``OSError`` with the C errno on failure. Standard library only: this module is loaded by the sandbox worker
 (``python -I -S``), before it enters its namespaces.
 """
 
@@ -128,3 +128,42 @@ def effective_capabilities() -> int:
             if line.startswith("CapEff:"):
                 return int(line.split()[1], 16)
     raise OSError(2, "CapEff not found in /proc/self/status")
+
+
+def enter_namespaces(setgroups: str, uid_map: str, gid_map: str) -> None:
+    """Move this process into new user, mount, PID, network, IPC and UTS namespaces with the given maps.
+
+    The maps must be written from outside the new user namespace: a helper forked beforehand does it. Children
+    forked afterwards land in the new PID namespace.
+    """
+    r, w = os.pipe()
+    me = os.getpid()
+    helper = os.fork()
+    if helper == 0:
+        os.close(w)
+        ok = os.read(r, 1) == b"u"
+        try:
+            if ok:
+                for name, text in (("setgroups", setgroups), ("uid_map", uid_map), ("gid_map", gid_map)):
+                    with open(f"/proc/{me}/{name}", "w") as fh:
+                        fh.write(text)
+        except OSError:
+            ok = False
+        os._exit(0 if ok else 1)
+    os.close(r)
+    try:
+        unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
+    except OSError:
+        os.write(w, b"x")
+        os.waitpid(helper, 0)
+        raise
+    os.write(w, b"u")
+    os.close(w)
+    _, status = os.waitpid(helper, 0)
+    if status != 0:
+        raise OSError(1, "writing the user namespace's uid/gid maps failed")
+    try:  # programs may not create user namespaces of their own (a large kernel attack surface)
+        with open("/proc/sys/user/max_user_namespaces", "w") as fh:
+            fh.write("0")
+    except OSError:
+        pass

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ponder.verify import code
+from ponder.verify import code, jobs
 from ponder.verify.code import Job, JobError
 from ponder.verify.sandbox import Limits
 
@@ -146,6 +146,6 @@ def test_large_input_and_output_pass_through(pool):
 
 def test_payload_never_carries_the_expected_output():
     t = {"input": "1\n", "output": "SECRET"}
-    assert "SECRET" not in code._payload(t, "stdio")
-    assert "SECRET" not in code._payload({"input": [1], "output": "SECRET"}, "call")
-    assert json.loads(code._payload({"input": "[1, 2]"}, "call")) == [1, 2]
+    assert "SECRET" not in jobs.payload(t, "stdio")
+    assert "SECRET" not in jobs.payload({"input": [1], "output": "SECRET"}, "call")
+    assert json.loads(jobs.payload({"input": "[1, 2]"}, "call")) == [1, 2]
