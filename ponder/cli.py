@@ -101,30 +101,32 @@ def check(
 
 @app.command("exec")
 def exec_programs(
-    input: Path = typer.Option(..., "--input", "-i", help="Programs: JSONL/Parquet records {id, source, tests, mode?, entry_point?, timeout_s?, memory_mb?}."),
-    output: Path = typer.Option(..., "--output", "-o", help="Results file to write (resumable: finished ids are skipped)."),
+    input: Path = typer.Option(
+        ...,
+        "--input",
+        "-i",
+        help="Programs: JSONL/Parquet records {id, source, tests, mode?, entry_point?, timeout_s?, memory_mb?}.",
+    ),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Results file to write (resumable: finished ids are skipped)."
+    ),
     workers: int = typer.Option(0, help="Sandbox workers (0: one per CPU core)."),
-    record_outputs: bool = typer.Option(False, "--record-outputs", help="Record what each program prints or returns instead of checking expected outputs."),
+    record_outputs: bool = typer.Option(
+        False,
+        "--record-outputs",
+        help="Record what each program prints or returns instead of checking expected outputs.",
+    ),
     timeout_s: float = typer.Option(5.0, help="Wall-clock limit per test in seconds (records may set their own)."),
     memory_mb: int = typer.Option(512, help="Memory limit per program in MiB (records may set their own)."),
-    isolation: str = typer.Option("auto", help="auto (namespaces, else rlimits with a warning), namespaces, or rlimits."),
+    isolation: str = typer.Option("auto", help="auto (namespaces, else rlimits with a warning), namespaces or rlimits."),
 ) -> None:
     """Run programs on their tests in the sandbox; write one result record per program.
 
     Example: ponder exec --input programs.jsonl --output results.jsonl --workers 2
     """
-    from ponder.verify.exec_stage import ExecOptions, run_exec
-    from ponder.verify.sandbox import ISOLATIONS, Limits
+    from ponder.verify.exec_stage import exec_command
 
-    if isolation not in ISOLATIONS:
-        raise PonderError(f"--isolation: expected one of {', '.join(ISOLATIONS)}, got {isolation!r}")
-    if workers < 0 or timeout_s <= 0 or memory_mb <= 0:
-        raise PonderError("--workers must be >= 0, --timeout-s and --memory-mb positive")
-    opts = ExecOptions(workers or None, record_outputs, isolation, Limits(timeout_s=timeout_s, memory_mb=memory_mb))
-    s = run_exec(input, output, opts)
-    what = "ran" if record_outputs else f"ran ({s['all_passed']} passed every test)"
-    typer.echo(f"{what}: {s['ran']} programs, {s['resumed']} already done; wrote {s['total']} results to {s['output']}"
-               + (f" [isolation: {s['isolation']}]" if s["isolation"] else ""))
+    typer.echo(exec_command(input, output, workers, record_outputs, timeout_s, memory_mb, isolation))
 
 
 def main() -> None:

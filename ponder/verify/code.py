@@ -35,8 +35,20 @@ from ponder.verify.jobs import (  # noqa: F401 - the public names of ponder.veri
 from ponder.verify.pool import SandboxPool
 from ponder.verify.sandbox import Limits
 
-__all__ = ["MODES", "RUN_STATUSES", "TEST_STATUSES", "Job", "JobError", "Limits", "RunResult", "SandboxPool", "TestResult",
-           "default_pool", "run_inputs", "run_tests"]
+__all__ = [
+    "MODES",
+    "RUN_STATUSES",
+    "TEST_STATUSES",
+    "Job",
+    "JobError",
+    "Limits",
+    "RunResult",
+    "SandboxPool",
+    "TestResult",
+    "default_pool",
+    "run_inputs",
+    "run_tests",
+]
 
 # --------------------------------------------------------------------------- module-level API
 
@@ -54,16 +66,49 @@ def default_pool() -> SandboxPool:
         return _default
 
 
-def run_tests(source: str, tests: list, *, mode: str = "stdio", entry_point: str | None = None, timeout_s: float | None = None,
-              memory_mb: int | None = None, stop_on_first_failure: bool = False, limits: Limits | None = None,
-              pool: SandboxPool | None = None) -> list[TestResult]:
+def run_tests(
+    source: str,
+    tests: list,
+    *,
+    mode: str = "stdio",
+    entry_point: str | None = None,
+    timeout_s: float | None = None,
+    memory_mb: int | None = None,
+    stop_on_first_failure: bool = False,
+    limits: Limits | None = None,
+    pool: SandboxPool | None = None,
+) -> list[TestResult]:
     """Run ``source`` on ``tests`` in the sandbox (see the module docstring for modes and statuses)."""
-    return (pool or default_pool()).run_tests(source, tests, mode=mode, entry_point=entry_point, timeout_s=timeout_s,
-                                              memory_mb=memory_mb, stop_on_first_failure=stop_on_first_failure, limits=limits)
+    return (pool or default_pool()).run_tests(
+        source,
+        tests,
+        mode=mode,
+        entry_point=entry_point,
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        stop_on_first_failure=stop_on_first_failure,
+        limits=limits,
+    )
 
 
-def run_inputs(source: str, inputs: list, *, mode: str = "stdio", entry_point: str | None = None, timeout_s: float | None = None,
-               memory_mb: int | None = None, limits: Limits | None = None, pool: SandboxPool | None = None) -> list[RunResult]:
+def run_inputs(
+    source: str,
+    inputs: list,
+    *,
+    mode: str = "stdio",
+    entry_point: str | None = None,
+    timeout_s: float | None = None,
+    memory_mb: int | None = None,
+    limits: Limits | None = None,
+    pool: SandboxPool | None = None,
+) -> list[RunResult]:
     """Run ``source`` on each input and record its output (stdout, or canonical JSON of the return value)."""
-    return (pool or default_pool()).run_inputs(source, inputs, mode=mode, entry_point=entry_point, timeout_s=timeout_s,
-                                               memory_mb=memory_mb, limits=limits)
+    return (pool or default_pool()).run_inputs(
+        source,
+        inputs,
+        mode=mode,
+        entry_point=entry_point,
+        timeout_s=timeout_s,
+        memory_mb=memory_mb,
+        limits=limits,
+    )

@@ -41,7 +41,9 @@ def _numbers_close(a: str, b: str, rel_tol: float, abs_tol: float) -> bool:
     return math.isclose(float(a), float(b), rel_tol=rel_tol, abs_tol=abs_tol)
 
 
-def first_stdout_difference(got: str, expected: str, *, rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL) -> str | None:
+def first_stdout_difference(
+    got: str, expected: str, *, rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL
+) -> str | None:
     """``None`` when the outputs agree, else a short description of the first difference."""
     a, b = stdout_lines(got), stdout_lines(expected)
     if a == b:
@@ -50,7 +52,9 @@ def first_stdout_difference(got: str, expected: str, *, rel_tol: float = REL_TOL
         if x == y:
             continue
         tx, ty = x.split(), y.split()
-        if len(tx) == len(ty) and all(s == t or _numbers_close(s, t, rel_tol, abs_tol) for s, t in zip(tx, ty, strict=True)):
+        if len(tx) == len(ty) and all(
+            s == t or _numbers_close(s, t, rel_tol, abs_tol) for s, t in zip(tx, ty, strict=True)
+        ):
             continue
         return f"line {i + 1}: expected {_clip(y)!r}, got {_clip(x)!r}"
     if len(a) != len(b):
@@ -133,7 +137,9 @@ def canonical_json(value: Any) -> str:
     return json.dumps(canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def values_equal(got: Any, expected: Any, *, rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL, _depth: int = 0) -> bool:
+def values_equal(
+    got: Any, expected: Any, *, rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL, _depth: int = 0
+) -> bool:
     """Compare two JSON values (already canonical): numbers within tolerance, bools only with bools."""
     if _depth > _MAX_DEPTH:
         return False
@@ -147,16 +153,20 @@ def values_equal(got: Any, expected: Any, *, rel_tol: float = REL_TOL, abs_tol: 
         return math.isclose(got, expected, rel_tol=rel_tol, abs_tol=abs_tol)
     if isinstance(got, list) and isinstance(expected, list):
         return len(got) == len(expected) and all(
-            values_equal(g, e, rel_tol=rel_tol, abs_tol=abs_tol, _depth=_depth + 1) for g, e in zip(got, expected, strict=True)
+            values_equal(g, e, rel_tol=rel_tol, abs_tol=abs_tol, _depth=_depth + 1)
+            for g, e in zip(got, expected, strict=True)
         )
     if isinstance(got, dict) and isinstance(expected, dict):
         return got.keys() == expected.keys() and all(
-            values_equal(got[k], expected[k], rel_tol=rel_tol, abs_tol=abs_tol, _depth=_depth + 1) for k in got
+            values_equal(got[k], expected[k], rel_tol=rel_tol, abs_tol=abs_tol, _depth=_depth + 1)
+            for k in got
         )
     return type(got) is type(expected) and got == expected
 
 
-def call_output_equal(got_json: str, expected: Any, *, rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL) -> bool:
+def call_output_equal(
+    got_json: str, expected: Any, *, rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL
+) -> bool:
     """Whether a canonical JSON return value matches an expected value (a value, or JSON text of one)."""
     got = json.loads(got_json)
     try:

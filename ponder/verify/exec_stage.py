@@ -22,13 +22,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ponder.errors import InputError
+from ponder.errors import InputError, PonderError
 from ponder.io import StageWriter
 from ponder.progress import progress
 from ponder.records import iter_json_objects
 from ponder.verify.jobs import Job, JobError, as_input_tests, check_job
 from ponder.verify.pool import SandboxPool
-from ponder.verify.sandbox import Limits
+from ponder.verify.sandbox import ISOLATIONS, Limits
 
 FIELDS = ("id", "source", "tests", "mode", "entry_point", "timeout_s", "memory_mb", "stop_on_first_failure")
 
@@ -85,7 +85,9 @@ def check_input(path: str | Path, opts: ExecOptions) -> int:
         except JobError as e:
             raise InputError(path, e.message, line=lineno, field=e.field) from None
         if rid in seen:
-            raise InputError(path, f"duplicate id {rid!r} (first on line {seen[rid]})", line=lineno, field="id")
+            raise InputError(
+                path, f"duplicate id {rid!r} (first on line {seen[rid]})", line=lineno, field="id"
+            )
         seen[rid] = lineno
     return len(seen)
 
@@ -100,10 +102,22 @@ def _jobs(path: str | Path, opts: ExecOptions, done: set[str]) -> Iterator[tuple
 def output_record(rid: str, job: Job, results: list, record_outputs: bool) -> dict:
     rows = [r.to_dict() for r in results]
     if record_outputs:
-        return {"id": rid, "mode": job.mode, "ok": sum(r.ok for r in results), "total": len(job.tests), "results": rows}
+        return {
+            "id": rid,
+            "mode": job.mode,
+            "ok": sum(r.ok for r in results),
+            "total": len(job.tests),
+            "results": rows,
+        }
     passed = sum(r.passed for r in results)
-    return {"id": rid, "mode": job.mode, "passed": passed, "total": len(job.tests), "all_passed": passed == len(job.tests),
-            "results": rows}
+    return {
+        "id": rid,
+        "mode": job.mode,
+        "passed": passed,
+        "total": len(job.tests),
+        "all_passed": passed == len(job.tests),
+        "results": rows,
+    }
 
 
 def run_exec(input_path: str | Path, output_path: str | Path, opts: ExecOptions) -> dict:
@@ -114,7 +128,11 @@ def run_exec(input_path: str | Path, output_path: str | Path, opts: ExecOptions)
         all_passed = 0
         if todo:
             with SandboxPool(opts.workers, isolation=opts.isolation) as pool:
-                it = pool.iter_inputs([j for _, j in todo]) if opts.record_outputs else pool.iter_tests([j for _, j in todo])
+                it = (
+                    pool.iter_inputs([j for _, j in todo])
+                    if opts.record_outputs
+                    else pool.iter_tests([j for _, j in todo])
+                )
                 bar = progress(total=len(todo), desc="exec", unit="program")
                 for i, results in it:
                     rid, job = todo[i]
@@ -126,5 +144,36 @@ def run_exec(input_path: str | Path, output_path: str | Path, opts: ExecOptions)
                 isolation = pool.isolation
         else:
             isolation = None
-    return {"total": total, "ran": len(todo), "resumed": writer.resumed, "all_passed": all_passed, "isolation": isolation,
-            "output": str(output_path)}
+    return {
+        "total": total,
+        "ran": len(todo),
+        "resumed": writer.resumed,
+        "all_passed": all_passed,
+        "isolation": isolation,
+        "output": str(output_path),
+    }
+
+
+def exec_command(
+    input_path: Path,
+    output_path: Path,
+    workers: int,
+    record_outputs: bool,
+    timeout_s: float,
+    memory_mb: int,
+    isolation: str,
+) -> str:
+    """``ponder exec``: check the options, run, and return the summary line."""
+    if isolation not in ISOLATIONS:
+        raise PonderError(f"--isolation: expected one of {', '.join(ISOLATIONS)}, got {isolation!r}")
+    if workers < 0:
+        raise PonderError(f"--workers: expected 0 (one per core) or more, got {workers}")
+    if timeout_s <= 0 or memory_mb <= 0:
+        raise PonderError("--timeout-s and --memory-mb must be positive")
+    opts = ExecOptions(
+        workers or None, record_outputs, isolation, Limits(timeout_s=timeout_s, memory_mb=memory_mb)
+    )
+    s = run_exec(input_path, output_path, opts)
+    what = "ran" if record_outputs else f"ran ({s['all_passed']} passed every test)"
+    where = f" [isolation: {s['isolation']}]" if s["isolation"] else ""
+    return f"{what}: {s['ran']} programs, {s['resumed']} already done; wrote {s['total']} results to {s['output']}{where}"

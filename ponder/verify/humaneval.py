@@ -17,7 +17,7 @@ from ponder.errors import PonderError
 from ponder.verify.jobs import Job
 from ponder.verify.sandbox import Limits
 
-_NUDGE = '''
+_NUDGE = """
 
 def _ponder_nudge(value):
     if isinstance(value, bool):
@@ -42,7 +42,7 @@ _ponder_original = {name}
 
 def {name}(*args, **kwargs):
     return _ponder_nudge(_ponder_original(*args, **kwargs))
-'''
+"""
 
 
 def load_problems() -> dict[str, dict]:
@@ -62,7 +62,9 @@ def humaneval_jobs(variant: str = "canonical", *, timeout_s: float = 10.0) -> li
         source = p["prompt"] + p["canonical_solution"]
         if variant == "broken":
             source += _NUDGE.format(name=p["entry_point"])
-        jobs.append((task_id, Job(source, [p["test"]], "assert", p["entry_point"], Limits(timeout_s=timeout_s))))
+        jobs.append(
+            (task_id, Job(source, [p["test"]], "assert", p["entry_point"], Limits(timeout_s=timeout_s)))
+        )
     return jobs
 
 

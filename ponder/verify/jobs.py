@@ -168,7 +168,9 @@ def judge(raw: dict, test: Any, mode: str) -> TestResult:
         elif mode == "call":
             same = compare.call_output_equal(value, test["output"])
             status = "passed" if same else "failed"
-            detail = "" if same else f"expected {_clip(json.dumps(test['output']), 200)}, got {_clip(value, 200)}"
+            detail = (
+                "" if same else f"expected {_clip(json.dumps(test['output']), 200)}, got {_clip(value, 200)}"
+            )
         else:
             status = "passed"
     elif status == "output_limit":
@@ -184,15 +186,22 @@ def to_run_result(raw: dict, mode: str) -> RunResult:
     return RunResult(status, output, _clip(raw["stderr"]), raw["duration_s"], raw.get("detail") or "", mode)
 
 
-
-
 def as_input_tests(inputs: Any) -> Any:
     if not isinstance(inputs, list):
         return inputs  # check_job names the problem
     return [x if isinstance(x, dict) else {"input": x} for x in inputs]
 
 
-def make_job(source, tests, mode="stdio", entry_point=None, timeout_s=None, memory_mb=None, stop_on_first_failure=False, limits=None) -> Job:
+def make_job(
+    source,
+    tests,
+    mode="stdio",
+    entry_point=None,
+    timeout_s=None,
+    memory_mb=None,
+    stop_on_first_failure=False,
+    limits=None,
+) -> Job:
     limits = limits or Limits()
     if timeout_s is not None:
         limits = replace(limits, timeout_s=timeout_s)
@@ -205,11 +214,26 @@ def as_job(j: Job | dict) -> Job:
     """A Job from a Job or a dict with the same keys (``timeout_s``/``memory_mb`` may replace ``limits``)."""
     if isinstance(j, Job):
         return j
-    known = {"source", "tests", "mode", "entry_point", "limits", "stop_on_first_failure", "timeout_s", "memory_mb"}
+    known = {
+        "source",
+        "tests",
+        "mode",
+        "entry_point",
+        "limits",
+        "stop_on_first_failure",
+        "timeout_s",
+        "memory_mb",
+    }
     unknown = set(j) - known
     if unknown:
         raise ValueError(f"unknown job keys: {', '.join(sorted(unknown))}")
-    return make_job(j["source"], j["tests"], j.get("mode", "stdio"), j.get("entry_point"), j.get("timeout_s"), j.get("memory_mb"),
-                    j.get("stop_on_first_failure", False), j.get("limits"))
-
-
+    return make_job(
+        j["source"],
+        j["tests"],
+        j.get("mode", "stdio"),
+        j.get("entry_point"),
+        j.get("timeout_s"),
+        j.get("memory_mb"),
+        j.get("stop_on_first_failure", False),
+        j.get("limits"),
+    )

@@ -33,7 +33,14 @@ class SandboxPool:
     the ``PONDER_SANDBOX_ISOLATION`` environment variable sets the default.
     """
 
-    def __init__(self, workers: int | None = None, *, isolation: str | None = None, disk_mb: int = 64, single_uid: bool = False):
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        isolation: str | None = None,
+        disk_mb: int = 64,
+        single_uid: bool = False,
+    ):
         n = workers or os.cpu_count() or 1
         if n < 1:
             raise ValueError(f"workers must be at least 1, got {n}")
@@ -67,8 +74,15 @@ class SandboxPool:
     def _run(self, job: Job, payloads: list[str], keep_going: Callable[[int, dict], bool]) -> list[dict]:
         if self._closed:
             raise SandboxError("the sandbox pool is closed")
-        program = {"source": job.source, "mode": job.mode, "entry_point": job.entry_point, "limits": job.limits.to_wire(len(payloads))}
-        host_timeout = job.limits.timeout_s * 2 + 10.0  # the supervisor enforces the limit; this catches a stuck worker
+        program = {
+            "source": job.source,
+            "mode": job.mode,
+            "entry_point": job.entry_point,
+            "limits": job.limits.to_wire(len(payloads)),
+        }
+        host_timeout = (
+            job.limits.timeout_s * 2 + 10.0
+        )  # the supervisor enforces the limit; this catches a stuck worker
         worker = self._idle.get()
         raws: list[dict] = []
         ended = False
@@ -107,7 +121,14 @@ class SandboxPool:
                 msg = {**msg, "program": program}
                 if e.timed_out or attempt:
                     status = "timeout" if e.timed_out else "runtime_error"
-                    return {"status": status, "detail": str(e), "stdout": "", "stderr": "", "duration_s": 0.0, "_restarted": True}
+                    return {
+                        "status": status,
+                        "detail": str(e),
+                        "stdout": "",
+                        "stderr": "",
+                        "duration_s": 0.0,
+                        "_restarted": True,
+                    }
         raise AssertionError("unreachable")
 
     def run_job(self, job: Job) -> list[TestResult]:
@@ -132,15 +153,38 @@ class SandboxPool:
         payloads = [payload(t, job.mode) for t in tests]
         return [to_run_result(r, job.mode) for r in self._run(job, payloads, lambda i, r: True)]
 
-    def run_tests(self, source: str, tests: list, *, mode: str = "stdio", entry_point: str | None = None, timeout_s: float | None = None,
-                  memory_mb: int | None = None, stop_on_first_failure: bool = False, limits: Limits | None = None) -> list[TestResult]:
+    def run_tests(
+        self,
+        source: str,
+        tests: list,
+        *,
+        mode: str = "stdio",
+        entry_point: str | None = None,
+        timeout_s: float | None = None,
+        memory_mb: int | None = None,
+        stop_on_first_failure: bool = False,
+        limits: Limits | None = None,
+    ) -> list[TestResult]:
         """Run ``source`` on ``tests``; one result per test (ending early at the first non-pass if asked)."""
-        return self.run_job(make_job(source, tests, mode, entry_point, timeout_s, memory_mb, stop_on_first_failure, limits))
+        return self.run_job(
+            make_job(source, tests, mode, entry_point, timeout_s, memory_mb, stop_on_first_failure, limits)
+        )
 
-    def run_inputs(self, source: str, inputs: list, *, mode: str = "stdio", entry_point: str | None = None, timeout_s: float | None = None,
-                   memory_mb: int | None = None, limits: Limits | None = None) -> list[RunResult]:
+    def run_inputs(
+        self,
+        source: str,
+        inputs: list,
+        *,
+        mode: str = "stdio",
+        entry_point: str | None = None,
+        timeout_s: float | None = None,
+        memory_mb: int | None = None,
+        limits: Limits | None = None,
+    ) -> list[RunResult]:
         """Run ``source`` on ``inputs`` (stdin strings, or argument lists in call mode) and record the outputs."""
-        return self.run_inputs_job(make_job(source, inputs, mode, entry_point, timeout_s, memory_mb, False, limits))
+        return self.run_inputs_job(
+            make_job(source, inputs, mode, entry_point, timeout_s, memory_mb, False, limits)
+        )
 
     # ------------------------------------------------------------------ batches
     def iter_tests(self, jobs: Iterable[Job | dict]) -> Iterator[tuple[int, list[TestResult]]]:
@@ -172,5 +216,3 @@ class SandboxPool:
 def _in_order(pairs: Iterator[tuple[int, Any]]) -> list:
     out: dict[int, Any] = dict(pairs)
     return [out[i] for i in range(len(out))]
-
-

@@ -76,7 +76,9 @@ PONDER_ROOT = str(Path(__file__).resolve().parents[2])
 SANDBOX_UID = 1000  # the program's uid inside the user namespace (privileged mode)
 HOST_UID_BASE = 0x7E000000  # host uids for programs: far above any real account
 ISOLATIONS = ("auto", "namespaces", "rlimits")
-_BOOT = "import sys; sys.path.insert(0, {root!r}); from ponder.verify.sandbox_worker import boot; boot(sys.argv)"
+_BOOT = (
+    "import sys; sys.path.insert(0, {root!r}); from ponder.verify.sandbox_worker import boot; boot(sys.argv)"
+)
 
 
 class SandboxError(PonderError):
@@ -125,7 +127,9 @@ def host_uid(index: int) -> int:
     return HOST_UID_BASE + ((os.getpid() & 0xFFFF) << 6) + (index & 0x3F)
 
 
-def worker_config(isolation: str, index: int, *, single_uid: bool = False, disk_mb: int = 64, shm_mb: int = 16) -> dict:
+def worker_config(
+    isolation: str, index: int, *, single_uid: bool = False, disk_mb: int = 64, shm_mb: int = 16
+) -> dict:
     """What a worker needs to know: isolation, uid/gid maps and how the child drops privileges."""
     cfg = {"isolation": isolation, "disk_mb": disk_mb, "shm_mb": shm_mb, "ponder_root": PONDER_ROOT}
     euid, egid = os.geteuid(), os.getegid()

@@ -67,7 +67,9 @@ def _setup(keep_fd: int, program: dict, cfg: dict) -> None:
     # itself; programs may read their own /proc entries (nothing else runs under this uid).
     ss.prctl(ss.PR_SET_DUMPABLE, 1)
     for name in ("SIGINT", "SIGTERM", "SIGCHLD"):
-        signal.signal(getattr(signal, name), signal.SIG_DFL if name != "SIGINT" else signal.default_int_handler)
+        signal.signal(
+            getattr(signal, name), signal.SIG_DFL if name != "SIGINT" else signal.default_int_handler
+        )
     import gc
 
     gc.enable()
@@ -198,11 +200,15 @@ class _Child:
         return result
 
     def _bind_streams(self) -> None:
-        sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
+        sys.stdin = sys.__stdin__ = io.TextIOWrapper(
+            io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8"
+        )
         out = io.BufferedWriter(io.FileIO(1, "w", closefd=False), buffer_size=1 << 16)
         sys.stdout = sys.__stdout__ = io.TextIOWrapper(out, encoding="utf-8")
         err = io.FileIO(2, "w", closefd=False)
-        sys.stderr = sys.__stderr__ = io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace", write_through=True)
+        sys.stderr = sys.__stderr__ = io.TextIOWrapper(
+            err, encoding="utf-8", errors="backslashreplace", write_through=True
+        )
 
     def _fresh_main(self) -> dict:
         mod = types.ModuleType("__main__")
@@ -233,7 +239,10 @@ class _Child:
                 exec(self.code, g)
                 self.module = g
             except SystemExit as e:
-                self.module_error = ("runtime_error", f"the program exited while being loaded ({_exit_code(e)})")
+                self.module_error = (
+                    "runtime_error",
+                    f"the program exited while being loaded ({_exit_code(e)})",
+                )
             except MemoryError:
                 self.module_error = ("memory", "MemoryError while loading the program")
             except BaseException as e:  # noqa: BLE001
@@ -248,7 +257,10 @@ class _Child:
         try:
             text = compare.canonical_json(value)
         except (TypeError, ValueError, RecursionError) as e:
-            return {"status": "runtime_error", "detail": f"the return value cannot be compared: {_exc_line(e)}"}
+            return {
+                "status": "runtime_error",
+                "detail": f"the return value cannot be compared: {_exc_line(e)}",
+            }
         return {"status": "ok", "value": text}
 
     def _entry(self, g: dict):
@@ -287,7 +299,11 @@ class _Child:
             if code == 0:
                 return {"status": "ok"}
             return {"status": "runtime_error", "detail": f"exit code {code}", "exit_code": code}
-        return {"status": "runtime_error", "detail": f"the program exited ({code}) instead of returning", "exit_code": code}
+        return {
+            "status": "runtime_error",
+            "detail": f"the program exited ({code}) instead of returning",
+            "exit_code": code,
+        }
 
     def _exception(self, e: BaseException) -> dict:
         tb = e.__traceback__

@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import struct
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -45,7 +46,7 @@ def build_root(cfg: dict) -> str:
     _soname_links(root, files)
     _devices(root, cfg)
     os.mkdir(root + "/tmp")
-    ss.mount("tmpfs", root + "/tmp", "tmpfs", ss.MS_NOSUID | ss.MS_NODEV, f"size={int(cfg['disk_mb'])}m,nr_inodes=16384,mode=1777")
+    fresh_tmpfs(root + "/tmp", cfg, replace=False)
     os.mkdir(root + "/proc")
     _mount_proc(root + "/proc")
     os.chdir(root)
@@ -56,7 +57,16 @@ def build_root(cfg: dict) -> str:
     return python
 
 
-_NOT_FOR_PROGRAMS = ("_tkinter", "_test", "_xx", "xxlimited", "_ctypes_test", "ossaudiodev", "readline", "_curses")
+_NOT_FOR_PROGRAMS = (
+    "_tkinter",
+    "_test",
+    "_xx",
+    "xxlimited",
+    "_ctypes_test",
+    "ossaudiodev",
+    "readline",
+    "_curses",
+)
 
 
 def discover_libraries() -> list[str]:
@@ -108,7 +118,7 @@ def _elf_interpreter(path: str) -> str | None:
             head = fh.read(64)
             if head[:4] != b"\x7fELF" or head[4] != 2:
                 return None
-            phoff, = struct.unpack_from("<Q", head, 32)
+            (phoff,) = struct.unpack_from("<Q", head, 32)
             phentsize, phnum = struct.unpack_from("<HH", head, 54)
             for i in range(phnum):
                 fh.seek(phoff + i * phentsize)
@@ -125,7 +135,11 @@ def _pick_mountpoint(needed: list[str]) -> str:
     # Any existing directory will do (it is covered only in our own mount namespace), as long as none of
     # the host paths to bind lies beneath it.
     for cand in ("/tmp", "/mnt", "/opt", "/srv", "/media", "/var/tmp", "/home"):
-        if os.path.isdir(cand) and not os.path.islink(cand) and not any(p.startswith(cand + "/") for p in needed):
+        if (
+            os.path.isdir(cand)
+            and not os.path.islink(cand)
+            and not any(p.startswith(cand + "/") for p in needed)
+        ):
             return cand
     raise OSError(2, "no directory to mount the sandbox root on")
 
@@ -182,7 +196,7 @@ def _devices(root: str, cfg: dict) -> None:
         ss.mount(f"/dev/{name}", target, None, ss.MS_BIND)
         ss.mount(None, target, None, ss.MS_BIND | ss.MS_REMOUNT | ss.MS_NOSUID | ss.MS_NOEXEC)
     os.mkdir(root + "/dev/shm")
-    ss.mount("tmpfs", root + "/dev/shm", "tmpfs", ss.MS_NOSUID | ss.MS_NODEV, f"size={int(cfg['shm_mb'])}m,nr_inodes=1024,mode=1777")
+    fresh_tmpfs(root + "/dev/shm", cfg, replace=False)
     os.symlink("/proc/self/fd", root + "/dev/fd")
     for i, name in enumerate(("stdin", "stdout", "stderr")):
         os.symlink(f"/proc/self/fd/{i}", f"{root}/dev/{name}")
@@ -202,6 +216,23 @@ def _mount_proc(target: str) -> None:
 
 
 # --------------------------------------------------------------------------- shared helpers
+
+
+def fresh_tmpfs(path: str, cfg: dict, *, replace: bool = True) -> None:
+    """Mount an empty size-limited tmpfs at ``path`` (``/tmp``: disk_mb, ``/dev/shm``: shm_mb), detaching the
+    one there before; whoever still holds the old one keeps it until it lets go."""
+    if replace:
+        ss.umount2(path, ss.MNT_DETACH)
+    size, inodes = (cfg["shm_mb"], 1024) if path.endswith("/dev/shm") else (cfg["disk_mb"], 16384)
+    ss.mount(
+        "tmpfs", path, "tmpfs", ss.MS_NOSUID | ss.MS_NODEV, f"size={int(size)}m,nr_inodes={inodes},mode=1777"
+    )
+
+
+def remove_stubborn(path: str) -> None:
+    """Empty ``path`` on the host when Python's rmtree gave up (trees deeper than its recursion allows)."""
+    for name in os.listdir(path):
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", os.path.join(path, name)], check=False)
 
 
 def empty_dir(path: str) -> None:

@@ -171,11 +171,25 @@ class Supervisor:
     def end_program(self) -> None:
         if self.child is not None or self.program is not None:
             self.kill_all()
-            for d in self.scratch:
-                sandbox_fs.empty_dir(d)
+            self.reset_scratch()
             if not self.ns and self.cfg["privileges"] == "setuid":
                 sandbox_fs.remove_owned_by(self.uid, ("/tmp", "/var/tmp", "/dev/shm"))
         self.program = None
+
+    def reset_scratch(self) -> None:
+        """Empty the writable places. A tree the program made too deep or too large to delete quickly is
+        dropped whole: its tmpfs is detached and a fresh one mounted in its place."""
+        for d in self.scratch:
+            try:
+                sandbox_fs.empty_dir(d)
+                if not os.listdir(d):
+                    continue
+            except (OSError, RecursionError):
+                pass
+            if self.ns:
+                sandbox_fs.fresh_tmpfs(d, self.cfg)
+            else:
+                sandbox_fs.remove_stubborn(d)
 
     def spawn(self) -> None:
         if self.ns:
@@ -239,8 +253,7 @@ class Supervisor:
         finally:
             for fd in fds:
                 os.close(fd)
-            for d in self.scratch:  # the working directory lives here too: each test starts from empty
-                sandbox_fs.empty_dir(d)
+            self.reset_scratch()  # the working directory lives there too: each test starts from empty
 
     def _send_and_wait(self, fds: list[int], workdir: str, deadline: float, lim: dict) -> dict:
         req = json.dumps({"seq": self.seq, "workdir": workdir, "cpu_s": lim["cpu_s"]}).encode()
@@ -324,7 +337,13 @@ class Supervisor:
                 res = json.loads(raw) if raw else None
             except ValueError:
                 res = None
-        reply = {"stdout": stdout, "stderr": stderr, "duration_s": round(duration, 6), "value": None, "exit_code": None}
+        reply = {
+            "stdout": stdout,
+            "stderr": stderr,
+            "duration_s": round(duration, 6),
+            "value": None,
+            "exit_code": None,
+        }
         reply.update(self._classify(o, res, lim))
         if out_size > cap and reply["status"] not in ("timeout", "memory"):
             reply.update(status="output_limit", detail=f"stdout longer than {cap} bytes (truncated)")
@@ -335,8 +354,17 @@ class Supervisor:
         if o["timed_out"]:
             return {"status": "timeout", "detail": f"wall time limit of {lim['timeout_s']:g}s"}
         if o["memory"]:
-            return {"status": "memory", "detail": f"the program's processes used more than {lim['memory_mb']} MiB"}
-        if isinstance(res, dict) and res.get("status") in ("ok", "failed", "runtime_error", "memory", "compile_error"):
+            return {
+                "status": "memory",
+                "detail": f"the program's processes used more than {lim['memory_mb']} MiB",
+            }
+        if isinstance(res, dict) and res.get("status") in (
+            "ok",
+            "failed",
+            "runtime_error",
+            "memory",
+            "compile_error",
+        ):
             value = res.get("value")
             if res["status"] == "ok" and mode == "call" and not _valid_json_text(value, lim["output_bytes"]):
                 return {"status": "runtime_error", "detail": "no usable return value was reported"}
@@ -351,7 +379,9 @@ class Supervisor:
             return {"status": "runtime_error", "detail": "the program replaced the test runner's report"}
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
-            if sig in (signal.SIGPROF, signal.SIGXCPU) or (sig == signal.SIGKILL and o["cpu_s"] >= lim["cpu_s"]):
+            if sig in (signal.SIGPROF, signal.SIGXCPU) or (
+                sig == signal.SIGKILL and o["cpu_s"] >= lim["cpu_s"]
+            ):
                 return {"status": "timeout", "detail": "CPU time limit"}
             name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
             hint = " (often a stack overflow from deep recursion)" if sig == signal.SIGSEGV else ""
@@ -361,7 +391,11 @@ class Supervisor:
             return {"status": "ok", "detail": "", "exit_code": 0}
         if mode == "stdio":
             return {"status": "runtime_error", "detail": f"exit code {code}", "exit_code": code}
-        return {"status": "runtime_error", "detail": f"the program exited (code {code}) before finishing", "exit_code": code}
+        return {
+            "status": "runtime_error",
+            "detail": f"the program exited (code {code}) before finishing",
+            "exit_code": code,
+        }
 
 
 def _valid_json_text(value, cap: int) -> bool:

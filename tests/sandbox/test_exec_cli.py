@@ -13,10 +13,31 @@ from ponder.verify.exec_stage import ExecOptions, check_input
 from tests.helpers import ponder_cmd, subprocess_env
 
 PROGRAMS = [
-    {"id": "double", "source": "print(int(input()) * 2)", "tests": [{"input": "2\n", "output": "4\n"}, {"input": "3", "output": "7"}]},
-    {"id": 7, "source": "def f(x):\n    return [x, x + 1]", "mode": "call", "entry_point": "f", "tests": [{"input": [1], "output": [1, 2]}]},
-    {"id": "check", "source": "def f(x):\n    return x + 1", "mode": "assert", "entry_point": "f", "tests": ["assert f(1) == 2"]},
-    {"id": "slow", "source": "import time\ntime.sleep(5)", "timeout_s": 0.3, "tests": [{"input": "", "output": ""}]},
+    {
+        "id": "double",
+        "source": "print(int(input()) * 2)",
+        "tests": [{"input": "2\n", "output": "4\n"}, {"input": "3", "output": "7"}],
+    },
+    {
+        "id": 7,
+        "source": "def f(x):\n    return [x, x + 1]",
+        "mode": "call",
+        "entry_point": "f",
+        "tests": [{"input": [1], "output": [1, 2]}],
+    },
+    {
+        "id": "check",
+        "source": "def f(x):\n    return x + 1",
+        "mode": "assert",
+        "entry_point": "f",
+        "tests": ["assert f(1) == 2"],
+    },
+    {
+        "id": "slow",
+        "source": "import time\ntime.sleep(5)",
+        "timeout_s": 0.3,
+        "tests": [{"input": "", "output": ""}],
+    },
 ]
 
 
@@ -26,7 +47,9 @@ def _write(path, records):
 
 
 def _exec(*args, **env):
-    return subprocess.run(ponder_cmd("exec", *args), capture_output=True, text=True, env=subprocess_env(**env), timeout=120)
+    return subprocess.run(
+        ponder_cmd("exec", *args), capture_output=True, text=True, env=subprocess_env(**env), timeout=120
+    )
 
 
 def _read(path):
@@ -50,8 +73,16 @@ def test_exec_writes_one_result_per_program(tmp_path):
 
 
 def test_exec_record_outputs(tmp_path):
-    recs = [{"id": "a", "source": "print(int(input()) ** 2)", "tests": ["3", {"input": "x"}]},
-            {"id": "b", "source": "def f(a, b):\n    return a / b", "mode": "call", "entry_point": "f", "tests": [[1, 4]]}]
+    recs = [
+        {"id": "a", "source": "print(int(input()) ** 2)", "tests": ["3", {"input": "x"}]},
+        {
+            "id": "b",
+            "source": "def f(a, b):\n    return a / b",
+            "mode": "call",
+            "entry_point": "f",
+            "tests": [[1, 4]],
+        },
+    ]
     out = tmp_path / "out.jsonl"
     p = _exec("-i", str(_write(tmp_path / "in.jsonl", recs)), "-o", str(out), "--record-outputs")
     assert p.returncode == 0, p.stderr
@@ -63,12 +94,18 @@ def test_exec_record_outputs(tmp_path):
 
 def test_exec_checks_the_whole_input_before_running(tmp_path):
     cases = [
-        ({"id": "x", "source": "", "tests": [{"input": 1, "output": "1"}]}, "field 'tests': item 0: 'input' must be a string"),
+        (
+            {"id": "x", "source": "", "tests": [{"input": 1, "output": "1"}]},
+            "field 'tests': item 0: 'input' must be a string",
+        ),
         ({"id": "x", "source": "", "mode": "call", "tests": []}, "field 'entry_point'"),
         ({"id": "x", "source": "", "tests": [], "timeout_s": -1}, "field 'timeout_s'"),
         ({"source": "", "tests": []}, "field 'id': missing"),
         ({"id": "double", "source": "", "tests": []}, "field 'id': duplicate id 'double' (first on line 1)"),
-        ({"id": "x", "source": "", "mode": "assert", "tests": [3]}, "field 'tests': item 0: expected an object"),
+        (
+            {"id": "x", "source": "", "mode": "assert", "tests": [3]},
+            "field 'tests': item 0: expected an object",
+        ),
     ]
     for bad, message in cases:
         inp = _write(tmp_path / "in.jsonl", [*PROGRAMS, bad])
@@ -79,7 +116,10 @@ def test_exec_checks_the_whole_input_before_running(tmp_path):
     inp = _write(tmp_path / "in.jsonl", [*PROGRAMS, {"id": "x", "source": 3, "tests": []}])
     out = tmp_path / "out.jsonl"
     p = _exec("-i", str(inp), "-o", str(out))
-    assert p.returncode == 2 and p.stderr == f"ponder: error: {inp}:5: field 'source': expected a string, got int\n"
+    assert (
+        p.returncode == 2
+        and p.stderr == f"ponder: error: {inp}:5: field 'source': expected a string, got int\n"
+    )
     assert not out.exists() and not (tmp_path / "out.jsonl.partial").exists()
     broken = tmp_path / "broken.jsonl"
     broken.write_text(json.dumps(PROGRAMS[0]) + "\n{not json\n")
@@ -88,13 +128,24 @@ def test_exec_checks_the_whole_input_before_running(tmp_path):
 
 
 def test_exec_resumes_after_kill_minus_9(tmp_path):
-    recs = [{"id": f"p{i}", "source": f"import time\ntime.sleep(0.15)\nprint({i})", "tests": [{"input": "", "output": str(i)}]}
-            for i in range(24)]
+    recs = [
+        {
+            "id": f"p{i}",
+            "source": f"import time\ntime.sleep(0.15)\nprint({i})",
+            "tests": [{"input": "", "output": str(i)}],
+        }
+        for i in range(24)
+    ]
     inp = _write(tmp_path / "in.jsonl", recs)
     out = tmp_path / "out.jsonl"
     partial = tmp_path / "out.jsonl.partial"
-    proc = subprocess.Popen(ponder_cmd("exec", "-i", str(inp), "-o", str(out), "--workers", "1"), env=subprocess_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        ponder_cmd("exec", "-i", str(inp), "-o", str(out), "--workers", "1"),
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not partial.exists() or partial.read_text().count("\n") < 3):
         time.sleep(0.05)

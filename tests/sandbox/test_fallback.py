@@ -51,20 +51,26 @@ def test_fallback_keeps_limits_environment_and_results(rlimits_pool, monkeypatch
     r = rlimits_pool.run_tests("import os\nprint(dict(os.environ), os.getuid())", STDIO)[0]
     env, uid = r.stdout.rsplit(" ", 1)
     assert env == "{}" and int(uid) != os.getuid()  # started as root: programs get a uid of their own
-    r = rlimits_pool.run_tests("def f(a):\n    return a * 2", [{"input": [3], "output": 6}], mode="call", entry_point="f")[0]
+    r = rlimits_pool.run_tests(
+        "def f(a):\n    return a * 2", [{"input": [3], "output": 6}], mode="call", entry_point="f"
+    )[0]
     assert r.passed
 
 
 def test_fallback_kills_setsid_daemons_and_removes_working_directories(rlimits_pool):
     marker = f"ponder-fallback-{uuid.uuid4().hex}"
-    src = (f"import os, time\nopen('{marker}', 'w').write('x')\nopen('/tmp/{marker}', 'w').write('x')\n"
-           "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(300)\n    os._exit(0)\n"
-           "time.sleep(0.2)\nprint(os.getcwd())\n")
+    src = (
+        f"import os, time\nopen('{marker}', 'w').write('x')\nopen('/tmp/{marker}', 'w').write('x')\n"
+        "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(300)\n    os._exit(0)\n"
+        "time.sleep(0.2)\nprint(os.getcwd())\n"
+    )
     r = rlimits_pool.run_tests(src, STDIO)[0]
     cwd = r.stdout.strip()
     assert cwd.startswith(rlimits_pool._workers[0].workbase)
     assert sandbox_processes() == []  # the daemon was found through the subreaper and killed
-    assert not os.path.exists(cwd) and not os.path.exists(f"/tmp/{marker}")  # per-test dir, and what it left in /tmp
+    assert not os.path.exists(cwd) and not os.path.exists(
+        f"/tmp/{marker}"
+    )  # per-test dir, and what it left in /tmp
 
 
 def test_fallback_caller_survives_kill_minus_one(rlimits_pool):
@@ -82,8 +88,10 @@ def test_fallback_caller_survives_kill_minus_one(rlimits_pool):
 def test_fallback_fork_bomb_is_bounded(rlimits_pool):
     from ponder.verify.sandbox import Limits
 
-    bomb = ("import os, time\nn = 0\nwhile True:\n    try:\n        pid = os.fork()\n    except OSError:\n        break\n"
-            "    if pid == 0:\n        time.sleep(60)\n        os._exit(0)\n    n += 1\nprint(n)\n")
+    bomb = (
+        "import os, time\nn = 0\nwhile True:\n    try:\n        pid = os.fork()\n    except OSError:\n        break\n"
+        "    if pid == 0:\n        time.sleep(60)\n        os._exit(0)\n    n += 1\nprint(n)\n"
+    )
     r = rlimits_pool.run_tests(bomb, STDIO, limits=Limits(processes=8, timeout_s=20))[0]
     assert int(r.stdout) <= 7 and sandbox_processes() == []
 
@@ -108,7 +116,9 @@ def test_forcing_namespaces_where_they_fail_raises(monkeypatch):
         workers, isolation = sb.start_workers(1, "auto")
     try:
         assert isolation == "rlimits"
-        assert any(issubclass(w.category, SandboxWarning) and "uid/gid maps" in str(w.message) for w in caught)
+        assert any(
+            issubclass(w.category, SandboxWarning) and "uid/gid maps" in str(w.message) for w in caught
+        )
     finally:
         for w in workers:
             w.close()
@@ -133,5 +143,11 @@ except OSError as e:
         assert lines[1] == "-1 -1 -1" and lines[2] == "denied 30"  # EROFS
         pid = p._workers[0].proc.pid
         # same uid as the supervisor here; it is the namespace's init, so SIGKILL from inside is dropped
-        p.run_tests("import os\nfor t in (1, -1):\n    try:\n        os.kill(t, 9)\n    except OSError:\n        pass\n", STDIO)
-        assert p.run_tests("print(3)", [{"input": "", "output": "3"}])[0].passed and p._workers[0].proc.pid == pid
+        p.run_tests(
+            "import os\nfor t in (1, -1):\n    try:\n        os.kill(t, 9)\n    except OSError:\n        pass\n",
+            STDIO,
+        )
+        assert (
+            p.run_tests("print(3)", [{"input": "", "output": "3"}])[0].passed
+            and p._workers[0].proc.pid == pid
+        )

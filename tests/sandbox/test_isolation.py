@@ -23,8 +23,15 @@ def _run(pool, src, **kw):
 
 def test_1_wall_time_limit_kills_sleepers_and_c_loops(pool):
     r = _run(pool, "import time\ntime.sleep(100)", timeout_s=0.5)
-    assert (r.status, r.detail) == ("timeout", "wall time limit of 0.5s")  # the supervisor's limit, not the host's
-    r = _run(pool, "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nsum(range(10**12))", timeout_s=0.5)
+    assert (r.status, r.detail) == (
+        "timeout",
+        "wall time limit of 0.5s",
+    )  # the supervisor's limit, not the host's
+    r = _run(
+        pool,
+        "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nsum(range(10**12))",
+        timeout_s=0.5,
+    )
     assert r.status == "timeout"
     assert sandbox_processes() == []
 
@@ -40,16 +47,20 @@ def test_3_memory_limit_single_process_and_sum_over_processes(pool):
     r = _run(pool, "x = bytearray(2 << 30)", memory_mb=128)
     assert r.status == "memory"
     # five processes of 100 MiB each stay under the per-process limit but not under the total
-    fan = ("import os, time\nfor _ in range(5):\n    if os.fork() == 0:\n        b = bytearray(100 << 20)\n"
-           "        time.sleep(60)\n        os._exit(0)\ntime.sleep(60)\n")
+    fan = (
+        "import os, time\nfor _ in range(5):\n    if os.fork() == 0:\n        b = bytearray(100 << 20)\n"
+        "        time.sleep(60)\n        os._exit(0)\ntime.sleep(60)\n"
+    )
     r = _run(pool, fan, memory_mb=256, timeout_s=20)
     assert r.status == "memory" and "256 MiB" in r.detail
     assert sandbox_processes() == []
 
 
 def test_4_fork_bomb_stops_at_the_process_limit(pool):
-    bomb = ("import os, time\nn = 0\nwhile True:\n    try:\n        pid = os.fork()\n    except OSError:\n        break\n"
-            "    if pid == 0:\n        time.sleep(60)\n        os._exit(0)\n    n += 1\nprint(n)\ntime.sleep(0.5)\n")
+    bomb = (
+        "import os, time\nn = 0\nwhile True:\n    try:\n        pid = os.fork()\n    except OSError:\n        break\n"
+        "    if pid == 0:\n        time.sleep(60)\n        os._exit(0)\n    n += 1\nprint(n)\ntime.sleep(0.5)\n"
+    )
     seen = []
     done = threading.Event()
 
@@ -70,10 +81,14 @@ def test_4_fork_bomb_stops_at_the_process_limit(pool):
 
 
 def test_5_file_size_and_disk_limits(pool):
-    r = _run(pool, "with open('big', 'wb') as f:\n    f.write(b'x' * (3 << 20))", limits=Limits(file_size_mb=1))
+    r = _run(
+        pool, "with open('big', 'wb') as f:\n    f.write(b'x' * (3 << 20))", limits=Limits(file_size_mb=1)
+    )
     assert r.status == "runtime_error" and "File too large" in r.detail
-    fill = ("import os\nn = 0\ntry:\n    for i in range(1000):\n        with open(f'f{i}', 'wb') as f:\n"
-            "            f.write(b'x' * (1 << 20))\n        n += 1\nexcept OSError as e:\n    print(n, e.errno)\n")
+    fill = (
+        "import os\nn = 0\ntry:\n    for i in range(1000):\n        with open(f'f{i}', 'wb') as f:\n"
+        "            f.write(b'x' * (1 << 20))\n        n += 1\nexcept OSError as e:\n    print(n, e.errno)\n"
+    )
     r = _run(pool, fill)
     n, errno = map(int, r.stdout.split())
     assert errno == 28 and n <= 64  # ENOSPC at the 64 MiB tmpfs
@@ -91,8 +106,10 @@ def test_6_environment_is_empty(monkeypatch):
 
 def test_7_private_working_directory_removed_afterwards(pool):
     marker = f"ponder-leftover-{uuid.uuid4().hex}"
-    src = (f"import os\nprint(os.getcwd(), os.listdir('.'), os.listdir('/tmp'), os.path.exists('/dev/shm/{marker}'))\n"
-           f"for p in ('{marker}', '/tmp/{marker}', '/dev/shm/{marker}'):\n    open(p, 'w').write('x')\n")
+    src = (
+        f"import os\nprint(os.getcwd(), os.listdir('.'), os.listdir('/tmp'), os.path.exists('/dev/shm/{marker}'))\n"
+        f"for p in ('{marker}', '/tmp/{marker}', '/dev/shm/{marker}'):\n    open(p, 'w').write('x')\n"
+    )
     first, second = pool.run_tests(src, [{"input": "", "output": ""}] * 2)
     third = _run(pool, src)
     for r in (first, second, third):
@@ -100,7 +117,22 @@ def test_7_private_working_directory_removed_afterwards(pool):
         name = cwd.rsplit("/", 1)[1]
         assert seen == f"[] ['{name}'] False\n"  # a fresh empty directory; nothing left by earlier tests
     # nothing reached the host's disk
-    assert subprocess.run(["find", "/tmp", "/dev/shm", "-name", marker], capture_output=True, text=True).stdout == ""
+    assert (
+        subprocess.run(["find", "/tmp", "/dev/shm", "-name", marker], capture_output=True, text=True).stdout
+        == ""
+    )
+
+
+def test_7b_trees_too_deep_or_large_to_delete_are_still_gone(pool):
+    pids = [w.proc.pid for w in pool._workers]
+    deep = "import os\nfor i in range(3000):\n    os.mkdir('d')\n    os.chdir('d')\n"
+    many = "try:\n    for i in range(20000):\n        open(f'/tmp/f{i}', 'w').close()\nexcept OSError as e:\n    print(e.errno)\n"
+    assert _run(pool, many).stdout == "28\n"  # ENOSPC: the tmpfs holds a limited number of files
+    _run(pool, deep)
+    look = "import os\nprint(os.listdir('/tmp'), os.listdir('.'))\n"
+    out = _run(pool, look).stdout
+    assert out.startswith("['run-") and out.endswith("] []\n") and out.count("run-") == 1
+    assert [w.proc.pid for w in pool._workers] == pids  # no worker had to be restarted
 
 
 def test_8_no_network_not_even_127_0_0_1(pool):
@@ -156,8 +188,15 @@ def test_9_host_files_neither_readable_nor_writable(pool, tmp_path):
     secret.write_text("TOP-SECRET-VALUE")
     secret.chmod(0o644)
     stdlib = os.path.dirname(os.__file__)
-    targets = [str(secret), "/etc/passwd", "/etc/hostname", os.path.abspath("pyproject.toml"), "/proc/1/environ",
-               "/proc/1/root/etc/passwd", f"/proc/{os.getpid()}/environ"]
+    targets = [
+        str(secret),
+        "/etc/passwd",
+        "/etc/hostname",
+        os.path.abspath("pyproject.toml"),
+        "/proc/1/environ",
+        "/proc/1/root/etc/passwd",
+        f"/proc/{os.getpid()}/environ",
+    ]
     src = f"""
 import os
 for p in {targets!r}:
@@ -176,8 +215,18 @@ print(sorted(os.listdir("/")))
     r = _run(pool, src)
     assert "READ" not in r.stdout and "WROTE" not in r.stdout and "TOP-SECRET" not in r.stdout
     top = set(eval(r.stdout.strip().splitlines()[-1]))  # the sandbox root: only what the interpreter needs
-    assert {"proc", "tmp", "dev"} <= top and not top & {"etc", "home", "var", "work", os.getcwd().split("/")[1]}
-    assert not (tmp_path / "pwned").exists() and not os.path.exists("/pwned") and not os.path.exists(stdlib + "/pwned.py")
+    assert {"proc", "tmp", "dev"} <= top and not top & {
+        "etc",
+        "home",
+        "var",
+        "work",
+        os.getcwd().split("/")[1],
+    }
+    assert (
+        not (tmp_path / "pwned").exists()
+        and not os.path.exists("/pwned")
+        and not os.path.exists(stdlib + "/pwned.py")
+    )
     assert secret.read_text() == "TOP-SECRET-VALUE"
 
 
@@ -217,8 +266,10 @@ print("FOUND" if found else "nothing", sys.stdin.read())
 
 
 def test_11_whole_process_tree_dies_including_setsid_daemons(pool):
-    daemon = ("import os, sys, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(300)\n"
-              "    os._exit(0)\nos.wait()\ntime.sleep(0.2)\nprint(len([p for p in os.listdir('/proc') if p.isdigit()]))\n")
+    daemon = (
+        "import os, sys, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(300)\n"
+        "    os._exit(0)\nos.wait()\ntime.sleep(0.2)\nprint(len([p for p in os.listdir('/proc') if p.isdigit()]))\n"
+    )
     first, second = pool.run_tests(daemon, [{"input": "", "output": ""}] * 2)
     assert first.stdout == second.stdout == "2\n"  # the daemon of the first test is gone in the second
     assert sandbox_processes() == []
@@ -240,10 +291,12 @@ def test_13_caller_survives_kill_of_parent_and_kill_minus_one(pool):
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     pids = [w.proc.pid for w in pool._workers]
     try:
-        src = ("import os, signal, sys\nfor target in (os.getppid(), -1, 1):\n"
-               "    for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGSTOP, signal.SIGINT):\n"
-               "        try:\n            os.kill(target, sig)\n        except OSError:\n            pass\n"
-               "print('alive')\nsys.stdout.flush()\nos.killpg(0, signal.SIGKILL)\n")
+        src = (
+            "import os, signal, sys\nfor target in (os.getppid(), -1, 1):\n"
+            "    for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGSTOP, signal.SIGINT):\n"
+            "        try:\n            os.kill(target, sig)\n        except OSError:\n            pass\n"
+            "print('alive')\nsys.stdout.flush()\nos.killpg(0, signal.SIGKILL)\n"
+        )
         results = [_run(pool, src) for _ in range(2)]
         assert [r.stdout for r in results] == ["alive\n", "alive\n"]  # the program killed only itself
         assert bystander.poll() is None  # another process of the caller's user is untouched

@@ -12,7 +12,11 @@ DOUBLE = "n = int(input())\nprint(n * 2)\n"
 
 
 def test_stdio_pass_fail_and_runtime_error(pool):
-    tests = [{"input": "3\n", "output": "6\n"}, {"input": "4\n", "output": "9\n"}, {"input": "x\n", "output": "0\n"}]
+    tests = [
+        {"input": "3\n", "output": "6\n"},
+        {"input": "4\n", "output": "9\n"},
+        {"input": "x\n", "output": "0\n"},
+    ]
     r = pool.run_tests(DOUBLE, tests)
     assert [x.status for x in r] == ["passed", "failed", "runtime_error"]
     assert r[0].stdout == "6\n" and r[1].detail == "line 1: expected '9', got '8'"
@@ -43,8 +47,12 @@ def test_compile_error_fills_every_test(pool):
 
 def test_call_mode_function_and_solution_class(pool):
     src = "def add(a, b):\n    return (a + b, a / b)\n"
-    tests = [{"input": [1, 2], "output": [3, 0.5]}, {"input": "[2, 3]", "output": "[5, 0.6666667]"},
-             {"input": "4\n2", "output": [6, 2]}, {"input": [1, 0], "output": None}]
+    tests = [
+        {"input": [1, 2], "output": [3, 0.5]},
+        {"input": "[2, 3]", "output": "[5, 0.6666667]"},
+        {"input": "4\n2", "output": [6, 2]},
+        {"input": [1, 0], "output": None},
+    ]
     r = pool.run_tests(src, tests, mode="call", entry_point="add")
     assert [x.status for x in r] == ["passed", "passed", "passed", "runtime_error"]
     assert r[0].output == "[3,0.5]" and "ZeroDivisionError" in r[3].detail
@@ -56,18 +64,26 @@ def test_call_mode_function_and_solution_class(pool):
 
 
 def test_call_mode_rejects_values_json_cannot_hold(pool):
-    r = pool.run_tests("def f():\n    return object()", [{"input": [], "output": 1}], mode="call", entry_point="f")[0]
+    r = pool.run_tests(
+        "def f():\n    return object()", [{"input": [], "output": 1}], mode="call", entry_point="f"
+    )[0]
     assert r.status == "runtime_error" and "not JSON-serializable" in r.detail
 
 
 def test_call_mode_objects_with_a_lying_eq_do_not_pass(pool):
     src = "class Any(int):\n    def __eq__(self, o):\n        return True\ndef f():\n    return Any(0)\n"
-    assert pool.run_tests(src, [{"input": [], "output": 41}], mode="call", entry_point="f")[0].status == "failed"
+    assert (
+        pool.run_tests(src, [{"input": [], "output": 41}], mode="call", entry_point="f")[0].status == "failed"
+    )
 
 
 def test_assert_mode_humaneval_and_mbpp_styles(pool):
     src = "def add(a, b):\n    return a + b\n"
-    tests = ["assert add(1, 2) == 3", "def check(candidate):\n    assert candidate(2, 2) == 5\n", {"input": "assert add(0, 0) == 0"}]
+    tests = [
+        "assert add(1, 2) == 3",
+        "def check(candidate):\n    assert candidate(2, 2) == 5\n",
+        {"input": "assert add(0, 0) == 0"},
+    ]
     r = pool.run_tests(src, tests, mode="assert", entry_point="add")
     assert [x.status for x in r] == ["passed", "failed", "passed"]
     assert 'File "tests.py", line 2, in check' in r[1].stderr
@@ -102,7 +118,14 @@ def test_run_inputs_records_outputs(pool):
 
 def test_batches_keep_order_and_mix_modes(pool):
     jobs = [Job(DOUBLE, [{"input": str(i), "output": str(2 * i)}]) for i in range(7)]
-    jobs.append({"source": "def f(x):\n    return -x", "tests": [{"input": [3], "output": -3}], "mode": "call", "entry_point": "f"})
+    jobs.append(
+        {
+            "source": "def f(x):\n    return -x",
+            "tests": [{"input": [3], "output": -3}],
+            "mode": "call",
+            "entry_point": "f",
+        }
+    )
     res = pool.run_tests_many(jobs)
     assert [r[0].status for r in res] == ["passed"] * 8
     assert [r[0].stdout for r in res[:7]] == [f"{2 * i}\n" for i in range(7)]
@@ -117,8 +140,10 @@ def test_module_level_functions_use_the_default_pool():
 
 
 def test_threads_and_atexit_run_like_in_a_real_interpreter(pool):
-    src = ("import atexit, threading\natexit.register(lambda: print('bye'))\ne = threading.Event()\n"
-           "t = threading.Thread(target=lambda: (e.wait(), print('thread')))\nt.start()\nprint('main')\ne.set()\n")
+    src = (
+        "import atexit, threading\natexit.register(lambda: print('bye'))\ne = threading.Event()\n"
+        "t = threading.Thread(target=lambda: (e.wait(), print('thread')))\nt.start()\nprint('main')\ne.set()\n"
+    )
     r = pool.run_tests(src, [{"input": "", "output": "main\nthread\nbye"}])[0]
     assert r.status == "passed", r
 
