@@ -125,13 +125,25 @@ def test_7_private_working_directory_removed_afterwards(pool):
 
 def test_7b_trees_too_deep_or_large_to_delete_are_still_gone(pool):
     pids = [w.proc.pid for w in pool._workers]
-    deep = "import os\nfor i in range(3000):\n    os.mkdir('d')\n    os.chdir('d')\n"
-    many = "try:\n    for i in range(20000):\n        open(f'/tmp/f{i}', 'w').close()\nexcept OSError as e:\n    print(e.errno)\n"
-    assert _run(pool, many).stdout == "28\n"  # ENOSPC: the tmpfs holds a limited number of files
-    _run(pool, deep)
-    look = "import os\nprint(os.listdir('/tmp'), os.listdir('.'))\n"
-    out = _run(pool, look).stdout
-    assert out.startswith("['run-") and out.endswith("] []\n") and out.count("run-") == 1
+    src = """
+import os, sys
+what = sys.stdin.read()
+if what == "many":
+    try:
+        for i in range(20000):
+            open(f"/tmp/f{i}", "w").close()
+    except OSError as e:
+        print(e.errno)
+elif what == "deep":
+    for i in range(3000):
+        os.mkdir("d")
+        os.chdir("d")
+print(os.listdir("/tmp"), os.listdir("."))
+"""
+    tests = [{"input": w, "output": ""} for w in ("many", "deep", "look")]  # one program: one worker, one child
+    many, deep, look = pool.run_tests(src, tests)
+    assert many.stdout.startswith("28\n")  # ENOSPC: the tmpfs holds a limited number of files
+    assert look.stdout.startswith("['run-") and look.stdout.endswith("] []\n") and look.stdout.count("run-") == 1
     assert [w.proc.pid for w in pool._workers] == pids  # no worker had to be restarted
 
 
