@@ -134,7 +134,12 @@ def canonical(value: Any, _depth: int = 0) -> Any:
 
 def canonical_json(value: Any) -> str:
     """Canonical JSON text of a return value (sorted keys, no spaces); equal values give equal text."""
-    return json.dumps(canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: keep them, as \u escapes, so the text is valid UTF-8
+        text = json.dumps(canonical(value), sort_keys=True, separators=(",", ":"))
+    return text
 
 
 def values_equal(

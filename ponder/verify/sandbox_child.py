@@ -190,11 +190,14 @@ class _Child:
         result.setdefault("exit_code", 0)
         self._finish(result)  # still under the CPU timer: threads the program left running are joined here
         signal.setitimer(signal.ITIMER_PROF, 0)
-        text = json.dumps(result).encode()
         try:
-            view = memoryview(text)
-            while view:
-                view = view[os.write(res_fd, view) :]
+            _write_result(res_fd, result)
+        except OSError:  # larger than the file size limit: report that instead
+            os.ftruncate(res_fd, 0)
+            _write_result(
+                res_fd,
+                {"status": "runtime_error", "detail": "the return value is larger than the file size limit"},
+            )
         finally:
             os.close(res_fd)
         return result
@@ -334,6 +337,14 @@ class _Child:
             except BaseException:  # noqa: BLE001
                 pass
         sys.setrecursionlimit(self.recursion_limit)
+
+
+def _write_result(fd: int, result: dict) -> None:
+    view = memoryview(json.dumps(result).encode())
+    pos = 0
+    while view:
+        n = os.pwrite(fd, view, pos)
+        view, pos = view[n:], pos + n
 
 
 def _exit_code(e: SystemExit) -> int:

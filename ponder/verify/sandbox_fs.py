@@ -251,6 +251,28 @@ def empty_dir(path: str) -> None:
                 pass
 
 
+def memfd_kb(pids: list[int]) -> int:
+    """KiB held by the memory files (memfd_create) that ``pids`` have open, each file counted once."""
+    seen, total = set(), 0
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            path = f"/proc/{pid}/fd/{fd}"
+            try:
+                if not os.readlink(path).startswith("/memfd:"):
+                    continue
+                st = os.stat(path)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks // 2
+    return total
+
+
 # --------------------------------------------------------------------------- without namespaces
 
 

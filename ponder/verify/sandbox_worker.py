@@ -318,11 +318,10 @@ class Supervisor:
         return out
 
     def _over_memory(self, lim: dict) -> bool:
-        # RLIMIT_AS bounds each process; this bounds their sum when a program runs several processes.
-        pids = self.others()
-        if not pids:
-            return False
-        total = sum(_pss_kb(p) for p in [*pids, self.child])
+        # RLIMIT_AS bounds each process's mappings. This bounds what it cannot see: the sum over a program's
+        # processes, and memory files (memfd_create), which hold memory without mapping it.
+        pids = [self.child, *self.others()]
+        total = sum(_pss_kb(p) for p in pids) + sandbox_fs.memfd_kb(pids)
         return total > lim["memory_mb"] * 1024 + self.base_kb
 
     def _collect(self, o: dict, fds: list[int], duration: float, lim: dict) -> dict:
@@ -370,7 +369,7 @@ class Supervisor:
                 return {"status": "runtime_error", "detail": "no usable return value was reported"}
             return {
                 "status": res["status"],
-                "detail": str(res.get("detail") or "")[:1000],
+                "detail": _text(res.get("detail"), 1000),
                 "value": value if mode == "call" else None,
                 "exit_code": res.get("exit_code") if isinstance(res.get("exit_code"), int) else None,
             }
@@ -396,6 +395,11 @@ class Supervisor:
             "detail": f"the program exited (code {code}) before finishing",
             "exit_code": code,
         }
+
+
+def _text(value, n: int) -> str:
+    """A string from the child, made safe to pass on: at most ``n`` characters, valid UTF-8."""
+    return str(value or "")[:n].encode("utf-8", "replace").decode("utf-8")
 
 
 def _valid_json_text(value, cap: int) -> bool:

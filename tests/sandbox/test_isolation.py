@@ -53,6 +53,13 @@ def test_3_memory_limit_single_process_and_sum_over_processes(pool):
     )
     r = _run(pool, fan, memory_mb=256, timeout_s=20)
     assert r.status == "memory" and "256 MiB" in r.detail
+    # memory files hold memory without mapping it, out of RLIMIT_AS's sight
+    memfds = (
+        "import os, time\nfds = []\nfor i in range(60):\n    fd = os.memfd_create(f'm{i}')\n"
+        "    os.write(fd, b'x' * (15 << 20))\n    fds.append(fd)\nprint('held all')\ntime.sleep(60)\n"
+    )
+    r = _run(pool, memfds, memory_mb=256, timeout_s=20)
+    assert r.status == "memory" and r.stdout == ""
     assert sandbox_processes() == []
 
 
@@ -140,10 +147,14 @@ elif what == "deep":
         os.chdir("d")
 print(os.listdir("/tmp"), os.listdir("."))
 """
-    tests = [{"input": w, "output": ""} for w in ("many", "deep", "look")]  # one program: one worker, one child
+    tests = [
+        {"input": w, "output": ""} for w in ("many", "deep", "look")
+    ]  # one program: one worker, one child
     many, deep, look = pool.run_tests(src, tests)
     assert many.stdout.startswith("28\n")  # ENOSPC: the tmpfs holds a limited number of files
-    assert look.stdout.startswith("['run-") and look.stdout.endswith("] []\n") and look.stdout.count("run-") == 1
+    assert (
+        look.stdout.startswith("['run-") and look.stdout.endswith("] []\n") and look.stdout.count("run-") == 1
+    )
     assert [w.proc.pid for w in pool._workers] == pids  # no worker had to be restarted
 
 

@@ -70,6 +70,17 @@ def test_call_mode_rejects_values_json_cannot_hold(pool):
     assert r.status == "runtime_error" and "not JSON-serializable" in r.detail
 
 
+def test_call_mode_odd_return_values_are_reported_not_crashed_on(pool):
+    big = pool.run_tests(
+        "def f():\n    return 'x' * (40 << 20)", [{"input": [], "output": "x"}], mode="call", entry_point="f"
+    )[0]
+    assert big.status == "runtime_error" and "larger than the file size limit" in big.detail
+    lone = pool.run_inputs("def f():\n    return '\\ud800'", [[]], mode="call", entry_point="f")[0]
+    assert lone.output == '"\\ud800"' and lone.output.encode("utf-8")  # kept, as valid UTF-8 text
+    err = pool.run_tests("raise ValueError('\\udcff')", [{"input": "", "output": ""}])[0]
+    assert err.detail == "ValueError: ?" and err.stderr.encode("utf-8")
+
+
 def test_call_mode_objects_with_a_lying_eq_do_not_pass(pool):
     src = "class Any(int):\n    def __eq__(self, o):\n        return True\ndef f():\n    return Any(0)\n"
     assert (
