@@ -11,15 +11,17 @@ adversarial test in ``tests/sandbox/``, checked from outside the sandbox):
    program; the host kills the whole worker if the supervisor itself does not answer in time.
 2. **CPU time.** A CPU-time timer per test (``cpu_s``, all threads together; ``SIGPROF`` kills the program), and
    ``RLIMIT_CPU`` per process for the whole program as a backstop.
-3. **Memory.** ``RLIMIT_AS`` per process (``memory_mb`` on top of the interpreter), and the supervisor sums the
-   proportional memory of all processes of a program every 20 ms and kills them when it exceeds ``memory_mb``.
+3. **Memory.** ``RLIMIT_AS`` per process (``memory_mb`` on top of the interpreter), and every 20 ms the
+   supervisor sums the proportional memory of all processes of a program plus the memory files they hold
+   (``memfd_create``, unmapped and so out of ``RLIMIT_AS``'s sight) and kills them above ``memory_mb``.
 4. **Processes.** ``RLIMIT_NPROC`` (``processes``, threads included) for the program's own uid in its own user
    namespace: fork bombs stop there.
 5. **File size and disk.** ``RLIMIT_FSIZE`` (``file_size_mb``); writable places are size-limited tmpfs mounts.
 6. **Empty environment.** The worker starts with no environment variables at all; nothing of the caller's
    environment (tokens, keys) reaches the program, neither in ``os.environ`` nor ``/proc/self/environ``.
 7. **Private working directory.** Each test runs in a fresh empty directory, removed afterwards; ``/tmp`` and
-   ``/dev/shm`` are emptied after each program. Nothing is written to the host's disk.
+   ``/dev/shm`` are emptied after each test (remounted when a program leaves a tree too deep to delete).
+   System V IPC, whose objects would outlive a program, is switched off. Nothing is written to the host's disk.
 8. **No network.** A new network namespace with only a loopback that is down: no connection reaches the host
    (not even 127.0.0.1) or anything else; abstract unix sockets of the host are out of reach too.
 9. **No host files.** A new mount namespace whose root is an empty tmpfs holding, read-only, only the
@@ -41,9 +43,11 @@ adversarial test in ``tests/sandbox/``, checked from outside the sandbox):
     capabilities cleared and ``SECBIT_NOROOT`` locked in single-uid mode), ``no_new_privs`` set.
 
 Not covered: kernel vulnerabilities (the isolation is the kernel's namespaces and rlimits); timing and other
-side channels; CPU contention (a program can use all of its time limit on every core it is given); results
-of assert-mode tests, which the program can subvert in-process (see 10); the set-up of the worker itself,
-which trusts the Python installation it runs.
+side channels; CPU contention (a program can use all of its time limit on every core it is given); kernel
+buffers of pipes and sockets (bounded by the kernel's per-user limits only); results of assert-mode tests,
+which the program can subvert in-process (see 10); the source and inputs of programs the same worker ran
+earlier, which may linger in the memory a program inherits (never expected outputs: they never enter the
+sandbox); the set-up of the worker itself, which trusts the Python installation it runs.
 
 Without namespaces
 ==================

@@ -89,6 +89,13 @@ def sethostname(name: str) -> None:
     _check(_libc.sethostname(raw, len(raw)), "sethostname")
 
 
+def malloc_trim() -> None:
+    """Give free heap memory back to the system (glibc); a no-op elsewhere."""
+    trim = getattr(_libc, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
     return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
 
@@ -141,11 +148,12 @@ def effective_capabilities() -> int:
     raise OSError(2, "CapEff not found in /proc/self/status")
 
 
-def enter_namespaces(setgroups: str, uid_map: str, gid_map: str) -> None:
+def enter_namespaces(setgroups: str, uid_map: str, gid_map: str) -> bool:
     """Move this process into new user, mount, PID, network, IPC and UTS namespaces with the given maps.
 
     The maps must be written from outside the new user namespace: a helper forked beforehand does it. Children
-    forked afterwards land in the new PID namespace.
+    forked afterwards land in the new PID namespace. Inside, user namespaces and System V IPC are switched off
+    (best effort; the sysctls changed are the new namespaces' own). Returns whether System V IPC is off.
     """
     r, w = os.pipe()
     me = os.getpid()
@@ -173,8 +181,15 @@ def enter_namespaces(setgroups: str, uid_map: str, gid_map: str) -> None:
     _, status = os.waitpid(helper, 0)
     if status != 0:
         raise OSError(1, "writing the user namespace's uid/gid maps failed")
-    try:  # programs may not create user namespaces of their own (a large kernel attack surface)
-        with open("/proc/sys/user/max_user_namespaces", "w") as fh:
-            fh.write("0")
-    except OSError:
-        pass
+    # Programs may not create user namespaces of their own (a large kernel attack surface), nor System V IPC
+    # objects, which would outlive a program (POSIX shared memory lives in /dev/shm, emptied after each test).
+    off = {"user/max_user_namespaces": "0", "kernel/shmmni": "0", "kernel/msgmni": "0", "kernel/sem": "0 0 0 0"}
+    done = set()
+    for name, value in off.items():
+        try:
+            with open(f"/proc/sys/{name}", "w") as fh:
+                fh.write(value)
+            done.add(name)
+        except OSError:
+            pass
+    return {"kernel/shmmni", "kernel/msgmni", "kernel/sem"} <= done

@@ -56,7 +56,7 @@ def boot(argv: list[str]) -> None:
     if cfg["isolation"] == "namespaces":
         try:
             cfg["libraries"] = sandbox_fs.discover_libraries()
-            ss.enter_namespaces(cfg["setgroups"], cfg["uid_map"], cfg["gid_map"])
+            cfg["sysv_ipc_off"] = ss.enter_namespaces(cfg["setgroups"], cfg["uid_map"], cfg["gid_map"])
         except OSError as e:
             send_msg(cfg["rep_fd"], {"ready": False, "error": str(e)})
             os._exit(3)
@@ -144,6 +144,7 @@ class Supervisor:
         self.base_kb = _pss_kb(os.getpid())
         gc.collect()
         gc.freeze()  # children share these pages copy-on-write; keep the collector off them
+        ss.malloc_trim()  # fewer resident pages: every fork copies their page tables
         send_msg(self.rep_fd, {"ready": True, "isolation": cfg["isolation"], "workbase": self.workbase})
 
     def serve(self) -> None:
@@ -192,8 +193,8 @@ class Supervisor:
                 sandbox_fs.remove_stubborn(d)
 
     def spawn(self) -> None:
-        if self.ns:
-            ss.unshare(ss.CLONE_NEWIPC)  # each program gets fresh System V IPC objects
+        if self.ns and not self.cfg.get("sysv_ipc_off"):
+            ss.unshare(ss.CLONE_NEWIPC)  # where System V IPC could not be switched off: fresh objects per program
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:

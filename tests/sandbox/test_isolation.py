@@ -158,6 +158,20 @@ print(os.listdir("/tmp"), os.listdir("."))
     assert [w.proc.pid for w in pool._workers] == pids  # no worker had to be restarted
 
 
+def test_7c_no_system_v_ipc_objects_to_outlive_a_program(pool):
+    src = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+print(libc.shmget(0, 4096, 0o1600), libc.semget(0, 1, 0o1600), libc.msgget(0, 0o1600))
+"""
+    assert (
+        _run(pool, src).stdout == "-1 -1 -1\n"
+    )  # IPC_PRIVATE segments would survive the program's processes
+    # POSIX shared memory (what multiprocessing uses) works, in /dev/shm, which is emptied after each test
+    posix = "from multiprocessing import shared_memory\nm = shared_memory.SharedMemory(create=True, size=16)\nprint(m.size)\n"
+    assert _run(pool, posix).stdout == "16\n"
+
+
 def test_8_no_network_not_even_127_0_0_1(pool):
     tcp = socket.socket()
     tcp.bind(("127.0.0.1", 0))
