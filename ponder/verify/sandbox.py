@@ -83,6 +83,11 @@ ISOLATIONS = ("auto", "namespaces", "rlimits")
 _BOOT = (
     "import sys; sys.path.insert(0, {root!r}); from ponder.verify.sandbox_worker import boot; boot(sys.argv)"
 )
+_DISCOVER = (
+    "import sys; sys.path.insert(0, {root!r}); from ponder.verify.sandbox_fs import discover_libraries; "
+    "print('\\n'.join(discover_libraries()))"
+)
+_libraries: list[str] | None = None
 
 
 class SandboxError(PonderError):
@@ -131,6 +136,21 @@ def host_uid(index: int) -> int:
     return HOST_UID_BASE + ((os.getpid() & 0xFFFF) << 6) + (index & 0x3F)
 
 
+def shared_libraries() -> list[str]:
+    """The shared libraries the standard library's extension modules need (found once per process, in a
+    throwaway interpreter, and handed to every worker so that none has to look again)."""
+    global _libraries
+    if _libraries is None:
+        cmd = [sys.executable, "-I", "-S", "-B", "-c", _DISCOVER.format(root=PONDER_ROOT)]
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, env={}, cwd="/", timeout=120)
+            found = p.stdout.split("\n") if p.returncode == 0 else []
+        except (OSError, subprocess.TimeoutExpired):
+            found = []
+        _libraries = [x for x in found if x]
+    return _libraries
+
+
 def worker_config(
     isolation: str, index: int, *, single_uid: bool = False, disk_mb: int = 64, shm_mb: int = 16
 ) -> dict:
@@ -138,6 +158,7 @@ def worker_config(
     cfg = {"isolation": isolation, "disk_mb": disk_mb, "shm_mb": shm_mb, "ponder_root": PONDER_ROOT}
     euid, egid = os.geteuid(), os.getegid()
     if isolation == "namespaces":
+        cfg["libraries"] = shared_libraries()  # empty if discovery failed: the worker then looks itself
         if euid == 0 and not single_uid:
             # Inside root stays host root (the supervisor must read the interpreter wherever it lives);
             # the program runs as SANDBOX_UID, a host uid of its own with no rights on the host.

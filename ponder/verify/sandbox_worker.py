@@ -55,7 +55,7 @@ def boot(argv: list[str]) -> None:
             pass
     if cfg["isolation"] == "namespaces":
         try:
-            cfg["libraries"] = sandbox_fs.discover_libraries()
+            cfg["libraries"] = cfg.get("libraries") or sandbox_fs.discover_libraries()
             cfg["sysv_ipc_off"] = ss.enter_namespaces(cfg["setgroups"], cfg["uid_map"], cfg["gid_map"])
         except OSError as e:
             send_msg(cfg["rep_fd"], {"ready": False, "error": str(e)})
