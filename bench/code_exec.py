@@ -274,12 +274,15 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig, ax = plt.subplots(figsize=(9, 3.5))
     labels = [f"{r['workload']}: {r['runner']}" for r in rows]
     colors = ["tab:blue" if r["runner"].startswith("ponder") else "tab:gray" for r in rows]
-    ax.barh(labels, [r["tests_per_s"] for r in rows], color=colors)
-    ax.set_xlabel("tests per second (log scale; higher is better)")
-    ax.set_xscale("log")
+    values = [r["tests_per_s"] for r in rows]
+    ax.barh(labels, values, color=colors)
+    for y, v in enumerate(values):
+        ax.text(v, y, f" {v:.0f}", va="center")
+    ax.set_xlabel("tests per second (higher is better)")
+    ax.set_xlim(0, max(values) * 1.15)
     ax.invert_yaxis()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
