@@ -35,8 +35,9 @@ adversarial test in ``tests/sandbox/``, checked from outside the sandbox):
 11. **The whole process tree dies.** Each program runs in a PID namespace whose PID 1 is the supervisor; after
     every test that left threads or processes behind (``setsid`` daemons and double forks included) and at the
     end of every program, the supervisor kills everything else in the namespace.
-12. **Output floods** are cut at ``output_bytes`` (stdout) and 64 KiB (stderr) without being held in memory:
-    output goes to memory files capped by ``RLIMIT_FSIZE``.
+12. **Output floods** cannot exhaust memory: stdout and stderr go to memory files that ``RLIMIT_FSIZE`` caps
+    at ``file_size_mb`` (the program's next write fails); the caller gets at most ``output_bytes`` of stdout
+    (more makes the test fail) and 64 KiB of stderr (its start and end).
 13. **The caller survives** ``os.kill(os.getppid(), 9)``, ``kill(-1, 9)`` and any other signal: the host is
     outside the program's PID namespace (its parent is the namespace's init, which ignores them), and the
     program runs under a uid of its own with no capabilities (``setuid`` to an unprivileged uid, or all

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import gc
 import io
 import json
 import linecache
@@ -70,8 +71,6 @@ def _setup(keep_fd: int, program: dict, cfg: dict) -> None:
         signal.signal(
             getattr(signal, name), signal.SIG_DFL if name != "SIGINT" else signal.default_int_handler
         )
-    import gc
-
     gc.enable()
     os.environ.clear()  # the worker started with none; this drops what the interpreter set itself (LC_CTYPE)
     sys.argv = [PROGRAM_FILE]
@@ -165,28 +164,24 @@ class _Child:
             self.sock.send(json.dumps({"seq": req["seq"], "clean": clean}).encode())
 
     # ------------------------------------------------------------------ one test
-    def run_one(self, req: dict, in_fd: int, out_fd: int, err_fd: int, res_fd: int) -> dict:
-        payload = b""
+    def run_one(self, req: dict, in_fd: int, out_fd: int, err_fd: int, res_fd: int) -> None:
+        payload = ""
         if self.mode != "stdio":
-            payload = os.pread(in_fd, os.fstat(in_fd).st_size, 0)
-        if self.mode == "stdio":
-            os.dup2(in_fd, 0)
-        else:
-            null = os.open("/dev/null", os.O_RDONLY)
-            os.dup2(null, 0)
-            os.close(null)
-        os.dup2(out_fd, 1)
-        os.dup2(err_fd, 2)
-        for fd in (in_fd, out_fd, err_fd):
-            os.close(fd)
+            payload = os.pread(in_fd, os.fstat(in_fd).st_size, 0).decode("utf-8", "surrogatepass")
+            os.close(in_fd)
+            in_fd = os.open("/dev/null", os.O_RDONLY)
+        # fds 0-2 for the program and its children; the text streams sit on the received descriptors (same
+        # open files) and are closed after the test, so nothing buffered in them can reach a later test.
+        for src, dst in ((in_fd, 0), (out_fd, 1), (err_fd, 2)):
+            os.dup2(src, dst)
         os.chdir(req["workdir"])
-        self._bind_streams()
+        self._bind_streams(in_fd, out_fd, err_fd)
         if self.compile_error is not None:
             result = {"status": "compile_error", "detail": self.compile_error}
         else:
             # CPU time of all threads of this test; SIGPROF's default action ends the process.
             signal.setitimer(signal.ITIMER_PROF, float(req["cpu_s"]))
-            result = self._run_mode(payload.decode("utf-8"))
+            result = self._run_mode(payload)
         result.setdefault("exit_code", 0)
         self._finish(result)  # still under the CPU timer: threads the program left running are joined here
         signal.setitimer(signal.ITIMER_PROF, 0)
@@ -200,18 +195,21 @@ class _Child:
             )
         finally:
             os.close(res_fd)
-        return result
 
-    def _bind_streams(self) -> None:
-        sys.stdin = sys.__stdin__ = io.TextIOWrapper(
-            io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8"
+    def _bind_streams(self, in_fd: int, out_fd: int, err_fd: int) -> None:
+        stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(in_fd, "r")), encoding="utf-8")
+        stdout = io.TextIOWrapper(
+            io.BufferedWriter(io.FileIO(out_fd, "w"), buffer_size=1 << 16), encoding="utf-8"
         )
-        out = io.BufferedWriter(io.FileIO(1, "w", closefd=False), buffer_size=1 << 16)
-        sys.stdout = sys.__stdout__ = io.TextIOWrapper(out, encoding="utf-8")
-        err = io.FileIO(2, "w", closefd=False)
-        sys.stderr = sys.__stderr__ = io.TextIOWrapper(
-            err, encoding="utf-8", errors="backslashreplace", write_through=True
+        stderr = io.TextIOWrapper(
+            io.FileIO(err_fd, "w"), encoding="utf-8", errors="backslashreplace", write_through=True
         )
+        sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__ = (
+            stdin,
+            stdout,
+            stderr,
+        )
+        self.streams = (stdin, stdout, stderr)
 
     def _fresh_main(self) -> dict:
         mod = types.ModuleType("__main__")
@@ -313,7 +311,7 @@ class _Child:
         while tb is not None and tb.tb_frame.f_code.co_filename not in _USER_FILES:
             tb = tb.tb_next  # hide the runner's own frames
         try:
-            traceback.print_exception(type(e), e, tb, file=sys.stderr)
+            traceback.print_exception(type(e), e, tb, file=self.streams[2])
         except BaseException:  # noqa: BLE001 - a broken __str__ must not hide the result
             pass
         return {"status": "runtime_error", "detail": _exc_line(e), "exit_code": 1}
@@ -328,13 +326,19 @@ class _Child:
             atexit._clear()
         except BaseException:  # noqa: BLE001
             pass
-        for stream in (sys.stdout, sys.stderr):
+        # The program may have replaced sys.stdout; flush that, then ours, then close ours.
+        for stream in (sys.stdout, sys.stderr, *self.streams[1:]):
             try:
                 stream.flush()
             except OSError as e:
                 if e.errno == 27 and result.get("status") == "ok":  # EFBIG: past the file size limit
                     result.update(status="runtime_error", detail="output larger than the file size limit")
             except BaseException:  # noqa: BLE001
+                pass
+        for stream in self.streams:
+            try:
+                stream.close()
+            except BaseException:  # noqa: BLE001 - a failed flush while closing: the output is already cut
                 pass
         sys.setrecursionlimit(self.recursion_limit)
 

@@ -183,7 +183,12 @@ def enter_namespaces(setgroups: str, uid_map: str, gid_map: str) -> bool:
         raise OSError(1, "writing the user namespace's uid/gid maps failed")
     # Programs may not create user namespaces of their own (a large kernel attack surface), nor System V IPC
     # objects, which would outlive a program (POSIX shared memory lives in /dev/shm, emptied after each test).
-    off = {"user/max_user_namespaces": "0", "kernel/shmmni": "0", "kernel/msgmni": "0", "kernel/sem": "0 0 0 0"}
+    off = {
+        "user/max_user_namespaces": "0",
+        "kernel/shmmni": "0",
+        "kernel/msgmni": "0",
+        "kernel/sem": "0 0 0 0",
+    }
     done = set()
     for name, value in off.items():
         try:

@@ -194,7 +194,9 @@ class Supervisor:
 
     def spawn(self) -> None:
         if self.ns and not self.cfg.get("sysv_ipc_off"):
-            ss.unshare(ss.CLONE_NEWIPC)  # where System V IPC could not be switched off: fresh objects per program
+            ss.unshare(
+                ss.CLONE_NEWIPC
+            )  # where System V IPC could not be switched off: fresh objects per program
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:

@@ -40,6 +40,15 @@ def test_exit_codes_in_stdio_mode(pool):
     assert pool.run_tests("import os\nprint('hi')\nos._exit(0)", tests)[0].status == "failed"
 
 
+def test_each_test_gets_only_its_own_output(pool):
+    # Test 1 overruns the file size limit with text still buffered; none of it may surface in test 2.
+    src = "import os\ndef f(n):\n    print('x' * n, end='')\n    os.write(1, b'|')\n    return n\n"
+    tests = [{"input": [3 << 20], "output": 0}, {"input": [2], "output": 2}]
+    first, second = pool.run_tests(src, tests, mode="call", entry_point="f", limits=Limits(file_size_mb=1))
+    assert first.status == "runtime_error" and "File too large" in first.detail
+    assert (second.status, second.stdout) == ("passed", "|xx")
+
+
 def test_compile_error_fills_every_test(pool):
     r = pool.run_tests("def f(:\n", [{"input": "", "output": ""}] * 3)
     assert [x.status for x in r] == ["compile_error"] * 3 and "SyntaxError" in r[0].detail
