@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from itertools import islice
@@ -51,6 +52,8 @@ class SandboxPool:
             self._idle.put(w)
         self._executor = ThreadPoolExecutor(n, thread_name_prefix="ponder-sandbox")
         self._closed = False
+        # A pool dropped without close() still stops its workers (at garbage collection or exit).
+        self._finalizer = weakref.finalize(self, _stop_workers, self._workers)
 
     @property
     def size(self) -> int:
@@ -61,8 +64,7 @@ class SandboxPool:
             return
         self._closed = True
         self._executor.shutdown(wait=True)
-        for w in self._workers:
-            w.close()
+        self._finalizer()
 
     def __enter__(self) -> SandboxPool:
         return self
@@ -211,6 +213,11 @@ class SandboxPool:
                 for j, item in islice(it, 1):
                     pending[self._executor.submit(fn, item)] = j
                 yield i, f.result()
+
+
+def _stop_workers(workers: list) -> None:
+    for w in workers:
+        w.close()
 
 
 def _in_order(pairs: Iterator[tuple[int, Any]]) -> list:
