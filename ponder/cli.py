@@ -99,6 +99,36 @@ def check(
     typer.echo(f"{path}: {n} valid {kind} records")
 
 
+@app.command("exec")
+def exec_programs(
+    input: Path = typer.Option(
+        ...,
+        "--input",
+        "-i",
+        help="Programs: JSONL/Parquet records {id, source, tests, mode?, entry_point?, timeout_s?, memory_mb?}.",
+    ),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Results file to write (resumable: finished ids are skipped)."
+    ),
+    workers: int = typer.Option(0, help="Sandbox workers (0: one per CPU core)."),
+    record_outputs: bool = typer.Option(
+        False,
+        "--record-outputs",
+        help="Record what each program prints or returns instead of checking expected outputs.",
+    ),
+    timeout_s: float = typer.Option(5.0, help="Wall-clock limit per test in seconds (records may set their own)."),
+    memory_mb: int = typer.Option(512, help="Memory limit per program in MiB (records may set their own)."),
+    isolation: str = typer.Option("auto", help="auto (namespaces, else rlimits with a warning), namespaces or rlimits."),
+) -> None:
+    """Run programs on their tests in the sandbox; write one result record per program.
+
+    Example: ponder exec --input programs.jsonl --output results.jsonl --workers 2
+    """
+    from ponder.verify.exec_stage import exec_command
+
+    typer.echo(exec_command(input, output, workers, record_outputs, timeout_s, memory_mb, isolation))
+
+
 def main() -> None:
     try:
         app()

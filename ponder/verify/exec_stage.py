@@ -1,0 +1,179 @@
+"""The ``ponder exec`` stage: run a file of programs on their tests in the sandbox.
+
+Input records (JSONL or Parquet), one program each::
+
+    {"id": "p1-s0", "source": "print(int(input()) * 2)", "tests": [{"input": "2\\n", "output": "4\\n"}],
+     "mode": "stdio", "entry_point": null, "timeout_s": 5, "memory_mb": 512, "stop_on_first_failure": false}
+
+``id``, ``source`` and ``tests`` are required; ``mode`` defaults to stdio, the limits to the command's options.
+Tests are as in :mod:`ponder.verify.code` (call mode: ``entry_point`` and argument lists; assert mode: test
+code). With ``--record-outputs`` tests need no ``output`` (a plain input string or argument list will do) and
+the results record what each program printed or returned.
+
+Output records: ``{"id", "mode", "passed", "total", "all_passed", "results": [TestResult...]}``, or with
+``--record-outputs`` ``{"id", "mode", "ok", "total", "results": [RunResult...]}``. The whole input is checked
+before anything runs; the output is written through :class:`~ponder.io.StageWriter`, so a killed run resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ponder.errors import InputError, PonderError
+from ponder.io import StageWriter
+from ponder.progress import progress
+from ponder.records import iter_json_objects
+from ponder.verify.jobs import Job, JobError, as_input_tests, check_job
+from ponder.verify.pool import SandboxPool
+from ponder.verify.sandbox import ISOLATIONS, Limits
+
+FIELDS = ("id", "source", "tests", "mode", "entry_point", "timeout_s", "memory_mb", "stop_on_first_failure")
+
+
+@dataclass(frozen=True)
+class ExecOptions:
+    workers: int | None = None
+    record_outputs: bool = False
+    isolation: str | None = None
+    limits: Limits = Limits()
+
+
+def _record_id(v: Any) -> str:
+    if isinstance(v, str) and v:
+        return v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    raise JobError("id", f"expected a non-empty string or integer, got {v!r}"[:200])
+
+
+def parse_record(obj: Any, opts: ExecOptions) -> tuple[str, Job]:
+    """Check one input record and turn it into ``(id, Job)``; raises :class:`JobError` naming the field."""
+    if not isinstance(obj, dict):
+        raise JobError("id", f"expected a JSON object per line, got {type(obj).__name__}")
+    for name in ("id", "source", "tests"):
+        if name not in obj:
+            raise JobError(name, "missing")
+    rid = _record_id(obj["id"])
+    mode = obj.get("mode") or "stdio"
+    tests = as_input_tests(obj["tests"]) if opts.record_outputs else obj["tests"]
+    if opts.record_outputs and mode == "assert":
+        raise JobError("mode", "--record-outputs needs mode stdio or call")
+    check_job(obj["source"], tests, mode, obj.get("entry_point"), expect_outputs=not opts.record_outputs)
+    limits = opts.limits
+    for name in ("timeout_s", "memory_mb"):
+        value = obj.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise JobError(name, f"expected a positive number, got {value!r}")
+        limits = replace(limits, **{name: int(value) if name == "memory_mb" else float(value)})
+    stop = obj.get("stop_on_first_failure", False)
+    if not isinstance(stop, bool):
+        raise JobError("stop_on_first_failure", f"expected true or false, got {stop!r}")
+    return rid, Job(obj["source"], tests, mode, obj.get("entry_point"), limits, stop)
+
+
+def check_input(path: str | Path, opts: ExecOptions) -> int:
+    """Check every record before running anything; returns the count. Raises InputError at the first problem."""
+    seen: dict[str, int] = {}
+    for lineno, obj in iter_json_objects(path):
+        try:
+            rid, _ = parse_record(obj, opts)
+        except JobError as e:
+            raise InputError(path, e.message, line=lineno, field=e.field) from None
+        if rid in seen:
+            raise InputError(
+                path, f"duplicate id {rid!r} (first on line {seen[rid]})", line=lineno, field="id"
+            )
+        seen[rid] = lineno
+    return len(seen)
+
+
+def _jobs(path: str | Path, opts: ExecOptions, done: set[str]) -> Iterator[tuple[str, Job]]:
+    for _, obj in iter_json_objects(path):
+        rid, job = parse_record(obj, opts)
+        if rid not in done:
+            yield rid, job
+
+
+def output_record(rid: str, job: Job, results: list, record_outputs: bool) -> dict:
+    rows = [r.to_dict() for r in results]
+    if record_outputs:
+        return {
+            "id": rid,
+            "mode": job.mode,
+            "ok": sum(r.ok for r in results),
+            "total": len(job.tests),
+            "results": rows,
+        }
+    passed = sum(r.passed for r in results)
+    return {
+        "id": rid,
+        "mode": job.mode,
+        "passed": passed,
+        "total": len(job.tests),
+        "all_passed": passed == len(job.tests),
+        "results": rows,
+    }
+
+
+def run_exec(input_path: str | Path, output_path: str | Path, opts: ExecOptions) -> dict:
+    """Run every program of ``input_path``; write one result record per program to ``output_path``."""
+    total = check_input(input_path, opts)
+    with StageWriter(output_path) as writer:
+        todo = [(rid, job) for rid, job in _jobs(input_path, opts, writer.done)]
+        all_passed = 0
+        if todo:
+            with SandboxPool(opts.workers, isolation=opts.isolation) as pool:
+                it = (
+                    pool.iter_inputs([j for _, j in todo])
+                    if opts.record_outputs
+                    else pool.iter_tests([j for _, j in todo])
+                )
+                bar = progress(total=len(todo), desc="exec", unit="program")
+                for i, results in it:
+                    rid, job = todo[i]
+                    rec = output_record(rid, job, results, opts.record_outputs)
+                    all_passed += bool(rec.get("all_passed"))
+                    writer.write(rec)
+                    bar.update(1)
+                bar.close()
+                isolation = pool.isolation
+        else:
+            isolation = None
+    return {
+        "total": total,
+        "ran": len(todo),
+        "resumed": writer.resumed,
+        "all_passed": all_passed,
+        "isolation": isolation,
+        "output": str(output_path),
+    }
+
+
+def exec_command(
+    input_path: Path,
+    output_path: Path,
+    workers: int,
+    record_outputs: bool,
+    timeout_s: float,
+    memory_mb: int,
+    isolation: str,
+) -> str:
+    """``ponder exec``: check the options, run, and return the summary line."""
+    if isolation not in ISOLATIONS:
+        raise PonderError(f"--isolation: expected one of {', '.join(ISOLATIONS)}, got {isolation!r}")
+    if workers < 0:
+        raise PonderError(f"--workers: expected 0 (one per core) or more, got {workers}")
+    if timeout_s <= 0 or memory_mb <= 0:
+        raise PonderError("--timeout-s and --memory-mb must be positive")
+    opts = ExecOptions(
+        workers or None, record_outputs, isolation, Limits(timeout_s=timeout_s, memory_mb=memory_mb)
+    )
+    s = run_exec(input_path, output_path, opts)
+    what = "ran" if record_outputs else f"ran ({s['all_passed']} passed every test)"
+    where = f" [isolation: {s['isolation']}]" if s["isolation"] else ""
+    return f"{what}: {s['ran']} programs, {s['resumed']} already done; wrote {s['total']} results to {s['output']}{where}"

@@ -1,0 +1,225 @@
+"""SandboxPool: pre-started sandbox workers serving many programs in parallel (see :mod:`ponder.verify.code`)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from itertools import islice
+from typing import Any
+
+from ponder.verify.jobs import (
+    Job,
+    RunResult,
+    TestResult,
+    as_input_tests,
+    as_job,
+    check_job,
+    judge,
+    make_job,
+    payload,
+    to_run_result,
+)
+from ponder.verify.sandbox import Limits, SandboxError, WorkerLost, start_workers
+
+
+class SandboxPool:
+    """Pre-started sandbox workers serving many programs in parallel.
+
+    ``SandboxPool(workers=4)`` starts 4 workers (each a fork server with the standard library loaded, in its
+    own namespaces); use it as a context manager or call :meth:`close`. Thread-safe: every call takes a free
+    worker. ``isolation`` is "auto" (namespaces, else rlimits with a warning), "namespaces" or "rlimits";
+    the ``PONDER_SANDBOX_ISOLATION`` environment variable sets the default.
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        isolation: str | None = None,
+        disk_mb: int = 64,
+        single_uid: bool = False,
+    ):
+        n = workers or os.cpu_count() or 1
+        if n < 1:
+            raise ValueError(f"workers must be at least 1, got {n}")
+        isolation = isolation or os.environ.get("PONDER_SANDBOX_ISOLATION") or "auto"
+        self._workers, self.isolation = start_workers(n, isolation, disk_mb=disk_mb, single_uid=single_uid)
+        self._idle: queue.Queue = queue.Queue()
+        for w in self._workers:
+            self._idle.put(w)
+        self._executor = ThreadPoolExecutor(n, thread_name_prefix="ponder-sandbox")
+        self._closed = False
+        # A pool dropped without close() still stops its workers (at garbage collection or exit).
+        self._finalizer = weakref.finalize(self, _stop_workers, self._workers)
+
+    @property
+    def size(self) -> int:
+        return len(self._workers)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._executor.shutdown(wait=True)
+        self._finalizer()
+
+    def __enter__(self) -> SandboxPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ one program
+    def _run(self, job: Job, payloads: list[str], keep_going: Callable[[int, dict], bool]) -> list[dict]:
+        if self._closed:
+            raise SandboxError("the sandbox pool is closed")
+        program = {
+            "source": job.source,
+            "mode": job.mode,
+            "entry_point": job.entry_point,
+            "limits": job.limits.to_wire(len(payloads)),
+        }
+        host_timeout = (
+            job.limits.timeout_s * 2 + 10.0
+        )  # the supervisor enforces the limit; this catches a stuck worker
+        worker = self._idle.get()
+        raws: list[dict] = []
+        ended = False
+        try:
+            send_program = True
+            for i, payload in enumerate(payloads):
+                msg = {"op": "test", "input": payload, "last": i == len(payloads) - 1}
+                if send_program:
+                    msg["program"] = program
+                    send_program = False
+                raw = self._request(worker, msg, program, host_timeout)
+                send_program = raw.pop("_restarted", False)
+                ended = msg["last"]
+                raws.append(raw)
+                if raw["status"] == "compile_error":  # the same for every test: fill them in without running
+                    if not job.stop_on_first_failure:
+                        raws.extend([raw] * (len(payloads) - len(raws)))
+                    break
+                if not keep_going(i, raw):
+                    break
+            if payloads and not ended:  # stopped early: the program's processes must go now
+                self._request(worker, {"op": "end"}, program, host_timeout)
+        finally:
+            self._idle.put(worker)
+        return raws
+
+    @staticmethod
+    def _request(worker, msg: dict, program: dict, timeout: float) -> dict:
+        """One test on ``worker``. A worker that went away (killed from outside, crashed) is restarted and
+        the test tried once more; one that stopped answering is restarted and the test counts as a timeout."""
+        for attempt in (0, 1):
+            try:
+                return worker.request(msg, timeout)
+            except WorkerLost as e:
+                worker.restart()
+                msg = {**msg, "program": program}
+                if e.timed_out or attempt:
+                    status = "timeout" if e.timed_out else "runtime_error"
+                    return {
+                        "status": status,
+                        "detail": str(e),
+                        "stdout": "",
+                        "stderr": "",
+                        "duration_s": 0.0,
+                        "_restarted": True,
+                    }
+        raise AssertionError("unreachable")
+
+    def run_job(self, job: Job) -> list[TestResult]:
+        check_job(job.source, job.tests, job.mode, job.entry_point, expect_outputs=True)
+        payloads = [payload(t, job.mode) for t in job.tests]
+        results: list[TestResult] = []
+
+        def keep_going(i: int, raw: dict) -> bool:
+            results.append(judge(raw, job.tests[i], job.mode))
+            return results[-1].passed or not job.stop_on_first_failure
+
+        raws = self._run(job, payloads, keep_going)
+        for i in range(len(results), len(raws)):  # tests filled in after a compile error
+            results.append(judge(raws[i], job.tests[i], job.mode))
+        return results
+
+    def run_inputs_job(self, job: Job) -> list[RunResult]:
+        if job.mode == "assert":
+            raise ValueError("run_inputs records outputs: use mode 'stdio' or 'call'")
+        tests = as_input_tests(job.tests)
+        check_job(job.source, tests, job.mode, job.entry_point, expect_outputs=False)
+        payloads = [payload(t, job.mode) for t in tests]
+        return [to_run_result(r, job.mode) for r in self._run(job, payloads, lambda i, r: True)]
+
+    def run_tests(
+        self,
+        source: str,
+        tests: list,
+        *,
+        mode: str = "stdio",
+        entry_point: str | None = None,
+        timeout_s: float | None = None,
+        memory_mb: int | None = None,
+        stop_on_first_failure: bool = False,
+        limits: Limits | None = None,
+    ) -> list[TestResult]:
+        """Run ``source`` on ``tests``; one result per test (ending early at the first non-pass if asked)."""
+        return self.run_job(
+            make_job(source, tests, mode, entry_point, timeout_s, memory_mb, stop_on_first_failure, limits)
+        )
+
+    def run_inputs(
+        self,
+        source: str,
+        inputs: list,
+        *,
+        mode: str = "stdio",
+        entry_point: str | None = None,
+        timeout_s: float | None = None,
+        memory_mb: int | None = None,
+        limits: Limits | None = None,
+    ) -> list[RunResult]:
+        """Run ``source`` on ``inputs`` (stdin strings, or argument lists in call mode) and record the outputs."""
+        return self.run_inputs_job(
+            make_job(source, inputs, mode, entry_point, timeout_s, memory_mb, False, limits)
+        )
+
+    # ------------------------------------------------------------------ batches
+    def iter_tests(self, jobs: Iterable[Job | dict]) -> Iterator[tuple[int, list[TestResult]]]:
+        """Yield ``(index, results)`` for each job as it completes (not in order); runs ``size`` at a time."""
+        return self._imap(lambda j: self.run_job(as_job(j)), jobs)
+
+    def iter_inputs(self, jobs: Iterable[Job | dict]) -> Iterator[tuple[int, list[RunResult]]]:
+        return self._imap(lambda j: self.run_inputs_job(as_job(j)), jobs)
+
+    def run_tests_many(self, jobs: Iterable[Job | dict]) -> list[list[TestResult]]:
+        """Results of every job, in the order of ``jobs``."""
+        return _in_order(self.iter_tests(jobs))
+
+    def run_inputs_many(self, jobs: Iterable[Job | dict]) -> list[list[RunResult]]:
+        return _in_order(self.iter_inputs(jobs))
+
+    def _imap(self, fn: Callable, items: Iterable) -> Iterator[tuple[int, Any]]:
+        it = enumerate(items)
+        pending = {self._executor.submit(fn, item): i for i, item in islice(it, 2 * self.size)}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                i = pending.pop(f)
+                for j, item in islice(it, 1):
+                    pending[self._executor.submit(fn, item)] = j
+                yield i, f.result()
+
+
+def _stop_workers(workers: list) -> None:
+    for w in workers:
+        w.close()
+
+
+def _in_order(pairs: Iterator[tuple[int, Any]]) -> list:
+    out: dict[int, Any] = dict(pairs)
+    return [out[i] for i in range(len(out))]

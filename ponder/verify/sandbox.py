@@ -1,0 +1,379 @@
+"""Sandboxed execution of untrusted Python programs: the threat model, limits, and the host side of a worker.
+
+Threat model
+============
+
+The program is hostile: sampled model output, possibly written to break out, to cheat, or to take the machine
+down. The caller is the ponder process that asks for it to run. The sandbox guarantees (each property has an
+adversarial test in ``tests/sandbox/``, checked from outside the sandbox):
+
+1. **Wall time.** Each test has a wall-clock limit (``timeout_s``), enforced by the supervisor, which kills the
+   program; the host kills the whole worker if the supervisor itself does not answer in time.
+2. **CPU time.** A CPU-time timer per test (``cpu_s``, all threads together; ``SIGPROF`` kills the program), and
+   ``RLIMIT_CPU`` per process for the whole program as a backstop.
+3. **Memory.** ``RLIMIT_AS`` per process (``memory_mb`` on top of the interpreter), and every 20 ms the
+   supervisor sums the proportional memory of all processes of a program plus the memory files they hold
+   (``memfd_create``, unmapped and so out of ``RLIMIT_AS``'s sight) and kills them above ``memory_mb``.
+4. **Processes.** ``RLIMIT_NPROC`` (``processes``, threads included) for the program's own uid in its own user
+   namespace: fork bombs stop there.
+5. **File size and disk.** ``RLIMIT_FSIZE`` (``file_size_mb``); writable places are size-limited tmpfs mounts.
+6. **Empty environment.** The worker starts with no environment variables at all; nothing of the caller's
+   environment (tokens, keys) reaches the program, neither in ``os.environ`` nor ``/proc/self/environ``.
+7. **Private working directory.** Each test runs in a fresh empty directory, removed afterwards; ``/tmp`` and
+   ``/dev/shm`` are emptied after each test (remounted when a program leaves a tree too deep to delete).
+   System V IPC, whose objects would outlive a program, is switched off. Nothing is written to the host's disk.
+8. **No network.** A new network namespace with only a loopback that is down: no connection reaches the host
+   (not even 127.0.0.1) or anything else; abstract unix sockets of the host are out of reach too.
+9. **No host files.** A new mount namespace whose root is an empty tmpfs holding, read-only, only the
+   interpreter, its standard library and its shared libraries, plus null/zero/full/random/urandom devices;
+   ``/proc`` is the sandbox's own. The host's other files (home directories, ``/etc``, the caller's data,
+   the repository) do not exist for the program, and nothing of the host can be written.
+10. **Expected outputs are never visible.** Only the program and the test inputs enter the sandbox; outputs
+    are compared by the caller. (Assert mode is the exception by its nature: the test code runs inside the
+    program's interpreter, so an adversarial program can inspect or subvert it. Use stdio or call mode where
+    that matters.)
+11. **The whole process tree dies.** Each program runs in a PID namespace whose PID 1 is the supervisor; after
+    every test that left threads or processes behind (``setsid`` daemons and double forks included) and at the
+    end of every program, the supervisor kills everything else in the namespace.
+12. **Output floods** cannot exhaust memory: stdout and stderr go to memory files that ``RLIMIT_FSIZE`` caps
+    at ``file_size_mb`` (the program's next write fails); the caller gets at most ``output_bytes`` of stdout
+    (more makes the test fail) and 64 KiB of stderr (its start and end).
+13. **The caller survives** ``os.kill(os.getppid(), 9)``, ``kill(-1, 9)`` and any other signal: the host is
+    outside the program's PID namespace (its parent is the namespace's init, which ignores them), and the
+    program runs under a uid of its own with no capabilities (``setuid`` to an unprivileged uid, or all
+    capabilities cleared and ``SECBIT_NOROOT`` locked in single-uid mode), ``no_new_privs`` set.
+
+Not covered: kernel vulnerabilities (the isolation is the kernel's namespaces and rlimits); timing and other
+side channels; CPU contention (a program can use all of its time limit on every core it is given); kernel
+buffers of pipes and sockets (bounded by the kernel's per-user limits only); results of assert-mode tests,
+which the program can subvert in-process (see 10); the source and inputs of programs the same worker ran
+earlier, which may linger in the memory a program inherits (never expected outputs: they never enter the
+sandbox); the set-up of the worker itself, which trusts the Python installation it runs.
+
+Without namespaces
+==================
+
+Where ``unshare`` fails (no unprivileged user namespaces, seccomp in a container) or with
+``isolation="rlimits"`` (or ``PONDER_SANDBOX_ISOLATION=rlimits``), the worker runs with rlimits, its own uid
+(when started as root) and a child-subreaper supervisor that finds the program's processes by walking
+``/proc``. A :class:`SandboxWarning` then names what is no longer guaranteed: network isolation (8), hiding the
+host's files (9) and, when not root, protection of the caller from signals (13) and an exact process limit (4).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ponder.errors import PonderError
+
+PONDER_ROOT = str(Path(__file__).resolve().parents[2])
+SANDBOX_UID = 1000  # the program's uid inside the user namespace (privileged mode)
+HOST_UID_BASE = 0x7E000000  # host uids for programs: far above any real account
+ISOLATIONS = ("auto", "namespaces", "rlimits")
+_BOOT = (
+    "import sys; sys.path.insert(0, {root!r}); from ponder.verify.sandbox_worker import boot; boot(sys.argv)"
+)
+_DISCOVER = (
+    "import sys; sys.path.insert(0, {root!r}); from ponder.verify.sandbox_fs import discover_libraries; "
+    "print('\\n'.join(discover_libraries()))"
+)
+_libraries: list[str] | None = None
+
+
+class SandboxError(PonderError):
+    """The sandbox could not be started or stopped answering."""
+
+
+class SandboxWarning(RuntimeWarning):
+    """The sandbox runs with weaker isolation than the threat model states."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits for one program; all but ``timeout_s`` hold for the program's processes together."""
+
+    timeout_s: float = 5.0  # wall-clock seconds per test
+    cpu_s: float | None = None  # CPU seconds per test, all threads together (default: timeout_s)
+    memory_mb: int = 512  # address space per process beyond the interpreter, and the sum over processes
+    processes: int = 32  # processes and threads at once
+    file_size_mb: int = 16  # largest file (and stdout) a program can write
+    output_bytes: int = 1 << 20  # stdout kept per test; more is an output_limit result
+    open_files: int = 256
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if name == "cpu_s" and value is None:
+                continue
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"Limits.{name} must be a positive number, got {value!r}")
+        if self.processes < 2:
+            raise ValueError("Limits.processes must be at least 2 (the program and one more)")
+
+    def to_wire(self, n_tests: int) -> dict:
+        return {**asdict(self), "cpu_s": self.cpu_s or self.timeout_s, "n_tests": n_tests}
+
+
+class WorkerLost(Exception):
+    """The worker died or did not answer; it has been killed."""
+
+    def __init__(self, message: str, *, timed_out: bool):
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+def host_uid(index: int) -> int:
+    """The host uid a worker's programs run as: unique per process and worker, far above real accounts."""
+    return HOST_UID_BASE + ((os.getpid() & 0xFFFF) << 6) + (index & 0x3F)
+
+
+def shared_libraries() -> list[str]:
+    """The shared libraries the standard library's extension modules need (found once per process, in a
+    throwaway interpreter, and handed to every worker so that none has to look again)."""
+    global _libraries
+    if _libraries is None:
+        cmd = [sys.executable, "-I", "-S", "-B", "-c", _DISCOVER.format(root=PONDER_ROOT)]
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, env={}, cwd="/", timeout=120)
+            found = p.stdout.split("\n") if p.returncode == 0 else []
+        except (OSError, subprocess.TimeoutExpired):
+            found = []
+        _libraries = [x for x in found if x]
+    return _libraries
+
+
+def worker_config(
+    isolation: str, index: int, *, single_uid: bool = False, disk_mb: int = 64, shm_mb: int = 16
+) -> dict:
+    """What a worker needs to know: isolation, uid/gid maps and how the child drops privileges."""
+    cfg = {"isolation": isolation, "disk_mb": disk_mb, "shm_mb": shm_mb, "ponder_root": PONDER_ROOT}
+    euid, egid = os.geteuid(), os.getegid()
+    if isolation == "namespaces":
+        cfg["libraries"] = shared_libraries()  # empty if discovery failed: the worker then looks itself
+        if euid == 0 and not single_uid:
+            # Inside root stays host root (the supervisor must read the interpreter wherever it lives);
+            # the program runs as SANDBOX_UID, a host uid of its own with no rights on the host.
+            x = host_uid(index)
+            cfg.update(uid_map=f"0 0 1\n{SANDBOX_UID} {x} 1\n", gid_map=f"0 0 1\n{SANDBOX_UID} {x} 1\n")
+            cfg.update(setgroups="allow", privileges="setuid", uid=SANDBOX_UID)
+        else:
+            cfg.update(uid_map=f"0 {euid} 1\n", gid_map=f"0 {egid} 1\n", setgroups="deny")
+            cfg.update(privileges="single_uid", uid=0)
+    elif euid == 0:
+        cfg.update(privileges="setuid", uid=host_uid(index))
+    else:
+        cfg.update(privileges="none", uid=euid)
+    return cfg
+
+
+def fallback_warning(reason: str, cfg: dict) -> str:
+    lost = [
+        "network isolation (programs can open connections, also to 127.0.0.1)",
+        "hiding the host's files (programs can read what any user may read, and write world-writable places)",
+    ]
+    if cfg["privileges"] == "none":
+        lost += [
+            "protection of the caller from signals (a program runs as this user and can kill(-1) its processes)",
+            "an exact process limit (RLIMIT_NPROC counts every process of this user)",
+            "killing processes a program leaves behind when its worker is killed",
+        ]
+    return (
+        f"ponder sandbox: kernel namespaces are unavailable ({reason}); running programs with rlimits only. "
+        f"No longer guaranteed: {'; '.join(lost)}."
+    )
+
+
+class SandboxWorker:
+    """One worker process: a supervisor in its own namespaces serving one program at a time."""
+
+    def __init__(self, cfg: dict, index: int):
+        self.cfg = cfg
+        self.index = index
+        self.proc: subprocess.Popen | None = None
+        self.req_w = self.rep_r = -1
+        self.workbase: str | None = None
+        self._stderr = None
+
+    # ------------------------------------------------------------------ life cycle
+    def spawn(self) -> None:
+        """Start the process (returns at once; :meth:`handshake` waits until it is ready)."""
+        req_r, self.req_w = os.pipe()
+        self.rep_r, rep_w = os.pipe()
+        cfg = {**self.cfg, "req_fd": req_r, "rep_fd": rep_w}
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-B", "-c", _BOOT.format(root=PONDER_ROOT), json.dumps(cfg)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._stderr,
+                pass_fds=(req_r, rep_w),
+                env={},
+                cwd="/",
+                start_new_session=True,
+            )
+        finally:
+            os.close(req_r)
+            os.close(rep_w)
+
+    def handshake(self, timeout: float = 60.0) -> dict:
+        """Wait for the worker's first message: ``{"ready": true, ...}`` or ``{"ready": false, "error": ...}``."""
+        try:
+            msg = self._read(time.monotonic() + timeout)
+        except WorkerLost as e:
+            msg = {"ready": False, "error": str(e)}
+        if msg.get("ready"):
+            self.workbase = msg.get("workbase")
+        else:
+            self.kill()
+        return msg
+
+    def start(self, timeout: float = 60.0) -> dict:
+        self.spawn()
+        return self.handshake(timeout)
+
+    def kill(self) -> None:
+        """Kill the worker and, with it, everything in its namespaces."""
+        if self.proc is not None:
+            try:
+                self.proc.kill()  # the supervisor has PDEATHSIG=SIGKILL; its PID namespace dies with it
+            except OSError:
+                pass
+            self.proc.wait()
+            self.proc = None
+        for fd in (self.req_w, self.rep_r):
+            if fd >= 0:
+                os.close(fd)
+        self.req_w = self.rep_r = -1
+        if self.cfg["isolation"] == "rlimits":
+            self._clean_fallback()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def _clean_fallback(self) -> None:
+        from ponder.verify import sandbox_fs
+
+        if self.cfg["privileges"] == "setuid":  # our programs' uid: whatever still runs under it is theirs
+            for pid in sandbox_fs.descendants(-1, uid=self.cfg["uid"]):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        if self.workbase:
+            import shutil
+
+            shutil.rmtree(self.workbase, ignore_errors=True)
+            self.workbase = None
+
+    def close(self) -> None:
+        """Ask the worker to stop (it kills its programs and cleans up), then make sure it is gone."""
+        if self.proc is not None and self.req_w >= 0:
+            try:
+                os.close(self.req_w)  # EOF: the supervisor ends the program and exits
+                self.req_w = -1
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+
+    def restart(self) -> None:
+        self.kill()
+        msg = self.start()
+        if not msg.get("ready"):
+            raise SandboxError(f"sandbox worker {self.index} failed to restart: {msg.get('error')}")
+
+    # ------------------------------------------------------------------ requests
+    def request(self, msg: dict, timeout: float) -> dict:
+        """Send one request and wait for its reply; on death or timeout kill the worker and raise WorkerLost."""
+        data = json.dumps(msg).encode()
+        try:
+            view = memoryview(struct.pack(">I", len(data)) + data)
+            while view:
+                view = view[os.write(self.req_w, view) :]
+        except OSError as e:
+            self.kill()
+            raise WorkerLost(f"sandbox worker went away ({e})", timed_out=False) from None
+        return self._read(time.monotonic() + timeout)
+
+    def _read(self, deadline: float) -> dict:
+        head = self._read_exact(4, deadline)
+        (n,) = struct.unpack(">I", head)
+        if n > 256 << 20:
+            self.kill()
+            raise WorkerLost("sandbox worker sent an oversized reply", timed_out=False)
+        return json.loads(self._read_exact(n, deadline))
+
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        parts, left = [], n
+        while left:
+            wait = deadline - time.monotonic()
+            ready = select.select([self.rep_r], [], [], max(0.0, wait))[0] if wait > 0 else []
+            if not ready:
+                self.kill()
+                raise WorkerLost("sandbox worker did not answer in time", timed_out=True)
+            chunk = os.read(self.rep_r, min(left, 1 << 20))
+            if not chunk:
+                why = self._stderr_tail()
+                self.kill()
+                raise WorkerLost(f"sandbox worker exited{': ' + why if why else ''}", timed_out=False)
+            parts.append(chunk)
+            left -= len(chunk)
+        return b"".join(parts)
+
+    def _stderr_tail(self) -> str:
+        if self._stderr is None:
+            return ""
+        try:
+            self._stderr.seek(0)
+            lines = self._stderr.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
+        except OSError:
+            return ""
+        return lines[-1] if lines else ""
+
+
+def _launch(n: int, isolation: str, **kw) -> tuple[list[SandboxWorker], list[str]]:
+    workers = [SandboxWorker(worker_config(isolation, i, **kw), i) for i in range(n)]
+    for w in workers:
+        w.spawn()
+    errors = [str(r.get("error")) for r in (w.handshake() for w in workers) if not r.get("ready")]
+    if errors:
+        for w in workers:
+            w.kill()
+    return workers, errors
+
+
+def start_workers(n: int, isolation: str = "auto", **kw) -> tuple[list[SandboxWorker], str]:
+    """Start ``n`` workers in parallel. Returns them and the isolation in effect ("namespaces" or "rlimits").
+
+    With ``isolation="auto"`` a failure to create namespaces falls back to rlimits with a :class:`SandboxWarning`
+    naming what is no longer guaranteed; with ``"namespaces"`` it raises :class:`SandboxError`. Keyword
+    arguments go to :func:`worker_config`.
+    """
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, got {isolation!r}")
+    if isolation != "rlimits":
+        workers, errors = _launch(n, "namespaces", **kw)
+        if not errors:
+            return workers, "namespaces"
+        if isolation == "namespaces":
+            raise SandboxError(f"cannot start the sandbox with namespaces: {errors[0]}")
+        reason = errors[0]
+    else:
+        reason = "isolation='rlimits' was asked for"
+    kw.pop("single_uid", None)
+    workers, errors = _launch(n, "rlimits", **kw)
+    if errors:
+        raise SandboxError(f"cannot start the sandbox even without namespaces: {errors[0]}")
+    warnings.warn(fallback_warning(reason, workers[0].cfg), SandboxWarning, stacklevel=3)
+    return workers, "rlimits"

@@ -1,0 +1,444 @@
+"""The sandbox worker process (see :mod:`ponder.verify.sandbox` for the threat model).
+
+Started by the host as ``python -I -S -B -c BOOT CONFIG``. It preloads the standard library, then:
+
+1. (namespaces) a helper forked beforehand writes its uid/gid maps while the worker ``unshare``s new user,
+   mount, PID, network, IPC and UTS namespaces;
+2. forks the supervisor, PID 1 of the new PID namespace (or, without namespaces, a child subreaper), which
+   builds a read-only root of the interpreter's files only (:mod:`ponder.verify.sandbox_fs`) and serves
+   requests from the host: one program at a time, its tests one by one, each in a fresh working directory;
+3. per program the supervisor forks a child (:mod:`ponder.verify.sandbox_child`) that drops all privileges
+   and runs the tests; the supervisor enforces the wall-clock limit, the memory total of all processes, and
+   kills every other process of the program after each test that left any behind.
+
+Host <-> supervisor messages are length-prefixed JSON over two pipes. Standard library only.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import sys
+import time
+
+from ponder.verify import sandbox_child, sandbox_fs
+from ponder.verify import sandbox_sys as ss
+
+# Imported once by the worker so that every program starts with them loaded (the fork server's point). Kept to
+# what programs commonly use: every module mapped into the worker makes each fork and exit slower. All other
+# standard-library modules stay importable inside (their files and libraries are bound into the sandbox).
+PRELOAD = (
+    "abc array bisect collections collections.abc copy dataclasses datetime decimal encodings.idna enum fractions "
+    "functools heapq io itertools json math numbers operator queue random re statistics string struct textwrap "
+    "threading time typing unicodedata"
+).split()
+
+STDERR_KEEP = 1 << 16
+TICK_S = 0.02  # how often the memory total is checked while a test runs
+TICK_FALLBACK_S = 0.1  # without namespaces each check walks the host's whole process table
+
+
+def boot(argv: list[str]) -> None:
+    """Entry point of the worker process."""
+    cfg = json.loads(argv[1])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in PRELOAD:
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    if cfg["isolation"] == "namespaces":
+        try:
+            cfg["libraries"] = cfg.get("libraries") or sandbox_fs.discover_libraries()
+            cfg["sysv_ipc_off"] = ss.enter_namespaces(cfg["setgroups"], cfg["uid_map"], cfg["gid_map"])
+        except OSError as e:
+            send_msg(cfg["rep_fd"], {"ready": False, "error": str(e)})
+            os._exit(3)
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            Supervisor(cfg).serve()
+        except BaseException as e:  # noqa: BLE001 - report why the sandbox could not start or went down
+            try:
+                send_msg(cfg["rep_fd"], {"ready": False, "error": f"{type(e).__name__}: {e}"})
+            except OSError:
+                pass
+            code = 4
+        os._exit(code)
+    os.close(cfg["req_fd"])
+    os.close(cfg["rep_fd"])
+    _, status = os.waitpid(pid, 0)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+# --------------------------------------------------------------------------- framing
+
+
+def send_msg(fd: int, obj: dict) -> None:
+    data = json.dumps(obj).encode()
+    view = memoryview(struct.pack(">I", len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    parts, left = [], n
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            return None
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def recv_msg(fd: int) -> dict | None:
+    head = _read_exact(fd, 4)
+    if head is None:
+        return None
+    body = _read_exact(fd, struct.unpack(">I", head)[0])
+    return None if body is None else json.loads(body)
+
+
+# --------------------------------------------------------------------------- supervisor
+
+
+class Supervisor:
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        self.ns = cfg["isolation"] == "namespaces"
+        self.tick = TICK_S if self.ns else TICK_FALLBACK_S
+        self.req_fd, self.rep_fd = cfg["req_fd"], cfg["rep_fd"]
+        self.uid = cfg["uid"]
+        self.program: dict | None = None
+        self.child: int | None = None
+        self.sock: socket.socket | None = None
+        self.pidfd = -1
+        self.seq = 0
+        ss.prctl(ss.PR_SET_PDEATHSIG, signal.SIGKILL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if self.ns:
+            self.python = sandbox_fs.build_root(cfg)
+            ss.sethostname("sandbox")
+            self.workbase = "/tmp"
+            self.scratch = ["/tmp", "/dev/shm"]
+        else:
+            ss.prctl(ss.PR_SET_CHILD_SUBREAPER, 1)
+            self.python = os.path.realpath(sys.executable)
+            self.workbase = sandbox_fs.fallback_workbase()
+            self.scratch = [self.workbase]
+        ss.prctl(ss.PR_SET_DUMPABLE, 0)  # programs may share our uid (single-uid mode): no ptrace of us
+        self.child_cfg = {
+            "privileges": cfg["privileges"],
+            "uid": self.uid,
+            "python": self.python,
+            "ponder_root": cfg["ponder_root"],
+        }
+        self.base_kb = _pss_kb(os.getpid())
+        gc.collect()
+        gc.freeze()  # children share these pages copy-on-write; keep the collector off them
+        ss.malloc_trim()  # fewer resident pages: every fork copies their page tables
+        send_msg(self.rep_fd, {"ready": True, "isolation": cfg["isolation"], "workbase": self.workbase})
+
+    def serve(self) -> None:
+        while True:
+            msg = recv_msg(self.req_fd)
+            if msg is None:
+                self.end_program()
+                if not self.ns:
+                    shutil.rmtree(self.workbase, ignore_errors=True)
+                return
+            op = msg.get("op")
+            if op == "test":
+                reply = self.test(msg)
+                if msg.get("last"):
+                    # Before replying: when the caller hears back, no process of the program is left.
+                    self.end_program()
+            elif op == "end":
+                self.end_program()
+                reply = {"ok": True}
+            else:
+                reply = {"ok": True, "pid": os.getpid()}
+            send_msg(self.rep_fd, reply)
+
+    # ------------------------------------------------------------------ programs and children
+    def end_program(self) -> None:
+        if self.child is not None or self.program is not None:
+            self.kill_all()
+            self.reset_scratch()
+            if not self.ns and self.cfg["privileges"] == "setuid":
+                sandbox_fs.remove_owned_by(self.uid, ("/tmp", "/var/tmp", "/dev/shm"))
+        self.program = None
+
+    def reset_scratch(self) -> None:
+        """Empty the writable places. A tree the program made too deep or too large to delete quickly is
+        dropped whole: its tmpfs is detached and a fresh one mounted in its place."""
+        for d in self.scratch:
+            try:
+                sandbox_fs.empty_dir(d)
+                if not os.listdir(d):
+                    continue
+            except (OSError, RecursionError):
+                pass
+            if self.ns:
+                sandbox_fs.fresh_tmpfs(d, self.cfg)
+            else:
+                sandbox_fs.remove_stubborn(d)
+
+    def spawn(self) -> None:
+        if self.ns and not self.cfg.get("sysv_ipc_off"):
+            ss.unshare(
+                ss.CLONE_NEWIPC
+            )  # where System V IPC could not be switched off: fresh objects per program
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            a.close()
+            sandbox_child.main(b, self.program, self.child_cfg)
+        b.close()
+        a.setblocking(False)
+        self.child, self.sock, self.pidfd = pid, a, os.pidfd_open(pid)
+
+    def _forget_child(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+        self.child, self.sock, self.pidfd = None, None, -1
+
+    def kill_all(self) -> None:
+        """Kill every process of the program (setsid daemons included) and reap them."""
+        if self.ns:
+            try:
+                os.kill(-1, signal.SIGKILL)  # from PID 1: everything in the namespace but ourselves
+            except ProcessLookupError:
+                pass
+            while True:
+                try:
+                    os.waitpid(-1, 0)
+                except ChildProcessError:
+                    break
+        else:
+            sandbox_fs.kill_descendants(os.getpid(), self.uid if self.cfg["privileges"] == "setuid" else None)
+        self._forget_child()
+
+    def others(self) -> list[int]:
+        """Processes of the program other than the child."""
+        if self.ns:
+            return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, self.child)]
+        return [p for p in sandbox_fs.descendants(os.getpid()) if p != self.child]
+
+    # ------------------------------------------------------------------ one test
+    def test(self, msg: dict) -> dict:
+        if "program" in msg:
+            self.end_program()
+            self.program = msg["program"]
+        lim = self.program["limits"]
+        fds = [os.memfd_create(name, os.MFD_CLOEXEC) for name in ("input", "stdout", "stderr", "result")]
+        self.seq += 1
+        workdir = f"{self.workbase}/run-{self.seq}"
+        try:
+            _write_all(fds[0], msg["input"].encode("utf-8", "surrogatepass"))
+            os.mkdir(workdir, 0o700)
+            if self.cfg["privileges"] != "none":
+                os.chown(workdir, self.uid, self.uid)
+            t0 = time.monotonic()
+            outcome = self._send_and_wait(fds, workdir, t0 + lim["timeout_s"], lim)
+            duration = time.monotonic() - t0
+            return self._collect(outcome, fds, duration, lim)
+        finally:
+            for fd in fds:
+                os.close(fd)
+            self.reset_scratch()  # the working directory lives there too: each test starts from empty
+
+    def _send_and_wait(self, fds: list[int], workdir: str, deadline: float, lim: dict) -> dict:
+        req = json.dumps({"seq": self.seq, "workdir": workdir, "cpu_s": lim["cpu_s"]}).encode()
+        for attempt in (0, 1):
+            if self.child is None:
+                self.spawn()
+            try:
+                socket.send_fds(self.sock, [req], fds)
+                break
+            except OSError:
+                if attempt:
+                    raise
+                self.kill_all()  # the child died between tests; start a fresh one
+        return self._wait(deadline, lim)
+
+    def _wait(self, deadline: float, lim: dict) -> dict:
+        out = {"done": None, "died": False, "timed_out": False, "memory": False, "status": None, "cpu_s": 0.0}
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLIN)
+        poller.register(self.pidfd, select.POLLIN)
+        next_tick = time.monotonic() + self.tick
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                out["timed_out"] = True
+                break
+            for fd, _ in poller.poll(max(0.0, min(deadline, next_tick) - now) * 1000 + 0.5):
+                if fd == self.pidfd:
+                    out["died"] = True
+                    continue
+                try:
+                    data = self.sock.recv(1 << 12)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    poller.unregister(self.sock.fileno())  # the program closed our channel; wait for its exit
+                    continue
+                try:
+                    m = json.loads(data)
+                except ValueError:
+                    continue
+                if isinstance(m, dict) and m.get("seq") == self.seq:
+                    out["done"] = m
+            if out["done"] is not None or out["died"]:
+                break
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + self.tick
+                if self._over_memory(lim):
+                    out["memory"] = True
+                    break
+        if out["died"] or out["timed_out"] or out["memory"]:
+            if not out["died"]:
+                os.kill(self.child, signal.SIGKILL)
+            _, status, usage = os.wait4(self.child, 0)
+            out["status"], out["cpu_s"] = status, usage.ru_utime + usage.ru_stime
+            self.child = None
+            self.kill_all()
+        elif not out["done"].get("clean") or self.others():
+            self.kill_all()  # threads or processes left behind must not run into the next test
+        return out
+
+    def _over_memory(self, lim: dict) -> bool:
+        # RLIMIT_AS bounds each process's mappings. This bounds what it cannot see: the sum over a program's
+        # processes, and memory files (memfd_create), which hold memory without mapping it.
+        pids = [self.child, *self.others()]
+        total = sum(_pss_kb(p) for p in pids) + sandbox_fs.memfd_kb(pids)
+        return total > lim["memory_mb"] * 1024 + self.base_kb
+
+    def _collect(self, o: dict, fds: list[int], duration: float, lim: dict) -> dict:
+        cap = int(lim["output_bytes"])
+        out_size = os.fstat(fds[1]).st_size
+        stdout = os.pread(fds[1], min(out_size, cap), 0).decode("utf-8", "replace")
+        stderr = _read_head_tail(fds[2], STDERR_KEEP)
+        res = None
+        if o["done"] is not None or o["died"]:
+            raw = os.pread(fds[3], cap + (1 << 16), 0)
+            try:
+                res = json.loads(raw) if raw else None
+            except ValueError:
+                res = None
+        reply = {
+            "stdout": stdout,
+            "stderr": stderr,
+            "duration_s": round(duration, 6),
+            "value": None,
+            "exit_code": None,
+        }
+        reply.update(self._classify(o, res, lim))
+        if out_size > cap and reply["status"] not in ("timeout", "memory"):
+            reply.update(status="output_limit", detail=f"stdout longer than {cap} bytes (truncated)")
+        return reply
+
+    def _classify(self, o: dict, res, lim: dict) -> dict:
+        mode = self.program["mode"]
+        if o["timed_out"]:
+            return {"status": "timeout", "detail": f"wall time limit of {lim['timeout_s']:g}s"}
+        if o["memory"]:
+            return {
+                "status": "memory",
+                "detail": f"the program's processes used more than {lim['memory_mb']} MiB",
+            }
+        if isinstance(res, dict) and res.get("status") in (
+            "ok",
+            "failed",
+            "runtime_error",
+            "memory",
+            "compile_error",
+        ):
+            value = res.get("value")
+            if res["status"] == "ok" and mode == "call" and not _valid_json_text(value, lim["output_bytes"]):
+                return {"status": "runtime_error", "detail": "no usable return value was reported"}
+            return {
+                "status": res["status"],
+                "detail": _text(res.get("detail"), 1000),
+                "value": value if mode == "call" else None,
+                "exit_code": res.get("exit_code") if isinstance(res.get("exit_code"), int) else None,
+            }
+        status = o["status"]
+        if status is None:
+            return {"status": "runtime_error", "detail": "the program replaced the test runner's report"}
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            if sig in (signal.SIGPROF, signal.SIGXCPU) or (
+                sig == signal.SIGKILL and o["cpu_s"] >= lim["cpu_s"]
+            ):
+                return {"status": "timeout", "detail": "CPU time limit"}
+            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+            hint = " (often a stack overflow from deep recursion)" if sig == signal.SIGSEGV else ""
+            return {"status": "runtime_error", "detail": f"killed by {name}{hint}", "exit_code": -sig}
+        code = os.waitstatus_to_exitcode(status)
+        if mode == "stdio" and code == 0:
+            return {"status": "ok", "detail": "", "exit_code": 0}
+        if mode == "stdio":
+            return {"status": "runtime_error", "detail": f"exit code {code}", "exit_code": code}
+        return {
+            "status": "runtime_error",
+            "detail": f"the program exited (code {code}) before finishing",
+            "exit_code": code,
+        }
+
+
+def _text(value, n: int) -> str:
+    """A string from the child, made safe to pass on: at most ``n`` characters, valid UTF-8."""
+    return str(value or "")[:n].encode("utf-8", "replace").decode("utf-8")
+
+
+def _valid_json_text(value, cap: int) -> bool:
+    if not isinstance(value, str) or len(value) > cap:
+        return False
+    try:
+        json.loads(value)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+
+
+def _read_head_tail(fd: int, keep: int) -> str:
+    size = os.fstat(fd).st_size
+    if size <= keep:
+        return os.pread(fd, size, 0).decode("utf-8", "replace")
+    head = os.pread(fd, keep // 4, 0).decode("utf-8", "replace")
+    tail = os.pread(fd, keep - keep // 4, size - (keep - keep // 4)).decode("utf-8", "replace")
+    return f"{head}\n...[{size - keep} bytes cut]...\n{tail}"
+
+
+def _pss_kb(pid: int) -> int:
+    """Proportional memory of a process in KiB (anonymous + shared memory; pages shared by forks are split)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            return sum(int(line.split()[1]) for line in fh if line.startswith(("Pss_Anon:", "Pss_Shmem:")))
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+if __name__ == "__main__":
+    boot(sys.argv)

@@ -1,0 +1,34 @@
+"""Fixtures for the sandbox tests: one shared pool, and ways to look at the sandbox from outside."""
+
+import os
+
+import pytest
+
+from ponder.verify.code import SandboxPool
+from ponder.verify.sandbox import HOST_UID_BASE
+
+
+@pytest.fixture(scope="session")
+def pool():
+    """Two namespace-isolated workers shared by the sandbox tests (started once: about 0.3 s)."""
+    with SandboxPool(2, isolation="namespaces") as p:
+        yield p
+
+
+def sandbox_processes() -> list[int]:
+    """Host pids of processes running under any sandbox uid, found by walking the host's /proc."""
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                st = os.stat(f"/proc/{name}")
+                with open(f"/proc/{name}/stat") as fh:
+                    state = fh.read().rsplit(")", 1)[-1].split()[0]
+            except OSError:
+                continue
+            if HOST_UID_BASE <= st.st_uid < HOST_UID_BASE + (1 << 24) and state != "Z":
+                out.append(int(name))
+    return out
+
+
+STDIO = [{"input": "", "output": ""}]
