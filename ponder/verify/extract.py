@@ -40,7 +40,9 @@ _ANSWER = re.compile(
     re.I,
 )
 _FINAL = re.compile(r"final\s+answer\s+is\s*:?\s*(\\\[|\$\$?|\\\()?", re.I)
-_ANSWER_LINE = re.compile(r"(?:^|\n)\s*(?:\*\*)?\s*(?:final\s+)?answer\s*(?:\*\*)?\s*[:.]?\s*(?:\*\*)?\s*\n", re.I)
+_ANSWER_LINE = re.compile(
+    r"(?:^|\n)\s*(?:\*\*)?\s*(?:final\s+)?answer\s*(?:\*\*)?\s*[:.]?\s*(?:\*\*)?\s*\n", re.I
+)
 _HASH = re.compile(r"####\s*([^\n]*)")
 # Spans are bounded in length so that unclosed delimiters cannot make the search quadratic.
 _MATH = re.compile(
@@ -248,7 +250,9 @@ def extract_answer(text: str, *, strict: bool = False, fallbacks=DEFAULT_FALLBAC
     """The final answer of ``text`` as written (not normalised), or None. See the module docstring."""
     unknown = set(fallbacks) - set(DEFAULT_FALLBACKS)
     if unknown:
-        raise ValueError(f"unknown fallback {sorted(unknown)[0]!r}; choose from {', '.join(DEFAULT_FALLBACKS)}")
+        raise ValueError(
+            f"unknown fallback {sorted(unknown)[0]!r}; choose from {', '.join(DEFAULT_FALLBACKS)}"
+        )
     if not isinstance(text, str) or not text:
         return None
     body = strip_thinking(text)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from ponder.verify.tokens import ParseError
 
 MATRIX_ENVS = frozenset("matrix pmatrix bmatrix Bmatrix vmatrix Vmatrix smallmatrix array tabular".split())
-LIST_ENVS = frozenset("align align* aligned gather gather* gathered cases split eqnarray eqnarray* alignedat".split())
+LIST_ENVS = frozenset(
+    "align align* aligned gather gather* gathered cases split eqnarray eqnarray* alignedat".split()
+)
 PLAIN_ENVS = frozenset("equation equation* displaymath math center".split())
 
 

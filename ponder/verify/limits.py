@@ -28,8 +28,7 @@ POOL_SIZE = 2
 WORKER_MEMORY_BYTES = 4 << 30
 _ROOT = str(Path(__file__).resolve().parents[2])
 _BOOT = (
-    "import sys; sys.path.insert(0, {root!r}); "
-    "from ponder.verify.limits import worker_main; worker_main()"
+    "import sys; sys.path.insert(0, {root!r}); from ponder.verify.limits import worker_main; worker_main()"
 )
 
 

@@ -24,21 +24,15 @@ from functools import lru_cache
 
 from ponder.records import Verdict
 from ponder.verify import choice, limits
-from ponder.verify.compare import (
-    Budget,
-    assignment,
-    canon,
-    equivalent,
-    free,
-    items_of,
-    pieces,
-    unwrap,
-)
+from ponder.verify.compare import equivalent
 from ponder.verify.extract import DEFAULT_FALLBACKS, from_hash, last_boxed
 from ponder.verify.extract import extract_answer as _extract
 from ponder.verify.latex import parse
+from ponder.verify.nodes import assignment, canon, free, items_of, unwrap
 from ponder.verify.normalize import MAX_PARSE_CHARS, clean, text_key
 from ponder.verify.numeric import Evaluator, Timeout, Unevaluable, symbol_value, value_key
+from ponder.verify.scalars import Budget
+from ponder.verify.sets import pieces
 from ponder.verify.tokens import ParseError
 
 __all__ = [
@@ -124,7 +118,7 @@ def compare(pred: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> tu
         return True, "text"
     a, b = _parsed(p), _parsed(g)
     if a is None or b is None:
-        ka, kb = text_key(p[:MAX_PARSE_CHARS * 4]), text_key(g[:MAX_PARSE_CHARS * 4])
+        ka, kb = text_key(p[: MAX_PARSE_CHARS * 4]), text_key(g[: MAX_PARSE_CHARS * 4])
         return bool(ka) and ka == kb, "text"
     limits.POOL.prestart()
     bud = Budget(time.monotonic() + timeout_s, _symbolic)
@@ -188,7 +182,9 @@ def _key(n: tuple, depth: int) -> str:
         if ps is None:
             return "c:" + canon(n)
         return "s:" + ";".join(
-            f"{p[3]:d}{value_key(p[5], 15)},{value_key(p[6], 15)}{p[4]:d}" if p[0] == "iv" else value_key(p[2], 15)
+            f"{p[3]:d}{value_key(p[5], 15)},{value_key(p[6], 15)}{p[4]:d}"
+            if p[0] == "iv"
+            else value_key(p[2], 15)
             for p in ps
         )
     if k == "pct":

@@ -71,14 +71,18 @@ _DOUBLED = re.compile(
     r"leq|geq|neq|pm|circ|in|cup|cap|sin|cos|tan|log|ln|alpha|beta|theta)(?![a-zA-Z]))"
 )
 _SIZING = re.compile(r"\\(?:left|right|middle|[bB]igg?[lrm]?)(?![a-zA-Z])\s*\.?")
-_STYLE = re.compile(r"\\(?:displaystyle|textstyle|scriptstyle|scriptscriptstyle|limits|nolimits|nonumber|notag)(?![a-zA-Z])")
+_STYLE = re.compile(
+    r"\\(?:displaystyle|textstyle|scriptstyle|scriptscriptstyle|limits|nolimits|nonumber|notag)(?![a-zA-Z])"
+)
 # A row break (two backslashes) is matched first so that "\\\\ 0" is not read as "\\" + "\\ ".
 _SPACING = re.compile(r"\\\\|\\(?:q?quad|[,;:> ])|~|\\(?:hspace|vspace|hskip|kern)\*?\s*\{[^{}]*\}")
 _NEG_SPACE = re.compile(r"(?<!\\)\\!\s*")
 _FRAC_VARIANTS = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 _BINOM_VARIANTS = re.compile(r"\\[dt]binom(?![a-zA-Z])")
 # Degrees: ^\circ, ^{\circ}, with an optional temperature scale letter after it.
-_DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?(?:\s*(?:\\text\{\s*[CF]\s*\}|\\mathrm\{\s*[CF]\s*\}|[CF](?![a-zA-Z])))?|\\degree(?![a-zA-Z])|\\textdegree(?![a-zA-Z])")
+_DEGREES = re.compile(
+    r"\^\s*\{?\s*\\circ\s*\}?(?:\s*(?:\\text\{\s*[CF]\s*\}|\\mathrm\{\s*[CF]\s*\}|[CF](?![a-zA-Z])))?|\\degree(?![a-zA-Z])|\\textdegree(?![a-zA-Z])"
+)
 _BRACED_COMMA = re.compile(r"(\d)\s*\{\s*,\s*\}\s*(?=\d)")
 _THOUSANDS = re.compile(r"(?<![\d.,])([1-9]\d{0,2})((?:,\d{3})+)(?![\d])")
 _SPACED_THOUSANDS = re.compile(r"(?<![\d.,/])([1-9]\d{0,2})((?: \d{3})+)(?![\d/.])")
@@ -212,7 +216,9 @@ def clean(s: str) -> str:
     return s.rstrip(" .;,")
 
 
-_TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mbox|emph|textsf|texttt|operatorname)\s*")
+_TEXT_CMD = re.compile(
+    r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mbox|emph|textsf|texttt|operatorname)\s*"
+)
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
 

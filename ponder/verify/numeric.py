@@ -192,7 +192,12 @@ class Evaluator:
                 raise Unevaluable("matrix plus number")
             if a.shape != b.shape:
                 raise Unevaluable("matrix shapes differ")
-            return Mat([[self.add(x, y) for x, y in zip(ra, rb, strict=True)] for ra, rb in zip(a.rows, b.rows, strict=True)])
+            return Mat(
+                [
+                    [self.add(x, y) for x, y in zip(ra, rb, strict=True)]
+                    for ra, rb in zip(a.rows, b.rows, strict=True)
+                ]
+            )
         if isinstance(a, Fraction) and isinstance(b, Fraction):
             r = a + b
             return to_mp(r) if _big(r) else r
@@ -454,7 +459,11 @@ def _realfn(fn):
 
 def _mpfn(fn):
     def f(ev, x):
-        if isinstance(x, Fraction) and x == 0 and fn in (CTX.sin, CTX.tan, CTX.asin, CTX.atan, CTX.sinh, CTX.tanh):
+        if (
+            isinstance(x, Fraction)
+            and x == 0
+            and fn in (CTX.sin, CTX.tan, CTX.asin, CTX.atan, CTX.sinh, CTX.tanh)
+        ):
             return Fraction(0)
         return fn(to_mp(x))
 
@@ -531,7 +540,11 @@ def values_close(a, b) -> bool:
     if isinstance(a, Mat) or isinstance(b, Mat):
         if not (isinstance(a, Mat) and isinstance(b, Mat)) or a.shape != b.shape:
             return False
-        return all(values_close(x, y) for ra, rb in zip(a.rows, b.rows, strict=True) for x, y in zip(ra, rb, strict=True))
+        return all(
+            values_close(x, y)
+            for ra, rb in zip(a.rows, b.rows, strict=True)
+            for x, y in zip(ra, rb, strict=True)
+        )
     if isinstance(a, Fraction) and isinstance(b, Fraction):
         return a == b
     x, y = to_mp(a), to_mp(b)

@@ -17,15 +17,24 @@ from fractions import Fraction
 import sympy
 
 _FUNCS = {
-    "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "sec": sympy.sec, "csc": sympy.csc,
-    "cot": sympy.cot, "asin": sympy.asin, "acos": sympy.acos, "atan": sympy.atan, "asec": sympy.asec,
-    "acsc": sympy.acsc, "acot": sympy.acot, "sinh": sympy.sinh, "cosh": sympy.cosh, "tanh": sympy.tanh,
-    "coth": sympy.coth, "sech": sympy.sech, "csch": sympy.csch, "asinh": sympy.asinh, "acosh": sympy.acosh,
-    "atanh": sympy.atanh, "exp": sympy.exp, "sqrt": sympy.sqrt, "abs": sympy.Abs, "norm": sympy.Abs,
-    "floor": sympy.floor, "ceil": sympy.ceiling, "fact": sympy.factorial, "fact2": sympy.factorial2,
-    "binom": sympy.binomial, "gcd": sympy.gcd, "lcm": sympy.lcm, "max": sympy.Max, "min": sympy.Min,
-    "sgn": sympy.sign, "gamma": sympy.gamma, "re": sympy.re, "im": sympy.im, "arg": sympy.arg, "mod": sympy.Mod,
+    name: getattr(sympy, name)
+    for name in (
+        "sin cos tan sec csc cot asin acos atan asec acsc acot sinh cosh tanh coth sech csch asinh acosh "
+        "atanh exp sqrt floor gcd lcm gamma re im arg"
+    ).split()
 }
+_FUNCS.update(
+    abs=sympy.Abs,
+    norm=sympy.Abs,
+    ceil=sympy.ceiling,
+    fact=sympy.factorial,
+    fact2=sympy.factorial2,
+    binom=sympy.binomial,
+    max=sympy.Max,
+    min=sympy.Min,
+    sgn=sympy.sign,
+    mod=sympy.Mod,
+)
 
 
 def to_sympy(n: tuple):
@@ -99,7 +108,12 @@ def _set_node(s) -> tuple:
     if s is sympy.S.EmptySet:
         return ("empty",)
     if isinstance(s, sympy.Interval):
-        return ("seq", "(" if s.left_open else "[", ")" if s.right_open else "]", (from_sympy(s.start), from_sympy(s.end)))
+        return (
+            "seq",
+            "(" if s.left_open else "[",
+            ")" if s.right_open else "]",
+            (from_sympy(s.start), from_sympy(s.end)),
+        )
     if isinstance(s, sympy.Union):
         return ("union", tuple(_set_node(x) for x in s.args))
     if isinstance(s, sympy.FiniteSet):
@@ -110,7 +124,10 @@ def _set_node(s) -> tuple:
 def equal(a: tuple, b: tuple) -> bool:
     ea, eb = to_sympy(a), to_sympy(b)
     if isinstance(ea, sympy.MatrixBase) or isinstance(eb, sympy.MatrixBase):
-        if not (isinstance(ea, sympy.MatrixBase) and isinstance(eb, sympy.MatrixBase)) or ea.shape != eb.shape:
+        if (
+            not (isinstance(ea, sympy.MatrixBase) and isinstance(eb, sympy.MatrixBase))
+            or ea.shape != eb.shape
+        ):
             return False
         return all(sympy.simplify(x - y) == 0 for x, y in zip(ea, eb, strict=True))
     diff = sympy.simplify(ea - eb)

@@ -66,13 +66,18 @@ def tokenize(s: str, *, _from_text: bool = False, _nesting: int = 0) -> list[tup
             space = True
             continue
         if kind == "other":
-            if val in ".?#\"`@":
+            if val in '.?#"`@':
                 space = True
                 continue
             raise ParseError(f"unexpected character {val!r}")
         if kind == "cmd":
             name = val[1:]
-            if name in TEXT_CMDS or name == "mathbb" or name in DROP_ARG_CMDS or name in ("textcolor", "begin", "end"):
+            if (
+                name in TEXT_CMDS
+                or name == "mathbb"
+                or name in DROP_ARG_CMDS
+                or name in ("textcolor", "begin", "end")
+            ):
                 arg, pos = _read_arg(s, pos)
                 if name in DROP_ARG_CMDS:
                     space = True

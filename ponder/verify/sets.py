@@ -1,0 +1,201 @@
+"""Sets of real numbers: intervals, unions, finite sets, and the sets relations describe.
+
+``x > 2`` is ``(2, \\infty)``, ``-2 \\le x \\le 7`` is ``[-2, 7]``, ``x \\ne 3`` is two rays; linear
+inequalities are solved exactly, others by sympy in the worker process. Sets are compared as sorted,
+merged pieces, so ``(0, 1) \\cup [1, 2]`` equals ``(0, 2]``.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from ponder.verify.nodes import canon, cat, free, items_of, name_like, unwrap
+from ponder.verify.numeric import CTX, Evaluator, Unevaluable, is_real, to_mp
+from ponder.verify.scalars import Budget, scalar_eq
+
+INF = ("const", "inf")
+NEG_INF = ("neg", INF)
+FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "=", "!=": "!=", "~": "~"}
+
+
+def as_set(n: tuple, bud: Budget) -> tuple | None:
+    """The set of reals a relation describes, as a node (``x > 2`` -> ``(2, \\infty)``), or None."""
+    n = unwrap(n)
+    if n[0] == "list" and n[2] == "or":
+        parts = [as_set(x, bud) for x in n[1]]
+        return None if any(p is None for p in parts) else ("union", tuple(parts))
+    if n[0] != "rel":
+        return n
+    terms, ops = n[1], n[2]
+    if ops == ("in",) and name_like(terms[0]):
+        return terms[1]
+    if not all(op in ("<", ">", "<=", ">=", "!=") for op in ops):
+        return None
+    var = [i for i, t in enumerate(terms) if free(t)]
+    if len(var) == 1 and terms[var[0]][0] in ("sym", "apply"):
+        return _interval_of_chain(terms, ops, var[0])
+    names = frozenset().union(*(free(t) for t in terms))
+    if len(names) != 1:
+        return None
+    if len(ops) == 1:
+        return _solve_linear(terms[0], ops[0], terms[1], bud)
+    return _solve_symbolic(n, bud)
+
+
+def _ray(op: str, c: tuple) -> tuple:
+    """The set of x with ``x op c``."""
+    if op == "<":
+        return ("seq", "(", ")", (NEG_INF, c))
+    if op == "<=":
+        return ("seq", "(", "]", (NEG_INF, c))
+    if op == ">":
+        return ("seq", "(", ")", (c, INF))
+    if op == ">=":
+        return ("seq", "[", ")", (c, INF))
+    return ("union", (("seq", "(", ")", (NEG_INF, c)), ("seq", "(", ")", (c, INF))))
+
+
+def _interval_of_chain(terms, ops, v: int) -> tuple | None:
+    if len(terms) == 2:
+        return _ray(ops[0], terms[1]) if v == 0 else _ray(FLIP[ops[0]], terms[0])
+    if len(terms) != 3 or v != 1 or "!=" in ops:
+        return None
+    lo, hi = terms[0], terms[2]
+    o1, o2 = ops
+    if o1 in (">", ">=") and o2 in (">", ">="):
+        lo, hi, o1, o2 = hi, lo, FLIP[o2], FLIP[o1]
+    if o1 not in ("<", "<=") or o2 not in ("<", "<="):
+        return None
+    return ("seq", "[" if o1 == "<=" else "(", "]" if o2 == "<=" else ")", (lo, hi))
+
+
+def _solve_linear(left, op, right, bud: Budget) -> tuple | None:
+    """Solve ``left op right`` when it is linear in its one variable (``-x > -1`` -> ``x < 1``)."""
+    (name,) = free(left) | free(right)
+    d = ("add", (left, ("neg", right)))
+    rel = ("rel", (left, right), (op,))
+    vals = []
+    for t in (Fraction(0), Fraction(1), Fraction(2)):
+        try:
+            vals.append(Evaluator({name: t}, bud.deadline)(d))
+        except Unevaluable:
+            return _solve_symbolic(rel, bud)
+    if not all(isinstance(v, Fraction) for v in vals):
+        return _solve_symbolic(rel, bud)
+    slope = vals[1] - vals[0]
+    if slope == 0 or vals[2] - vals[1] != slope:
+        return _solve_symbolic(rel, bud)
+    root = ("num", -vals[0] / slope, None, None)
+    return _ray(op if slope > 0 else FLIP[op], root)
+
+
+def _solve_symbolic(rel: tuple, bud: Budget):
+    if bud.symbolic is None:
+        return None
+    out = bud.symbolic("solve_set", (rel,), bud)
+    if out is not None:
+        bud.how = "symbolic"
+    return out
+
+
+def set_eq(a: tuple, b: tuple, bud: Budget) -> bool:
+    pa, pb = pieces(a, bud), pieces(b, bud)
+    if pa is None or pb is None:
+        return canon(a) == canon(b)
+    if len(pa) != len(pb):
+        return False
+    for x, y in zip(pa, pb, strict=True):
+        if x[0] != y[0]:
+            return False
+        if x[0] == "pt":
+            if not scalar_eq(x[1], y[1], bud):
+                return False
+        elif x[3:5] != y[3:5] or not scalar_eq(x[1], y[1], bud) or not scalar_eq(x[2], y[2], bud):
+            return False
+    return True
+
+
+def pieces(n: tuple, bud: Budget) -> list | None:
+    """A set as sorted, merged pieces: ``("iv", lo, hi, lo_closed, hi_closed, lo_val, hi_val)`` / ``("pt", node, val)``."""
+    raw = _raw_pieces(unwrap(n), bud, 0)
+    if raw is None:
+        return None
+    ivs = [p for p in raw if p[0] == "iv"]
+    pts = []
+    for pt in (p for p in raw if p[0] == "pt"):
+        if any(q[2] == pt[2] for q in pts):
+            continue
+        for i, iv in enumerate(ivs):
+            if iv[5] < pt[2] < iv[6] or (pt[2] == iv[5] and iv[3]) or (pt[2] == iv[6] and iv[4]):
+                break
+            if pt[2] == iv[5]:
+                ivs[i] = iv[:3] + (True,) + iv[4:]
+                break
+            if pt[2] == iv[6]:
+                ivs[i] = iv[:4] + (True,) + iv[5:]
+                break
+        else:
+            pts.append(pt)
+    ivs.sort(key=lambda p: (p[5], not p[3]))
+    merged: list = []
+    for p in ivs:
+        if merged:
+            last = merged[-1]
+            if p[5] < last[6] or (p[5] == last[6] and (last[4] or p[3])):
+                if p[6] > last[6]:
+                    merged[-1] = last[:2] + (p[2], last[3], p[4], last[5], p[6])
+                elif p[6] == last[6] and p[4]:
+                    merged[-1] = last[:4] + (True,) + last[5:]
+                continue
+        merged.append(p)
+    return sorted(merged + pts, key=lambda p: (p[5] if p[0] == "iv" else p[2], p[0] == "pt"))
+
+
+def _raw_pieces(n: tuple, bud: Budget, depth: int) -> list | None:
+    if depth > 20:
+        return None
+    k = n[0]
+    if k == "reals":
+        return [("iv", NEG_INF, INF, False, False, -CTX.inf, CTX.inf)]
+    if k == "empty":
+        return []
+    if k == "union":
+        out = []
+        for part in n[1]:
+            sub = _raw_pieces(unwrap(part), bud, depth + 1)
+            if sub is None:
+                return None
+            out.extend(sub)
+        return out
+    if k == "seq" and len(n[3]) == 2:
+        lo, hi = n[3]
+        lv, hv = _const_value(lo, bud), _const_value(hi, bud)
+        if lv is None or hv is None or lv > hv:
+            return None
+        return [("iv", lo, hi, n[1] == "[", n[2] == "]", lv, hv)]
+    if k in ("set", "list"):
+        out = []
+        for it in items_of(n):
+            v = _const_value(it, bud)
+            if v is None:
+                return None
+            out.append(("pt", it, v))
+        return out
+    if k == "rel" or (k == "list" and n[2] == "or"):
+        s = as_set(n, bud)
+        return None if s is None or s == n else _raw_pieces(unwrap(s), bud, depth + 1)
+    v = _const_value(n, bud) if cat(n) == "scalar" else None
+    return None if v is None else [("pt", n, v)]
+
+
+def _const_value(n: tuple, bud: Budget):
+    """A real value for ordering set pieces (mpf; infinities allowed), or None."""
+    if free(n):
+        return None
+    try:
+        v = Evaluator(deadline=bud.deadline)(n)
+    except Unevaluable:
+        return None
+    if not is_real(v):
+        return None
+    return to_mp(v)
