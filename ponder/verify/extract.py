@@ -46,11 +46,11 @@ _ANSWER_LINE = re.compile(
 _HASH = re.compile(r"####\s*([^\n]*)")
 # Spans are bounded in length so that unclosed delimiters cannot make the search quadratic.
 _MATH = re.compile(
-    r"\$\$(.{1,1500}?)\$\$|\\\[(.{1,1500}?)\\\]|\\\((.{1,1500}?)\\\)"
-    r"|(?<![\\$])\$(?!\$)((?:[^$\n\\]|\\.){1,1500}?)\$",
+    r"\$\$(.{1,800}?)\$\$|\\\[(.{1,800}?)\\\]|\\\((.{1,800}?)\\\)"
+    r"|(?<![\\$])\$(?!\$)((?:[^$\n\\]|\\.){1,800}?)\$",
     re.S,
 )
-_CLOSE_MATH = re.compile(r"((?:[^$\\]|\\[^\])]){1,1500}?)(?:\$\$|\$|\\\]|\\\))", re.S)
+_CLOSE_MATH = re.compile(r"((?:[^$\\]|\\[^\])]){1,800}?)(?:\$\$|\$|\\\]|\\\))", re.S)
 _TOKEN_AFTER_BOX = re.compile(r"\\[a-zA-Z]+|[^\s$\\]+")
 _NUMBER = re.compile(
     r"(?<![\w.])-?(?:\d+\s+\d+/\d+(?![\d/])|(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+(?![\d/])|\d+)(?:\.\d+)?"
@@ -92,6 +92,9 @@ def _last_boxed_span(text: str) -> tuple[str, int] | None:
             break
         content, end = _box_content(text, start)
         pos = start
+        if content is None and not found and text[end : end + 1] == "{" and len(text) - end < 200:
+            # A response cut off inside its last box: the box runs to the end of the text.
+            content, end = text[end + 1 :].rstrip().rstrip("$.").rstrip(), len(text)
         if content is None:
             if found:
                 break
@@ -137,9 +140,10 @@ def _joinable(gap: str) -> bool:
     if _GAP_OK.match(gap):
         return True
     plain = _TEXT_ARG.sub(r" \1 ", gap)
-    if len(_WORD.findall(plain)) > 5 or "\n\n" in plain or ". " in plain:
+    words = [w.lower() for w in _WORD.findall(plain)]
+    if len(words) > 5 or "\n\n" in plain or ". " in plain:
         return False
-    return bool(_CONNECTOR.search(plain))
+    return "and" in words or "or" in words
 
 
 def from_anchor(text: str) -> str | None:
@@ -201,7 +205,7 @@ def from_hash(text: str) -> str | None:
 def whole(text: str) -> str | None:
     """The whole text when it is short and reads as an answer rather than as a sentence."""
     s = text.strip()
-    if len(s) > WHOLE_MAX_CHARS or _NOT_WHOLE.search(s):
+    if len(s) > WHOLE_MAX_CHARS or _NOT_WHOLE.search(s) or "\\boxed" in s or "\\fbox" in s:
         return None
     if ("$" in s or "\\(" in s or "\\[" in s) and not (s[:1] == "$" or s[:2] in ("\\(", "\\[")):
         return None  # words around math: a sentence

@@ -352,6 +352,13 @@ class Parser(PrimaryParser):
         return kind == "begin"
 
     def parse_unary(self) -> tuple:
+        self.enter()
+        try:
+            return self._unary()
+        finally:
+            self.depth -= 1
+
+    def _unary(self) -> tuple:
         t = self.peek()
         if t[0] == "op" and t[1] == "-":
             self.take()
@@ -395,7 +402,7 @@ class Parser(PrimaryParser):
 
     def parse_postfix(self) -> tuple:
         node = self.parse_primary()
-        while True:
+        for _ in range(MAX_DEPTH):
             t = self.peek()
             kind, val = t[0], t[1]
             if kind == "op" and val == "!":
@@ -422,6 +429,8 @@ class Parser(PrimaryParser):
                 node = self._repeating(node, self.parse_raw_digits())
             else:
                 break
+        else:
+            raise ParseError("too many postfix operators")
         return node
 
     def _subscript(self, node: tuple) -> tuple:

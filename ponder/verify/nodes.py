@@ -96,6 +96,11 @@ def expand_pm(n: tuple) -> list[tuple]:
     return [n]
 
 
+def int_text(i: int) -> str:
+    """Decimal text of an integer; hexadecimal beyond Python's limit on decimal conversion of huge ints."""
+    return str(i) if i.bit_length() < 10000 else hex(i)
+
+
 @lru_cache(maxsize=8192)
 def free(n: tuple) -> frozenset:
     """Names of the free variables of a node (bound sum indices excluded)."""
@@ -140,8 +145,7 @@ def canon(n: tuple) -> str:
     """A canonical text of a node: sums and products sorted and flattened, numbers exact."""
     k = n[0]
     if k == "num":
-        v = n[1]
-        return str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+        return int_text(n[1].numerator) + ("" if n[1].denominator == 1 else "/" + int_text(n[1].denominator))
     if k in ("sym", "const", "text"):
         return n[1]
     if k in ("add", "mul"):

@@ -375,7 +375,7 @@ def _det(ev: Evaluator, m: Mat):
 
 def _fmt(v, digits: int) -> str:
     if isinstance(v, Fraction):
-        return f"{v.numerator}/{v.denominator}"
+        return f"{v.numerator:x}/{v.denominator:x}"
     if isinstance(v, Mat):
         return "[" + ";".join(",".join(_fmt(x, digits) for x in r) for r in v.rows) + "]"
     return CTX.nstr(v, digits)

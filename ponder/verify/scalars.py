@@ -68,23 +68,25 @@ def _percent_value(x: tuple) -> tuple:
 
 
 def scalar_core(a: tuple, b: tuple, bud: Budget) -> bool:
+    if (a[0] == "base") != (b[0] == "base"):
+        # 204_5 against 204 (the base left out) matches; against 54 (its value in base ten) it does not.
+        base, other = (a, b) if a[0] == "base" else (b, a)
+        return other[0] == "num" and other[2] is None and other[1] == int(base[1])
     names = free(a) | free(b)
-    if not names:
-        try:
-            va = Evaluator(deadline=bud.deadline)(a)
-            vb = Evaluator(deadline=bud.deadline)(b)
-        except Overflow:
-            return canon(a) == canon(b)
-        except Unevaluable:
-            pass
+    try:
+        if not names:
+            va, vb = _value(a, bud), _value(b, bud)
+            if va is not None and vb is not None:
+                bud.how = "numeric"
+                return values_match(va, vb, a, b)
         else:
-            bud.how = "numeric"
-            return values_match(va, vb, a, b)
-    else:
-        r = points_match(a, b, names, bud)
-        if r is not None:
-            bud.how = "numeric"
-            return r
+            r = points_match(a, b, names, bud)
+            if r is not None:
+                bud.how = "numeric"
+                return r
+    except Overflow:
+        # Too large to compute here, and too large for sympy: only the written form can match.
+        return canon(a) == canon(b)
     if canon(a) == canon(b):
         return True
     if bud.symbolic is None:
@@ -92,6 +94,16 @@ def scalar_core(a: tuple, b: tuple, bud: Budget) -> bool:
     out = bud.symbolic("equal", (a, b), bud)
     bud.how = "symbolic"
     return bool(out)
+
+
+def _value(n: tuple, bud: Budget):
+    """The value of a constant node, None when it has none; Overflow propagates."""
+    try:
+        return Evaluator(deadline=bud.deadline)(n)
+    except Overflow:
+        raise
+    except Unevaluable:
+        return None
 
 
 def points_match(a: tuple, b: tuple, names: frozenset, bud: Budget) -> bool | None:
@@ -104,7 +116,7 @@ def points_match(a: tuple, b: tuple, names: frozenset, bud: Budget) -> bool | No
             va = ea(a)
             vb = eb(b)
         except Overflow:
-            return None
+            raise
         except Unevaluable:
             continue
         if values_close(va, vb):

@@ -173,6 +173,13 @@ def _raw_pieces(n: tuple, bud: Budget, depth: int) -> list | None:
         if lv is None or hv is None or lv > hv:
             return None
         return [("iv", lo, hi, n[1] == "[", n[2] == "]", lv, hv)]
+    if k == "rel" or (k == "list" and n[2] == "or"):
+        s = as_set(n, bud)
+        return None if s is None or s == n else _raw_pieces(unwrap(s), bud, depth + 1)
+    if k == "setop" and n[1] == "minus":
+        return _minus_points(
+            _raw_pieces(unwrap(n[2]), bud, depth + 1), _raw_pieces(unwrap(n[3]), bud, depth + 1)
+        )
     if k in ("set", "list"):
         out = []
         for it in items_of(n):
@@ -181,11 +188,31 @@ def _raw_pieces(n: tuple, bud: Budget, depth: int) -> list | None:
                 return None
             out.append(("pt", it, v))
         return out
-    if k == "rel" or (k == "list" and n[2] == "or"):
-        s = as_set(n, bud)
-        return None if s is None or s == n else _raw_pieces(unwrap(s), bud, depth + 1)
     v = _const_value(n, bud) if cat(n) == "scalar" else None
     return None if v is None else [("pt", n, v)]
+
+
+def _minus_points(base: list | None, cut: list | None) -> list | None:
+    """``A \\setminus \\{p, q\\}``: points removed, intervals split at them (open at the cut)."""
+    if base is None or cut is None or any(p[0] != "pt" for p in cut):
+        return None
+    out = []
+    for p in base:
+        if p[0] == "pt":
+            if all(p[2] != c[2] for c in cut):
+                out.append(p)
+            continue
+        for c in sorted(cut, key=lambda c: c[2]):
+            lo, hi, lc, rc, lv, hv = p[1:]
+            if lv < c[2] < hv:
+                out.append(("iv", lo, c[1], lc, False, lv, c[2]))
+                p = ("iv", c[1], hi, False, rc, c[2], hv)
+            elif c[2] == lv:
+                p = p[:3] + (False,) + p[4:]
+            elif c[2] == hv:
+                p = p[:4] + (False,) + p[5:]
+        out.append(p)
+    return out
 
 
 def _const_value(n: tuple, bud: Budget):
