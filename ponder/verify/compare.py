@@ -67,6 +67,8 @@ def collection_eq(a: tuple, b: tuple, bud: Budget) -> bool:
     for x, y in ((a, b), (b, a)):
         if x[0] in ("list", "pm") and (y[0] == "vec" or (y[0] == "seq" and y[1:3] == ("(", ")"))):
             ordered = True
+        elif x[0] in ("list", "pm") and y[0] == "seq":
+            return False  # "1, 2" is not the interval [1, 2]
         if x[0] == "set" and y[0] in ("seq", "vec"):
             return False
         if x[0] in ("set", "list") and cat(y) == "setlike":
@@ -81,7 +83,7 @@ def collection_eq(a: tuple, b: tuple, bud: Budget) -> bool:
         # Lists of solutions are sets: an answer listed twice counts once.
         ia, ib = _dedupe(ia, key), _dedupe(ib, key)
     if ordered:
-        return all(_item_eq(x, y, named, bud) for x, y in zip(ia, ib, strict=True))
+        return len(ia) == len(ib) and all(_item_eq(x, y, named, bud) for x, y in zip(ia, ib, strict=True))
     return match_unordered(ia, ib, lambda x, y: _item_eq(x, y, named, bud), key)
 
 

@@ -57,6 +57,9 @@ _NUMBER = re.compile(
     r"(?:\s*/\s*\d+)?|\.\d+)(?:\s*(?:%|percent\b))?"
 )
 _SENTENCE_END = re.compile(r"\.\s|\.$|\n|\bI hope\b|;\s")
+_LEADING_PHRASE = re.compile(
+    r"^\s*(?:\\text(?:bf)?\s*\{\s*)?(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*:?\s*\}?\s*", re.I
+)
 _PLAIN_WORD = re.compile(r"(?<![\\a-zA-Z])[A-Za-z]{2,}")
 _NOT_WHOLE = re.compile(r"\b(?:is|are|was|were|so|thus|therefore|hence|we|answer)\b|\n|\.\s", re.I)
 
@@ -252,6 +255,15 @@ _FALLBACK_FNS = {"answer": from_anchor, "hash": from_hash, "whole": whole}
 
 def extract_answer(text: str, *, strict: bool = False, fallbacks=DEFAULT_FALLBACKS) -> str | None:
     """The final answer of ``text`` as written (not normalised), or None. See the module docstring."""
+    found = _extract(text, strict, fallbacks)
+    if found is None:
+        return None
+    # \boxed{\text{The answer is } 5}: the phrase is not part of the answer.
+    trimmed = _LEADING_PHRASE.sub("", found).strip()
+    return trimmed or found
+
+
+def _extract(text: str, strict: bool, fallbacks) -> str | None:
     unknown = set(fallbacks) - set(DEFAULT_FALLBACKS)
     if unknown:
         raise ValueError(

@@ -31,6 +31,7 @@ from ponder.verify.tokens import ParseError, tokenize
 from ponder.verify.vocab import (
     CONNECTORS,
     DECOR_CMDS,
+    DOTS,
     FUNCS,
     GREEK,
     KNOWN_WORDS,
@@ -419,6 +420,9 @@ class Parser(PrimaryParser):
             elif kind == "op" and val == "%" or (kind == "word" and val.lower() in PCT_WORDS):
                 self.take()
                 node = ("pct", node)
+            elif kind == "cmd" and val in DOTS and node[0] == "num" and node[2] is not None and not t[2]:
+                self.take()
+                node = ("num", node[1], node[2], 99)  # 0.333...: the digits go on
             elif kind == "op" and val == "_":
                 self.take()
                 node = self._subscript(node)

@@ -214,15 +214,24 @@ class PrimaryParser:
             self.take()
             return ("empty",)
         items = []
-        while True:
-            items.append(self.parse_relation())
-            if self.at("op", ",") or self.at("op", ";") or (self.at("word") and self.peek()[1] == "and"):
-                self.take()
-                continue
-            if self.at("cmd", "}"):
-                self.take()
-                return ("set", tuple(items))
-            raise ParseError("unclosed set")
+        self.abs_depth += 1  # inside a set, "|" separates a set builder {x | x > 2}: it opens no |x|
+        try:
+            while True:
+                items.append(self.parse_relation())
+                if len(items) == 1 and (self.at("op", "|") or self.at("cmd", "mid") or self.at("op", ":")):
+                    self.take()
+                    condition = self.parse_relation()
+                    self.expect("cmd", "}")
+                    return condition
+                if self.at("op", ",") or self.at("op", ";") or (self.at("word") and self.peek()[1] == "and"):
+                    self.take()
+                    continue
+                if self.at("cmd", "}"):
+                    self.take()
+                    return ("set", tuple(items))
+                raise ParseError("unclosed set")
+        finally:
+            self.abs_depth -= 1
 
     def parse_arg(self) -> tuple:
         """One argument of \\frac, \\sqrt, ^ or _: a brace group or a single character."""

@@ -116,6 +116,12 @@ def compare(pred: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> tu
             return compare(x.replace(",", "."), y, timeout_s=timeout_s)
     if len(p) <= MAX_PARSE_CHARS and len(g) <= MAX_PARSE_CHARS and clean(p) == clean(g):
         return True, "text"
+    for x, y in ((p, g), (g, p)):
+        letter = choice.gold_letter(x)
+        if letter is not None and len(y) < 200:
+            other = choice.letter_of(y)
+            if other is not None:
+                return letter == other, "choice"
     a, b = _parsed(p), _parsed(g)
     if a is None or b is None:
         ka, kb = text_key(p[: MAX_PARSE_CHARS * 4]), text_key(g[: MAX_PARSE_CHARS * 4])

@@ -112,12 +112,12 @@ def free(n: tuple) -> frozenset:
     if k == "bigop":
         return (free(n[3]) | free(n[4]) | free(n[5])) - {n[2]}
     out: frozenset = frozenset()
-    for child in _children(n):
+    for child in children(n):
         out |= free(child)
     return out
 
 
-def _children(n: tuple):
+def children(n: tuple):
     k = n[0]
     if k in ("add", "mul", "set", "vec", "ratio", "union", "list"):
         return n[1]

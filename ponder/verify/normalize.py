@@ -87,6 +87,12 @@ _BRACED_COMMA = re.compile(r"(\d)\s*\{\s*,\s*\}\s*(?=\d)")
 _THOUSANDS = re.compile(r"(?<![\d.,])([1-9]\d{0,2})((?:,\d{3})+)(?![\d])")
 _SPACED_THOUSANDS = re.compile(r"(?<![\d.,/])([1-9]\d{0,2})((?: \d{3})+)(?![\d/.])")
 _WS = re.compile(r"\s+")
+# Trailing punctuation, but not the "..." of a repeating decimal.
+_TRAILING = re.compile(r"(?<!\.)(?:[ ;,\n\t]|(?<!\.)\.(?!\.))+$")
+_ANSWER_PHRASE = re.compile(
+    r"^\s*(?:\\text(?:bf)?\s*\{\s*)?(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*:?\s*\}?\s*", re.I
+)
+_LEADING_REL = re.compile(r"^(?:\\approx|\\sim|\\simeq|=|:)\s*(?=\S)")
 
 
 def _space(m: re.Match) -> str:
@@ -193,8 +199,9 @@ def clean(s: str) -> str:
     if "\\\\" in s:
         s = _DOUBLED.sub(r"\\", s)
     s = strip_delimiters(s)
-    s = s.rstrip(" .;,\n\t")
+    s = _TRAILING.sub("", s)
     s = strip_delimiters(s)
+    s = _ANSWER_PHRASE.sub("", s)
     if "\\" in s:
         s = unwrap_command(s, ("boxed", "fbox", "framebox", "underline", "cancel", "hbox", "displaystyle"))
         s = _SIZING.sub(" ", s)
@@ -212,8 +219,9 @@ def clean(s: str) -> str:
     if "{" in s:
         s = _BRACED_COMMA.sub(r"\1,", s)
     s = _WS.sub(" ", s).strip()
+    s = _LEADING_REL.sub("", s)
     s = join_thousands(s)
-    return s.rstrip(" .;,")
+    return _TRAILING.sub("", s)
 
 
 _TEXT_CMD = re.compile(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
-from ponder.verify.nodes import canon, free
+from ponder.verify.nodes import canon, children, free
 from ponder.verify.numeric import (
     CTX,
     POINTS,
@@ -89,11 +89,21 @@ def scalar_core(a: tuple, b: tuple, bud: Budget) -> bool:
         return canon(a) == canon(b)
     if canon(a) == canon(b):
         return True
-    if bud.symbolic is None:
+    if bud.symbolic is None or not (_symbolic_form(a) and _symbolic_form(b)):
         return False
     out = bud.symbolic("equal", (a, b), bud)
     bud.how = "symbolic"
     return bool(out)
+
+
+_SCALAR_KINDS = frozenset("num sym const add mul neg pow func apply pct base bigop matrix".split())
+
+
+def _symbolic_form(n: tuple, depth: int = 0) -> bool:
+    """Whether sympy can take the node: scalars only (a tuple inside a product is not one)."""
+    if depth > 60 or n[0] not in _SCALAR_KINDS:
+        return False
+    return all(_symbolic_form(c, depth + 1) for c in children(n))
 
 
 def _value(n: tuple, bud: Budget):

@@ -31,6 +31,7 @@ _TOKEN = re.compile(
     r"|(?P<num>\d+\.(?=\\overline)|(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+(?![a-zA-Z0-9]))?)"
     r"|(?P<cmd>\\(?:[a-zA-Z]+|.))"
     r"|(?P<word>[a-zA-Z]+)"
+    r"|(?P<dots>\.\.\.+|\u2026)"
     r"|(?P<op><=|>=|!=|=<|=>|==|\*\*|:=|[-+*/^_()\[\]{},;:=<>!'|&%])"
     r"|(?P<other>.)",
     re.S,
@@ -65,6 +66,8 @@ def tokenize(s: str, *, _from_text: bool = False, _nesting: int = 0) -> list[tup
         if kind == "ws":
             space = True
             continue
+        if kind == "dots":
+            kind, val = "cmd", "\\dots"
         if kind == "other":
             if val in '.?#"`@':
                 space = True
