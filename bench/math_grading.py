@@ -111,7 +111,12 @@ def vote_problem(rng: random.Random) -> list[str | None]:
         wrong_forms = [f for w in wrong for f in _forms(w, rng)[:2]]
     elif kind < 0.7:
         a, b = rng.randint(1, 9), rng.choice([2, 3, 5, 6, 7])
-        right_forms = [f"{a}\\sqrt{{{b}}}", f"\\sqrt{{{a * a * b}}}", f"{a} \\sqrt {b}", f"\\sqrt{{{b}}} \\cdot {a}"]
+        right_forms = [
+            f"{a}\\sqrt{{{b}}}",
+            f"\\sqrt{{{a * a * b}}}",
+            f"{a} \\sqrt {b}",
+            f"\\sqrt{{{b}}} \\cdot {a}",
+        ]
         wrong_forms = [f"{a + 1}\\sqrt{{{b}}}", f"{a}\\sqrt{{{b + 1}}}", f"\\sqrt{{{a * b}}}"]
     elif kind < 0.85:
         x, y = rng.randint(-9, 9), rng.randint(-9, 9)
@@ -160,7 +165,7 @@ def main() -> None:
     cases = [(cls, "pair", p, g, eq) for cls, items in PAIRS.items() for p, g, eq in items]
     cases += [("responses", "response", r, g, ok) for r, g, _, ok in RESPONSES]
     t = time.perf_counter()
-    POOL.call("ping", (), 60)
+    POOL.warm(60)
     warm = time.perf_counter() - t
 
     res_p, t_p = run_cases(ponder_case, cases)
@@ -168,7 +173,9 @@ def main() -> None:
     acc_p, fp_p, fn_p = score(res_p)
     acc_m, fp_m, fn_m = score(res_m)
     n = len(cases)
-    print(f"case set: {n} hand-written cases ({sum(c[1] == 'pair' for c in cases)} answer pairs, {len(RESPONSES)} responses)")
+    print(
+        f"case set: {n} hand-written cases ({sum(c[1] == 'pair' for c in cases)} answer pairs, {len(RESPONSES)} responses)"
+    )
     print(f"(ponder's symbolic worker started in {warm:.2f} s before timing)")
     print()
     print(f"| {'':28s} | {'ponder':>12s} | {'math-verify':>12s} |")

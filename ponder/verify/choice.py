@@ -16,7 +16,8 @@ LETTERS = "ABCDEFGHIJ"
 
 _WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox|textnormal)\s*\{([^{}]*)\}")
 _SHORT = re.compile(
-    r"^\s*(?:\*\*)?\s*(?:option|choice|answer)?\s*[:.]?\s*[(\[]?\s*([A-J])\s*[)\].:]?(?:\s|$|\*\*|\\|[,;~])", re.I
+    r"^\s*(?:\*\*)?\s*(?:option|choice|answer)?\s*[:.]?\s*[(\[]?\s*([A-J])\s*[)\].:]?(?:\s|$|\*\*|\\|[,;~])",
+    re.I,
 )
 _ANCHOR = re.compile(
     r"(?:answer|option|choice)\s*(?:\*\*)?\s*(?:is|:)?\s*(?:\*\*)?\s*(?:option\s*|choice\s*)?[:\s]*"

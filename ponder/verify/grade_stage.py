@@ -22,6 +22,7 @@ from ponder.errors import PonderError
 from ponder.io import StageWriter
 from ponder.progress import progress
 from ponder.records import Sample, read_samples, validate_file
+from ponder.verify import limits
 from ponder.verify import math as vmath
 from ponder.verify.rules import RULES, extract_with, get_rule, grade_with
 
@@ -68,6 +69,11 @@ def grade_sample(sample: Sample, rule: str = "math") -> tuple[Sample, bool | Non
     return sample, vote_ok
 
 
+def _warm() -> None:
+    # Each grading process starts its symbolic worker before its first sample, not inside a time limit.
+    limits.POOL.warm()
+
+
 def _grade_dict(job: tuple[dict, str]) -> tuple[dict, bool | None]:
     d, rule = job
     sample, vote_ok = grade_sample(Sample.from_dict(d), rule)
@@ -99,13 +105,14 @@ def grade_file(
 
 def _run(samples, rule: str, workers: int):
     if workers <= 1:
+        _warm()
         for s in samples:
             sample, vote_ok = grade_sample(s, rule)
             yield sample.to_dict(), vote_ok
         return
     # fork keeps start-up cheap and needs no re-import of the caller's main module.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(workers) as pool:
+    with multiprocessing.get_context(method).Pool(workers, initializer=_warm) as pool:
         batch: list[tuple[dict, str]] = []
         for s in samples:
             batch.append((s.to_dict(), rule))

@@ -128,6 +128,20 @@ class WorkerPool:
             if self._count == 0:
                 self._spawn_locked()
 
+    def warm(self, timeout_s: float = 60.0) -> bool:
+        """Block until one worker has started (sympy imported); for long runs that want no cold start."""
+        deadline = time.monotonic() + timeout_s
+        w = self._acquire(deadline)
+        if w is None:
+            return False
+        try:
+            return w.wait_ready(deadline)
+        except (OSError, EOFError):
+            w.kill()
+            return False
+        finally:
+            self._release(w)
+
     def _spawn_locked(self) -> None:
         try:
             w = _Worker()
