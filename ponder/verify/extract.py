@@ -98,7 +98,7 @@ def _last_boxed_span(text: str) -> tuple[str, int] | None:
         if content is None and not found and text[end : end + 1] == "{" and len(text) - end < 200:
             # A response cut off inside its last box: the box runs to the end of the text.
             content, end = text[end + 1 :].rstrip().rstrip("$.").rstrip(), len(text)
-        if content is None:
+        if content is None or not content.strip():
             if found:
                 break
             continue

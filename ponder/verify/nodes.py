@@ -34,8 +34,11 @@ def name_like(n: tuple) -> bool:
         return True
     if k == "func" and n[1] in ("abs", "norm"):
         return name_like(n[2][0])
-    if k == "mul":
+    if k in ("mul", "add"):
+        # AB, a + b: products and sums of names (no numbers: "2x + z = 1" is an equation).
         return all(name_like(x) for x in n[1])
+    if k == "neg":
+        return name_like(n[1])
     if k == "pow":
         return n[2] == NEG_ONE and name_like(n[1])
     if k in ("ratio", "vec"):

@@ -89,6 +89,12 @@ _SPACED_THOUSANDS = re.compile(r"(?<![\d.,/])([1-9]\d{0,2})((?: \d{3})+)(?![\d/.
 _WS = re.compile(r"\s+")
 # Trailing punctuation, but not the "..." of a repeating decimal.
 _TRAILING = re.compile(r"(?<!\.)(?:[ ;,\n\t]|(?<!\.)\.(?!\.))+$")
+# "\textbf{(C)} 12" (a choice marker before the value) and "approximately 3.14": only the value counts.
+_LEADING_WORDS = re.compile(
+    r"^(?:\\text(?:bf)?\s*\{\s*\(?[A-J]\)\s*\}|\([A-J]\)|(?:approximately|approx\.?|about|around|roughly|exactly)\b)"
+    r"\s*(?:\\ |\\,|~)?\s*(?=\S)",
+    re.I,
+)
 _ANSWER_PHRASE = re.compile(
     r"^\s*(?:\\text(?:bf)?\s*\{\s*)?(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*:?\s*\}?\s*", re.I
 )
@@ -202,6 +208,7 @@ def clean(s: str) -> str:
     s = _TRAILING.sub("", s)
     s = strip_delimiters(s)
     s = _ANSWER_PHRASE.sub("", s)
+    s = _LEADING_WORDS.sub("", s)
     if "\\" in s:
         s = unwrap_command(s, ("boxed", "fbox", "framebox", "underline", "cancel", "hbox", "displaystyle"))
         s = _SIZING.sub(" ", s)

@@ -13,100 +13,54 @@ Every operation is bounded: powers whose result would need more than ``MAX_EXP_B
 from __future__ import annotations
 
 import hashlib
-import math
 import time
-import zlib
 from fractions import Fraction
 
-import mpmath
+from ponder.verify.functions import FUNCTIONS, det
+from ponder.verify.values import (
+    CTX,
+    MAX_TERMS,
+    POINTS,
+    TOL,
+    ZERO_TOL,
+    FreeSymbol,
+    Mat,
+    Overflow,
+    Timeout,
+    Unevaluable,
+    as_int,
+    big,
+    exact_power,
+    fmt,
+    inf_power,
+    is_exact,
+    is_real,
+    norm,
+    real,
+    symbol_value,
+    to_mp,
+    value_key,
+    values_close,
+)
 
-CTX = mpmath.MPContext()
-CTX.dps = 60
-MAX_BITS = 100_000
-MAX_EXP_BITS = 1 << 40
-MAX_TERMS = 10_000
-TOL = CTX.mpf(10) ** -40  # two values computed to 60 digits agree to this relative tolerance
-ZERO_TOL = CTX.mpf(10) ** -45
-
-
-class Unevaluable(Exception):
-    """The node has no numeric value here (structure, unknown construct, domain error)."""
-
-
-class Overflow(Unevaluable):
-    """The value is too large to compute (and would be too large for a symbolic engine too)."""
-
-
-class FreeSymbol(Unevaluable):
-    """The node depends on a variable that has no value."""
-
-
-class Timeout(Exception):
-    """The deadline passed during evaluation."""
-
-
-class Mat:
-    """A matrix value: ``rows`` is a tuple of tuples of scalars."""
-
-    __slots__ = ("rows",)
-
-    def __init__(self, rows):
-        self.rows = tuple(tuple(r) for r in rows)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return len(self.rows), len(self.rows[0])
-
-
-def is_exact(v) -> bool:
-    return isinstance(v, Fraction)
-
-
-def to_mp(v):
-    if isinstance(v, Fraction):
-        return CTX.mpf(v.numerator) / v.denominator
-    return v
-
-
-def _big(v: Fraction) -> bool:
-    return v.numerator.bit_length() + v.denominator.bit_length() > MAX_BITS
-
-
-def _real(v):
-    """v as a real mpf (or Fraction); raises Unevaluable for a non-real complex value."""
-    if isinstance(v, Fraction):
-        return v
-    if isinstance(v, Mat):
-        raise Unevaluable("matrix where a number is needed")
-    if type(v).__name__ == "mpc":
-        if abs(v.imag) > ZERO_TOL * max(1, abs(v.real)):
-            raise Unevaluable("complex value where a real one is needed")
-        return v.real
-    return v
-
-
-def _as_int(v) -> int | None:
-    if isinstance(v, Fraction):
-        return v.numerator if v.denominator == 1 else None
-    try:
-        r = _real(v)
-    except Unevaluable:
-        return None
-    if not CTX.isfinite(r):
-        return None
-    n = int(CTX.nint(r))
-    return n if abs(r - n) <= TOL * max(1, abs(r)) else None
-
-
-def _norm(v):
-    """Collapse complex values with a negligible imaginary part; reject NaN."""
-    if isinstance(v, Fraction | Mat):
-        return v
-    if CTX.isnan(v):
-        raise Unevaluable("not a number")
-    if type(v).__name__ == "mpc" and abs(v.imag) <= ZERO_TOL * max(1, abs(v.real)):
-        return v.real
-    return v
+__all__ = [
+    "CTX",
+    "POINTS",
+    "TOL",
+    "ZERO_TOL",
+    "Evaluator",
+    "FreeSymbol",
+    "Mat",
+    "Overflow",
+    "Timeout",
+    "Unevaluable",
+    "is_exact",
+    "is_real",
+    "symbol_value",
+    "to_mp",
+    "value_key",
+    "values_close",
+]
 
 
 class Evaluator:
@@ -129,7 +83,7 @@ class Evaluator:
         fn = getattr(self, "ev_" + kind, None)
         if fn is None:
             raise Unevaluable(f"no value for {kind}")
-        v = _norm(fn(node))
+        v = norm(fn(node))
         if type(v).__name__ == "mpc":
             self.went_complex = True
         return v
@@ -200,7 +154,7 @@ class Evaluator:
             )
         if isinstance(a, Fraction) and isinstance(b, Fraction):
             r = a + b
-            return to_mp(r) if _big(r) else r
+            return to_mp(r) if big(r) else r
         return to_mp(a) + to_mp(b)
 
     def mul(self, a, b):
@@ -208,7 +162,7 @@ class Evaluator:
             return self._mat_mul(a, b)
         if isinstance(a, Fraction) and isinstance(b, Fraction):
             r = a * b
-            return to_mp(r) if _big(r) else r
+            return to_mp(r) if big(r) else r
         return to_mp(a) * to_mp(b)
 
     def div(self, a, b):
@@ -239,7 +193,7 @@ class Evaluator:
         if isinstance(exp, Mat):
             raise Unevaluable("matrix exponent")
         if isinstance(base, Mat):
-            n = _as_int(exp)
+            n = as_int(exp)
             if n is None or n < 1 or n > 64 or base.shape[0] != base.shape[1]:
                 raise Unevaluable("matrix power")
             out = base
@@ -247,17 +201,17 @@ class Evaluator:
                 out = self._mat_mul(out, base)
             return out
         if isinstance(base, Fraction) and isinstance(exp, Fraction):
-            exact = _exact_power(base, exp)
+            exact = exact_power(base, exp)
             if exact is not None:
                 return exact
         b = to_mp(base)
         e = to_mp(exp)
         if b == 0:
-            if _real(e) > 0:
+            if real(e) > 0:
                 return Fraction(0)
             raise Unevaluable("zero to a non-positive power")
         if not CTX.isfinite(b) or not CTX.isfinite(e):
-            return _inf_power(b, e)
+            return inf_power(b, e)
         # log2 of the result's magnitude is about |e| * log2|b|; refuse what cannot be represented.
         if CTX.mag(e) + max(CTX.mag(CTX.log(abs(b), 2)) if abs(b) != 1 else -10, -10) > 40:
             raise Overflow("power too large")
@@ -274,9 +228,9 @@ class Evaluator:
             m = self.ev(args[0])
             if not isinstance(m, Mat) or m.shape[0] != m.shape[1]:
                 raise Unevaluable("det of a non-square matrix")
-            return _det(self, m)
+            return det(self, m)
         vals = [self.ev(a) for a in args]
-        fn = _FUNCS.get(name)
+        fn = FUNCTIONS.get(name)
         if fn is None:
             raise Unevaluable(f"unknown function {name}")
         if any(isinstance(v, Mat) for v in vals):
@@ -287,13 +241,13 @@ class Evaluator:
         # An unknown function f is given a fixed pseudo-random value per distinct argument, so that
         # f(x) = f(x) and f(1+1) = f(2), but f(x) != f(y) and f(2) != f(3).
         args = [self.ev(a) for a in node[2]]
-        key = node[1] + "|" + "|".join(_fmt(a, 30) for a in args)
+        key = node[1] + "|" + "|".join(fmt(a, 30) for a in args)
         h = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
         return Fraction(h % 1_000_003 + 1, 7919) - 63
 
     def ev_bigop(self, node):
         _, op, var, lo, hi, body = node
-        a, b = _as_int(self.ev(lo)), _as_int(self.ev(hi))
+        a, b = as_int(self.ev(lo)), as_int(self.ev(hi))
         if a is None or b is None:
             raise Unevaluable("sum bounds are not integers")
         if b - a + 1 > MAX_TERMS:
@@ -314,281 +268,3 @@ class Evaluator:
 
     def ev_matrix(self, node):
         return Mat([[self.ev(c) for c in r] for r in node[1]])
-
-
-def _exact_power(base: Fraction, exp: Fraction) -> Fraction | None:
-    if exp.denominator == 1:
-        n = exp.numerator
-        if base == 0:
-            if n > 0:
-                return Fraction(0)
-            raise Unevaluable("zero to a non-positive power")
-        bits = base.numerator.bit_length() + base.denominator.bit_length()
-        if abs(n) * max(bits - 1, 1) > MAX_BITS:
-            return None
-        return base**n
-    q = exp.denominator
-    if q > 64 or base < 0:
-        return None
-    rn = _iroot(base.numerator, q)
-    rd = _iroot(base.denominator, q)
-    if rn is None or rd is None:
-        return None
-    return _exact_power(Fraction(rn, rd), Fraction(exp.numerator))
-
-
-def _iroot(n: int, q: int) -> int | None:
-    if n.bit_length() > 4000:
-        return None
-    r = math.isqrt(n) if q == 2 else int(round(n ** (1.0 / q))) if n < 2**1000 else None
-    if r is None:
-        return None
-    for c in (r - 1, r, r + 1):
-        if c >= 0 and c**q == n:
-            return c
-    return None
-
-
-def _inf_power(b, e):
-    if CTX.isinf(e):
-        raise Unevaluable("infinite exponent")
-    if CTX.isinf(b) and _real(e) > 0:
-        return b
-    if CTX.isinf(b) and _real(e) < 0:
-        return Fraction(0)
-    raise Unevaluable("indeterminate power")
-
-
-def _det(ev: Evaluator, m: Mat):
-    n = m.shape[0]
-    if n == 1:
-        return m.rows[0][0]
-    if n > 6:
-        raise Unevaluable("determinant too large")
-    total = Fraction(0)
-    for j in range(n):
-        minor = Mat([r[:j] + r[j + 1 :] for r in m.rows[1:]])
-        term = ev.mul(m.rows[0][j], _det(ev, minor))
-        total = ev.add(total, term if j % 2 == 0 else -term)
-    return total
-
-
-def _fmt(v, digits: int) -> str:
-    if isinstance(v, Fraction):
-        return f"{v.numerator:x}/{v.denominator:x}"
-    if isinstance(v, Mat):
-        return "[" + ";".join(",".join(_fmt(x, digits) for x in r) for r in v.rows) + "]"
-    return CTX.nstr(v, digits)
-
-
-def _sqrt(ev, x):
-    if isinstance(x, Fraction) and x >= 0:
-        r = _exact_power(x, Fraction(1, 2))
-        if r is not None:
-            return r
-    return CTX.sqrt(to_mp(x))
-
-
-def _root(ev, x, n):
-    k = _as_int(n)
-    if k is None or k == 0:
-        return ev.power(x, ev.div(Fraction(1), n))
-    return ev.power(x, Fraction(1, k))
-
-
-def _log(ev, x, base=None):
-    if isinstance(x, Fraction) and x <= 0 or (not isinstance(x, Fraction) and x == 0):
-        raise Unevaluable("log of a non-positive number")
-    v = CTX.log(to_mp(x))
-    if base is not None:
-        lb = _log(ev, base)
-        if lb == 0:
-            raise Unevaluable("log base 1")
-        v = v / lb
-    return v
-
-
-def _fact(ev, x):
-    n = _as_int(x)
-    if n is not None:
-        if n < 0:
-            raise Unevaluable("factorial of a negative integer")
-        if n <= 3000:
-            return Fraction(math.factorial(n))
-        if n > 10**6:
-            raise Overflow("factorial too large")
-        return CTX.factorial(n)
-    r = _real(x)
-    if abs(r) > 10**6:
-        raise Overflow("factorial too large")
-    return CTX.gamma(r + 1)
-
-
-def _fact2(ev, x):
-    n = _as_int(x)
-    if n is None or n < -1 or n > 3000:
-        raise Unevaluable("double factorial")
-    return Fraction(math.prod(range(n, 0, -2)))
-
-
-def _binom(ev, n, k):
-    a, b = _as_int(n), _as_int(k)
-    if a is not None and b is not None and 0 <= a <= 20000:
-        return Fraction(math.comb(a, b)) if 0 <= b else Fraction(0)
-    if abs(_real(n)) > 10**7:
-        raise Overflow("binomial too large")
-    return CTX.binomial(to_mp(n), to_mp(k))
-
-
-def _int_op(op):
-    def f(ev, *vals):
-        ints = [_as_int(v) for v in vals]
-        if any(i is None for i in ints) or not ints:
-            raise Unevaluable("integer operation on non-integers")
-        return Fraction(op(*ints))
-
-    return f
-
-
-def _realfn(fn):
-    def f(ev, *vals):
-        return fn(*(_real(v) for v in vals))
-
-    return f
-
-
-def _mpfn(fn):
-    def f(ev, x):
-        if (
-            isinstance(x, Fraction)
-            and x == 0
-            and fn in (CTX.sin, CTX.tan, CTX.asin, CTX.atan, CTX.sinh, CTX.tanh)
-        ):
-            return Fraction(0)
-        return fn(to_mp(x))
-
-    return f
-
-
-def _floor(ev, x):
-    r = _real(x)
-    return Fraction(math.floor(r)) if isinstance(r, Fraction) else Fraction(int(CTX.floor(r)))
-
-
-def _ceil(ev, x):
-    r = _real(x)
-    return Fraction(math.ceil(r)) if isinstance(r, Fraction) else Fraction(int(CTX.ceil(r)))
-
-
-def _abs(ev, x):
-    return abs(x)
-
-
-def _sgn(ev, x):
-    r = _real(x)
-    return Fraction((r > 0) - (r < 0))
-
-
-def _mod(ev, a, b):
-    x, y = _as_int(a), _as_int(b)
-    if x is None or y is None or y == 0:
-        raise Unevaluable("mod of non-integers")
-    return Fraction(x % y)
-
-
-_FUNCS = {
-    "sqrt": _sqrt,
-    "root": _root,
-    "log": _log,
-    "exp": lambda ev, x: CTX.exp(to_mp(x)) if x != 0 else Fraction(1),
-    "abs": _abs,
-    "norm": _abs,
-    "floor": _floor,
-    "ceil": _ceil,
-    "fact": _fact,
-    "fact2": _fact2,
-    "binom": _binom,
-    "gcd": _int_op(math.gcd),
-    "lcm": _int_op(math.lcm),
-    "mod": _mod,
-    "max": _realfn(max),
-    "min": _realfn(min),
-    "sgn": _sgn,
-    "gamma": lambda ev, x: CTX.gamma(to_mp(x)),
-    "re": lambda ev, x: x if isinstance(x, Fraction) else to_mp(x).real,
-    "im": lambda ev, x: Fraction(0) if isinstance(x, Fraction) else to_mp(x).imag,
-    "arg": lambda ev, x: CTX.arg(to_mp(x)),
-    "sec": lambda ev, x: 1 / CTX.cos(to_mp(x)),
-    "csc": lambda ev, x: 1 / CTX.sin(to_mp(x)),
-    "cot": lambda ev, x: 1 / CTX.tan(to_mp(x)),
-    "asec": lambda ev, x: CTX.acos(1 / to_mp(x)),
-    "acsc": lambda ev, x: CTX.asin(1 / to_mp(x)),
-    "acot": lambda ev, x: CTX.atan(1 / to_mp(x)),
-    "sech": lambda ev, x: 1 / CTX.cosh(to_mp(x)),
-    "csch": lambda ev, x: 1 / CTX.sinh(to_mp(x)),
-    "coth": lambda ev, x: 1 / CTX.tanh(to_mp(x)),
-}
-for _name in ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh"):
-    _FUNCS[_name] = _mpfn(getattr(CTX, _name))
-
-
-# --------------------------------------------------------------------------- comparing values
-
-
-def values_close(a, b) -> bool:
-    """Exactly equal (rationals) or equal to 40 of the 60 computed digits (everything else)."""
-    if isinstance(a, Mat) or isinstance(b, Mat):
-        if not (isinstance(a, Mat) and isinstance(b, Mat)) or a.shape != b.shape:
-            return False
-        return all(
-            values_close(x, y)
-            for ra, rb in zip(a.rows, b.rows, strict=True)
-            for x, y in zip(ra, rb, strict=True)
-        )
-    if isinstance(a, Fraction) and isinstance(b, Fraction):
-        return a == b
-    x, y = to_mp(a), to_mp(b)
-    if not CTX.isfinite(x) or not CTX.isfinite(y):
-        return bool(x == y)
-    if isinstance(a, Fraction) and a == 0:
-        return abs(y) <= ZERO_TOL
-    if isinstance(b, Fraction) and b == 0:
-        return abs(x) <= ZERO_TOL
-    return abs(x - y) <= TOL * max(abs(x), abs(y))
-
-
-def is_real(v) -> bool:
-    return isinstance(v, Fraction) or type(v).__name__ == "mpf"
-
-
-def value_key(v, digits: int = 20) -> str:
-    """A canonical text of a value: equal for values equal to ``digits`` significant digits."""
-    if isinstance(v, Mat):
-        return "[" + ";".join(",".join(value_key(x, digits) for x in r) for r in v.rows) + "]"
-    if isinstance(v, Fraction):
-        if v.denominator == 1 and v.numerator.bit_length() < 64:
-            return str(v.numerator)
-        return "0" if v == 0 else CTX.nstr(to_mp(v), digits)
-    if type(v).__name__ == "mpc":
-        return value_key(v.real, digits) + "+" + value_key(v.imag, digits) + "i"
-    if abs(v) <= ZERO_TOL:
-        return "0"
-    if not CTX.isfinite(v):
-        return "inf" if v > 0 else "-inf"
-    n = CTX.nint(v)
-    if abs(v - n) <= TOL * max(1, abs(v)) and abs(n) < 2**63:
-        return str(int(n))
-    return CTX.nstr(v, digits)
-
-
-def symbol_value(name: str, k: int) -> Fraction:
-    """The value of variable ``name`` at sample point ``k``: generic rationals, the same in every process.
-
-    Points 0-2 are positive (where logs and roots are real), 3-4 negative (where |x| and x differ).
-    """
-    h = zlib.crc32(f"{name}#{k}".encode())
-    v = Fraction(23 + h % 97, 11 + (h >> 8) % 29)
-    return v if k < 3 else -v
-
-
-POINTS = 5
