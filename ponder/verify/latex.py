@@ -8,7 +8,7 @@ Nodes (first item is the kind; children are tuples so nodes are hashable and pic
 - ``("add", terms)``, ``("mul", factors)``, ``("neg", x)``, ``("pow", base, exp)``
 - ``("func", name, args)`` known functions (sin, sqrt, root, log, abs, fact, binom, ...);
   ``("apply", name, args)`` an unknown function such as ``f(x)``
-- ``("pct", x)`` x percent; ``("pm", a, b)`` a ± b (``a`` may be None)
+- ``("pct", x)`` x percent; ``("deg", x)`` x degrees; ``("pm", a, b)`` a ± b (``a`` may be None)
 - ``("seq", open, close, items)`` parenthesised items: a tuple, an interval or a point
 - ``("set", items)``, ``("vec", items)``, ``("matrix", rows)``, ``("ratio", items)``
 - ``("union", parts)``, ``("setop", op, a, b)``, ``("reals",)``, ``("empty",)``, ``("numset", name)``
@@ -31,6 +31,7 @@ from ponder.verify.tokens import ParseError, tokenize
 from ponder.verify.vocab import (
     CONNECTORS,
     DECOR_CMDS,
+    DEGREE_WORDS,
     DOTS,
     FUNCS,
     GREEK,
@@ -304,7 +305,7 @@ class Parser(PrimaryParser):
         if t[0] != "word":
             return False
         low = t[1].lower()
-        if low in KNOWN_WORDS:
+        if low in KNOWN_WORDS or low in ("e", "i"):
             return False
         if low in UNIT_WORDS or t[3]:
             return True
@@ -420,6 +421,9 @@ class Parser(PrimaryParser):
             elif kind == "op" and val == "%" or (kind == "word" and val.lower() in PCT_WORDS):
                 self.take()
                 node = ("pct", node)
+            elif kind == "op" and val == "\u00b0" or (kind == "word" and val.lower() in DEGREE_WORDS):
+                self.take()
+                node = ("deg", node)
             elif kind == "cmd" and val in DOTS and node[0] == "num" and node[2] is not None and not t[2]:
                 self.take()
                 node = ("num", node[1], node[2], 99)  # 0.333...: the digits go on

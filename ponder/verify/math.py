@@ -197,7 +197,7 @@ def _key(n: tuple, depth: int) -> str:
             else value_key(p[2], 15)
             for p in ps
         )
-    if k == "pct":
+    if k in ("pct", "deg"):
         return _key(n[1], depth + 1)
     if k == "matrix":
         rows = n[1]

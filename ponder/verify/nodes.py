@@ -124,7 +124,7 @@ def children(n: tuple):
     k = n[0]
     if k in ("add", "mul", "set", "vec", "ratio", "union", "list"):
         return n[1]
-    if k in ("neg", "pct"):
+    if k in ("neg", "pct", "deg"):
         return (n[1],)
     if k == "pow":
         return (n[1], n[2])
@@ -180,6 +180,8 @@ def canon(n: tuple) -> str:
         return "[" + ";".join(",".join(canon(x) for x in r) for r in n[1]) + "]"
     if k == "pct":
         return canon(n[1]) + "%"
+    if k == "deg":
+        return canon(n[1]) + "deg"
     if k == "pm":
         return ("" if n[1] is None else canon(n[1])) + "±" + canon(n[2])
     if k == "bigop":

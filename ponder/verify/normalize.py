@@ -6,7 +6,7 @@ input, however long or strange, is cleaned in time proportional to its length.
 What is removed is what does not change the value of an answer: math delimiters, sizing commands
 (``\\left``, ``\\bigl``), spacing (``\\,``, ``\\quad``, ``~``), a trailing full stop, degree signs,
 currency signs, ``\\dfrac``/``\\tfrac`` variants, LaTeX thousands separators (``12{,}000``, ``12,\\!000``).
-Units and words are left for the parser, which knows whether a word follows a number (a unit) or
+Degree signs in any spelling become one ``°`` for the parser. Units and words are left for the parser, which knows whether a word follows a number (a unit) or
 stands alone (a text answer).
 """
 
@@ -36,7 +36,13 @@ _UNICODE = {
     "\u2208": r"\in ",
     "\u00b1": r"\pm ",
     "\u2213": r"\mp ",
-    "\u00b0": r"^\circ ",
+    "\u00b0": "\u00b0 ",
+    "\u00bd": " 1/2",
+    "\u2153": " 1/3",
+    "\u2154": " 2/3",
+    "\u00bc": " 1/4",
+    "\u00be": " 3/4",
+    "\u2074": "^4",
     "\u2205": r"\emptyset ",
     "\u211d": r"\mathbb{R}",
     "\u27e8": r"\langle ",
@@ -217,7 +223,7 @@ def clean(s: str) -> str:
         s = _SPACING.sub(_space, s)
         s = _FRAC_VARIANTS.sub(r"\\frac", s)
         s = _BINOM_VARIANTS.sub(r"\\binom", s)
-        s = _DEGREES.sub(" ", s)
+        s = _DEGREES.sub("\u00b0 ", s)  # one degree sign, read by the parser
         s = s.replace("\\%", "%").replace("\\$", " ").replace("\\#", "#")
     else:
         s = s.replace("~", " ")

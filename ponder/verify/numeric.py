@@ -111,6 +111,10 @@ class Evaluator:
             return CTX.mpc(0, 1)
         return CTX.inf
 
+    def ev_deg(self, node):
+        # Inside an expression an angle in degrees is its value in radians: sin 30° = 1/2.
+        return self.mul(self.ev(node[1]), +CTX.pi / 180)
+
     def ev_pct(self, node):
         return self.div(self.ev(node[1]), Fraction(100))
 

@@ -56,6 +56,13 @@ def scalar_eq(a: tuple, b: tuple, bud: Budget) -> bool:
         p, o = (a, b) if pa else (b, a)
         # "50%" equals "50" (the percent sign dropped) and "0.5" (its value); never "0.5" and "50".
         return scalar_core(p[1], o, bud) or scalar_core(_percent_value(p[1]), o, bud)
+    da, db = a[0] == "deg", b[0] == "deg"
+    if da and db:
+        return scalar_eq(a[1], b[1], bud)
+    if da or db:
+        d, o = (a, b) if da else (b, a)
+        # "90°" equals "90" (the sign dropped) and "\pi/2" (the same angle in radians).
+        return scalar_core(d[1], o, bud) or scalar_core(d, o, bud)
     return scalar_core(a, b, bud)
 
 
@@ -96,7 +103,7 @@ def scalar_core(a: tuple, b: tuple, bud: Budget) -> bool:
     return bool(out)
 
 
-_SCALAR_KINDS = frozenset("num sym const add mul neg pow func apply pct base bigop matrix".split())
+_SCALAR_KINDS = frozenset("num sym const add mul neg pow func apply pct deg base bigop matrix".split())
 
 
 def _symbolic_form(n: tuple, depth: int = 0) -> bool:

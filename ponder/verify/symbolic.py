@@ -56,6 +56,8 @@ def to_sympy(n: tuple):
         return -to_sympy(n[1])
     if k == "pow":
         return to_sympy(n[1]) ** to_sympy(n[2])
+    if k == "deg":
+        return to_sympy(n[1]) * sympy.pi / 180
     if k == "pct":
         return to_sympy(n[1]) / 100
     if k == "base":

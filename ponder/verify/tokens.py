@@ -32,7 +32,7 @@ _TOKEN = re.compile(
     r"|(?P<cmd>\\(?:[a-zA-Z]+|.))"
     r"|(?P<word>[a-zA-Z]+)"
     r"|(?P<dots>\.\.\.+|\u2026)"
-    r"|(?P<op><=|>=|!=|=<|=>|==|\*\*|:=|[-+*/^_()\[\]{},;:=<>!'|&%])"
+    r"|(?P<op><=|>=|!=|=<|=>|==|\*\*|:=|[-+*/^_()\[\]{},;:=<>!'|&%\u00b0])"
     r"|(?P<other>.)",
     re.S,
 )
@@ -102,7 +102,13 @@ def tokenize(s: str, *, _from_text: bool = False, _nesting: int = 0) -> list[tup
                 if _nesting >= MAX_TEXT_NESTING:
                     raise ParseError("text nested too deeply")
                 inner = arg.replace("$", " ")
-                text_mode = name.startswith("text") or name in ("mbox", "hbox", "emph", "operatorname")
+                text_mode = name.startswith("text") or name in (
+                    "mbox",
+                    "hbox",
+                    "emph",
+                    "operatorname",
+                    "mathrm",
+                )
                 sub = tokenize(inner, _from_text=text_mode or _from_text, _nesting=_nesting + 1)
                 if sub:
                     first = sub[0]

@@ -51,13 +51,21 @@ DECOR_CMDS = frozenset(
 DOTS = frozenset("dots ldots cdots vdots ddots dotsc dotsb dotso".split())
 CONST_WORDS = {"pi": "pi", "inf": "inf", "infty": "inf", "infinity": "inf", "oo": "inf"}
 PCT_WORDS = frozenset(("percent", "percentage", "pct", "percents"))
+DEGREE_WORDS = frozenset(("degree", "degrees", "deg"))
 CONNECTORS = frozenset(("and", "or"))
 UNIT_WORDS = frozenset(
     "cm mm km kg mg ml ft yd mi hr hrs min mins sec secs lb lbs oz mph kph kmh sq cu am pm st nd rd th "
     "dm nm gb mb kb ms hz kw".split()
 )
 APPLY_LETTERS = frozenset("fghFGHPQW")
-KNOWN_WORDS = frozenset(FUNCS) | frozenset(CONST_WORDS) | PCT_WORDS | CONNECTORS | frozenset(("sqrt", "mod"))
+KNOWN_WORDS = (
+    frozenset(FUNCS)
+    | frozenset(CONST_WORDS)
+    | PCT_WORDS
+    | DEGREE_WORDS
+    | CONNECTORS
+    | frozenset(("sqrt", "mod"))
+)
 
 
 def mk_add(terms: list) -> tuple:

@@ -203,6 +203,11 @@ PAIRS: dict[str, list[tuple[str, str, bool]]] = {
         (r"\$1,000.99", "1000.99", True),
         ("1,000.99", "1000.99", True),
         (r"100^\circ \text{F}", "100", True),
+        (r"90^\circ", r"\frac{\pi}{2}", True),
+        ("90", r"\frac{\pi}{2}", False),
+        (r"\sin 30^\circ", r"\frac{1}{2}", True),
+        ("45 degrees", r"45^{\circ}", True),
+        (r"5\mathrm{m/s}", "5", True),
     ],
     "text_answers": [
         (r"\text{Evelyn}", "Evelyn", True),
