@@ -272,9 +272,11 @@ def seq_eq(a: tuple, b: tuple, bud: Budget) -> bool:
         return scalar_eq(a, b, bud) if cat(b) in ("scalar", "seq") else False
     if a[0] == "ratio" or b[0] == "ratio":
         if a[0] == "ratio" and b[0] == "ratio":
-            return len(a[1]) == len(b[1]) and all(
-                equivalent(x, y, bud) for x, y in zip(a[1], b[1], strict=True)
-            )
+            if len(a[1]) != len(b[1]):
+                return False
+            if all(equivalent(x, y, bud) for x, y in zip(a[1], b[1], strict=True)):
+                return True
+            return _proportional(a[1], b[1], bud)
         r, other = (a, b) if a[0] == "ratio" else (b, a)
         if len(r[1]) == 2 and cat(other) == "scalar":
             return scalar_eq(("mul", (r[1][0], ("pow", r[1][1], NEG_ONE))), other, bud)
@@ -286,6 +288,27 @@ def seq_eq(a: tuple, b: tuple, bud: Budget) -> bool:
     ia = a[3] if a[0] == "seq" else a[1]
     ib = b[3] if b[0] == "seq" else b[1]
     return len(ia) == len(ib) and all(equivalent(x, y, bud) for x, y in zip(ia, ib, strict=True))
+
+
+def _proportional(xs: tuple, ys: tuple, bud: Budget) -> bool:
+    """Ratios without zero parts are equal in proportion (4:6 is 2:3); 12:00 and 1:00 are not."""
+    if len(xs) != 2:
+        return False
+    vals = []
+    for n in xs + ys:
+        if free(n):
+            return False
+        try:
+            v = Evaluator(deadline=bud.deadline)(n)
+        except Unevaluable:
+            return False
+        if not is_real(v) or values_close(v, Fraction(0)):
+            return False
+        vals.append(v)
+    a, b, c, d = vals
+    left = a * d if isinstance(a, Fraction) and isinstance(d, Fraction) else to_mp(a) * to_mp(d)
+    right = b * c if isinstance(b, Fraction) and isinstance(c, Fraction) else to_mp(b) * to_mp(c)
+    return values_close(left, right)
 
 
 def _vector_items(n: tuple):

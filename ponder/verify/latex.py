@@ -38,6 +38,7 @@ from ponder.verify.vocab import (
     KNOWN_WORDS,
     MUL_CMDS,
     NEG_ONE,
+    NUMBER_WORDS,
     PCT_WORDS,
     REL_CMDS,
     REL_OPS,
@@ -61,6 +62,9 @@ def parse(answer: str) -> tuple:
     if not toks:
         raise ParseError("empty answer")
     if _is_text(toks):
+        word = s.strip().lower()
+        if word in NUMBER_WORDS:
+            return ("num", Fraction(NUMBER_WORDS[word]), None, None)  # "five" is 5
         return ("text", text_key(s))
     latex = "\\" in s or "{" in s
     return Parser(toks, latex).parse_answer()

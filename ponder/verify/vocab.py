@@ -52,6 +52,22 @@ DOTS = frozenset("dots ldots cdots vdots ddots dotsc dotsb dotso".split())
 CONST_WORDS = {"pi": "pi", "inf": "inf", "infty": "inf", "infinity": "inf", "oo": "inf"}
 PCT_WORDS = frozenset(("percent", "percentage", "pct", "percents"))
 DEGREE_WORDS = frozenset(("degree", "degrees", "deg"))
+NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+} | {
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+    "hundred": 100,
+}
 CONNECTORS = frozenset(("and", "or"))
 UNIT_WORDS = frozenset(
     "cm mm km kg mg ml ft yd mi hr hrs min mins sec secs lb lbs oz mph kph kmh sq cu am pm st nd rd th "
