@@ -78,14 +78,15 @@ def real(v):
 
 
 def as_int(v) -> int | None:
+    """``v`` as an int when it is one (exactly, or to 40 digits for computed values below 2^64)."""
     if isinstance(v, Fraction):
         return v.numerator if v.denominator == 1 else None
     try:
         r = real(v)
     except Unevaluable:
         return None
-    if not CTX.isfinite(r):
-        return None
+    if not CTX.isfinite(r) or (r != 0 and CTX.mag(r) > 64):
+        return None  # a computed value this large has no trustworthy last digit
     n = int(CTX.nint(r))
     return n if abs(r - n) <= TOL * max(1, abs(r)) else None
 
