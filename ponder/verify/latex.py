@@ -30,11 +30,8 @@ from ponder.verify.normalize import MAX_PARSE_CHARS, clean, text_key
 from ponder.verify.tokens import ParseError, tokenize
 from ponder.verify.vocab import (
     CONNECTORS,
-    DECOR_CMDS,
     DEGREE_WORDS,
     DOTS,
-    FUNCS,
-    GREEK,
     KNOWN_WORDS,
     MUL_CMDS,
     NEG_ONE,
@@ -86,6 +83,13 @@ def _is_text(toks: list[tuple]) -> bool:
 
 
 class Parser(PrimaryParser):
+    """Recursive descent over the tokens of one answer, lowest precedence first:
+
+    groups (``;``) > lists (``,``, and, or) > relations (``= < \\le \\in``) > set operations (``\\cup``)
+    > ratios (``:``) > sums (``+ - \\pm``) > products (``* / \\cdot``, juxtaposition, units) > signs
+    > powers > postfix (``! % ° '`` subscripts) > primaries (:mod:`ponder.verify.latex_primary`).
+    """
+
     def __init__(self, toks: list[tuple], latex: bool):
         self.t = toks
         self.i = 0
@@ -266,96 +270,6 @@ class Parser(PrimaryParser):
             if folded is not None:
                 return folded
         return factors[0] if len(factors) == 1 else ("mul", tuple(factors))
-
-    def _mixed_number(self, factors: list) -> tuple | None:
-        """``2\\frac{1}{2}`` and ``2 1/2`` are mixed numbers (5/2), the common reading in answers."""
-        if len(factors) != 1:
-            return None
-        f = factors[0]
-        sign = 1
-        if f[0] == "neg":
-            sign, f = -1, f[1]
-        if f[0] != "num" or f[2] is not None or f[1].denominator != 1 or f[1] < 0:
-            return None
-        t0, t1, t2, t3, t4 = (self.peek(k) for k in range(5))
-        if t0[:2] == ("cmd", "frac") and t1[:2] == ("op", "{") and t2[0] == "num" and t3[:2] == ("op", "}"):
-            save = self.i
-            self.take()
-            num = self.parse_arg()
-            den = self.parse_arg()
-            if num[0] == "num" and den[0] == "num" and num[2] is None and den[2] is None and den[1] > 0:
-                return ("num", sign * (f[1] + num[1] / den[1]), None, None)
-            self.i = save
-            return None
-        if (
-            not self.latex
-            and t0[0] == "num"
-            and t0[2]
-            and t1[:2] == ("op", "/")
-            and t2[0] == "num"
-            and not t1[2]
-        ):
-            if "." in t0[1] or "." in t2[1] or (t3[0] == "op" and t3[1] in "^/"):
-                return None
-            den = int(t2[1])
-            if den == 0:
-                return None
-            self.i += 3
-            return ("num", sign * (f[1] + Fraction(int(t0[1]), den)), None, None)
-        return None
-
-    def _unit_here(self) -> bool:
-        t = self.peek()
-        if t[0] != "word":
-            return False
-        low = t[1].lower()
-        if low in KNOWN_WORDS or low in ("e", "i"):
-            return False
-        if low in UNIT_WORDS or t[3]:
-            return True
-        return len(t[1]) >= (4 if self.latex else 3)
-
-    def _skip_unit(self) -> None:
-        self.take()
-        if self.at("op", "^"):
-            self.take()
-            if self.at("op", "{"):
-                self.parse_arg()
-            elif self.at("num"):
-                self.take()
-        while self.at("word") and self._unit_here():
-            self.take()
-
-    def _starts_factor(self, t: tuple) -> bool:
-        kind, val = t[0], t[1]
-        if kind == "num":
-            return True
-        if kind == "word":
-            return val.lower() not in CONNECTORS and val.lower() not in PCT_WORDS
-        if kind == "op":
-            return val in ("(", "{") or (val == "|" and self.abs_depth == 0)
-        if kind == "cmd":
-            return (
-                val
-                in (
-                    "frac",
-                    "sqrt",
-                    "binom",
-                    "pi",
-                    "infty",
-                    "lfloor",
-                    "lceil",
-                    "langle",
-                    "sum",
-                    "prod",
-                    "imath",
-                )
-                or val in FUNCS
-                or val in GREEK
-                or val in DECOR_CMDS
-                or val == "Gamma"
-            )
-        return kind == "begin"
 
     def parse_unary(self) -> tuple:
         self.enter()
