@@ -257,6 +257,7 @@ def seq_eq(a: tuple, b: tuple, bud: Budget) -> bool:
     if a[0] not in SEQ_KINDS:
         a, b = b, a
     if a[0] == "matrix" or b[0] == "matrix":
+        a, b = _as_matrix(a), _as_matrix(b)
         va, vb = _vector_items(a), _vector_items(b)
         if va is not None and vb is not None and (a[0] != "matrix" or b[0] != "matrix"):
             return len(va) == len(vb) and all(equivalent(x, y, bud) for x, y in zip(va, vb, strict=True))
@@ -309,6 +310,15 @@ def _proportional(xs: tuple, ys: tuple, bud: Budget) -> bool:
     left = a * d if isinstance(a, Fraction) and isinstance(d, Fraction) else to_mp(a) * to_mp(d)
     right = b * c if isinstance(b, Fraction) and isinstance(c, Fraction) else to_mp(b) * to_mp(c)
     return values_close(left, right)
+
+
+def _as_matrix(n: tuple) -> tuple:
+    """``[[1, 2], [3, 4]]`` (brackets of equal-length brackets) read as the matrix it writes."""
+    if n[0] == "seq" and n[1:3] in (("[", "]"), ("(", ")")) and len(n[3]) >= 2:
+        rows = [r[3] if r[0] == "seq" and r[1:3] == n[1:3] else None for r in n[3]]
+        if all(r is not None and len(r) == len(rows[0]) for r in rows):
+            return ("matrix", tuple(rows))
+    return n
 
 
 def _vector_items(n: tuple):

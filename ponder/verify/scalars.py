@@ -172,10 +172,19 @@ def decimal_info(n: tuple):
 
 
 def approximates(d, x) -> bool:
-    """A decimal with at least 4 significant digits, within one unit of its last digit of the value."""
+    """A decimal with at least 4 significant digits that is ``x`` rounded or truncated to its last digit.
+
+    Rounded: within half a unit of the last digit (0.6667 for 2/3). Truncated: the digits of ``x`` cut
+    after the last one (0.6666 for 2/3). 2.0001 is neither for 2, and 2.9999 is neither for 3.
+    """
     value, ulp, sig = d
     if sig < 4 or not is_real(x):
         return False
     if isinstance(x, Fraction):
-        return abs(value - x) <= Fraction(10) ** ulp
-    return abs(to_mp(value) - x) <= CTX.mpf(10) ** ulp
+        unit, a, v = Fraction(10) ** ulp, value, x
+    else:
+        unit, a, v = CTX.mpf(10) ** ulp, to_mp(value), x
+    if 2 * abs(a - v) <= unit:
+        return True
+    same_sign = (a >= 0) == (v >= 0)
+    return same_sign and abs(a) <= abs(v) < abs(a) + unit
