@@ -5,7 +5,7 @@ Rational arithmetic stays exact (``Fraction``) while the numbers stay below ``MA
 (roots, pi, logs, trig) are computed with mpmath at 60 significant digits in a private context, which
 is safe to use from many threads at once.
 
-Every operation is bounded: powers whose result would need more than ``MAX_EXP_BITS`` bits of exponent
+Every operation is bounded: powers whose result would need more than 2^``MAX_EXP_LOG2`` bits of exponent
 (``10^{10^{10^{10}}}``), factorials beyond ``10^6`` and sums of more than ``MAX_TERMS`` terms raise
 :class:`Unevaluable` instead of running; the evaluator also checks a deadline every few steps.
 """
@@ -19,6 +19,7 @@ from fractions import Fraction
 from ponder.verify.functions import FUNCTIONS, det
 from ponder.verify.values import (
     CTX,
+    MAX_EXP_LOG2,
     MAX_TERMS,
     POINTS,
     TOL,
@@ -217,7 +218,7 @@ class Evaluator:
         if not CTX.isfinite(b) or not CTX.isfinite(e):
             return inf_power(b, e)
         # log2 of the result's magnitude is about |e| * log2|b|; refuse what cannot be represented.
-        if CTX.mag(e) + max(CTX.mag(CTX.log(abs(b), 2)) if abs(b) != 1 else -10, -10) > 40:
+        if CTX.mag(e) + max(CTX.mag(CTX.log(abs(b), 2)) if abs(b) != 1 else -10, -10) > MAX_EXP_LOG2:
             raise Overflow("power too large")
         if isinstance(base, Fraction) and base < 0 and isinstance(exp, Fraction) and exp.denominator % 2 == 1:
             # Odd roots of negative numbers are real: (-8)^(1/3) = -2.

@@ -1,21 +1,41 @@
 """Numeric values of answers: exact rationals or 60-digit mpmath numbers, matrices, and their comparison.
 
 Shared by the evaluator (:mod:`ponder.verify.numeric`) and its function table (:mod:`ponder.verify.functions`).
-mpmath runs in a private context with fixed precision, which is safe to use from many threads at once.
+mpmath runs in private contexts of fixed precision, one per thread: its functions raise the working
+precision while they run, which must not leak into another thread's computation.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import zlib
 from fractions import Fraction
 
 import mpmath
 
-CTX = mpmath.MPContext()
-CTX.dps = 60
+DIGITS = 60
+_LOCAL = threading.local()
+
+
+def _context() -> mpmath.MPContext:
+    ctx = getattr(_LOCAL, "ctx", None)
+    if ctx is None:
+        ctx = _LOCAL.ctx = mpmath.MPContext()
+        ctx.dps = DIGITS
+    return ctx
+
+
+class _ThreadContext:
+    """Forwards to this thread's mpmath context (``CTX.sqrt(x)``, ``CTX.pi``, ...)."""
+
+    def __getattr__(self, name: str):
+        return getattr(_context(), name)
+
+
+CTX = _ThreadContext()
 MAX_BITS = 100_000
-MAX_EXP_BITS = 1 << 40
+MAX_EXP_LOG2 = 40  # results need at most 2^40 bits of exponent
 MAX_TERMS = 10_000
 TOL = CTX.mpf(10) ** -40  # two values computed to 60 digits agree to this relative tolerance
 ZERO_TOL = CTX.mpf(10) ** -45
