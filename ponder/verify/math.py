@@ -255,8 +255,12 @@ def majority_vote(answers, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Vote:
     return Vote(answer=best[2], count=best[1], share=best[1] / total)
 
 
-def grade(response: str, gold: str) -> Verdict:
-    """Is the final answer of ``response`` equal to ``gold``? Never raises, whatever the response is."""
+def grade(response: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Verdict:
+    """Is the final answer of ``response`` equal to ``gold``? Never raises, whatever the response is.
+
+    ``reason`` says what happened: "no answer found", "equivalent (numeric)", "not equivalent (structure)",
+    "same letter" for a choice gold, ... ``pred`` is the extracted answer as written.
+    """
     try:
         if not isinstance(response, str):
             return Verdict(correct=False, pred=None, reason="response is not text")
@@ -268,7 +272,7 @@ def grade(response: str, gold: str) -> Verdict:
         pred = _extract(response)
         if pred is None:
             return Verdict(correct=False, pred=None, reason="no answer found")
-        ok, how = compare(pred, target)
+        ok, how = compare(pred, target, timeout_s=timeout_s)
         return Verdict(correct=ok, pred=pred, reason=("equivalent" if ok else "not equivalent") + f" ({how})")
     except Exception as e:  # noqa: BLE001 - a grader must answer for any model output
         return Verdict(correct=False, pred=None, reason=f"grader error: {type(e).__name__}")
