@@ -25,6 +25,7 @@ from ponder.verify.nodes import (
     cat,
     free,
     items_of,
+    name_like,
     text_of,
     unwrap,
 )
@@ -39,7 +40,7 @@ MAX_ITEMS = 200
 def equivalent(a: tuple, b: tuple, bud: Budget) -> bool:
     """True when the two parsed answers are the same answer (symmetric)."""
     bud.check()
-    a, b = unwrap(a), unwrap(b)
+    a, b = _membership(unwrap(a)), _membership(unwrap(b))
     if a == b:
         return True
     ca, cb = cat(a), cat(b)
@@ -55,6 +56,13 @@ def equivalent(a: tuple, b: tuple, bud: Budget) -> bool:
     if "seq" in (ca, cb):
         return seq_eq(a, b, bud)
     return scalar_eq(a, b, bud)
+
+
+def _membership(n: tuple) -> tuple:
+    """``x \\in S`` answers with the set S."""
+    if n[0] == "rel" and n[2] == ("in",) and name_like(n[1][0]):
+        return unwrap(n[1][1])
+    return n
 
 
 def collection_eq(a: tuple, b: tuple, bud: Budget) -> bool:

@@ -96,6 +96,7 @@ class Parser(PrimaryParser):
         self.latex = latex
         self.depth = 0
         self.abs_depth = 0
+        self.in_set_builder = False
 
     # ------------------------------------------------------------------ token helpers
     def peek(self, k: int = 0) -> tuple:
@@ -210,7 +211,7 @@ class Parser(PrimaryParser):
 
     def parse_ratio(self) -> tuple:
         items = [self.parse_expr()]
-        while self.at("op", ":") or self.at("cmd", "colon"):
+        while (self.at("op", ":") or self.at("cmd", "colon")) and not self.in_set_builder:
             self.take()
             items.append(self.parse_expr())
         return items[0] if len(items) == 1 else ("ratio", tuple(items))

@@ -19,6 +19,7 @@ from ponder.verify.vocab import (
     INVERSE,
     KNOWN_WORDS,
     NEG_ONE,
+    ONE,
     PCT_WORDS,
     UNIT_WORDS,
     mk_div,
@@ -252,6 +253,7 @@ class PrimaryParser:
             inner = self.parse_expr()
         finally:
             self.abs_depth -= 1
+            self.in_set_builder = False
         self.expect(*closer_tok)
         return ("func", func, (inner,))
 
@@ -309,10 +311,13 @@ class PrimaryParser:
             self.take()
             return ("empty",)
         items = []
-        self.abs_depth += 1  # inside a set, "|" separates a set builder {x | x > 2}: it opens no |x|
+        # Inside a set, "|" and ":" separate a set builder {x | x > 2}: they open no |x| and no ratio.
+        self.abs_depth += 1
+        self.in_set_builder = True
         try:
             while True:
                 items.append(self.parse_relation())
+                self.in_set_builder = False
                 if len(items) == 1 and (self.at("op", "|") or self.at("cmd", "mid") or self.at("op", ":")):
                     self.take()
                     condition = self.parse_relation()
@@ -352,7 +357,7 @@ class PrimaryParser:
             elif self.at("op", "_") and name in ("log", "lg"):
                 self.take()
                 base = self.parse_arg()
-        if power is not None and power == NEG_ONE and name in INVERSE:
+        if power in (NEG_ONE, ("neg", ONE)) and name in INVERSE:
             name, power = INVERSE[name], None
         if self.at("op", "("):
             self.take()
