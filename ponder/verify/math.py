@@ -93,6 +93,13 @@ def _parsed(answer: str):
         return None
 
 
+def _text_form(answer: str, node) -> str | None:
+    """How an answer compares as text when the other side does not parse (the same text its key uses)."""
+    if node is None:
+        return text_key(answer[: MAX_PARSE_CHARS * 4]) or None
+    return node[1] if node[0] == "text" else None
+
+
 def _symbolic(op: str, args: tuple, bud: Budget):
     left = bud.remaining()
     if left <= 0.01:
@@ -123,8 +130,8 @@ def compare(pred: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> tu
                 return letter == other, "choice"
     a, b = _parsed(p), _parsed(g)
     if a is None or b is None:
-        ka, kb = text_key(p[: MAX_PARSE_CHARS * 4]), text_key(g[: MAX_PARSE_CHARS * 4])
-        return bool(ka) and ka == kb, "text"
+        ka, kb = _text_form(p, a), _text_form(g, b)
+        return ka is not None and ka == kb, "text"
     limits.POOL.prestart()
     bud = Budget(time.monotonic() + timeout_s, _symbolic)
     try:
@@ -144,16 +151,19 @@ def is_equivalent(pred: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S)
 @lru_cache(maxsize=65536)
 def answer_key(answer: str) -> str:
     """A cheap canonical key: equal for equivalent answers in the common forms (``1/2``, ``0.5``,
-    ``\\frac12``, ``x = 1/2``; ``(1,2)``; ``{2, 1}`` and ``1, 2``; ``x+1`` and ``1+x``).
+    ``\\frac12``; ``(1,2)`` and ``\\left(1,2\\right)``; ``\\{2, 1\\}`` and ``1, 2``; ``x+1`` and ``1+x``;
+    ``x \\ge 2`` and ``[2, \\infty)``).
 
-    Keys of different answers differ; equivalent answers in rarer forms may get different keys, which
-    ``majority_vote`` merges with ``is_equivalent``.
+    Equal keys mean equivalent answers (``majority_vote`` merges clusters by key without checking);
+    equivalent answers in rarer forms may get different keys, which ``majority_vote`` merges with
+    ``is_equivalent``.
     """
     if not isinstance(answer, str) or not answer.strip():
         return ""
     node = _parsed(answer.strip())
     if node is None:
-        return "t:" + text_key(answer[: MAX_PARSE_CHARS * 4])
+        text = text_key(answer[: MAX_PARSE_CHARS * 4])
+        return "t:" + text if text else "raw:" + answer.strip()
     try:
         return _key(node, 0)
     except Exception:  # noqa: BLE001 - never raise on model output
@@ -171,9 +181,10 @@ def _key(n: tuple, depth: int) -> str:
     if k == "text":
         return "t:" + n[1]
     if k == "rel":
-        value, _ = assignment(n)
+        value, name = assignment(n)
         if value is not None:
-            return _key(value, depth + 1)
+            # Names are part of the key: x = 3 and k = 3 are different answers to is_equivalent.
+            return ("=" + canon(name) + ":" if name is not None else "") + _key(value, depth + 1)
         as_a_set = as_set(n, Budget(time.monotonic() + 1.0))
         if as_a_set is not None and as_a_set != n:
             return _key(as_a_set, depth + 1)
@@ -197,12 +208,11 @@ def _key(n: tuple, depth: int) -> str:
             for p in ps
         )
     if k in ("pct", "deg"):
-        return _key(n[1], depth + 1)
+        return ("%" if k == "pct" else "deg") + _key(n[1], depth + 1)
+    if k == "base":
+        return f"b:{n[1]}_{n[2]}"
     if k == "matrix":
-        rows = n[1]
-        if len(rows) == 1 or all(len(r) == 1 for r in rows):
-            return "(" + ",".join(_key(x, depth + 1) for r in rows for x in r) + ")"
-        return "[" + ";".join(",".join(_key(x, depth + 1) for x in r) for r in rows) + "]"
+        return "[" + ";".join(",".join(_key(x, depth + 1) for x in r) for r in n[1]) + "]"
     names = free(n)
     if not names:
         try:
@@ -210,7 +220,7 @@ def _key(n: tuple, depth: int) -> str:
         except Unevaluable:
             return "c:" + canon(n)
     values = []
-    for pt in range(2):
+    for pt in (0, 1, 3):  # two positive points and a negative one
         env = {nm: symbol_value(nm, pt) for nm in names}
         try:
             values.append(value_key(Evaluator(env)(n)))

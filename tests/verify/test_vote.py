@@ -55,11 +55,12 @@ def test_work_grows_with_distinct_answers_not_with_samples(monkeypatch):
 @pytest.mark.parametrize(
     "forms",
     [
-        ["\\frac{1}{2}", "1/2", "0.5", "\\dfrac12", "x = \\frac{1}{2}", "0.50"],
-        ["50\\%", "50", "50 percent"],
+        ["\\frac{1}{2}", "1/2", "0.5", "\\dfrac12", "0.50", "= \\frac12"],
+        ["x = \\frac{1}{2}", "x=0.5", "x = 1/2"],
+        ["50\\%", "50 percent", "50\\ \\%"],
         ["2\\sqrt{2}", "\\sqrt{8}", "2^{3/2}", "2 \\cdot \\sqrt 2"],
         ["(1, 2)", "\\left(1,2\\right)", "(1,2)"],
-        ["\\{1, 2\\}", "2, 1", "1 and 2", "x = 1, 2"],
+        ["\\{1, 2\\}", "2, 1", "1 and 2", "\\{2, 1\\}"],
         ["x + 1", "1 + x", "\\frac{2x+2}{2}"],
         ["\\text{Evelyn}", "evelyn", "Evelyn"],
         ["[2, \\infty)", "x \\ge 2"],
@@ -91,3 +92,25 @@ def test_keys_differ_for_different_answers(a, b):
 def test_key_of_nothing():
     assert answer_key("") == ""
     assert answer_key(None) == ""
+
+
+def test_equal_keys_mean_equivalent_answers():
+    """Votes merge answers by key without checking, so keys must never join different answers:
+    every pair of case-set answers that share a key is equivalent."""
+    from collections import defaultdict
+
+    from tests.verify.cases import PAIRS
+
+    by_key = defaultdict(set)
+    for cases in PAIRS.values():
+        for pred, gold, _ in cases:
+            by_key[answer_key(pred)].add(pred)
+            by_key[answer_key(gold)].add(gold)
+    checked = 0
+    for group in by_key.values():
+        group = sorted(group)
+        for i, a in enumerate(group):
+            for b in group[i + 1 :]:
+                assert vmath.is_equivalent(a, b, timeout_s=10), (a, b, answer_key(a))
+                checked += 1
+    assert checked > 100
