@@ -236,6 +236,9 @@ def majority_vote(answers, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Vote:
     each) are merged with ``is_equivalent``, so the work grows with the number of distinct answers, not
     with the number of answers squared. ``share`` is ``count / len(answers)``, unextractable answers
     included (PFPO's definition). Ties go to the answer seen first.
+
+    Each comparison has ``timeout_s``; all comparisons of one vote together have ``10 * timeout_s``,
+    after which the remaining clusters stay apart, so a vote returns in bounded time whatever the answers.
     """
     answers = list(answers)
     total = len(answers)
@@ -250,9 +253,13 @@ def majority_vote(answers, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Vote:
         else:
             c[1] += 1
     groups: list[list] = []  # [first index, count, representative]
+    deadline = time.monotonic() + 10 * timeout_s
     for first, count, rep in sorted(clusters.values(), key=lambda c: (-c[1], c[0])):
         for g in groups:
-            if is_equivalent(rep, g[2], timeout_s=timeout_s):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                continue
+            if is_equivalent(rep, g[2], timeout_s=min(timeout_s, left)):
                 g[1] += count
                 g[0] = min(g[0], first)
                 break
