@@ -12,7 +12,7 @@
 
 The last line is ``ratio: X``, the vote speed-up of ponder over pairwise math-verify.
 
-Usage: python bench/math_grading.py [--problems 500] [--show-errors]
+Usage: python bench/math_grading.py [--problems 500] [--show-errors] [--plot accuracy.png]
 Needs the bench extra (math-verify): pip install -e '.[bench]'
 """
 
@@ -156,10 +156,34 @@ def mv_vote(answers):
     return best[2], best[1]
 
 
+def plot_classes(path: Path, res_p, res_m) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    classes = list(PAIRS) + ["responses"]
+    acc_p = [score([r for r in res_p if r[0] == c])[0] for c in classes]
+    acc_m = [score([r for r in res_m if r[0] == c])[0] for c in classes]
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    xs = range(len(classes))
+    ax.bar([x - 0.2 for x in xs], acc_p, width=0.4, label="ponder")
+    ax.bar([x + 0.2 for x in xs], acc_m, width=0.4, label="math-verify")
+    ax.set_xticks(list(xs), [c.replace("_", " ") for c in classes], rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.2)
+    ax.set_title("Grading accuracy by answer class (hand-written case set)")
+    ax.legend(loc="upper right", ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problems", type=int, default=500)
     ap.add_argument("--show-errors", action="store_true")
+    ap.add_argument("--plot", type=Path, help="write a PNG of accuracy by answer class")
     args = ap.parse_args()
 
     cases = [(cls, "pair", p, g, eq) for cls, items in PAIRS.items() for p, g, eq in items]
@@ -198,6 +222,8 @@ def main() -> None:
         rp = [r for r in res_p if r[0] == cls]
         rm = [r for r in res_m if r[0] == cls]
         print(f"| {cls:28s} | {score(rp)[0]:12.3f} | {score(rm)[0]:12.3f} | {len(rp):5d} |")
+    if args.plot:
+        plot_classes(args.plot, res_p, res_m)
     if args.show_errors:
         for name, res in (("ponder", res_p), ("math-verify", res_m)):
             print(f"\n{name} mistakes:")
