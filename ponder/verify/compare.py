@@ -31,7 +31,7 @@ from ponder.verify.nodes import (
 )
 from ponder.verify.numeric import POINTS, Evaluator, Unevaluable, is_real, symbol_value, to_mp, values_close
 from ponder.verify.scalars import Budget, scalar_eq
-from ponder.verify.sets import FLIP, as_set, set_eq
+from ponder.verify.sets import FLIP, as_set, is_system, set_eq
 from ponder.verify.vocab import NEG_ONE
 
 MAX_ITEMS = 200
@@ -67,7 +67,7 @@ def _membership(n: tuple) -> tuple:
 
 def collection_eq(a: tuple, b: tuple, bud: Budget) -> bool:
     a, b = unwrap(a), unwrap(b)
-    if _is_or_list(a) or _is_or_list(b):
+    if _is_or_list(a) or _is_or_list(b) or is_system(a) or is_system(b):
         sa, sb = as_set(a, bud), as_set(b, bud)
         if sa is not None and sb is not None:
             return set_eq(sa, sb, bud)

@@ -46,6 +46,9 @@ from ponder.verify.vocab import (
 )
 
 MAX_DEPTH = 40
+NO_SOLUTION = frozenset(
+    ("nosolution", "nosolutions", "norealsolution", "norealsolutions", "emptyset", "thereisnosolution")
+)
 
 
 def parse(answer: str) -> tuple:
@@ -62,7 +65,10 @@ def parse(answer: str) -> tuple:
         word = s.strip().lower()
         if word in NUMBER_WORDS:
             return ("num", Fraction(NUMBER_WORDS[word]), None, None)  # "five" is 5
-        return ("text", text_key(s))
+        key = text_key(s)
+        if key in NO_SOLUTION:
+            return ("empty",)
+        return ("text", key)
     latex = "\\" in s or "{" in s
     return Parser(toks, latex).parse_answer()
 

@@ -24,6 +24,15 @@ def as_set(n: tuple, bud: Budget) -> tuple | None:
     if n[0] == "list" and n[2] == "or":
         parts = [as_set(x, bud) for x in n[1]]
         return None if any(p is None for p in parts) else ("union", tuple(parts))
+    if is_system(n):
+        # x > 1 and x < 3: all must hold.
+        parts = [as_set(x, bud) for x in n[1]]
+        if any(p is None for p in parts):
+            return None
+        out = parts[0]
+        for p in parts[1:]:
+            out = ("setop", "cap", out, p)
+        return out
     if n[0] != "rel":
         return n
     terms, ops = n[1], n[2]
@@ -40,6 +49,16 @@ def as_set(n: tuple, bud: Budget) -> tuple | None:
     if len(ops) == 1:
         return _solve_linear(terms[0], ops[0], terms[1], bud)
     return _solve_symbolic(n, bud)
+
+
+def is_system(n: tuple) -> bool:
+    """A list of inequalities in one variable joined by "and" or commas (not "or")."""
+    if n[0] != "list" or n[2] == "or" or len(n[1]) < 2:
+        return False
+    ineq = ("<", ">", "<=", ">=", "!=")
+    if not all(x[0] == "rel" and all(op in ineq for op in x[2]) for x in n[1]):
+        return False
+    return len(frozenset().union(*(free(x) for x in n[1]))) == 1
 
 
 def _ray(op: str, c: tuple) -> tuple:
@@ -176,6 +195,9 @@ def _raw_pieces(n: tuple, bud: Budget, depth: int) -> list | None:
     if k == "rel" or (k == "list" and n[2] == "or"):
         s = as_set(n, bud)
         return None if s is None or s == n else _raw_pieces(unwrap(s), bud, depth + 1)
+    if k == "setop" and n[1] == "cap":
+        a, b = pieces(n[2], bud), pieces(n[3], bud)
+        return None if a is None or b is None else _intersect(a, b)
     if k == "setop" and n[1] == "minus":
         return _minus_points(
             _raw_pieces(unwrap(n[2]), bud, depth + 1), _raw_pieces(unwrap(n[3]), bud, depth + 1)
@@ -190,6 +212,29 @@ def _raw_pieces(n: tuple, bud: Budget, depth: int) -> list | None:
         return out
     v = _const_value(n, bud) if cat(n) == "scalar" else None
     return None if v is None else [("pt", n, v)]
+
+
+def _intersect(a: list, b: list) -> list:
+    """Intersection of two merged piece lists."""
+    out = []
+    for p in a:
+        for q in b:
+            if p[0] == "iv" and q[0] == "iv":
+                lo, lc, lv = (p[1], p[3], p[5]) if (p[5], not p[3]) > (q[5], not q[3]) else (q[1], q[3], q[5])
+                hi, hc, hv = (p[2], p[4], p[6]) if (p[6], p[4]) < (q[6], q[4]) else (q[2], q[4], q[6])
+                if lv < hv:
+                    out.append(("iv", lo, hi, lc, hc, lv, hv))
+                elif lv == hv and lc and hc:
+                    out.append(("pt", lo, lv))
+            else:
+                pt, other = (p, q) if p[0] == "pt" else (q, p)
+                if other[0] == "pt" and other[2] == pt[2] or other[0] == "iv" and _contains(other, pt[2]):
+                    out.append(pt)
+    return out
+
+
+def _contains(iv: tuple, v) -> bool:
+    return iv[5] < v < iv[6] or (v == iv[5] and iv[3]) or (v == iv[6] and iv[4])
 
 
 def _minus_points(base: list | None, cut: list | None) -> list | None:
