@@ -359,7 +359,7 @@ PAIRS: dict[str, list[tuple[str, str, bool]]] = {
         (r"x^2 < 4", "(-2, 2)", True),
         (r"x^2 \le 4", "(-2, 2)", False),
         (r"x > 1 \text{ and } x < 3", "(1, 3)", True),
-        ("x > 1, x \le 3", "(1, 3]", True),
+        (r"x > 1, x \le 3", "(1, 3]", True),
         ("x > 1 and x < 3", "(1, 3]", False),
         ("x >= 2 and x <= 2", r"\{2\}", True),
         (r"\text{no solution}", r"\emptyset", True),
