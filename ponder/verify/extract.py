@@ -264,6 +264,7 @@ def extract_answer(text: str, *, strict: bool = False, fallbacks=DEFAULT_FALLBAC
 
 
 def _extract(text: str, strict: bool, fallbacks) -> str | None:
+    fallbacks = () if fallbacks is None else tuple(fallbacks)
     unknown = set(fallbacks) - set(DEFAULT_FALLBACKS)
     if unknown:
         raise ValueError(

@@ -93,6 +93,15 @@ def _parsed(answer: str):
         return None
 
 
+def _as_text(x) -> str | None:
+    """Answers are text; a number given as an int or float (a gold from JSON, say) is read as its text."""
+    if isinstance(x, str):
+        return x
+    if isinstance(x, int | float) and not isinstance(x, bool) and x == x and abs(x) != float("inf"):
+        return str(x)
+    return None
+
+
 def _text_form(answer: str, node) -> str | None:
     """How an answer compares as text when the other side does not parse (the same text its key uses)."""
     if node is None:
@@ -109,7 +118,8 @@ def _symbolic(op: str, args: tuple, bud: Budget):
 
 def compare(pred: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[bool, str]:
     """``(equal, how)``: ``how`` names the step that decided (text, structure, numeric, symbolic, timeout)."""
-    if not isinstance(pred, str) or not isinstance(gold, str):
+    pred, gold = _as_text(pred), _as_text(gold)
+    if pred is None or gold is None:
         return False, "not text"
     p, g = pred.strip(), gold.strip()
     if not p or not g:
@@ -280,7 +290,8 @@ def grade(response: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> 
     try:
         if not isinstance(response, str):
             return Verdict(correct=False, pred=None, reason="response is not text")
-        if not isinstance(gold, str) or not gold.strip():
+        gold = _as_text(gold)
+        if gold is None or not gold.strip():
             return Verdict(correct=False, pred=None, reason="no gold answer")
         target = gold_answer(gold)
         if choice.gold_letter(target) is not None:

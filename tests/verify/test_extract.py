@@ -104,3 +104,14 @@ def test_nothing_to_extract(bad):
 )
 def test_gold_answer(gold, answer):
     assert gold_answer(gold) == answer
+
+
+def test_no_fallbacks_and_numbers_given_as_numbers():
+    from ponder.verify.math import grade, is_equivalent
+
+    assert extract_answer("The answer is 3", fallbacks=None) is None
+    assert extract_answer("The answer is 3", fallbacks=["answer"]) == "3"
+    # A gold answer read from JSON as a number.
+    assert grade(r"so \boxed{5}", 5).correct
+    assert is_equivalent(0.5, "1/2")
+    assert not is_equivalent(True, "1")
