@@ -157,7 +157,8 @@ def from_anchor(text: str) -> str | None:
     if m is not None:
         best = _segment(tail, m.end(), math_open=m.group(1) is not None)
     line = last_match(_ANSWER_LINE, tail)
-    if line is not None and (m is None or line.start() > m.start()):
+    if line is not None and (best is None or line.start() > m.start()):
+        # "**Answer:**" alone on its line: the answer is on the next one.
         best = _segment(tail, line.end(), math_open=False) or best
     return best
 

@@ -53,6 +53,10 @@ def test_thinking_is_skipped_and_unclosed_thinking_has_no_answer():
         ("\\frac{10}{9}", "\\frac{10}{9}"),
         ("x = 5", "x = 5"),
         ("Evelyn", "Evelyn"),
+        ("**Answer:**\n42", "42"),
+        ("**Final Answer**\n\n$$\\frac{1}{2}$$", "\\frac{1}{2}"),
+        ("She pays $5 for apples and $3 for pears, so she spends $8 in total.", "8"),
+        ("The answer is $8.", "8"),
     ],
 )
 def test_fallbacks(text, answer):
