@@ -53,7 +53,7 @@ _MATH = re.compile(
 _CLOSE_MATH = re.compile(r"((?:[^$\\]|\\[^\])]){1,800}?)(?:\$\$|\$|\\\]|\\\))", re.S)
 _TOKEN_AFTER_BOX = re.compile(r"\\[a-zA-Z]+|[^\s$\\]+")
 _NUMBER = re.compile(
-    r"(?<![\w.])-?(?:\d+\s+\d+/\d+(?![\d/])|(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+(?![\d/])|\d+)(?:\.\d+)?"
+    r"(?<![\w.^_{])-?(?:\d+\s+\d+/\d+(?![\d/])|(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+(?![\d/])|\d+)(?:\.\d+)?"
     r"(?:\s*/\s*\d+)?|\.\d+)(?:\s*(?:%|percent\b))?"
 )
 _SENTENCE_END = re.compile(r"\.\s|\.$|\n|\bI hope\b|;\s")
