@@ -1,13 +1,13 @@
 """String-level clean-up of an answer before it is parsed.
 
-Everything here is a linear pass (plain string methods or regexes without nested quantifiers), so any
-input, however long or strange, is cleaned in time proportional to its length.
+Callers clean answers of at most ``MAX_PARSE_CHARS`` characters; every step is a plain string method or
+a regex without nested quantifiers, so any such input is cleaned in a few milliseconds at most.
 
 What is removed is what does not change the value of an answer: math delimiters, sizing commands
 (``\\left``, ``\\bigl``), spacing (``\\,``, ``\\quad``, ``~``), a trailing full stop, degree signs,
 currency signs, ``\\dfrac``/``\\tfrac`` variants, LaTeX thousands separators (``12{,}000``, ``12,\\!000``).
-Degree signs in any spelling become one ``°`` for the parser. Units and words are left for the parser, which knows whether a word follows a number (a unit) or
-stands alone (a text answer).
+Degree signs in any spelling become one ``°`` for the parser. Units and words are left to the parser,
+which knows whether a word follows a number (a unit) or stands alone (a text answer).
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ _SIZING = re.compile(r"\\(?:left|right|middle|[bB]igg?[lrm]?)(?![a-zA-Z])\s*\.?"
 _STYLE = re.compile(
     r"\\(?:displaystyle|textstyle|scriptstyle|scriptscriptstyle|limits|nolimits|nonumber|notag)(?![a-zA-Z])"
 )
-# A row break (two backslashes) is matched first so that "\\\\ 0" is not read as "\\" + "\\ ".
+# A row break (two backslashes) is matched first and kept, so that a row break followed by a space is
+# not mistaken for the spacing command "\ ".
 _SPACING = re.compile(r"\\\\|\\(?:q?quad|[,;:> ])|~|\\(?:hspace|vspace|hskip|kern)\*?\s*\{[^{}]*\}")
 _NEG_SPACE = re.compile(r"(?<!\\)\\!\s*")
 _FRAC_VARIANTS = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
