@@ -1,8 +1,9 @@
 """Multiple-choice answers: find the chosen letter in a response and grade it.
 
-Recognised forms: ``\\boxed{B}``, ``\\boxed{\\text{(C)}}``, ``\\textbf{(D)}``, "The answer is C",
-"Answer: (B) 42", "**C**", a line holding only ``(C)`` or ``C.``, and as a last resort the last
-parenthesised capital letter such as ``(B)``.
+Recognised forms, in order: ``\\boxed{B}``, ``\\boxed{\\text{(C)}}``, ``\\textbf{(D)}``, "The answer is C",
+"Answer: (B) 42", "**C**", a line holding only ``(C)`` or ``C.``, the last parenthesised capital letter
+such as ``(B)``, a line starting with ``C.`` or ``C)``, and in a short response (300 characters) a single
+capital letter B-H or J standing alone.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ _ANCHOR = re.compile(
 )
 _LINE = re.compile(r"(?m)^\s*(?:\*\*)?\s*[(\[]?([A-J])[)\].:]?\s*(?:\*\*)?\s*$")
 _PAREN = re.compile(r"\(([A-J])\)")
+_LINE_START = re.compile(r"(?m)^\s*(?:\*\*)?([A-J])(?:\*\*)?[.):]\s")
+_LONE = re.compile(r"(?<![\w\\$])([B-HJ])(?![\w'])")
 _GOLD = re.compile(r"\s*\$?\s*(?:\\(?:text|textbf|mathrm)\s*\{)?\s*[(\[]?\s*([A-J])\s*[)\]]?\s*\}?\s*\$?\s*")
 
 
@@ -71,7 +74,7 @@ def extract_choice(text: str, letters: str = LETTERS) -> str | None:
         if found:
             return found
     tail = body[-TAIL_CHARS:]
-    for pattern in (_ANCHOR, _LINE, _PAREN):
+    for pattern in (_ANCHOR, _LINE, _PAREN, _LINE_START):
         m = last_match(pattern, tail)
         if m is not None:
             letter = m.group(1).upper()
@@ -80,7 +83,12 @@ def extract_choice(text: str, letters: str = LETTERS) -> str | None:
     stripped = tail.strip()
     if len(stripped) <= 12:
         return letter_of(stripped, letters)
-    return None
+    # Last resort: one capital letter standing alone ("Because B is valid"); A and I are left out,
+    # as they are English words.
+    if len(stripped) > 300:
+        return None  # in a long solution a lone capital is more likely a point or a matrix
+    lone = {m.group(1) for m in _LONE.finditer(stripped)} & set(letters)
+    return lone.pop() if len(lone) == 1 else None
 
 
 def grade_choice(response: str, gold: str, letters: str = LETTERS) -> Verdict:

@@ -21,13 +21,18 @@ from ponder.verify.choice import extract_choice, gold_letter, grade_choice, lett
         ("<think>Maybe (A).</think>The answer is (D).", "D"),
         ("B", "B"),
         ("(b)", "B"),
+        ("A. Because B is not valid", "A"),
+        ("Because B is valid", "B"),
     ],
 )
 def test_extract_choice(text, letter):
     assert extract_choice(text) == letter
 
 
-@pytest.mark.parametrize("text", ["", "No letter here at all, only 42.", "<think>(A) is tempting", None])
+@pytest.mark.parametrize(
+    "text",
+    ["", "No letter here at all, only 42.", "<think>(A) is tempting", None, "I think B or C could work."],
+)
 def test_no_choice(text):
     assert extract_choice(text) is None
 
