@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ponder.tasks.synthetic import make  # noqa: E402
-from ponder.verify import compare  # noqa: E402
+from ponder.verify import outputs  # noqa: E402
 from ponder.verify.code import Job, SandboxPool  # noqa: E402
 from ponder.verify.sandbox import Limits  # noqa: E402
 
@@ -98,7 +98,7 @@ def peer_verdict(path: str, stdin: str, expected: str | None, limits: Limits) ->
         return "failed" if expected is None and "AssertionError" in p.stderr else "runtime_error"
     if expected is None:
         return "passed"
-    return "passed" if compare.stdout_equal(p.stdout, expected) else "failed"
+    return "passed" if outputs.stdout_equal(p.stdout, expected) else "failed"
 
 
 def peer_chunk(ex, tmp: str, programs: list, offset: int, limits: Limits) -> list[list[str]]:

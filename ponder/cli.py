@@ -54,7 +54,9 @@ def synth(
     output: Path = typer.Option(..., "--output", "-o", help="Problems file to write (.jsonl or .parquet)."),
     n: int = typer.Option(100, help="Number of problems."),
     seed: int = typer.Option(0, help="Seed (same seed, same problems)."),
-    knob: list[str] = typer.Option([], "--knob", "-k", help="Difficulty knob as key=value, e.g. -k max_ops=5."),
+    knob: list[str] = typer.Option(
+        [], "--knob", "-k", help="Difficulty knob as key=value, e.g. -k max_ops=5."
+    ),
 ) -> None:
     """Write synthetic problems (gold answer, long and short solutions in meta, tests for code).
 
@@ -92,7 +94,12 @@ def check(
     """
     from ponder import records
 
-    kinds = {"problem": records.Problem, "sample": records.Sample, "pair": records.Pair, "episode": records.Episode}
+    kinds = {
+        "problem": records.Problem,
+        "sample": records.Sample,
+        "pair": records.Pair,
+        "episode": records.Episode,
+    }
     if kind not in kinds:
         raise PonderError(f"--kind: unknown record kind {kind!r}; choose one of {', '.join(kinds)}")
     n = records.validate_file(path, kinds[kind])
@@ -127,6 +134,47 @@ def exec_programs(
     from ponder.verify.exec_stage import exec_command
 
     typer.echo(exec_command(input, output, workers, record_outputs, timeout_s, memory_mb, isolation))
+
+
+@app.command("grade")
+def grade(
+    input_path: Path = typer.Option(
+        None, "--input", "-i", help="Samples file to grade (.jsonl or .parquet)."
+    ),
+    output: Path = typer.Option(None, "--output", "-o", help="Graded samples file to write (resumable)."),
+    rule: str = typer.Option("math", help="Grading rule: math, boxed, number or choice."),
+    workers: int = typer.Option(0, help="Processes to grade with (0: one per CPU core)."),
+    pred: str = typer.Option(None, "--pred", help="Grade one response (or answer) against --gold instead."),
+    gold: str = typer.Option(None, "--gold", help="The gold answer for --pred."),
+) -> None:
+    """Add preds[], correct[] (with a gold answer) and the majority vote to every sample; or grade one
+    --pred against --gold and print the verdict as JSON.
+
+    Example: ponder grade --input samples.jsonl --output graded.jsonl --rule math --workers 2
+    """
+    import json
+
+    from ponder.verify.rules import RULES, grade_with
+
+    if pred is not None or gold is not None:
+        if pred is None or gold is None or input_path is not None or output is not None:
+            raise PonderError("--pred and --gold go together, without --input/--output")
+        if rule not in RULES:
+            raise PonderError(f"--rule: unknown grading rule {rule!r}; choose one of {', '.join(RULES)}")
+        typer.echo(json.dumps(grade_with(rule, pred, gold).to_dict(), ensure_ascii=False))
+        return
+    if input_path is None or output is None:
+        raise PonderError("give --input and --output (or --pred and --gold)")
+    from ponder.verify.grade_stage import grade_file
+
+    s = grade_file(input_path, output, rule=rule, workers=workers)
+    line = f"graded {s.samples} samples to {output}"
+    if s.resumed:
+        line += f" ({s.resumed} already done)"
+    if s.responses_with_gold:
+        line += f"; accuracy {s.accuracy:.4f} over {s.responses_with_gold} responses"
+        line += f", vote accuracy {s.vote_accuracy:.4f} over {s.samples_with_gold} samples"
+    typer.echo(line)
 
 
 def main() -> None:

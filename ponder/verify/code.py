@@ -3,7 +3,7 @@
 Modes (a test is ``{"input": ..., "output": ...}``):
 
 - ``stdio``: ``input`` is the program's stdin, ``output`` the expected stdout (compared line by line, numbers
-  with a tolerance; :mod:`ponder.verify.compare`).
+  with a tolerance; :mod:`ponder.verify.outputs`).
 - ``call``: ``input`` is the list of arguments for ``entry_point`` (a function, or a method of class
   ``Solution``), as a JSON list or its text (also LiveCodeBench's one JSON value per line); ``output`` is the
   expected return value (a JSON value, or its text).

@@ -2,7 +2,7 @@
 
 A job is one program with its tests (see :mod:`ponder.verify.code` for the three modes). Only the payload of a
 test (stdin, the JSON arguments, or the assert code) is sent into the sandbox; expected outputs stay here and
-are compared by :func:`judge` (rules in :mod:`ponder.verify.compare`).
+are compared by :func:`judge` (rules in :mod:`ponder.verify.outputs`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ponder.verify import compare
+from ponder.verify import outputs
 from ponder.verify.sandbox import Limits
 
 MODES = ("stdio", "call", "assert")
@@ -67,7 +67,7 @@ class RunResult:
         """Equal for outputs that compare equal in the common cases (``None`` unless ``ok``)."""
         if not self.ok:
             return None
-        return compare.stdout_key(self.output) if self.mode == "stdio" else self.output
+        return outputs.stdout_key(self.output) if self.mode == "stdio" else self.output
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -163,10 +163,10 @@ def judge(raw: dict, test: Any, mode: str) -> TestResult:
     value = raw.get("value")
     if status == "ok":
         if mode == "stdio":
-            diff = compare.first_stdout_difference(raw["stdout"], str(test["output"]))
+            diff = outputs.first_stdout_difference(raw["stdout"], str(test["output"]))
             status, detail = ("passed", "") if diff is None else ("failed", diff)
         elif mode == "call":
-            same = compare.call_output_equal(value, test["output"])
+            same = outputs.call_output_equal(value, test["output"])
             status = "passed" if same else "failed"
             detail = (
                 "" if same else f"expected {_clip(json.dumps(test['output']), 200)}, got {_clip(value, 200)}"

@@ -28,7 +28,7 @@ import threading
 import traceback
 import types
 
-from ponder.verify import compare
+from ponder.verify import outputs
 from ponder.verify import sandbox_sys as ss
 
 PROGRAM_FILE = "solution.py"
@@ -256,7 +256,7 @@ class _Child:
         args = json.loads(payload)
         value = fn(*args)
         try:
-            text = compare.canonical_json(value)
+            text = outputs.canonical_json(value)
         except (TypeError, ValueError, RecursionError) as e:
             return {
                 "status": "runtime_error",

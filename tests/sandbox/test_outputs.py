@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from ponder.verify import compare
+from ponder.verify import outputs
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,7 @@ from ponder.verify import compare
     ],
 )
 def test_stdout_equal_accepts(got, expected):
-    assert compare.stdout_equal(got, expected)
+    assert outputs.stdout_equal(got, expected)
 
 
 @pytest.mark.parametrize(
@@ -38,21 +38,21 @@ def test_stdout_equal_accepts(got, expected):
     ],
 )
 def test_stdout_equal_rejects(got, expected):
-    assert not compare.stdout_equal(got, expected)
+    assert not outputs.stdout_equal(got, expected)
 
 
 def test_first_difference_names_the_line():
-    assert compare.first_stdout_difference("1\n2\n", "1\n3\n") == "line 2: expected '3', got '2'"
-    assert compare.first_stdout_difference("1\n", "1\n2\n") == "expected 2 lines, got 1"
+    assert outputs.first_stdout_difference("1\n2\n", "1\n3\n") == "line 2: expected '3', got '2'"
+    assert outputs.first_stdout_difference("1\n", "1\n2\n") == "expected 2 lines, got 1"
 
 
 def test_canonical_json_is_one_text_for_equal_values():
-    assert compare.canonical_json((1, 2.0, [3, (4,)])) == "[1,2,[3,[4]]]"
-    assert compare.canonical_json(0.1 + 0.2) == compare.canonical_json(0.3) == "0.3"
-    assert compare.canonical_json({"b": 1, "a": {2, 1}}) == '{"a":[1,2],"b":1}'
-    assert compare.canonical_json({1: "x"}) == '{"1":"x"}'
-    assert compare.canonical_json(True) == "true" and compare.canonical_json(None) == "null"
-    assert compare.canonical_json(float("inf")) == "Infinity"
+    assert outputs.canonical_json((1, 2.0, [3, (4,)])) == "[1,2,[3,[4]]]"
+    assert outputs.canonical_json(0.1 + 0.2) == outputs.canonical_json(0.3) == "0.3"
+    assert outputs.canonical_json({"b": 1, "a": {2, 1}}) == '{"a":[1,2],"b":1}'
+    assert outputs.canonical_json({1: "x"}) == '{"1":"x"}'
+    assert outputs.canonical_json(True) == "true" and outputs.canonical_json(None) == "null"
+    assert outputs.canonical_json(float("inf")) == "Infinity"
 
 
 def test_canonical_reads_subclasses_through_their_base_type():
@@ -69,13 +69,13 @@ def test_canonical_reads_subclasses_through_their_base_type():
         def __str__(self):
             return "other"
 
-    assert compare.canonical_json(Liar(5)) == "5"
-    assert compare.canonical_json(Sly("abc")) == '"abc"'
+    assert outputs.canonical_json(Liar(5)) == "5"
+    assert outputs.canonical_json(Sly("abc")) == '"abc"'
 
 
 def test_canonical_rejects_objects():
     with pytest.raises(TypeError, match="object"):
-        compare.canonical_json(object())
+        outputs.canonical_json(object())
 
 
 @pytest.mark.parametrize(
@@ -98,10 +98,10 @@ def test_canonical_rejects_objects():
     ],
 )
 def test_call_output_equal(got, expected, same):
-    assert compare.call_output_equal(got, expected) is same
+    assert outputs.call_output_equal(got, expected) is same
 
 
 def test_stdout_key_groups_equal_outputs():
-    assert compare.stdout_key(" 3 \n+4\n\n") == compare.stdout_key("3\n4") == "3\n4"
-    assert compare.stdout_key("2.0 x") == "2 x"
-    assert compare.stdout_key("1") != compare.stdout_key("2")
+    assert outputs.stdout_key(" 3 \n+4\n\n") == outputs.stdout_key("3\n4") == "3\n4"
+    assert outputs.stdout_key("2.0 x") == "2 x"
+    assert outputs.stdout_key("1") != outputs.stdout_key("2")

@@ -1,0 +1,235 @@
+"""A hard time limit for symbolic checks that works in any thread and any process.
+
+sympy can run for minutes (or forever) on some inputs, and Python cannot interrupt a running thread.
+So symbolic checks run in worker processes (``python -c ...`` subprocesses speaking length-prefixed
+pickles over pipes). The caller waits on the pipe with ``select`` until its deadline; when the deadline
+passes the worker is killed (SIGKILL) and a fresh one is started in the background. No signals are
+used in the calling process, so this works from worker threads, thread pools and forked processes
+alike, unlike ``signal.alarm``.
+
+Workers are started lazily, at most ``POOL_SIZE`` per process, limited to ``WORKER_MEMORY_BYTES`` of
+address space, and exit on their own when the parent's pipe closes. After ``fork()`` the child
+process starts its own workers (the parent's belong to the parent).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import select
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+POOL_SIZE = 2
+WORKER_MEMORY_BYTES = 4 << 30
+_ROOT = str(Path(__file__).resolve().parents[2])
+_BOOT = (
+    "import sys; sys.path.insert(0, {root!r}); from ponder.verify.limits import worker_main; worker_main()"
+)
+
+
+class _Worker:
+    def __init__(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _BOOT.format(root=_ROOT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+        )
+        self.rfd = self.proc.stdout.fileno()
+        self.wfd = self.proc.stdin.fileno()
+        self.ready = False
+        self.alive = True
+
+    def _read(self, n: int, deadline: float) -> bytes | None:
+        buf = b""
+        while len(buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([self.rfd], [], [], left)
+            if not r:
+                return None
+            chunk = os.read(self.rfd, n - len(buf))
+            if not chunk:
+                raise EOFError("worker exited")
+            buf += chunk
+        return buf
+
+    def wait_ready(self, deadline: float) -> bool:
+        if not self.ready:
+            if self._read(1, deadline) is None:
+                return False
+            self.ready = True
+        return True
+
+    def call(self, op: str, args: tuple, deadline: float):
+        """``("ok", result)``, ``("error", message)`` or ``("timeout", None)`` (the worker is then dead)."""
+        try:
+            if not self.wait_ready(deadline):
+                return "timeout", None
+            data = pickle.dumps((op, args), protocol=pickle.HIGHEST_PROTOCOL)
+            msg = memoryview(len(data).to_bytes(4, "big") + data)
+            while msg:
+                msg = msg[os.write(self.wfd, msg) :]
+            head = self._read(4, deadline)
+            body = None if head is None else self._read(int.from_bytes(head, "big"), deadline)
+        except (OSError, EOFError):
+            self.kill()
+            return "error", "worker died"
+        if body is None:
+            self.kill()
+            return "timeout", None
+        status, result = pickle.loads(body)
+        return status, result
+
+    def kill(self) -> None:
+        if self.alive:
+            self.alive = False
+            try:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+            except Exception:
+                pass
+            for f in (self.proc.stdin, self.proc.stdout):
+                try:
+                    f.close()
+                except Exception:
+                    pass
+
+
+class WorkerPool:
+    """Up to ``size`` symbolic workers shared by all threads of this process."""
+
+    def __init__(self, size: int = POOL_SIZE):
+        self.size = size
+        self._cond = threading.Condition()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._idle: list[_Worker] = []
+        self._count = 0
+
+    def _check_fork(self) -> None:
+        if os.getpid() != self._pid:
+            # Workers inherited from the parent belong to it: forget them without touching them.
+            self._reset()
+
+    def prestart(self) -> None:
+        """Start a worker in the background if none exists yet (it imports sympy while we work)."""
+        with self._cond:
+            self._check_fork()
+            if self._count == 0:
+                self._spawn_locked()
+
+    def warm(self, timeout_s: float = 60.0) -> bool:
+        """Block until one worker has started (sympy imported); for long runs that want no cold start."""
+        deadline = time.monotonic() + timeout_s
+        w = self._acquire(deadline)
+        if w is None:
+            return False
+        try:
+            return w.wait_ready(deadline)
+        except (OSError, EOFError):
+            w.kill()
+            return False
+        finally:
+            self._release(w)
+
+    def _spawn_locked(self) -> None:
+        try:
+            w = _Worker()
+        except OSError:
+            return
+        self._count += 1
+        self._idle.append(w)
+
+    def _acquire(self, deadline: float) -> _Worker | None:
+        with self._cond:
+            self._check_fork()
+            while True:
+                if self._idle:
+                    # Prefer a worker that has finished starting.
+                    self._idle.sort(key=lambda w: not w.ready)
+                    return self._idle.pop(0)
+                if self._count < self.size:
+                    self._spawn_locked()
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    def _release(self, w: _Worker) -> None:
+        with self._cond:
+            if os.getpid() != self._pid:
+                return
+            if w.alive:
+                self._idle.append(w)
+            else:
+                self._count -= 1
+                self._spawn_locked()  # a fresh worker warms up while nobody waits for it
+            self._cond.notify()
+
+    def call(self, op: str, args: tuple, timeout_s: float):
+        """Run ``ponder.verify.symbolic.run(op, args)`` in a worker; None on timeout or error."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        w = self._acquire(deadline)
+        if w is None:
+            return None
+        try:
+            status, result = w.call(op, args, deadline)
+        finally:
+            self._release(w)
+        return result if status == "ok" else None
+
+    def close(self) -> None:
+        with self._cond:
+            if os.getpid() != self._pid:
+                return
+            for w in self._idle:
+                w.kill()
+            self._idle.clear()
+            self._count = 0
+
+
+POOL = WorkerPool()
+atexit.register(POOL.close)
+
+
+def worker_main() -> None:
+    """The worker loop: read a request, run it, write the answer; exit when the pipe closes."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
+    except (ImportError, ValueError, OSError):
+        pass
+    sys.setrecursionlimit(10000)
+    from ponder.verify import symbolic
+
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    out.write(b"R")
+    out.flush()
+    while True:
+        head = inp.read(4)
+        if len(head) < 4:
+            return
+        body = inp.read(int.from_bytes(head, "big"))
+        try:
+            op, args = pickle.loads(body)
+            reply = ("ok", symbolic.run(op, args))
+        except BaseException as e:  # noqa: BLE001 - any failure is an answer, never a crash
+            reply = ("error", type(e).__name__)
+        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(len(data).to_bytes(4, "big") + data)
+        out.flush()

@@ -1,0 +1,305 @@
+"""Math answer verification: extract the final answer, compare answers, vote, grade.
+
+Public API (stable):
+
+- ``extract_answer(text, *, strict=False, fallbacks=DEFAULT_FALLBACKS) -> str | None``
+- ``is_equivalent(pred, gold, *, timeout_s=DEFAULT_TIMEOUT_S) -> bool``
+- ``answer_key(answer) -> str``: equal for equivalent answers in the common forms (for voting)
+- ``majority_vote(answers) -> Vote(answer, count, share)``
+- ``grade(response, gold) -> Verdict(correct, pred, reason)``; never raises on model output
+
+How two answers are compared (``compare``): identical text, then both are parsed (LaTeX or plain text)
+and compared by structure (:mod:`ponder.verify.compare`): exact rationals, 60-digit values, random
+points for expressions with variables, and for what numbers cannot settle a sympy check in a worker
+process under a hard time limit (:mod:`ponder.verify.limits`). The rules and judgement calls
+(percentages, decimal approximations, units, lists, intervals) are documented in docs/grading.md.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ponder.records import Verdict
+from ponder.verify import choice, limits
+from ponder.verify.compare import equivalent
+from ponder.verify.extract import DEFAULT_FALLBACKS, from_hash, last_boxed
+from ponder.verify.extract import extract_answer as _extract
+from ponder.verify.latex import parse
+from ponder.verify.nodes import assignment, canon, free, items_of, unwrap
+from ponder.verify.normalize import MAX_PARSE_CHARS, clean, text_key
+from ponder.verify.numeric import Evaluator, Timeout, Unevaluable, symbol_value, value_key
+from ponder.verify.scalars import Budget
+from ponder.verify.sets import as_set, pieces
+
+__all__ = [
+    "DEFAULT_FALLBACKS",
+    "DEFAULT_TIMEOUT_S",
+    "Vote",
+    "answer_key",
+    "compare",
+    "extract_answer",
+    "gold_answer",
+    "grade",
+    "is_equivalent",
+    "majority_vote",
+]
+
+DEFAULT_TIMEOUT_S = 1.0
+_COMMA_DECIMAL = re.compile(r"\$?\s*-?\d+,\d+\s*\$?")
+_POINT_DECIMAL = re.compile(r"\$?\s*-?\d*\.\d+\s*\$?")
+
+
+@dataclass(frozen=True)
+class Vote:
+    """The winning answer of a vote, its number of votes, and ``count / len(answers)``."""
+
+    answer: str | None
+    count: int
+    share: float
+
+
+def extract_answer(text: str, *, strict: bool = False, fallbacks=DEFAULT_FALLBACKS) -> str | None:
+    """The final answer in a response, as written; see :mod:`ponder.verify.extract` for the order."""
+    return _extract(text, strict=strict, fallbacks=fallbacks)
+
+
+def gold_answer(gold: str) -> str:
+    """The answer inside a gold string: its last box, the text after ``####``, or the string itself."""
+    s = gold.strip()
+    if "\\boxed" in s or "\\fbox" in s:
+        boxed = last_boxed(s)
+        if boxed:
+            return boxed.strip()
+    if "####" in s:
+        found = from_hash(s)
+        if found:
+            return found
+    if len(s) > 300 or "answer is" in s.lower():
+        found = _extract(s, fallbacks=("answer", "last_math", "last_number"))
+        if found:
+            return found
+    return s
+
+
+@lru_cache(maxsize=16384)
+def _parsed(answer: str):
+    """The parsed answer, or None when it cannot be parsed (it is then compared as text)."""
+    try:
+        return parse(answer)
+    except Exception:  # noqa: BLE001 - ParseError, and anything else: the answer is compared as text
+        return None
+
+
+def _as_text(x) -> str | None:
+    """Answers are text; a number given as an int or float (a gold from JSON, say) is read as its text."""
+    if isinstance(x, str):
+        return x
+    if isinstance(x, int | float) and not isinstance(x, bool) and x == x and abs(x) != float("inf"):
+        return str(x)
+    return None
+
+
+def _text_form(answer: str, node) -> str | None:
+    """How an answer compares as text when the other side does not parse (the same text its key uses)."""
+    if node is None:
+        return text_key(answer[: MAX_PARSE_CHARS * 4]) or None
+    return node[1] if node[0] == "text" else None
+
+
+def _symbolic(op: str, args: tuple, bud: Budget):
+    left = bud.remaining()
+    if left <= 0.01:
+        return None
+    return limits.POOL.call(op, args, left)
+
+
+def compare(pred: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[bool, str]:
+    """``(equal, how)``: ``how`` names the step that decided (text, structure, numeric, symbolic, timeout)."""
+    pred, gold = _as_text(pred), _as_text(gold)
+    if pred is None or gold is None:
+        return False, "not text"
+    p, g = pred.strip(), gold.strip()
+    if not p or not g:
+        return False, "empty"
+    if p == g:
+        return True, "text"
+    for x, y in ((p, g), (g, p)) if len(p) < 64 and len(g) < 64 else ():
+        # A decimal comma ("1,22") against a decimal point ("1.22") on the other side.
+        if _COMMA_DECIMAL.fullmatch(x) and _POINT_DECIMAL.fullmatch(y):
+            return compare(x.replace(",", "."), y, timeout_s=timeout_s)
+    if len(p) <= MAX_PARSE_CHARS and len(g) <= MAX_PARSE_CHARS and clean(p) == clean(g):
+        return True, "text"
+    for x, y in ((p, g), (g, p)):
+        letter = choice.gold_letter(x) if len(x) < 40 else None
+        if letter is not None and len(y) < 200:
+            other = choice.letter_of(y)
+            if other is not None:
+                return letter == other, "choice"
+    a, b = _parsed(p), _parsed(g)
+    if a is None or b is None:
+        ka, kb = _text_form(p, a), _text_form(g, b)
+        return ka is not None and ka == kb, "text"
+    limits.POOL.prestart()
+    bud = Budget(time.monotonic() + timeout_s, _symbolic)
+    try:
+        ok = equivalent(a, b, bud)
+    except Timeout:
+        return False, "timeout"
+    except Exception:  # noqa: BLE001 - never raise on model output
+        return False, "error"
+    return ok, bud.how
+
+
+def is_equivalent(pred: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
+    """True when ``pred`` and ``gold`` are the same answer. Symmetric; returns within about ``timeout_s``."""
+    return compare(pred, gold, timeout_s=timeout_s)[0]
+
+
+@lru_cache(maxsize=65536)
+def answer_key(answer: str) -> str:
+    """A cheap canonical key: equal for equivalent answers in the common forms (``1/2``, ``0.5``,
+    ``\\frac12``; ``(1,2)`` and ``\\left(1,2\\right)``; ``\\{2, 1\\}`` and ``1, 2``; ``x+1`` and ``1+x``;
+    ``x \\ge 2`` and ``[2, \\infty)``).
+
+    Equal keys mean equivalent answers (``majority_vote`` merges clusters by key without checking);
+    equivalent answers in rarer forms may get different keys, which ``majority_vote`` merges with
+    ``is_equivalent``.
+    """
+    if not isinstance(answer, str) or not answer.strip():
+        return ""
+    node = _parsed(answer.strip())
+    if node is None:
+        text = text_key(answer[: MAX_PARSE_CHARS * 4])
+        return "t:" + text if text else "raw:" + answer.strip()
+    try:
+        return _key(node, 0)
+    except Exception:  # noqa: BLE001 - never raise on model output
+        try:
+            return "c:" + canon(node)
+        except Exception:  # noqa: BLE001
+            return "t:" + text_key(answer[: MAX_PARSE_CHARS * 4])
+
+
+def _key(n: tuple, depth: int) -> str:
+    n = unwrap(n)
+    k = n[0]
+    if depth > 20:
+        return "c:" + canon(n)
+    if k == "text":
+        return "t:" + n[1]
+    if k == "rel":
+        value, name = assignment(n)
+        if value is not None:
+            # Names are part of the key: x = 3 and k = 3 are different answers to is_equivalent.
+            return ("=" + canon(name) + ":" if name is not None else "") + _key(value, depth + 1)
+        as_a_set = as_set(n, Budget(time.monotonic() + 1.0))
+        if as_a_set is not None and as_a_set != n:
+            return _key(as_a_set, depth + 1)
+        return "r:" + canon(n)
+    if k in ("list", "set", "pm"):
+        return "{" + ",".join(sorted(_key(x, depth + 1) for x in items_of(n))) + "}"
+    if k == "seq":
+        return n[1] + ",".join(_key(x, depth + 1) for x in n[3]) + n[2]
+    if k == "vec":
+        return "(" + ",".join(_key(x, depth + 1) for x in n[1]) + ")"
+    if k == "ratio":
+        return ":".join(_key(x, depth + 1) for x in n[1])
+    if k in ("union", "reals", "empty"):
+        ps = pieces(n, Budget(time.monotonic() + 1.0))
+        if ps is None:
+            return "c:" + canon(n)
+        return "s:" + ";".join(
+            f"{p[3]:d}{value_key(p[5], 15)},{value_key(p[6], 15)}{p[4]:d}"
+            if p[0] == "iv"
+            else value_key(p[2], 15)
+            for p in ps
+        )
+    if k in ("pct", "deg"):
+        return ("%" if k == "pct" else "deg") + _key(n[1], depth + 1)
+    if k == "base":
+        return f"b:{n[1]}_{n[2]}"
+    if k == "matrix":
+        return "[" + ";".join(",".join(_key(x, depth + 1) for x in r) for r in n[1]) + "]"
+    names = free(n)
+    if not names:
+        try:
+            return "n:" + value_key(Evaluator()(n))
+        except Unevaluable:
+            return "c:" + canon(n)
+    values = []
+    for pt in (0, 1, 3):  # two positive points and a negative one
+        env = {nm: symbol_value(nm, pt) for nm in names}
+        try:
+            values.append(value_key(Evaluator(env)(n)))
+        except Unevaluable:
+            return "c:" + canon(n)
+    return "f:" + ",".join(sorted(names)) + ":" + ",".join(values)
+
+
+def majority_vote(answers, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Vote:
+    """The most common answer among ``answers`` (None for unextractable ones).
+
+    Answers are clustered by ``answer_key``; then the clusters' representatives (the first answer of
+    each) are merged with ``is_equivalent``, so the work grows with the number of distinct answers, not
+    with the number of answers squared. ``share`` is ``count / len(answers)``, unextractable answers
+    included (PFPO's definition). Ties go to the answer seen first.
+
+    Each comparison has ``timeout_s``; all comparisons of one vote together have ``10 * timeout_s``,
+    after which the remaining clusters stay apart, so a vote returns in bounded time whatever the answers.
+    """
+    answers = list(answers)
+    total = len(answers)
+    clusters: dict[str, list] = {}  # key -> [first index, count, representative]
+    for i, a in enumerate(answers):
+        if not isinstance(a, str) or not a.strip():
+            continue
+        key = answer_key(a)
+        c = clusters.get(key)
+        if c is None:
+            clusters[key] = [i, 1, a]
+        else:
+            c[1] += 1
+    groups: list[list] = []  # [first index, count, representative]
+    deadline = time.monotonic() + 10 * timeout_s
+    for first, count, rep in sorted(clusters.values(), key=lambda c: (-c[1], c[0])):
+        for g in groups:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                continue
+            if is_equivalent(rep, g[2], timeout_s=min(timeout_s, left)):
+                g[1] += count
+                g[0] = min(g[0], first)
+                break
+        else:
+            groups.append([first, count, rep])
+    if not groups:
+        return Vote(answer=None, count=0, share=0.0)
+    best = max(groups, key=lambda g: (g[1], -g[0]))
+    return Vote(answer=best[2], count=best[1], share=best[1] / total)
+
+
+def grade(response: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Verdict:
+    """Is the final answer of ``response`` equal to ``gold``? Never raises, whatever the response is.
+
+    ``reason`` says what happened: "no answer found", "equivalent (numeric)", "not equivalent (structure)",
+    "same letter" for a choice gold, ... ``pred`` is the extracted answer as written.
+    """
+    try:
+        if not isinstance(response, str):
+            return Verdict(correct=False, pred=None, reason="response is not text")
+        gold = _as_text(gold)
+        if gold is None or not gold.strip():
+            return Verdict(correct=False, pred=None, reason="no gold answer")
+        target = gold_answer(gold)
+        if choice.gold_letter(target) is not None:
+            return choice.grade_choice(response, target)
+        pred = _extract(response)
+        if pred is None:
+            return Verdict(correct=False, pred=None, reason="no answer found")
+        ok, how = compare(pred, target, timeout_s=timeout_s)
+        return Verdict(correct=ok, pred=pred, reason=("equivalent" if ok else "not equivalent") + f" ({how})")
+    except Exception as e:  # noqa: BLE001 - a grader must answer for any model output
+        return Verdict(correct=False, pred=None, reason=f"grader error: {type(e).__name__}")
