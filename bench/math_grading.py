@@ -33,8 +33,8 @@ from math_verify import parse as mv_parse  # noqa: E402
 from math_verify import verify as mv_verify  # noqa: E402
 
 from ponder.verify import math as vmath  # noqa: E402
-from ponder.verify import nodes  # noqa: E402
-from ponder.verify.limits import POOL  # noqa: E402
+from ponder.verify.answers import nodes  # noqa: E402
+from ponder.verify.answers.limits import POOL  # noqa: E402
 from tests.verify.cases import PAIRS, RESPONSES  # noqa: E402
 
 logging.getLogger("math_verify").setLevel(logging.CRITICAL)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from ponder.records import Verdict
-from ponder.verify.extract import TAIL_CHARS, last_boxed, last_match, strip_thinking
+from ponder.verify.answers.extract import TAIL_CHARS, last_boxed, last_match, strip_thinking
 
 LETTERS = "ABCDEFGHIJ"
 

@@ -22,8 +22,8 @@ from ponder.errors import PonderError
 from ponder.io import StageWriter
 from ponder.progress import progress
 from ponder.records import Sample, read_samples, validate_file
-from ponder.verify import limits
 from ponder.verify import math as vmath
+from ponder.verify.answers import limits
 from ponder.verify.rules import RULES, extract_with, get_rule, grade_with
 
 BATCH_SAMPLES = 256

@@ -9,9 +9,9 @@ Public API (stable):
 - ``grade(response, gold) -> Verdict(correct, pred, reason)``; never raises on model output
 
 How two answers are compared (``compare``): identical text, then both are parsed (LaTeX or plain text)
-and compared by structure (:mod:`ponder.verify.compare`): exact rationals, 60-digit values, random
+and compared by structure (:mod:`ponder.verify.answers.compare`): exact rationals, 60-digit values, random
 points for expressions with variables, and for what numbers cannot settle a sympy check in a worker
-process under a hard time limit (:mod:`ponder.verify.limits`). The rules and judgement calls
+process under a hard time limit (:mod:`ponder.verify.answers.limits`). The rules and judgement calls
 (percentages, decimal approximations, units, lists, intervals) are documented in docs/grading.md.
 """
 
@@ -23,16 +23,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ponder.records import Verdict
-from ponder.verify import choice, limits
-from ponder.verify.compare import equivalent
-from ponder.verify.extract import DEFAULT_FALLBACKS, from_hash, last_boxed
-from ponder.verify.extract import extract_answer as _extract
-from ponder.verify.latex import parse
-from ponder.verify.nodes import assignment, canon, free, items_of, unwrap
-from ponder.verify.normalize import MAX_PARSE_CHARS, clean, text_key
-from ponder.verify.numeric import Evaluator, Timeout, Unevaluable, symbol_value, value_key
-from ponder.verify.scalars import Budget
-from ponder.verify.sets import as_set, pieces
+from ponder.verify import choice
+from ponder.verify.answers import limits
+from ponder.verify.answers.compare import equivalent
+from ponder.verify.answers.extract import DEFAULT_FALLBACKS, from_hash, last_boxed
+from ponder.verify.answers.extract import extract_answer as _extract
+from ponder.verify.answers.latex import parse
+from ponder.verify.answers.nodes import assignment, canon, free, items_of, unwrap
+from ponder.verify.answers.normalize import MAX_PARSE_CHARS, clean, text_key
+from ponder.verify.answers.numeric import Evaluator, Timeout, Unevaluable, symbol_value, value_key
+from ponder.verify.answers.scalars import Budget
+from ponder.verify.answers.sets import as_set, pieces
 
 __all__ = [
     "DEFAULT_FALLBACKS",
@@ -62,7 +63,7 @@ class Vote:
 
 
 def extract_answer(text: str, *, strict: bool = False, fallbacks=DEFAULT_FALLBACKS) -> str | None:
-    """The final answer in a response, as written; see :mod:`ponder.verify.extract` for the order."""
+    """The final answer in a response, as written; see :mod:`ponder.verify.answers.extract` for the order."""
     return _extract(text, strict=strict, fallbacks=fallbacks)
 
 

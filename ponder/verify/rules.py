@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ponder.records import Verdict
 from ponder.verify import choice
 from ponder.verify import math as vmath
-from ponder.verify.extract import from_hash, last_number, strip_thinking
+from ponder.verify.answers.extract import from_hash, last_number, strip_thinking
 
 RULES = ("math", "boxed", "number", "choice")
 

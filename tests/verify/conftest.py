@@ -1,6 +1,6 @@
 import pytest
 
-from ponder.verify.limits import POOL
+from ponder.verify.answers.limits import POOL
 
 
 @pytest.fixture(scope="session", autouse=True)

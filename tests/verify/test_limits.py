@@ -4,7 +4,7 @@ import multiprocessing
 import threading
 import time
 
-from ponder.verify.limits import POOL, WorkerPool
+from ponder.verify.answers.limits import POOL, WorkerPool
 from ponder.verify.math import compare, is_equivalent
 
 HANG_S = 30  # a hang detector only: nothing here measures speed

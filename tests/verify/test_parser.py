@@ -4,9 +4,9 @@ from fractions import Fraction
 
 import pytest
 
-from ponder.verify.latex import parse
-from ponder.verify.numeric import Evaluator, Overflow, Unevaluable, value_key
-from ponder.verify.tokens import ParseError
+from ponder.verify.answers.latex import parse
+from ponder.verify.answers.numeric import Evaluator, Overflow, Unevaluable, value_key
+from ponder.verify.answers.tokens import ParseError
 
 
 def _value(s):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ponder.verify.nodes import canon, cat, free, items_of, name_like, unwrap
-from ponder.verify.numeric import CTX, Evaluator, Unevaluable, is_real, to_mp
-from ponder.verify.scalars import Budget, scalar_eq
+from ponder.verify.answers.nodes import canon, cat, free, items_of, name_like, unwrap
+from ponder.verify.answers.numeric import CTX, Evaluator, Unevaluable, is_real, to_mp
+from ponder.verify.answers.scalars import Budget, scalar_eq
 
 INF = ("const", "inf")
 NEG_INF = ("neg", INF)

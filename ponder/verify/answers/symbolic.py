@@ -1,6 +1,6 @@
 """Symbolic checks with sympy, for the answers that numbers alone cannot settle.
 
-This module runs only inside the worker process of :mod:`ponder.verify.limits`, which kills it when a
+This module runs only inside the worker process of :mod:`ponder.verify.answers.limits`, which kills it when a
 check runs past its time limit; nothing here needs to guard its own running time.
 
 Operations (``run(op, args)``):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections import deque
 
-from ponder.verify.normalize import find_group_end
+from ponder.verify.answers.normalize import find_group_end
 
 DEFAULT_FALLBACKS = ("answer", "hash", "whole", "last_math", "last_number")
 TAIL_CHARS = 20_000

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ponder.verify.tokens import ParseError
+from ponder.verify.answers.tokens import ParseError
 
 MATRIX_ENVS = frozenset("matrix pmatrix bmatrix Bmatrix vmatrix Vmatrix smallmatrix array tabular".split())
 LIST_ENVS = frozenset(

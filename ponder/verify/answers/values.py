@@ -1,6 +1,6 @@
 """Numeric values of answers: exact rationals or 60-digit mpmath numbers, matrices, and their comparison.
 
-Shared by the evaluator (:mod:`ponder.verify.numeric`) and its function table (:mod:`ponder.verify.functions`).
+Shared by the evaluator (:mod:`ponder.verify.answers.numeric`) and its function table (:mod:`ponder.verify.answers.functions`).
 mpmath runs in private contexts of fixed precision, one per thread: its functions raise the working
 precision while they run, which must not leak into another thread's computation.
 """

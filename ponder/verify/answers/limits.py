@@ -28,7 +28,7 @@ POOL_SIZE = 2
 WORKER_MEMORY_BYTES = 4 << 30
 _ROOT = str(Path(__file__).resolve().parents[2])
 _BOOT = (
-    "import sys; sys.path.insert(0, {root!r}); from ponder.verify.limits import worker_main; worker_main()"
+    "import sys; sys.path.insert(0, {root!r}); from ponder.verify.answers.limits import worker_main; worker_main()"
 )
 
 
@@ -178,7 +178,7 @@ class WorkerPool:
             self._cond.notify()
 
     def call(self, op: str, args: tuple, timeout_s: float):
-        """Run ``ponder.verify.symbolic.run(op, args)`` in a worker; None on timeout or error."""
+        """Run ``ponder.verify.answers.symbolic.run(op, args)`` in a worker; None on timeout or error."""
         deadline = time.monotonic() + max(0.0, timeout_s)
         w = self._acquire(deadline)
         if w is None:
@@ -215,7 +215,7 @@ def worker_main() -> None:
     except (ImportError, ValueError, OSError):
         pass
     sys.setrecursionlimit(10000)
-    from ponder.verify import symbolic
+    from ponder.verify.answers import symbolic
 
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     out.write(b"R")

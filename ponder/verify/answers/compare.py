@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ponder.verify.nodes import (
+from ponder.verify.answers.nodes import (
     SEQ_KINDS,
     assignment,
     canon,
@@ -29,10 +29,18 @@ from ponder.verify.nodes import (
     text_of,
     unwrap,
 )
-from ponder.verify.numeric import POINTS, Evaluator, Unevaluable, is_real, symbol_value, to_mp, values_close
-from ponder.verify.scalars import Budget, scalar_eq
-from ponder.verify.sets import FLIP, as_set, is_system, set_eq
-from ponder.verify.vocab import NEG_ONE
+from ponder.verify.answers.numeric import (
+    POINTS,
+    Evaluator,
+    Unevaluable,
+    is_real,
+    symbol_value,
+    to_mp,
+    values_close,
+)
+from ponder.verify.answers.scalars import Budget, scalar_eq
+from ponder.verify.answers.sets import FLIP, as_set, is_system, set_eq
+from ponder.verify.answers.vocab import NEG_ONE
 
 MAX_ITEMS = 200
 

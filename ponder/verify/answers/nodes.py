@@ -1,10 +1,10 @@
-"""Small helpers over parsed answers (the nodes of :mod:`ponder.verify.latex`)."""
+"""Small helpers over parsed answers (the nodes of :mod:`ponder.verify.answers.latex`)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from ponder.verify.vocab import NEG_ONE
+from ponder.verify.answers.vocab import NEG_ONE
 
 SEQ_KINDS = frozenset(("seq", "vec", "matrix", "ratio"))
 SETLIKE = frozenset(("union", "setop", "reals", "empty", "numset"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ponder.verify.tokens import ParseError
+from ponder.verify.answers.tokens import ParseError
 
 ONE = ("num", Fraction(1), None, None)
 NEG_ONE = ("num", Fraction(-1), None, None)

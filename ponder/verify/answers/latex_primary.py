@@ -1,14 +1,14 @@
 """Primaries of the answer parser: numbers, words, commands, brackets, sets, functions, sums.
 
-Split from :mod:`ponder.verify.latex` (the operator levels); ``Parser`` mixes this class in.
+Split from :mod:`ponder.verify.answers.latex` (the operator levels); ``Parser`` mixes this class in.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
 
-from ponder.verify.tokens import ParseError
-from ponder.verify.vocab import (
+from ponder.verify.answers.tokens import ParseError
+from ponder.verify.answers.vocab import (
     APPLY_LETTERS,
     CONNECTORS,
     CONST_WORDS,
@@ -146,7 +146,7 @@ class PrimaryParser:
         if kind == "word":
             return self._word(t)
         if kind == "begin":
-            from ponder.verify.latex_envs import parse_env
+            from ponder.verify.answers.latex_envs import parse_env
 
             return parse_env(self, val)
         if kind != "cmd":

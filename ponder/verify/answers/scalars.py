@@ -16,8 +16,8 @@ from __future__ import annotations
 import time
 from fractions import Fraction
 
-from ponder.verify.nodes import canon, children, free
-from ponder.verify.numeric import (
+from ponder.verify.answers.nodes import canon, children, free
+from ponder.verify.answers.numeric import (
     CTX,
     POINTS,
     Evaluator,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from ponder.verify.normalize import find_group_end
+from ponder.verify.answers.normalize import find_group_end
 
 
 class ParseError(ValueError):

@@ -16,8 +16,8 @@ import hashlib
 import time
 from fractions import Fraction
 
-from ponder.verify.functions import FUNCTIONS, det
-from ponder.verify.values import (
+from ponder.verify.answers.functions import FUNCTIONS, det
+from ponder.verify.answers.values import (
     CTX,
     MAX_EXP_LOG2,
     MAX_TERMS,
@@ -65,7 +65,7 @@ __all__ = [
 
 
 class Evaluator:
-    """Evaluate nodes of :mod:`ponder.verify.latex` with variables bound by ``env``."""
+    """Evaluate nodes of :mod:`ponder.verify.answers.latex` with variables bound by ``env``."""
 
     def __init__(self, env: dict | None = None, deadline: float | None = None):
         self.env = env or {}

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ponder.verify.latex_primary import PrimaryParser
-from ponder.verify.normalize import MAX_PARSE_CHARS, clean, text_key
-from ponder.verify.tokens import ParseError, tokenize
-from ponder.verify.vocab import (
+from ponder.verify.answers.latex_primary import PrimaryParser
+from ponder.verify.answers.normalize import MAX_PARSE_CHARS, clean, text_key
+from ponder.verify.answers.tokens import ParseError, tokenize
+from ponder.verify.answers.vocab import (
     CONNECTORS,
     DEGREE_WORDS,
     DOTS,
@@ -93,7 +93,7 @@ class Parser(PrimaryParser):
 
     groups (``;``) > lists (``,``, and, or) > relations (``= < \\le \\in``) > set operations (``\\cup``)
     > ratios (``:``) > sums (``+ - \\pm``) > products (``* / \\cdot``, juxtaposition, units) > signs
-    > powers > postfix (``! % ° '`` subscripts) > primaries (:mod:`ponder.verify.latex_primary`).
+    > powers > postfix (``! % ° '`` subscripts) > primaries (:mod:`ponder.verify.answers.latex_primary`).
     """
 
     def __init__(self, toks: list[tuple], latex: bool):

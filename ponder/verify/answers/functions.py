@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from ponder.verify.values import CTX, Mat, Overflow, Unevaluable, as_int, exact_power, real, to_mp
+from ponder.verify.answers.values import CTX, Mat, Overflow, Unevaluable, as_int, exact_power, real, to_mp
 
 
 def det(ev, m: Mat):
