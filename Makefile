@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/ponder demo thinkpo --seed $(SEED) --out $(OUT)
+	$(VENV)/bin/ponder demo sample --seed $(SEED) --out $(OUT)
 
 test: setup
 	$(PY) -m pytest -q

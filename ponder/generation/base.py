@@ -188,7 +188,7 @@ class Generator(ABC):
     ) -> Iterator[tuple[int, list[Completion]]]:
         """Yield ``(prompt_index, completions)`` as each prompt's ``n`` completions are finished (any order)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 -- optional hook: most backends hold nothing to release
         """Release resources (engines, HTTP connections)."""
 
     def __enter__(self) -> Generator:

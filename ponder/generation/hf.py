@@ -155,6 +155,9 @@ class HFGenerator(Generator):
             return []
         return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
 
+    def count_prompt_tokens(self, prompt: Prompt) -> int:
+        return len(self.encode([self.prompt_text(prompt)])[0])
+
     # ------------------------------------------------------------------ generation
 
     def generate_iter(
