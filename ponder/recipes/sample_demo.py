@@ -40,6 +40,7 @@ def run_sample_demo(
     generator = HFGenerator(model_dir, batch_size=batch_size)
     params = SamplingParams(n=samples_per_prompt, temperature=1.0, top_p=1.0, max_new_tokens=max_new_tokens, seed=seed)
     rows = []
+    total_tokens = 0
     for family in FAMILIES:
         problems_path = out / f"problems-{family}.jsonl"
         samples_path = out / f"samples-{family}.jsonl"
@@ -49,6 +50,7 @@ def run_sample_demo(
         samples = list(read_samples(samples_path))
         counts = [t for s in samples for t in s.num_tokens]
         reasons = [r for s in samples for r in s.finish_reasons]
+        total_tokens += sum(counts)
         rows.append({
             "family": family,
             "problems": len(samples),
@@ -57,7 +59,6 @@ def run_sample_demo(
             "eos_share": round(reasons.count("stop") / len(reasons), 3),
             "tokens_per_s": round(summary["tokens_per_s"], 1),
         })
-    total_tokens = sum(r["mean_tokens"] * r["samples"] for r in rows)
     report = {
         "demo": "sample",
         "seed": seed,
@@ -65,7 +66,7 @@ def run_sample_demo(
         "sampling": {"n": params.n, "temperature": params.temperature, "top_p": params.top_p,
                      "max_new_tokens": params.max_new_tokens},
         "families": rows,
-        "generated_tokens": int(total_tokens),
+        "generated_tokens": total_tokens,
     }
     write_json(out / "report.json", report)
     return report
