@@ -7,6 +7,9 @@ prompt is one vLLM request with ``n`` samples; with a run seed the request seed 
 batch. vLLM's random streams differ from ours: the same seed gives different (equally valid) samples than
 the hf backend. ``num_tokens`` is ``len(output.token_ids)``, which includes the eos token, as in the contract.
 
+vLLM limits: ``temperature <= 2`` (a larger one is refused with ValueError), and greedy requests must have
+``n == 1`` -- greedy samples are identical, so one is generated and repeated ``n`` times.
+
 ``response_format`` ``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {"schema": ...}}``
 becomes vLLM structured output (constrained decoding).
 
@@ -73,8 +76,10 @@ class VLLMGenerator(Generator):
         elif fmt.get("type") == "json_schema":
             schema = (fmt.get("json_schema") or {}).get("schema") or {}
             extra["structured_outputs"] = vllm.sampling_params.StructuredOutputsParams(json=schema)
+        if p.temperature > 2:
+            raise ValueError(f"the vllm backend accepts temperature <= 2 (vLLM's limit), got {p.temperature}")
         return vllm.SamplingParams(
-            n=p.n,
+            n=1 if p.temperature == 0 else p.n,  # vLLM refuses n > 1 when greedy; the samples are equal anyway
             temperature=p.temperature,
             top_p=p.top_p,
             max_tokens=max(1, min(p.max_new_tokens, self.max_positions - n_prompt_tokens)),
@@ -102,13 +107,15 @@ class VLLMGenerator(Generator):
             use_tqdm=False,
         )
         seconds = time.perf_counter() - start
-        generated = sum(len(c.token_ids) for o in outputs for c in o.outputs)
+        generated = sum(len(c.token_ids) * (p.n if p.temperature == 0 else 1)
+                        for o, p in zip(outputs, per_prompt, strict=True) for c in o.outputs)
         self.stats = {"prompts": len(prompts), "completions": sum(p.n for p in per_prompt),
                       "prompt_tokens": sum(map(len, ids)), "generated_tokens": generated, "seconds": seconds,
                       "tokens_per_s": generated / max(seconds, 1e-9)}
-        for i, out in enumerate(outputs):
-            yield i, [Completion(text=c.text, finish_reason="length" if c.finish_reason == "length" else "stop",
-                                 num_tokens=len(c.token_ids)) for c in out.outputs]
+        for i, (out, p) in enumerate(zip(outputs, per_prompt, strict=True)):
+            comps = [Completion(text=c.text, finish_reason="length" if c.finish_reason == "length" else "stop",
+                                num_tokens=len(c.token_ids)) for c in out.outputs]
+            yield i, comps * p.n if p.temperature == 0 else comps
 
     def close(self) -> None:
         llm = getattr(self, "llm", None)
