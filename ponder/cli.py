@@ -130,12 +130,19 @@ def generate(
     """
     import os
 
-    from ponder.generation.stage import load_prompts, open_backend, run_generate, sampling_params
+    from ponder.generation.stage import (
+        check_backend,
+        load_prompts,
+        open_backend,
+        run_generate,
+        sampling_params,
+    )
 
     params = sampling_params(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                              stop=tuple(stop), seed=seed)
     if output.resolve() == input.resolve():
         raise PonderError("--output must differ from --input")
+    check_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url)
     items = load_prompts(input, system=system, raw=raw)
     _quiet_transformers()
     generator = open_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url,

@@ -131,6 +131,28 @@ def run_generate(
     }
 
 
+def check_backend(
+    backend: str, model: str, *, dtype: str = "float32", batch_size: int = 32, base_url: str | None = None
+) -> None:
+    """Check command-line backend options without loading anything; a PonderError names the bad option."""
+    from ponder.generation import BACKENDS
+
+    if backend not in BACKENDS:
+        raise PonderError(f"--backend: unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "openai":
+        if not base_url:
+            raise PonderError("--base-url is required with --backend openai (e.g. http://127.0.0.1:8000/v1)")
+        return
+    if base_url:
+        raise PonderError(f"--base-url only applies to --backend openai, not {backend}")
+    if batch_size < 1:
+        raise PonderError(f"--batch-size must be >= 1, got {batch_size}")
+    if dtype not in ("float32", "bfloat16"):
+        raise PonderError(f"--dtype: expected float32 or bfloat16, got {dtype!r}")
+    if not Path(model).exists() and (model.startswith(("/", ".", "~")) or model.count("/") > 1 or model.endswith("/")):
+        raise PonderError(f"--model {model}: no such folder")
+
+
 def open_backend(
     backend: str,
     model: str,
@@ -145,26 +167,15 @@ def open_backend(
 ) -> Generator:
     """Open a backend from command-line values; problems (bad option, model that does not load) become
     one-line PonderErrors naming the option."""
-    from ponder.generation import BACKENDS, make_generator
+    from ponder.generation import make_generator
 
-    if backend not in BACKENDS:
-        raise PonderError(f"--backend: unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    check_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url)
     if backend == "openai":
-        if not base_url:
-            raise PonderError("--base-url is required with --backend openai (e.g. http://127.0.0.1:8000/v1)")
         try:
             return make_generator("openai", model, base_url=base_url, api_key=api_key, concurrency=concurrency,
                                   timeout_s=timeout_s, max_retries=max_retries)
         except ValueError as e:
             raise PonderError(f"--concurrency: {e}") from None
-    if base_url:
-        raise PonderError(f"--base-url only applies to --backend openai, not {backend}")
-    if batch_size < 1:
-        raise PonderError(f"--batch-size must be >= 1, got {batch_size}")
-    if dtype not in ("float32", "bfloat16"):
-        raise PonderError(f"--dtype: expected float32 or bfloat16, got {dtype!r}")
-    if not Path(model).exists() and (model.startswith(("/", ".", "~")) or model.count("/") > 1 or model.endswith("/")):
-        raise PonderError(f"--model {model}: no such folder")
     if backend == "vllm":
         try:
             import vllm  # noqa: F401
