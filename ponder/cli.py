@@ -123,6 +123,7 @@ def generate(
     concurrency: int = typer.Option(8, help="Requests in flight at once (openai)."),
     timeout: float = typer.Option(120.0, help="Seconds per request before it is retried (openai)."),
     max_retries: int = typer.Option(6, "--max-retries", help="Retries on 429/5xx/connection errors, with backoff (openai)."),
+    workers: int = typer.Option(1, help="Data-parallel workers on Ray, each with its own model copy (hf, vllm; needs the ray extra)."),
 ) -> None:
     """Sample n responses per problem and write one sample record per problem (resumable).
 
@@ -142,12 +143,12 @@ def generate(
                              stop=tuple(stop), seed=seed)
     if output.resolve() == input.resolve():
         raise PonderError("--output must differ from --input")
-    check_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url)
+    check_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url, workers=workers)
     items = load_prompts(input, system=system, raw=raw)
     _quiet_transformers()
     generator = open_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url,
                              api_key=os.environ.get(api_key_env), concurrency=concurrency, timeout_s=timeout,
-                             max_retries=max_retries)
+                             max_retries=max_retries, workers=workers)
     with generator:
         s = run_generate(generator, items, output, params)
     typer.echo(f"wrote {s['records']} samples to {output} ({s['new']} new, {s['resumed']} resumed); "

@@ -132,16 +132,21 @@ def run_generate(
 
 
 def check_backend(
-    backend: str, model: str, *, dtype: str = "float32", batch_size: int = 32, base_url: str | None = None
+    backend: str, model: str, *, dtype: str = "float32", batch_size: int = 32, base_url: str | None = None,
+    workers: int = 1,
 ) -> None:
     """Check command-line backend options without loading anything; a PonderError names the bad option."""
     from ponder.generation import BACKENDS
 
     if backend not in BACKENDS:
         raise PonderError(f"--backend: unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if workers < 1:
+        raise PonderError(f"--workers must be >= 1, got {workers}")
     if backend == "openai":
         if not base_url:
             raise PonderError("--base-url is required with --backend openai (e.g. http://127.0.0.1:8000/v1)")
+        if workers > 1:
+            raise PonderError("--workers applies to hf and vllm; for --backend openai raise --concurrency instead")
         return
     if base_url:
         raise PonderError(f"--base-url only applies to --backend openai, not {backend}")
@@ -164,12 +169,22 @@ def open_backend(
     concurrency: int = 8,
     timeout_s: float = 120.0,
     max_retries: int = 6,
+    workers: int = 1,
 ) -> Generator:
     """Open a backend from command-line values; problems (bad option, model that does not load) become
-    one-line PonderErrors naming the option."""
+    one-line PonderErrors naming the option. ``workers > 1`` runs that many copies on Ray."""
     from ponder.generation import make_generator
 
-    check_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url)
+    check_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url, workers=workers)
+    if workers > 1:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise PonderError("--workers needs Ray: pip install -e '.[ray]'") from None
+        from ponder.generation.ray_pool import RayGenerator
+
+        options = {"dtype": dtype} | ({"batch_size": batch_size} if backend == "hf" else {})
+        return RayGenerator(backend, model, workers=workers, **options)
     if backend == "openai":
         try:
             return make_generator("openai", model, base_url=base_url, api_key=api_key, concurrency=concurrency,
