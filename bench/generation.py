@@ -49,7 +49,9 @@ def main() -> None:
         gen = HFGenerator(model_dir, batch_size=rows)
         tok, model = gen.tokenizer, gen.model
         prompts = [[{"role": "user", "content": p.prompt}] for p in make("arithmetic", args.prompts, seed=0)]
-        params = SamplingParams(n=args.n, temperature=1.0, top_p=1.0, max_new_tokens=args.max_new_tokens, seed=0)
+        params = SamplingParams(
+            n=args.n, temperature=1.0, top_p=1.0, max_new_tokens=args.max_new_tokens, seed=0
+        )
         texts = [gen.prompt_text(p) for p in prompts]
         tok.padding_side = "left"
         enc = tok(texts, add_special_tokens=False, return_tensors="pt", padding=True)
@@ -63,15 +65,25 @@ def main() -> None:
         def hf_run() -> tuple[int, float]:
             start = time.perf_counter()
             with torch.inference_mode():
-                out = model.generate(**enc, do_sample=True, temperature=1.0, top_p=1.0, top_k=0,
-                                     max_new_tokens=args.max_new_tokens, num_return_sequences=args.n,
-                                     eos_token_id=eos, pad_token_id=gen.pad_id)
+                out = model.generate(
+                    **enc,
+                    do_sample=True,
+                    temperature=1.0,
+                    top_p=1.0,
+                    top_k=0,
+                    max_new_tokens=args.max_new_tokens,
+                    num_return_sequences=args.n,
+                    eos_token_id=eos,
+                    pad_token_id=gen.pad_id,
+                )
             seconds = time.perf_counter() - start
-            new = out[:, enc.input_ids.shape[1]:]
+            new = out[:, enc.input_ids.shape[1] :]
             # Tokens up to and including the first eos of each row; what follows is padding.
             is_eos = torch.isin(new, torch.tensor(eos))
             ended = is_eos.any(dim=1)
-            first = torch.where(ended, is_eos.int().argmax(dim=1) + 1, torch.full_like(ended, new.shape[1], dtype=torch.long))
+            first = torch.where(
+                ended, is_eos.int().argmax(dim=1) + 1, torch.full_like(ended, new.shape[1], dtype=torch.long)
+            )
             return int(first.sum()), seconds
 
         best = {"ponder": 0.0, "transformers": 0.0}
@@ -80,8 +92,10 @@ def main() -> None:
             for name, fn in (("ponder", ponder_run), ("transformers", hf_run)):
                 tokens, seconds = fn()
                 best[name] = max(best[name], tokens / seconds)
-    print(f"model {args.preset}, {args.prompts} prompts x {args.n} samples, {args.max_new_tokens} new tokens, "
-          f"batch {rows}, {args.threads} threads")
+    print(
+        f"model {args.preset}, {args.prompts} prompts x {args.n} samples, {args.max_new_tokens} new tokens, "
+        f"batch {rows}, {args.threads} threads"
+    )
     print(f"ponder hf backend:           {best['ponder']:8.0f} tokens/s")
     print(f"transformers model.generate: {best['transformers']:8.0f} tokens/s")
     print(f"ratio: {best['ponder'] / best['transformers']:.2f}")

@@ -133,6 +133,7 @@ def generate(
 
     from ponder.generation.stage import (
         check_backend,
+        check_chat_template,
         load_prompts,
         open_backend,
         run_generate,
@@ -150,6 +151,7 @@ def generate(
                              api_key=os.environ.get(api_key_env), concurrency=concurrency, timeout_s=timeout,
                              max_retries=max_retries, workers=workers)
     with generator:
+        check_chat_template(generator, items)
         s = run_generate(generator, items, output, params)
     typer.echo(f"wrote {s['records']} samples to {output} ({s['new']} new, {s['resumed']} resumed); "
                f"{s['generated_tokens']} tokens in {s['seconds']:.1f} s ({s['tokens_per_s']:.0f} tokens/s)")

@@ -20,8 +20,17 @@ from ponder.generation.base import (
 
 BACKENDS = ("hf", "openai", "vllm")
 
-__all__ = ["BACKENDS", "Completion", "Generator", "Message", "Prompt", "SamplingParams", "make_generator",
-           "render_prompt", "sample_seed"]
+__all__ = [
+    "BACKENDS",
+    "Completion",
+    "Generator",
+    "Message",
+    "Prompt",
+    "SamplingParams",
+    "make_generator",
+    "render_prompt",
+    "sample_seed",
+]
 
 
 def make_generator(backend: str, model: Any, **options: Any) -> Generator:

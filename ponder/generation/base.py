@@ -94,13 +94,17 @@ class Completion:
             raise ValueError(f"finish_reason must be 'stop' or 'length', got {self.finish_reason!r}")
 
 
-def params_per_prompt(params: SamplingParams | Sequence[SamplingParams], n_prompts: int) -> list[SamplingParams]:
+def params_per_prompt(
+    params: SamplingParams | Sequence[SamplingParams], n_prompts: int
+) -> list[SamplingParams]:
     """One SamplingParams per prompt: the same object repeated, or the given list checked for length."""
     if isinstance(params, SamplingParams):
         return [params] * n_prompts
     params = list(params)
     if len(params) != n_prompts:
-        raise ValueError(f"got {len(params)} SamplingParams for {n_prompts} prompts; give one, or one per prompt")
+        raise ValueError(
+            f"got {len(params)} SamplingParams for {n_prompts} prompts; give one, or one per prompt"
+        )
     for p in params:
         if not isinstance(p, SamplingParams):
             raise TypeError(f"expected SamplingParams, got {type(p).__name__}")
@@ -113,10 +117,14 @@ def check_prompt(prompt: Any, index: int = 0) -> Prompt:
         return prompt
     if isinstance(prompt, list) and prompt:
         for m in prompt:
-            if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
+            if not (
+                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            ):
                 raise ValueError(f"prompt {index}: each message needs string 'role' and 'content', got {m!r}")
         return prompt
-    raise ValueError(f"prompt {index}: expected raw text (str) or a non-empty list of chat messages, got {prompt!r}")
+    raise ValueError(
+        f"prompt {index}: expected raw text (str) or a non-empty list of chat messages, got {prompt!r}"
+    )
 
 
 def sample_seed(seed: int, text: str, index: int) -> int:

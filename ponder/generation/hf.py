@@ -133,7 +133,9 @@ class HFGenerator(Generator):
         self.batch_size = batch_size
         self.eos_ids = eos_token_ids(model, tokenizer)
         if not self.eos_ids:
-            raise ValueError("the tokenizer and generation config define no eos token; generation could not stop")
+            raise ValueError(
+                "the tokenizer and generation config define no eos token; generation could not stop"
+            )
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else min(self.eos_ids))
         self.max_positions = getattr(model.config, "max_position_embeddings", None)
@@ -169,7 +171,9 @@ class HFGenerator(Generator):
         per_prompt = params_per_prompt(params, len(prompts))
         texts = [self.prompt_text(p) for p in prompts]
         ids = self.encode(texts)
-        run_seeds = [p.seed if p.seed is not None else int.from_bytes(os.urandom(8), "little") for p in per_prompt]
+        run_seeds = [
+            p.seed if p.seed is not None else int.from_bytes(os.urandom(8), "little") for p in per_prompt
+        ]
         rows: list[_Row] = []
         for i, (text, toks, p) in enumerate(zip(texts, ids, per_prompt, strict=True)):
             budget = p.max_new_tokens
@@ -177,8 +181,14 @@ class HFGenerator(Generator):
                 budget = min(budget, self.max_positions - len(toks))
             for j in range(p.n):
                 rows.append(_Row(i, j, toks, p, budget, sample_seed(run_seeds[i], text, j)))
-        self.stats = {"prompts": len(prompts), "completions": len(rows), "prompt_tokens": sum(map(len, ids)),
-                      "generated_tokens": 0, "seconds": 0.0, "tokens_per_s": 0.0}
+        self.stats = {
+            "prompts": len(prompts),
+            "completions": len(rows),
+            "prompt_tokens": sum(map(len, ids)),
+            "generated_tokens": 0,
+            "seconds": 0.0,
+            "tokens_per_s": 0.0,
+        }
         remaining = [p.n for p in per_prompt]
         results: list[list[Completion | None]] = [[None] * p.n for p in per_prompt]
         rows.sort(key=lambda r: (-len(r.ids), r.prompt, r.sample))
@@ -199,8 +209,11 @@ class HFGenerator(Generator):
             r.finish = "length"
         if too_long and not self._warned_long:
             self._warned_long = True
-            print(f"ponder: warning: {len({r.prompt for r in too_long})} prompt(s) fill the model's context of "
-                  f"{self.max_positions} tokens; their completions are empty", file=sys.stderr)
+            print(
+                f"ponder: warning: {len({r.prompt for r in too_long})} prompt(s) fill the model's context of "
+                f"{self.max_positions} tokens; their completions are empty",
+                file=sys.stderr,
+            )
         yield from finished(too_long)
         live = [r for r in rows if r.budget > 0]
         for b in range(0, len(live), self.batch_size):
@@ -227,8 +240,14 @@ class HFGenerator(Generator):
         cache = DynamicCache(config=self.model.config)
         dev = self.device
         with torch.inference_mode():
-            out = self.model(input_ids=input_ids.to(dev), attention_mask=mask.to(dev), position_ids=position.to(dev),
-                             past_key_values=cache, use_cache=True, logits_to_keep=1)
+            out = self.model(
+                input_ids=input_ids.to(dev),
+                attention_mask=mask.to(dev),
+                position_ids=position.to(dev),
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
             next_pos = position[:, -1] + 1
             while True:
                 logits = out.logits[:, -1, :].float().cpu()
@@ -253,8 +272,13 @@ class HFGenerator(Generator):
                     generators = [generators[k] for k in keep]
                     active = [active[k] for k in keep]
                 mask = torch.cat([mask, torch.ones((len(active), 1), dtype=torch.long)], dim=1)
-                out = self.model(input_ids=tokens[:, None].to(dev), attention_mask=mask.to(dev),
-                                 position_ids=next_pos[:, None].to(dev), past_key_values=cache, use_cache=True)
+                out = self.model(
+                    input_ids=tokens[:, None].to(dev),
+                    attention_mask=mask.to(dev),
+                    position_ids=next_pos[:, None].to(dev),
+                    past_key_values=cache,
+                    use_cache=True,
+                )
                 next_pos = next_pos + 1
 
     def _hit_stop(self, r: _Row) -> bool:

@@ -67,7 +67,9 @@ class OpenAIGenerator(Generator):
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         if max_tokens_field not in ("max_tokens", "max_completion_tokens"):
-            raise ValueError(f"max_tokens_field must be max_tokens or max_completion_tokens, got {max_tokens_field!r}")
+            raise ValueError(
+                f"max_tokens_field must be max_tokens or max_completion_tokens, got {max_tokens_field!r}"
+            )
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.concurrency = concurrency
@@ -129,8 +131,13 @@ class OpenAIGenerator(Generator):
 
     def request_body(self, prompt: Prompt, p: SamplingParams, sample_index: int) -> tuple[str, dict]:
         """The endpoint path and JSON body for sample ``sample_index`` of ``prompt``."""
-        body: dict[str, Any] = {"model": self.model, "n": 1, "temperature": p.temperature, "top_p": p.top_p,
-                                self.max_tokens_field: p.max_new_tokens}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "n": 1,
+            "temperature": p.temperature,
+            "top_p": p.top_p,
+            self.max_tokens_field: p.max_new_tokens,
+        }
         if p.stop:
             body["stop"] = list(p.stop)
         if p.seed is not None:
@@ -149,7 +156,9 @@ class OpenAIGenerator(Generator):
             choice = answer["choices"][0]
             text = choice["text"] if path == "completions" else (choice["message"].get("content") or "")
         except (KeyError, IndexError, TypeError, AttributeError):
-            raise PonderError(f"POST {self.base_url}/{path}: unexpected answer {str(answer)[:200]!r}") from None
+            raise PonderError(
+                f"POST {self.base_url}/{path}: unexpected answer {str(answer)[:200]!r}"
+            ) from None
         finish = "length" if choice.get("finish_reason") == "length" else "stop"
         if p.stop:  # some endpoints ignore `stop`; the contract says the text ends before it
             cut = first_stop(text, p.stop)
@@ -162,7 +171,9 @@ class OpenAIGenerator(Generator):
             with self._lock:
                 if not self._warned_usage:
                     self._warned_usage = True
-                    print("ponder: warning: the endpoint reports no usage; num_tokens set to 0", file=sys.stderr)
+                    print(
+                        "ponder: warning: the endpoint reports no usage; num_tokens set to 0", file=sys.stderr
+                    )
         return Completion(text=text, finish_reason=finish, num_tokens=num_tokens)
 
     def generate_iter(
@@ -173,8 +184,14 @@ class OpenAIGenerator(Generator):
         results: list[list[Completion | None]] = [[None] * p.n for p in per_prompt]
         remaining = [p.n for p in per_prompt]
         jobs = iter([(i, j) for i, p in enumerate(per_prompt) for j in range(p.n)])
-        self.stats = {"prompts": len(prompts), "completions": sum(remaining), "prompt_tokens": 0,
-                      "generated_tokens": 0, "seconds": 0.0, "tokens_per_s": 0.0}
+        self.stats = {
+            "prompts": len(prompts),
+            "completions": sum(remaining),
+            "prompt_tokens": 0,
+            "generated_tokens": 0,
+            "seconds": 0.0,
+            "tokens_per_s": 0.0,
+        }
         start = time.perf_counter()
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="ponder-openai")
         pending: dict[Future, tuple[int, int]] = {}
@@ -200,7 +217,9 @@ class OpenAIGenerator(Generator):
                     remaining[i] -= 1
                     if remaining[i] == 0:
                         self.stats["seconds"] = time.perf_counter() - start
-                        self.stats["tokens_per_s"] = self.stats["generated_tokens"] / max(self.stats["seconds"], 1e-9)
+                        self.stats["tokens_per_s"] = self.stats["generated_tokens"] / max(
+                            self.stats["seconds"], 1e-9
+                        )
                         yield i, results[i]  # type: ignore[misc]
                 refill()
         finally:

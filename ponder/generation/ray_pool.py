@@ -34,7 +34,9 @@ class _Worker:
 
         self.gen = make_generator(backend, model, **options)
 
-    def generate(self, prompts: list[Prompt], params: list[SamplingParams]) -> tuple[list[list[Completion]], dict]:
+    def generate(
+        self, prompts: list[Prompt], params: list[SamplingParams]
+    ) -> tuple[list[list[Completion]], dict]:
         out = self.gen.generate(prompts, params)
         return out, dict(self.gen.stats)
 
@@ -44,8 +46,18 @@ class RayGenerator(Generator):
 
     name = "ray"
 
-    def __init__(self, backend: str, model: Any, *, workers: int = 2, cpus_per_worker: float = 1,
-                 gpus_per_worker: float = 0, shard_prompts: int = 64, address: str | None = None, **options: Any):
+    def __init__(
+        self,
+        backend: str,
+        model: Any,
+        *,
+        workers: int = 2,
+        cpus_per_worker: float = 1,
+        gpus_per_worker: float = 0,
+        shard_prompts: int = 64,
+        address: str | None = None,
+        **options: Any,
+    ):
         super().__init__()
         import ray
 
@@ -67,12 +79,21 @@ class RayGenerator(Generator):
         ray = self._ray
         prompts = [check_prompt(p, i) for i, p in enumerate(prompts)]
         per_prompt = params_per_prompt(params, len(prompts))
-        shards = [range(s, min(s + self.shard_prompts, len(prompts))) for s in range(0, len(prompts), self.shard_prompts)]
+        shards = [
+            range(s, min(s + self.shard_prompts, len(prompts)))
+            for s in range(0, len(prompts), self.shard_prompts)
+        ]
         todo = iter(shards)
         running: dict[Any, tuple[Any, range]] = {}
         idle = list(self.workers)
-        self.stats = {"prompts": len(prompts), "completions": sum(p.n for p in per_prompt), "prompt_tokens": 0,
-                      "generated_tokens": 0, "seconds": 0.0, "tokens_per_s": 0.0}
+        self.stats = {
+            "prompts": len(prompts),
+            "completions": sum(p.n for p in per_prompt),
+            "prompt_tokens": 0,
+            "generated_tokens": 0,
+            "seconds": 0.0,
+            "tokens_per_s": 0.0,
+        }
         start = time.perf_counter()
         while True:
             while idle:

@@ -175,8 +175,10 @@ def parse_params(body: dict, default_max_tokens: int) -> SamplingParams:
             raise RequestError(f"'{name}' is not supported by ponder serve ({what})", param=name)
     fmt = body.get("response_format")
     if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") in RESPONSE_FORMATS):
-        raise RequestError(f"'response_format' must be an object with 'type' one of {', '.join(RESPONSE_FORMATS)}",
-                           param="response_format")
+        raise RequestError(
+            f"'response_format' must be an object with 'type' one of {', '.join(RESPONSE_FORMATS)}",
+            param="response_format",
+        )
     stop = body.get("stop")
     if stop is None:
         stop = []
@@ -225,7 +227,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, {"error": {"message": message, "type": kind, "param": param, "code": status}})
 
     def _model_card(self) -> dict:
-        return {"id": self.server.model_name, "object": "model", "created": self.server.created, "owned_by": "ponder"}
+        return {
+            "id": self.server.model_name,
+            "object": "model",
+            "created": self.server.created,
+            "owned_by": "ponder",
+        }
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
@@ -253,7 +260,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise RequestError("the body must be a JSON object")
             model = body.get("model")
             if model not in (None, self.server.model_name):
-                raise RequestError(f"The model `{model}` does not exist (served: {self.server.model_name})", 404, "model")
+                raise RequestError(
+                    f"The model `{model}` does not exist (served: {self.server.model_name})", 404, "model"
+                )
             params = parse_params(body, self.server.default_max_tokens)
             if path == "/v1/chat/completions":
                 self._send(200, self._chat(body, params))
@@ -267,8 +276,11 @@ class _Handler(BaseHTTPRequestHandler):
     @staticmethod
     def _usage(prompt_tokens: int, results: list[list[Completion]]) -> dict:
         completion_tokens = sum(c.num_tokens for comps in results for c in comps)
-        return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens}
+        return {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
 
     def _chat(self, body: dict, params: SamplingParams) -> dict:
         messages = body.get("messages")
@@ -277,14 +289,29 @@ class _Handler(BaseHTTPRequestHandler):
         clean = []
         for k, m in enumerate(messages):
             if not isinstance(m, dict) or not isinstance(m.get("role"), str):
-                raise RequestError(f"messages[{k}]: expected an object with a string 'role'", param="messages")
+                raise RequestError(
+                    f"messages[{k}]: expected an object with a string 'role'", param="messages"
+                )
             clean.append({"role": m["role"], "content": _flatten_content(m.get("content"), f"messages[{k}]")})
         prompt = check_prompt(clean)
         results, prompt_tokens = self.server.batcher.submit([prompt], params)
-        choices = [{"index": j, "message": {"role": "assistant", "content": c.text}, "finish_reason": c.finish_reason,
-                    "logprobs": None} for j, c in enumerate(results[0])]
-        return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-                "model": self.server.model_name, "choices": choices, "usage": self._usage(prompt_tokens, results)}
+        choices = [
+            {
+                "index": j,
+                "message": {"role": "assistant", "content": c.text},
+                "finish_reason": c.finish_reason,
+                "logprobs": None,
+            }
+            for j, c in enumerate(results[0])
+        ]
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.server.model_name,
+            "choices": choices,
+            "usage": self._usage(prompt_tokens, results),
+        }
 
     def _completions(self, body: dict, params: SamplingParams) -> dict:
         prompt = body.get("prompt")
@@ -292,13 +319,24 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
             raise RequestError("'prompt' must be a string or a non-empty list of strings", param="prompt")
         results, prompt_tokens = self.server.batcher.submit(prompts, params)
-        choices = [{"index": i * params.n + j, "text": c.text, "finish_reason": c.finish_reason, "logprobs": None}
-                   for i, comps in enumerate(results) for j, c in enumerate(comps)]
-        return {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
-                "model": self.server.model_name, "choices": choices, "usage": self._usage(prompt_tokens, results)}
+        choices = [
+            {"index": i * params.n + j, "text": c.text, "finish_reason": c.finish_reason, "logprobs": None}
+            for i, comps in enumerate(results)
+            for j, c in enumerate(comps)
+        ]
+        return {
+            "id": f"cmpl-{uuid.uuid4().hex}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": self.server.model_name,
+            "choices": choices,
+            "usage": self._usage(prompt_tokens, results),
+        }
 
 
-def serve(generator: Generator, model_name: str, host: str = "127.0.0.1", port: int = 8000, *, log: bool = True) -> None:
+def serve(
+    generator: Generator, model_name: str, host: str = "127.0.0.1", port: int = 8000, *, log: bool = True
+) -> None:
     """Serve until interrupted. Prints ``ponder serve: NAME at http://HOST:PORT/v1`` once it accepts requests
     (with ``port=0`` the system picks a free port, and this line tells which)."""
     server = OpenAIServer((host, port), generator, model_name, log=log)

@@ -23,8 +23,14 @@ from ponder.io import StageWriter
 from ponder.progress import progress
 from ponder.records import Problem, Sample, iter_json_objects
 
-OPTION_OF = {"n": "--n", "temperature": "--temperature", "top_p": "--top-p", "max_new_tokens": "--max-new-tokens",
-             "stop": "--stop", "seed": "--seed"}
+OPTION_OF = {
+    "n": "--n",
+    "temperature": "--temperature",
+    "top_p": "--top-p",
+    "max_new_tokens": "--max-new-tokens",
+    "stop": "--stop",
+    "seed": "--seed",
+}
 
 
 @dataclass
@@ -66,14 +72,29 @@ def load_prompts(path: str | Path, *, system: str | None = None, raw: bool = Fal
     for lineno, obj in iter_json_objects(path):
         problem = Problem.from_dict(obj, path=path, line=lineno)
         if problem.id in first_line:
-            raise InputError(path, f"duplicate id {problem.id!r} (first on line {first_line[problem.id]})",
-                             line=lineno, field="id")
+            raise InputError(
+                path,
+                f"duplicate id {problem.id!r} (first on line {first_line[problem.id]})",
+                line=lineno,
+                field="id",
+            )
         first_line[problem.id] = lineno
         try:
             items.append(Item(problem, to_prompt(problem, system=system, raw=raw)))
         except ValueError as e:
             raise InputError(path, str(e), line=lineno, field="prompt") from None
     return items
+
+
+def check_chat_template(generator: Generator, items: Sequence[Item]) -> None:
+    """Chat prompts need a chat template; say so before generating rather than failing half-way."""
+    tok = getattr(generator, "tokenizer", None)
+    if (
+        tok is not None
+        and getattr(tok, "chat_template", None) is None
+        and any(isinstance(it.prompt, list) for it in items)
+    ):
+        raise PonderError("the model's tokenizer has no chat template; send prompts as raw text with --raw")
 
 
 def run_generate(
@@ -101,19 +122,23 @@ def run_generate(
                 chunk = todo[c : c + chunk_prompts]
                 for i, comps in generator.generate_iter([it.prompt for it in chunk], params):
                     it = chunk[i]
-                    writer.write(Sample(
-                        id=it.problem.id,
-                        prompt=it.prompt,
-                        responses=[x.text for x in comps],
-                        finish_reasons=[x.finish_reason for x in comps],
-                        num_tokens=[x.num_tokens for x in comps],
-                        answer=it.problem.answer,
-                        meta=it.problem.meta,
-                    ))
+                    writer.write(
+                        Sample(
+                            id=it.problem.id,
+                            prompt=it.prompt,
+                            responses=[x.text for x in comps],
+                            finish_reasons=[x.finish_reason for x in comps],
+                            num_tokens=[x.num_tokens for x in comps],
+                            answer=it.problem.answer,
+                            meta=it.problem.meta,
+                        )
+                    )
                     tokens += sum(x.num_tokens for x in comps)
                     finished_by_stop += sum(x.finish_reason == "stop" for x in comps)
                     bar.update(1)
-                    bar.set_postfix(tok_s=f"{tokens / max(time.perf_counter() - start, 1e-9):.0f}", refresh=False)
+                    bar.set_postfix(
+                        tok_s=f"{tokens / max(time.perf_counter() - start, 1e-9):.0f}", refresh=False
+                    )
         finally:
             bar.close()
     seconds = time.perf_counter() - start
@@ -132,7 +157,12 @@ def run_generate(
 
 
 def check_backend(
-    backend: str, model: str, *, dtype: str = "float32", batch_size: int = 32, base_url: str | None = None,
+    backend: str,
+    model: str,
+    *,
+    dtype: str = "float32",
+    batch_size: int = 32,
+    base_url: str | None = None,
     workers: int = 1,
 ) -> None:
     """Check command-line backend options without loading anything; a PonderError names the bad option."""
@@ -146,7 +176,9 @@ def check_backend(
         if not base_url:
             raise PonderError("--base-url is required with --backend openai (e.g. http://127.0.0.1:8000/v1)")
         if workers > 1:
-            raise PonderError("--workers applies to hf and vllm; for --backend openai raise --concurrency instead")
+            raise PonderError(
+                "--workers applies to hf and vllm; for --backend openai raise --concurrency instead"
+            )
         return
     if base_url:
         raise PonderError(f"--base-url only applies to --backend openai, not {backend}")
@@ -154,7 +186,9 @@ def check_backend(
         raise PonderError(f"--batch-size must be >= 1, got {batch_size}")
     if dtype not in ("float32", "bfloat16"):
         raise PonderError(f"--dtype: expected float32 or bfloat16, got {dtype!r}")
-    if not Path(model).exists() and (model.startswith(("/", ".", "~")) or model.count("/") > 1 or model.endswith("/")):
+    if not Path(model).exists() and (
+        model.startswith(("/", ".", "~")) or model.count("/") > 1 or model.endswith("/")
+    ):
         raise PonderError(f"--model {model}: no such folder")
 
 
@@ -187,16 +221,25 @@ def open_backend(
         return RayGenerator(backend, model, workers=workers, **options)
     if backend == "openai":
         try:
-            return make_generator("openai", model, base_url=base_url, api_key=api_key, concurrency=concurrency,
-                                  timeout_s=timeout_s, max_retries=max_retries)
+            return make_generator(
+                "openai",
+                model,
+                base_url=base_url,
+                api_key=api_key,
+                concurrency=concurrency,
+                timeout_s=timeout_s,
+                max_retries=max_retries,
+            )
         except ValueError as e:
             raise PonderError(f"--concurrency: {e}") from None
     if backend == "vllm":
         try:
             import vllm  # noqa: F401
         except ImportError:
-            raise PonderError("--backend vllm needs vLLM, which is not installed here; run `make setup-vllm` "
-                              "and use .venv-vllm/bin/ponder") from None
+            raise PonderError(
+                "--backend vllm needs vLLM, which is not installed here; run `make setup-vllm` "
+                "and use .venv-vllm/bin/ponder"
+            ) from None
         return make_generator("vllm", model, dtype=dtype)
     try:
         return make_generator("hf", model, dtype=dtype, batch_size=batch_size)

@@ -40,18 +40,29 @@ class VLLMGenerator(Generator):
 
     name = "vllm"
 
-    def __init__(self, model: str | Path, *, dtype: str = "float32", enable_prefix_caching: bool = True,
-                 cpu_kv_cache_gib: float = 1.0, **engine_options: Any):
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        dtype: str = "float32",
+        enable_prefix_caching: bool = True,
+        cpu_kv_cache_gib: float = 1.0,
+        **engine_options: Any,
+    ):
         super().__init__()
         from vllm import LLM
         from vllm.platforms import current_platform
 
         # On CPU, vLLM reserves `gpu_memory_utilization` of the machine's RAM and refuses to start when other
         # processes hold some of it; a fixed KV-cache size avoids that (1 GiB is ample for tiny models).
-        if current_platform.is_cpu() and not {"gpu_memory_utilization", "kv_cache_memory_bytes"} & set(engine_options):
+        if current_platform.is_cpu() and not {"gpu_memory_utilization", "kv_cache_memory_bytes"} & set(
+            engine_options
+        ):
             engine_options["kv_cache_memory_bytes"] = int(cpu_kv_cache_gib * 2**30)
 
-        self.llm = LLM(model=str(model), dtype=dtype, enable_prefix_caching=enable_prefix_caching, **engine_options)
+        self.llm = LLM(
+            model=str(model), dtype=dtype, enable_prefix_caching=enable_prefix_caching, **engine_options
+        )
         self.tokenizer = self.llm.get_tokenizer()
         self.max_positions = self.llm.llm_engine.model_config.max_model_len
 
@@ -79,7 +90,9 @@ class VLLMGenerator(Generator):
         if p.temperature > 2:
             raise ValueError(f"the vllm backend accepts temperature <= 2 (vLLM's limit), got {p.temperature}")
         return vllm.SamplingParams(
-            n=1 if p.temperature == 0 else p.n,  # vLLM refuses n > 1 when greedy; the samples are equal anyway
+            n=1
+            if p.temperature == 0
+            else p.n,  # vLLM refuses n > 1 when greedy; the samples are equal anyway
             temperature=p.temperature,
             top_p=p.top_p,
             max_tokens=max(1, min(p.max_new_tokens, self.max_positions - n_prompt_tokens)),
@@ -107,14 +120,28 @@ class VLLMGenerator(Generator):
             use_tqdm=False,
         )
         seconds = time.perf_counter() - start
-        generated = sum(len(c.token_ids) * (p.n if p.temperature == 0 else 1)
-                        for o, p in zip(outputs, per_prompt, strict=True) for c in o.outputs)
-        self.stats = {"prompts": len(prompts), "completions": sum(p.n for p in per_prompt),
-                      "prompt_tokens": sum(map(len, ids)), "generated_tokens": generated, "seconds": seconds,
-                      "tokens_per_s": generated / max(seconds, 1e-9)}
+        generated = sum(
+            len(c.token_ids) * (p.n if p.temperature == 0 else 1)
+            for o, p in zip(outputs, per_prompt, strict=True)
+            for c in o.outputs
+        )
+        self.stats = {
+            "prompts": len(prompts),
+            "completions": sum(p.n for p in per_prompt),
+            "prompt_tokens": sum(map(len, ids)),
+            "generated_tokens": generated,
+            "seconds": seconds,
+            "tokens_per_s": generated / max(seconds, 1e-9),
+        }
         for i, (out, p) in enumerate(zip(outputs, per_prompt, strict=True)):
-            comps = [Completion(text=c.text, finish_reason="length" if c.finish_reason == "length" else "stop",
-                                num_tokens=len(c.token_ids)) for c in out.outputs]
+            comps = [
+                Completion(
+                    text=c.text,
+                    finish_reason="length" if c.finish_reason == "length" else "stop",
+                    num_tokens=len(c.token_ids),
+                )
+                for c in out.outputs
+            ]
             yield i, comps * p.n if p.temperature == 0 else comps
 
     def close(self) -> None:

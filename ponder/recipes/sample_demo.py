@@ -38,7 +38,9 @@ def run_sample_demo(
     out.mkdir(parents=True, exist_ok=True)
     model_dir = build_tiny_model(out / "model", preset, seed)
     generator = HFGenerator(model_dir, batch_size=batch_size)
-    params = SamplingParams(n=samples_per_prompt, temperature=1.0, top_p=1.0, max_new_tokens=max_new_tokens, seed=seed)
+    params = SamplingParams(
+        n=samples_per_prompt, temperature=1.0, top_p=1.0, max_new_tokens=max_new_tokens, seed=seed
+    )
     rows = []
     total_tokens = 0
     for family in FAMILIES:
@@ -51,20 +53,26 @@ def run_sample_demo(
         counts = [t for s in samples for t in s.num_tokens]
         reasons = [r for s in samples for r in s.finish_reasons]
         total_tokens += sum(counts)
-        rows.append({
-            "family": family,
-            "problems": len(samples),
-            "samples": len(counts),
-            "mean_tokens": round(sum(counts) / len(counts), 1),
-            "eos_share": round(reasons.count("stop") / len(reasons), 3),
-            "tokens_per_s": round(summary["tokens_per_s"], 1),
-        })
+        rows.append(
+            {
+                "family": family,
+                "problems": len(samples),
+                "samples": len(counts),
+                "mean_tokens": round(sum(counts) / len(counts), 1),
+                "eos_share": round(reasons.count("stop") / len(reasons), 3),
+                "tokens_per_s": round(summary["tokens_per_s"], 1),
+            }
+        )
     report = {
         "demo": "sample",
         "seed": seed,
         "model": {"preset": preset, "parameters": count_parameters(preset), "path": str(model_dir)},
-        "sampling": {"n": params.n, "temperature": params.temperature, "top_p": params.top_p,
-                     "max_new_tokens": params.max_new_tokens},
+        "sampling": {
+            "n": params.n,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_new_tokens": params.max_new_tokens,
+        },
         "families": rows,
         "generated_tokens": total_tokens,
     }
@@ -76,7 +84,11 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     """A plain-text table of the report's rows (one line per family)."""
     cells = [list(COLUMNS)] + [[str(r[c]) for c in COLUMNS] for r in rows]
     widths = [max(len(row[k]) for row in cells) for k in range(len(COLUMNS))]
-    lines = ["  ".join(v.ljust(w) if k == 0 else v.rjust(w) for k, (v, w) in enumerate(zip(row, widths, strict=True)))
-             for row in cells]
+    lines = [
+        "  ".join(
+            v.ljust(w) if k == 0 else v.rjust(w) for k, (v, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -40,9 +40,17 @@ def train_chatty(src: Path, dst: Path, steps: int = 40) -> Path:
     shutil.copytree(src, dst)
     tok = AutoTokenizer.from_pretrained(dst)
     model = AutoModelForCausalLM.from_pretrained(dst)
-    convs = [[{"role": "user", "content": f"What is {i} + {i * 3 % 17}?"}, {"role": "assistant", "content": ANSWER}]
-             for i in range(32)]
-    enc = [tok.apply_chat_template(c, tokenize=True, return_dict=True, return_assistant_tokens_mask=True) for c in convs]
+    convs = [
+        [
+            {"role": "user", "content": f"What is {i} + {i * 3 % 17}?"},
+            {"role": "assistant", "content": ANSWER},
+        ]
+        for i in range(32)
+    ]
+    enc = [
+        tok.apply_chat_template(c, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+        for c in convs
+    ]
     width = max(len(e["input_ids"]) for e in enc)
     ids = torch.full((len(enc), width), tok.pad_token_id)
     labels = torch.full((len(enc), width), -100)
@@ -82,8 +90,12 @@ class Server:
     def __init__(self, model_dir: Path, name: str, log_path: Path):
         self.log_path = log_path
         self._log = open(log_path, "w")
-        self.proc = subprocess.Popen(ponder_cmd("serve", str(model_dir), "--port", "0", "--name", name, "--batch-size", "16"),
-                                     stdout=self._log, stderr=subprocess.STDOUT, env=subprocess_env(**THREADS_ENV))
+        self.proc = subprocess.Popen(
+            ponder_cmd("serve", str(model_dir), "--port", "0", "--name", name, "--batch-size", "16"),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=subprocess_env(**THREADS_ENV),
+        )
         self.url = self._wait_for_url()
         self.name = name
 

@@ -15,8 +15,16 @@ from ponder.generation.base import (
 def test_sampling_params_validate_every_field():
     assert SamplingParams(stop="###").stop == ("###",)
     assert SamplingParams(stop=["a", "b"]).stop == ("a", "b")
-    for bad in ({"n": 0}, {"temperature": -0.1}, {"top_p": 0.0}, {"top_p": 1.5}, {"max_new_tokens": 0},
-                {"stop": [""]}, {"seed": 1.5}, {"seed": True}):
+    for bad in (
+        {"n": 0},
+        {"temperature": -0.1},
+        {"top_p": 0.0},
+        {"top_p": 1.5},
+        {"max_new_tokens": 0},
+        {"stop": [""]},
+        {"seed": 1.5},
+        {"seed": True},
+    ):
         with pytest.raises(ValueError, match=next(iter(bad))):
             SamplingParams(**bad)
     p = SamplingParams(max_new_tokens=64, seed=3)
@@ -51,7 +59,10 @@ def test_first_stop_finds_the_earliest_of_several():
 def test_seeds_depend_on_exactly_their_inputs():
     base = sample_seed(0, "prompt", 0)
     assert base == sample_seed(0, "prompt", 0)
-    assert len({base, sample_seed(1, "prompt", 0), sample_seed(0, "prompt!", 0), sample_seed(0, "prompt", 1)}) == 4
+    assert (
+        len({base, sample_seed(1, "prompt", 0), sample_seed(0, "prompt!", 0), sample_seed(0, "prompt", 1)})
+        == 4
+    )
     assert 0 <= base < 2**63
     assert derived_seed(5, 0) != derived_seed(5, 1) and 0 <= derived_seed(5, 1) < 2**31
 
@@ -62,7 +73,10 @@ def test_render_prompt_appends_the_prefix_to_the_generation_prompt(tiny_model_di
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}]
     text = render_prompt(tok, msgs, "Step 1:")
-    assert text == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nStep 1:"
+    assert (
+        text
+        == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nStep 1:"
+    )
     # Continuing the prefix and closing the turn gives exactly the full conversation's rendering.
     full = tok.apply_chat_template(msgs + [{"role": "assistant", "content": "Step 1: 7"}], tokenize=False)
     assert full == text + " 7" + tok.eos_token

@@ -51,9 +51,14 @@ def test_sample_next_draws_from_the_renormalised_nucleus():
 def _reference_greedy(gen, prompt, max_new_tokens):
     tok = gen.tokenizer
     enc = tok(gen.prompt_text(prompt), add_special_tokens=False, return_tensors="pt")
-    out = gen.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=sorted(gen.eos_ids),
-                             pad_token_id=gen.pad_id)
-    new = out[0, enc.input_ids.shape[1]:].tolist()
+    out = gen.model.generate(
+        **enc,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        eos_token_id=sorted(gen.eos_ids),
+        pad_token_id=gen.pad_id,
+    )
+    new = out[0, enc.input_ids.shape[1] :].tolist()
     ended = bool(new) and new[-1] in gen.eos_ids
     return tok.decode(new[:-1] if ended else new, skip_special_tokens=True), len(new), ended
 
@@ -80,7 +85,7 @@ def test_reproducible_with_a_seed_and_independent_of_batching(tiny):
     # Reversed order and extra prompts in the batch change nothing either (a resumed run sees fewer prompts).
     extra = [[{"role": "user", "content": "unrelated " * k}] for k in range(1, 4)]
     again = tiny.generate(extra + PROMPTS[::-1], params)
-    assert again[len(extra):][::-1] == first
+    assert again[len(extra) :][::-1] == first
     for comps in first:
         assert len(comps) == 3 and len({c.text for c in comps}) == 3
 
@@ -95,7 +100,9 @@ def test_honours_n_and_per_prompt_budgets(tiny):
             assert 1 <= c.num_tokens <= budget
             if c.finish_reason == "length":
                 assert c.num_tokens == budget
-    assert sum(c.finish_reason == "length" for comps in out for c in comps) >= 8  # the random model rarely ends
+    assert (
+        sum(c.finish_reason == "length" for comps in out for c in comps) >= 8
+    )  # the random model rarely ends
     stats = tiny.stats
     assert stats["completions"] == sum(len(c) for c in out)
     assert stats["generated_tokens"] == sum(c.num_tokens for comps in out for c in comps)
@@ -107,12 +114,19 @@ def test_stop_string_cuts_the_same_sample_before_it(tiny):
     for prompt, comps in zip(PROMPTS, free, strict=True):
         for j, c in enumerate(comps):
             # An ASCII pair first seen after a few characters: the stopped sample must be the text before it.
-            stops = [c.text[i:i + 2] for i in range(4, len(c.text) - 2)
-                     if c.text[i:i + 2].isascii() and c.text[i:i + 2].strip() and c.text.find(c.text[i:i + 2]) == i]
+            stops = [
+                c.text[i : i + 2]
+                for i in range(4, len(c.text) - 2)
+                if c.text[i : i + 2].isascii()
+                and c.text[i : i + 2].strip()
+                and c.text.find(c.text[i : i + 2]) == i
+            ]
             if not stops:
                 continue
             stop = stops[0]
-            (s,) = tiny.generate([prompt], SamplingParams(n=j + 1, max_new_tokens=48, seed=5, stop=[stop, "@@@"]))[0][j:]
+            (s,) = tiny.generate(
+                [prompt], SamplingParams(n=j + 1, max_new_tokens=48, seed=5, stop=[stop, "@@@"])
+            )[0][j:]
             assert s.text == c.text[: c.text.find(stop)]
             assert s.finish_reason == "stop" and s.num_tokens < c.num_tokens
             checked += 1
@@ -123,11 +137,15 @@ def test_eos_ends_the_answer_and_is_counted(chatty):
     """The chatty model answers 'ok 42' then <|im_end|>: k answer tokens + 1 eos token."""
     k = len(chatty.tokenizer(ANSWER, add_special_tokens=False)["input_ids"])
     q = QUESTIONS[:2]
-    assert chatty.generate(q, SamplingParams(temperature=0, max_new_tokens=32)) == \
-        [[_c(ANSWER, "stop", k + 1)]] * 2
+    assert (
+        chatty.generate(q, SamplingParams(temperature=0, max_new_tokens=32))
+        == [[_c(ANSWER, "stop", k + 1)]] * 2
+    )
     # With a budget of exactly the answer the eos token does not fit: same text, finished by length.
     assert chatty.generate(q, SamplingParams(temperature=0, max_new_tokens=k))[0] == [_c(ANSWER, "length", k)]
-    assert chatty.generate(q, SamplingParams(temperature=0, max_new_tokens=k + 1))[0] == [_c(ANSWER, "stop", k + 1)]
+    assert chatty.generate(q, SamplingParams(temperature=0, max_new_tokens=k + 1))[0] == [
+        _c(ANSWER, "stop", k + 1)
+    ]
     # A stop string is excluded from the text; the tokens up to it count.
     (c,) = chatty.generate(q[:1], SamplingParams(temperature=0, max_new_tokens=32, stop=[" 4"]))[0]
     assert c.text == "ok" and c.finish_reason == "stop" and 2 <= c.num_tokens <= k

@@ -27,7 +27,9 @@ def test_matches_the_hf_backend_sample_for_sample(tiny_server, tiny_model_dir):
         assert remote.list_models() == ["nano"]
     local = HFGenerator(tiny_model_dir)
     for prompt, comps in zip(QUESTIONS + RAW, got, strict=True):
-        want = [local.generate([prompt], params.replace(n=1, seed=derived_seed(4, j)))[0][0] for j in range(3)]
+        want = [
+            local.generate([prompt], params.replace(n=1, seed=derived_seed(4, j)))[0][0] for j in range(3)
+        ]
         assert comps == want
     assert len({c.text for c in got[0]}) == 3
 
@@ -37,15 +39,22 @@ def test_chat_answers_with_eos_usage_and_stop(chatty_server, chatty_model_dir):
     k = len(local.tokenizer(ANSWER, add_special_tokens=False)["input_ids"])
     with OpenAIGenerator("chatty", chatty_server.url, max_tokens_field="max_completion_tokens") as remote:
         out = remote.generate(QUESTIONS, SamplingParams(n=2, temperature=0, max_new_tokens=32))
-        assert all(c.text == ANSWER and c.finish_reason == "stop" and c.num_tokens == k + 1 for comps in out
-                   for c in comps)
-        (c,), = remote.generate(QUESTIONS[:1], SamplingParams(temperature=0, max_new_tokens=3))
+        assert all(
+            c.text == ANSWER and c.finish_reason == "stop" and c.num_tokens == k + 1
+            for comps in out
+            for c in comps
+        )
+        ((c,),) = remote.generate(QUESTIONS[:1], SamplingParams(temperature=0, max_new_tokens=3))
         assert (c.finish_reason, c.num_tokens) == ("length", 3)
-        (c,), = remote.generate(QUESTIONS[:1], SamplingParams(temperature=0, max_new_tokens=32, stop=[" 4"]))
+        ((c,),) = remote.generate(
+            QUESTIONS[:1], SamplingParams(temperature=0, max_new_tokens=32, stop=[" 4"])
+        )
         assert (c.text, c.finish_reason) == ("ok", "stop")
         # JSON mode is passed through and accepted (not enforced by ponder serve).
         fmt = {"type": "json_object"}
-        (c,), = remote.generate(QUESTIONS[:1], SamplingParams(temperature=0, max_new_tokens=32, response_format=fmt))
+        ((c,),) = remote.generate(
+            QUESTIONS[:1], SamplingParams(temperature=0, max_new_tokens=32, response_format=fmt)
+        )
         assert c.text == ANSWER
 
 
@@ -84,8 +93,16 @@ class Flaky:
                 with flaky.lock:
                     flaky.in_flight -= 1
                 if status == 200:
-                    data = {"choices": [{"index": 0, "text": f"echo {body['prompt']}", "finish_reason": "length"}],
-                            "usage": {"prompt_tokens": 1, "completion_tokens": body["max_tokens"], "total_tokens": 2}}
+                    data = {
+                        "choices": [
+                            {"index": 0, "text": f"echo {body['prompt']}", "finish_reason": "length"}
+                        ],
+                        "usage": {
+                            "prompt_tokens": 1,
+                            "completion_tokens": body["max_tokens"],
+                            "total_tokens": 2,
+                        },
+                    }
                 else:
                     data = {"error": {"message": f"scripted {status}"}}
                 raw = json.dumps(data).encode()
@@ -103,7 +120,9 @@ class Flaky:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def close(self):
         self.server.shutdown()
@@ -120,7 +139,7 @@ def flaky(request):
 @pytest.mark.parametrize("flaky", [[(429, 0), (503, 0), (500, 0)]], indirect=True)
 def test_retries_rate_limits_and_server_errors(flaky):
     with OpenAIGenerator("m", flaky.url, backoff_s=0.01, max_retries=3) as remote:
-        (c,), = remote.generate(["hi"], SamplingParams(max_new_tokens=7))
+        ((c,),) = remote.generate(["hi"], SamplingParams(max_new_tokens=7))
     assert (c.text, c.finish_reason, c.num_tokens) == ("echo hi", "length", 7)
     assert flaky.calls == 4
 
@@ -144,7 +163,7 @@ def test_client_errors_are_not_retried(flaky):
 @pytest.mark.parametrize("flaky", [[(200, 2.0), (200, 0)]], indirect=True)
 def test_a_request_that_times_out_is_retried(flaky):
     with OpenAIGenerator("m", flaky.url, timeout_s=0.3, backoff_s=0.01, max_retries=1) as remote:
-        (c,), = remote.generate(["x"], SamplingParams(max_new_tokens=2))
+        ((c,),) = remote.generate(["x"], SamplingParams(max_new_tokens=2))
     assert c.text == "echo x" and flaky.calls == 2
 
 

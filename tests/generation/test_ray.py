@@ -31,10 +31,24 @@ def test_two_workers_give_exactly_the_single_process_samples(tiny_model_dir):
 
 def test_generate_command_with_workers(tmp_path, tiny_model_dir):
     write_records(tmp_path / "p.jsonl", make("arithmetic", 6, seed=2))
-    args = ["--model", str(tiny_model_dir), "--input", str(tmp_path / "p.jsonl"), "--n", "2", "--max-new-tokens", "8"]
+    args = [
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(tmp_path / "p.jsonl"),
+        "--n",
+        "2",
+        "--max-new-tokens",
+        "8",
+    ]
     for name, extra in (("one", []), ("two", ["--workers", "2"])):
-        r = subprocess.run(ponder_cmd("generate", *args, "--output", str(tmp_path / f"{name}.jsonl"), *extra),
-                           capture_output=True, text=True, env=subprocess_env(**THREADS_ENV), timeout=600)
+        r = subprocess.run(
+            ponder_cmd("generate", *args, "--output", str(tmp_path / f"{name}.jsonl"), *extra),
+            capture_output=True,
+            text=True,
+            env=subprocess_env(**THREADS_ENV),
+            timeout=600,
+        )
         assert r.returncode == 0, r.stderr[-2000:]
     one = {s.id: s.to_dict() for s in read_samples(tmp_path / "one.jsonl")}
     assert {s.id: s.to_dict() for s in read_samples(tmp_path / "two.jsonl")} == one and len(one) == 6

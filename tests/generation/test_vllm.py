@@ -57,7 +57,10 @@ def test_greedy_gives_the_same_completions_as_the_hf_backend(engine, hf):
 
 
 def test_n_budgets_stop_and_seed(engine):
-    params = [SamplingParams(n=k + 1, temperature=1.8, max_new_tokens=b, seed=3) for k, b in enumerate([4, 9, 2, 12])]
+    params = [
+        SamplingParams(n=k + 1, temperature=1.8, max_new_tokens=b, seed=3)
+        for k, b in enumerate([4, 9, 2, 12])
+    ]
     out = engine.generate(CHATS, params)
     for k, comps in enumerate(out):
         assert len(comps) == k + 1
@@ -68,10 +71,12 @@ def test_n_budgets_stop_and_seed(engine):
     # Seeded per prompt: the same samples in another order and next to other prompts.
     other = [SamplingParams(n=2, temperature=1.0, max_new_tokens=5, seed=9)] * len(RAW)
     again = engine.generate(RAW + CHATS[::-1], other + params[::-1])
-    assert again[len(RAW):][::-1] == out
+    assert again[len(RAW) :][::-1] == out
     hot = engine.generate(RAW, SamplingParams(n=4, temperature=1.8, max_new_tokens=24, seed=0))
     stop = next(c.text[3:5] for comps in hot for c in comps if len(c.text) > 6 and c.text[3:5].strip())
-    for comps in engine.generate(RAW, SamplingParams(n=4, temperature=1.8, max_new_tokens=24, seed=0, stop=[stop])):
+    for comps in engine.generate(
+        RAW, SamplingParams(n=4, temperature=1.8, max_new_tokens=24, seed=0, stop=[stop])
+    ):
         for c in comps:
             assert stop not in c.text and (c.finish_reason == "stop" or c.num_tokens == 24)
 
@@ -87,20 +92,47 @@ def test_greedy_with_n_and_the_temperature_limit(engine):
 def test_prefix_caching_and_json_mode(engine):
     assert engine.llm.llm_engine.vllm_config.cache_config.enable_prefix_caching
     fmt = {"type": "json_object"}
-    (c,), = engine.generate(CHATS[:1], SamplingParams(temperature=0, max_new_tokens=12, response_format=fmt))
+    ((c,),) = engine.generate(
+        CHATS[:1], SamplingParams(temperature=0, max_new_tokens=12, response_format=fmt)
+    )
     assert c.text.startswith("{") and c.text != ANSWER  # constrained decoding overrides the model's habit
 
 
 def test_generate_command_with_the_vllm_backend(model_dir, tmp_path):
     problems = tmp_path / "p.jsonl"
-    problems.write_text("".join(json.dumps({"id": f"q{i}", "prompt": m[0]["content"], "answer": "42"}) + "\n"
-                                for i, m in enumerate(CHATS)))
-    r = subprocess.run(ponder_cmd("generate", "--backend", "vllm", "--model", str(model_dir), "--input", str(problems),
-                                  "--output", str(tmp_path / "s.jsonl"), "--n", "2", "--temperature", "0",
-                                  "--max-new-tokens", "16"),
-                       capture_output=True, text=True, env=subprocess_env(**THREADS_ENV), timeout=900)
+    problems.write_text(
+        "".join(
+            json.dumps({"id": f"q{i}", "prompt": m[0]["content"], "answer": "42"}) + "\n"
+            for i, m in enumerate(CHATS)
+        )
+    )
+    r = subprocess.run(
+        ponder_cmd(
+            "generate",
+            "--backend",
+            "vllm",
+            "--model",
+            str(model_dir),
+            "--input",
+            str(problems),
+            "--output",
+            str(tmp_path / "s.jsonl"),
+            "--n",
+            "2",
+            "--temperature",
+            "0",
+            "--max-new-tokens",
+            "16",
+        ),
+        capture_output=True,
+        text=True,
+        env=subprocess_env(**THREADS_ENV),
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
     assert sorted(row["id"] for row in rows) == ["q0", "q1", "q2", "q3"]
-    assert all(row["responses"] == [ANSWER, ANSWER] and row["finish_reasons"] == ["stop", "stop"] for row in rows)
+    assert all(
+        row["responses"] == [ANSWER, ANSWER] and row["finish_reasons"] == ["stop", "stop"] for row in rows
+    )
     assert sys.executable  # ran with this venv's interpreter (ponder_cmd uses sys.executable)
