@@ -2,9 +2,10 @@
 
 Why our own loop rather than ``model.generate``: each sequence ("row" = one sample of one prompt) draws its
 random numbers from its own ``torch.Generator`` seeded by ``sample_seed(seed, prompt_text, sample_index)``,
-and sampling is done per row by inverse-CDF over its sorted token probabilities. A row's tokens therefore do
-not depend on which other rows share its batch, the batch size or the order of prompts, so a resumed run
-reproduces an uninterrupted one, and per-row budgets, temperatures and stop strings come for free.
+and sampling is done per row (Gumbel-max, see :func:`sample_next`). A row's tokens therefore do not depend
+on which other rows share its batch, the batch size or the order of prompts -- up to floating point: a
+different batch can change logits in the last bits, which flips a draw about once in millions of tokens -- so
+a resumed run reproduces an uninterrupted one, and per-row budgets, temperatures and stop strings come free.
 
 Batching: rows are sorted by prompt length (longest first, so memory errors show up at once) and run
 ``batch_size`` at a time with left padding. Finished rows are dropped from the batch and the KV cache
@@ -80,11 +81,17 @@ def sample_next(logits, temperature, top_p, generators: list) -> Any:
     """Next token per row: greedy where ``temperature == 0``, else temperature + nucleus (top-p) sampling.
 
     ``logits`` ``[rows, vocab]`` float32, ``temperature``/``top_p`` ``[rows]``; ``generators[r]`` is row r's
-    ``torch.Generator`` and supplies one uniform ``u`` per sampled step. Tokens are sorted by probability
-    (stable), the smallest prefix whose mass reaches ``top_p`` is kept (always at least the top token), and the
-    token where the cumulative kept mass first exceeds ``u * kept_mass`` is chosen: exactly a draw from the
-    renormalised nucleus. Every operation is row-wise, so a row's token does not depend on the other rows.
-    Returns ``[rows]`` int64.
+    ``torch.Generator`` and supplies ``vocab`` uniforms per sampled step. The nucleus is the smallest set of
+    most likely tokens whose probability reaches ``top_p`` (stable sort; always at least the top token). The
+    token is drawn by the Gumbel-max trick, ``argmax(logits / T + g)`` over the nucleus with
+    ``g = -log(-log(u))``: exactly a draw from the renormalised nucleus.
+
+    Why Gumbel-max rather than one uniform against the cumulative distribution: every operation is row-wise,
+    but the logits themselves can differ in the last bits (~1e-7) when a row shares its batch with other
+    rows (other kernels, other padding). Against a cumulative sum such noise flips the draw whenever the
+    uniform lands within it of one of ``vocab`` boundaries (about vocab * 1e-7 per step for a flat
+    distribution); with Gumbel-max the two best perturbed scores must be that close, and their gap is
+    Exp(1)-distributed (about 1e-7 per step). Returns ``[rows]`` int64.
     """
     import torch
 
@@ -93,17 +100,18 @@ def sample_next(logits, temperature, top_p, generators: list) -> Any:
     if sampled.numel() == 0:
         return out
     scaled = logits[sampled] / temperature[sampled, None]
-    probs = torch.softmax(scaled, dim=-1)
-    sorted_p, order = probs.sort(dim=-1, descending=True, stable=True)
-    cum = sorted_p.cumsum(dim=-1)
-    keep = (cum - sorted_p) < top_p[sampled, None]
-    keep[:, 0] = True
-    n_kept = keep.sum(dim=-1)
-    kept_mass = cum.gather(1, (n_kept - 1)[:, None]).squeeze(1)
-    u = torch.stack([torch.rand((), generator=generators[int(r)]) for r in sampled])
-    pos = torch.searchsorted(cum, (u * kept_mass)[:, None], right=True).squeeze(1)
-    pos = torch.minimum(pos, n_kept - 1)
-    out[sampled] = order.gather(1, pos[:, None]).squeeze(1)
+    nucleus = top_p[sampled] < 1
+    if nucleus.any():  # rows with top_p == 1 keep every token on either path
+        probs = torch.softmax(scaled, dim=-1)
+        sorted_p, order = probs.sort(dim=-1, descending=True, stable=True)
+        keep_sorted = (sorted_p.cumsum(dim=-1) - sorted_p) < top_p[sampled, None]
+        keep_sorted[:, 0] = True
+        keep = torch.zeros_like(keep_sorted).scatter(1, order, keep_sorted)
+        scaled = scaled.masked_fill(~keep, float("-inf"))
+    vocab = logits.shape[-1]
+    u = torch.stack([torch.rand(vocab, generator=generators[int(r)], device=logits.device) for r in sampled])
+    gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(u.dtype).tiny)))
+    out[sampled] = (scaled + gumbel).argmax(dim=-1)
     return out
 
 
@@ -232,25 +240,26 @@ class HFGenerator(Generator):
         for k, r in enumerate(rows):
             input_ids[k, width - len(r.ids) :] = torch.tensor(r.ids, dtype=torch.long)
             mask[k, width - len(r.ids) :] = 1
+        dev = self.device  # everything stays on the model's device; only the chosen token ids come back
+        input_ids, mask = input_ids.to(dev), mask.to(dev)
         position = (mask.cumsum(-1) - 1).clamp(min=0)
-        temperature = torch.tensor([r.params.temperature for r in rows], dtype=torch.float32)
-        top_p = torch.tensor([r.params.top_p for r in rows], dtype=torch.float32)
-        generators = [torch.Generator().manual_seed(r.seed) for r in rows]
+        temperature = torch.tensor([r.params.temperature for r in rows], dtype=torch.float32, device=dev)
+        top_p = torch.tensor([r.params.top_p for r in rows], dtype=torch.float32, device=dev)
+        generators = [torch.Generator(device=dev).manual_seed(r.seed) for r in rows]
         active = list(range(n))
         cache = DynamicCache(config=self.model.config)
-        dev = self.device
         with torch.inference_mode():
             out = self.model(
-                input_ids=input_ids.to(dev),
-                attention_mask=mask.to(dev),
-                position_ids=position.to(dev),
+                input_ids=input_ids,
+                attention_mask=mask,
+                position_ids=position,
                 past_key_values=cache,
                 use_cache=True,
                 logits_to_keep=1,
             )
             next_pos = position[:, -1] + 1
             while True:
-                logits = out.logits[:, -1, :].float().cpu()
+                logits = out.logits[:, -1, :].float()
                 tokens = sample_next(logits, temperature, top_p, generators)
                 keep = []
                 for k, (b, t) in enumerate(zip(active, tokens.tolist(), strict=True)):
@@ -265,17 +274,17 @@ class HFGenerator(Generator):
                 if not keep:
                     return
                 if len(keep) < len(active):
-                    idx = torch.tensor(keep, dtype=torch.long)
-                    cache.batch_select_indices(idx.to(dev))
+                    idx = torch.tensor(keep, dtype=torch.long, device=dev)
+                    cache.batch_select_indices(idx)
                     mask, next_pos, tokens = mask[idx], next_pos[idx], tokens[idx]
                     temperature, top_p = temperature[idx], top_p[idx]
                     generators = [generators[k] for k in keep]
                     active = [active[k] for k in keep]
-                mask = torch.cat([mask, torch.ones((len(active), 1), dtype=torch.long)], dim=1)
+                mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
                 out = self.model(
-                    input_ids=tokens[:, None].to(dev),
-                    attention_mask=mask.to(dev),
-                    position_ids=next_pos[:, None].to(dev),
+                    input_ids=tokens[:, None],
+                    attention_mask=mask,
+                    position_ids=next_pos[:, None],
                     past_key_values=cache,
                     use_cache=True,
                 )
