@@ -102,6 +102,15 @@ def check(
 # --------------------------------------------------------------------------- generation
 
 
+def _set_threads(threads: int) -> None:
+    if threads < 0:
+        raise PonderError(f"--threads must be >= 0, got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 @app.command("generate")
 def generate(
     model: str = typer.Option(..., "--model", "-m", help="Model folder or hub name (hf, vllm); the served model name (openai)."),
@@ -124,6 +133,7 @@ def generate(
     timeout: float = typer.Option(120.0, help="Seconds per request before it is retried (openai)."),
     max_retries: int = typer.Option(6, "--max-retries", help="Retries on 429/5xx/connection errors, with backoff (openai)."),
     workers: int = typer.Option(1, help="Data-parallel workers on Ray, each with its own model copy (hf, vllm; needs the ray extra)."),
+    threads: int = typer.Option(0, help="Torch CPU threads (0: torch's default, one per core; 1 is fastest for tiny models on a busy machine)."),
 ) -> None:
     """Sample n responses per problem and write one sample record per problem (resumable).
 
@@ -147,6 +157,7 @@ def generate(
     check_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url, workers=workers)
     items = load_prompts(input, system=system, raw=raw)
     _quiet_transformers()
+    _set_threads(threads)
     generator = open_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url,
                              api_key=os.environ.get(api_key_env), concurrency=concurrency, timeout_s=timeout,
                              max_retries=max_retries, workers=workers)
@@ -166,6 +177,7 @@ def serve(
     batch_size: int = typer.Option(32, "--batch-size", help="Sequences per forward pass."),
     dtype: str = typer.Option("float32", help="Weights dtype: float32 or bfloat16."),
     quiet: bool = typer.Option(False, help="Do not log each request."),
+    threads: int = typer.Option(0, help="Torch CPU threads (0: torch's default, one per core)."),
 ) -> None:
     """Serve a local model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models).
 
@@ -175,6 +187,7 @@ def serve(
     from ponder.generation.stage import open_backend
 
     _quiet_transformers()
+    _set_threads(threads)
     generator = open_backend("hf", model_dir, dtype=dtype, batch_size=batch_size)
     try:
         run_server(generator, name or Path(model_dir).name, host, port, log=not quiet)

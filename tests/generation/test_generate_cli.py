@@ -223,6 +223,8 @@ def test_raw_needs_string_prompts(tmp_path):
         (["--base-url", "http://127.0.0.1:1/v1"], "--base-url only applies to --backend openai, not hf"),
         (["--model", "./no/such/dir"], "--model ./no/such/dir: no such folder"),
         (["--dtype", "float16"], "--dtype: expected float32 or bfloat16, got 'float16'"),
+        (["--threads", "-1"], "--threads must be >= 0, got -1"),
+        (["--workers", "0"], "--workers must be >= 1, got 0"),
     ],
 )
 def test_bad_options_give_one_line_and_no_output(tmp_path, extra, message):
