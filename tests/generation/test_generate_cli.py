@@ -229,7 +229,14 @@ def test_raw_needs_string_prompts(tmp_path):
 )
 def test_bad_options_give_one_line_and_no_output(tmp_path, extra, message):
     (tmp_path / "p.jsonl").write_text('{"id": "a", "prompt": "x"}\n')
-    args = ["--model", "./here", "--input", str(tmp_path / "p.jsonl"), "--output", str(tmp_path / "o.jsonl")]
+    args = [
+        "--model",
+        str(tmp_path / "here"),
+        "--input",
+        str(tmp_path / "p.jsonl"),
+        "--output",
+        str(tmp_path / "o.jsonl"),
+    ]
     (tmp_path / "here").mkdir()
     r = run(*args, *extra, check=False)
     assert r.returncode == 2 and r.stderr == f"ponder: error: {message}\n"
