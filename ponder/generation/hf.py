@@ -226,7 +226,13 @@ class HFGenerator(Generator):
         live = [r for r in rows if r.budget > 0]
         for b in range(0, len(live), self.batch_size):
             batch = live[b : b + self.batch_size]
-            self._run_batch(batch)
+            # A model handed over by a trainer may be in train mode: no dropout while sampling, mode restored.
+            was_training = self.model.training
+            self.model.eval()
+            try:
+                self._run_batch(batch)
+            finally:
+                self.model.train(was_training)
             yield from finished(batch)
 
     def _run_batch(self, rows: list[_Row]) -> None:

@@ -186,7 +186,21 @@ def test_a_loaded_model_needs_its_tokenizer(tiny):
         HFGenerator(tiny.model)
     same = HFGenerator(tiny.model, tiny.tokenizer)
     p = SamplingParams(n=2, max_new_tokens=8, seed=1)
-    assert same.generate(PROMPTS, p) == tiny.generate(PROMPTS, p)
+    want = tiny.generate(PROMPTS, p)
+    # A trainer's model in train mode with dropout: sampling must not use dropout, and must restore the mode.
+    attns = [layer.self_attn for layer in tiny.model.model.layers]
+    for a in attns:
+        a.attention_dropout = 0.5
+    tiny.model.train()
+    try:
+        x = torch.tensor([[5, 6, 7, 8, 9]])
+        assert not torch.equal(tiny.model(x).logits, tiny.model(x).logits)  # dropout is really on
+        assert same.generate(PROMPTS, p) == want
+        assert tiny.model.training
+    finally:
+        for a in attns:
+            a.attention_dropout = 0.0
+        tiny.model.eval()
 
 
 def _c(text, reason, n):
