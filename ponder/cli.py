@@ -177,6 +177,126 @@ def grade(
     typer.echo(line)
 
 
+# --------------------------------------------------------------------------- generation
+
+
+def _set_threads(threads: int) -> None:
+    if threads < 0:
+        raise PonderError(f"--threads must be >= 0, got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+@app.command("generate")
+def generate(
+    model: str = typer.Option(..., "--model", "-m", help="Model folder or hub name (hf, vllm); the served model name (openai)."),
+    input: Path = typer.Option(..., "--input", "-i", help="Problems file (.jsonl or .parquet)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Samples file to write (.jsonl or .parquet); resumed if present."),
+    backend: str = typer.Option("hf", help="Backend: hf (transformers), openai (HTTP endpoint) or vllm."),
+    n: int = typer.Option(8, "--n", help="Samples per prompt."),
+    temperature: float = typer.Option(1.0, help="Sampling temperature; 0 means greedy."),
+    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling: keep the most likely tokens up to this mass."),
+    max_new_tokens: int = typer.Option(512, "--max-new-tokens", help="Token budget per sample (the eos token counts)."),
+    seed: int = typer.Option(0, help="Run seed: sample i of a prompt depends only on (seed, prompt, i)."),
+    stop: list[str] = typer.Option([], "--stop", help="Stop string (repeatable); excluded from the text."),
+    system: str | None = typer.Option(None, "--system", help="System message put before each prompt's messages."),
+    raw: bool = typer.Option(False, "--raw", help="Send string prompts as raw text (no chat template)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Sequences per forward pass (hf)."),
+    dtype: str = typer.Option("float32", help="Weights dtype: float32 or bfloat16 (hf, vllm)."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Endpoint for --backend openai, e.g. http://127.0.0.1:8000/v1."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key (openai)."),
+    concurrency: int = typer.Option(8, help="Requests in flight at once (openai)."),
+    timeout: float = typer.Option(120.0, help="Seconds per request before it is retried (openai)."),
+    max_retries: int = typer.Option(6, "--max-retries", help="Retries on 429/5xx/connection errors, with backoff (openai)."),
+    workers: int = typer.Option(1, help="Data-parallel workers on Ray, each with its own model copy (hf, vllm; needs the ray extra)."),
+    threads: int = typer.Option(0, help="Torch CPU threads (0: torch's default, one per core; 1 is fastest for tiny models on a busy machine)."),
+) -> None:
+    """Sample n responses per problem and write one sample record per problem (resumable).
+
+    Example: ponder generate --model runs/tiny --input problems.jsonl --output samples.jsonl --n 8 --max-new-tokens 256
+    """
+    import os
+
+    from ponder.generation.stage import (
+        check_backend,
+        check_chat_template,
+        load_prompts,
+        open_backend,
+        run_generate,
+        sampling_params,
+    )
+
+    params = sampling_params(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                             stop=tuple(stop), seed=seed)
+    if output.resolve() == input.resolve():
+        raise PonderError("--output must differ from --input")
+    check_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url, workers=workers)
+    items = load_prompts(input, system=system, raw=raw)
+    _quiet_transformers()
+    _set_threads(threads)
+    generator = open_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url,
+                             api_key=os.environ.get(api_key_env), concurrency=concurrency, timeout_s=timeout,
+                             max_retries=max_retries, workers=workers)
+    with generator:
+        check_chat_template(generator, items)
+        s = run_generate(generator, items, output, params)
+    typer.echo(f"wrote {s['records']} samples to {output} ({s['new']} new, {s['resumed']} resumed); "
+               f"{s['generated_tokens']} tokens in {s['seconds']:.1f} s ({s['tokens_per_s']:.0f} tokens/s)")
+
+
+@app.command("serve")
+def serve(
+    model_dir: str = typer.Argument(..., help="Model folder (or hub name) to serve with the hf backend."),
+    port: int = typer.Option(8000, help="Port to listen on (0: pick a free one; the URL is printed)."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind (127.0.0.1: this machine only)."),
+    name: str | None = typer.Option(None, help="Model name clients use (default: the folder name)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Sequences per forward pass."),
+    dtype: str = typer.Option("float32", help="Weights dtype: float32 or bfloat16."),
+    quiet: bool = typer.Option(False, help="Do not log each request."),
+    threads: int = typer.Option(0, help="Torch CPU threads (0: torch's default, one per core)."),
+) -> None:
+    """Serve a local model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models).
+
+    Example: ponder serve runs/tiny --port 8000
+    """
+    from ponder.generation.server import serve as run_server
+    from ponder.generation.stage import open_backend
+
+    _quiet_transformers()
+    _set_threads(threads)
+    generator = open_backend("hf", model_dir, dtype=dtype, batch_size=batch_size)
+    try:
+        run_server(generator, name or Path(model_dir).name, host, port, log=not quiet)
+    except OSError as e:
+        raise PonderError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+
+
+demo_app = typer.Typer(help="End-to-end demos on tiny models; each writes OUT/report.json.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.command("sample")
+def demo_sample(
+    out: Path = typer.Option(Path("runs/demo"), help="Folder for the model, problems, samples and report.json."),
+    seed: int = typer.Option(0, help="Seed for the model, the problems and the sampling."),
+) -> None:
+    """Build a tiny model, sample it on synthetic problems of every family, print a table per family.
+
+    Example: ponder demo sample --out runs/demo --seed 0
+    """
+    from ponder.recipes.sample_demo import format_table, run_sample_demo
+
+    _quiet_transformers()
+    report = run_sample_demo(out, seed)
+    m = report["model"]
+    typer.echo(f"model: {m['preset']} ({m['parameters']:,} parameters, random weights); "
+               f"{report['sampling']['n']} samples per problem, up to {report['sampling']['max_new_tokens']} tokens")
+    typer.echo(format_table(report["families"]))
+    typer.echo(f"report: {Path(out) / 'report.json'}")
+
+
 def main() -> None:
     try:
         app()
