@@ -297,6 +297,84 @@ def demo_sample(
     typer.echo(f"report: {Path(out) / 'report.json'}")
 
 
+# --------------------------------------------------------------------------- evaluation
+
+eval_app = typer.Typer(invoke_without_command=True)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.callback()
+def evaluate(
+    ctx: typer.Context,
+    model: str | None = typer.Option(None, "--model", "-m", help="Model folder or hub name (hf, vllm); the served name (openai)."),
+    benchmarks: str | None = typer.Option(
+        None, "--benchmarks", "-b", help="Comma-separated FILE[:RULE] (rules: math, boxed, number, choice, code)."
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run folder (report.json/md/png, samples/); resumed if present."),
+    n: int = typer.Option(4, "--n", help="Samples per problem; accuracy is pass@1 averaged over them."),
+    temperature: float = typer.Option(0.7, help="Sampling temperature; 0 means greedy."),
+    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass."),
+    max_new_tokens: int = typer.Option(1024, "--max-new-tokens", help="Token budget per answer."),
+    seed: int = typer.Option(0, help="Sampling seed."),
+    k: str = typer.Option("1", "--k", help="Comma-separated k for pass@k and maj@k (each <= n)."),
+    rule: str = typer.Option("math", help="Grading rule for files without a :RULE suffix."),
+    system: str | None = typer.Option(None, "--system", help="System message before each prompt."),
+    name: str | None = typer.Option(None, help="Name of this run in reports (default: the model folder name)."),
+    backend: str = typer.Option("hf", help="Backend: hf, openai or vllm."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Endpoint for --backend openai."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Sequences per forward pass (hf)."),
+    dtype: str = typer.Option("float32", help="Weights dtype: float32 or bfloat16 (hf, vllm)."),
+    threads: int = typer.Option(0, help="Torch CPU threads (0: torch's default)."),
+) -> None:
+    """Sample n answers per problem, grade them, and write report.json, report.md and report.png.
+
+    Example: ponder eval --model runs/sft --benchmarks test.jsonl,gsm.jsonl:number --n 4 --temperature 0.7 --out runs/eval/sft
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if model is None or benchmarks is None or out is None:
+        raise PonderError("ponder eval needs --model, --benchmarks and --out (or a subcommand: compare)")
+    import os
+
+    from ponder.eval.runner import chat_solver, load_benchmark, render_markdown
+    from ponder.eval.runner import evaluate as run_eval
+    from ponder.generation.stage import check_backend, open_backend, sampling_params
+
+    try:
+        ks = sorted({int(x) for x in k.split(",") if x.strip()})
+    except ValueError:
+        raise PonderError(f"--k: expected comma-separated integers, got {k!r}") from None
+    if not ks or min(ks) < 1 or max(ks) > n:
+        raise PonderError(f"--k: every k must be between 1 and --n ({n}), got {k!r}")
+    params = sampling_params(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+    benches = [load_benchmark(spec.strip(), rule) for spec in benchmarks.split(",") if spec.strip()]
+    check_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url, workers=1)
+    _quiet_transformers()
+    _set_threads(threads)
+    generator = open_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url,
+                             api_key=os.environ.get("OPENAI_API_KEY"), concurrency=8, timeout_s=120.0,
+                             max_retries=6, workers=1)
+    with generator:
+        report = run_eval(chat_solver(generator, system=system), benches, params, out, ks=ks,
+                          name=name or Path(model).name)
+    typer.echo(render_markdown(report))
+    typer.echo(f"report: {out / 'report.json'}")
+
+
+@eval_app.command("compare")
+def eval_compare(
+    runs: list[Path] = typer.Argument(..., help="Run folders (or report.json files), first = before."),
+    metrics: str = typer.Option("accuracy,mean_tokens", help="Comma-separated metrics to compare."),
+) -> None:
+    """Print a before/after table: each metric per benchmark, one column per run, change in percent.
+
+    Example: ponder eval compare runs/eval/sft runs/eval/thinkpo
+    """
+    from ponder.eval.runner import compare_runs
+
+    typer.echo(compare_runs(runs, [m.strip() for m in metrics.split(",") if m.strip()]))
+
+
 def main() -> None:
     try:
         app()
