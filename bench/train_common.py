@@ -1,0 +1,97 @@
+"""Shared pieces of the training benchmarks (ponder vs TRL): model, threads, timing, the report."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("PONDER_NO_PROGRESS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def setup(threads: int) -> None:
+    import torch
+    from transformers.utils import logging
+
+    torch.set_num_threads(threads)
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+
+
+def build_model(folder: Path, preset: str) -> Path:
+    from ponder.models.tiny import build_tiny_model
+
+    if not (folder / "model.safetensors").exists():
+        build_tiny_model(folder, preset, seed=0)
+    return folder
+
+
+def trl_clock():
+    """A TrainerCallback recording each step's wall time and logged loss."""
+    from transformers import TrainerCallback
+
+    class Clock(TrainerCallback):
+        def __init__(self):
+            self.times: list[float] = []
+            self.losses: list[float] = []
+            self._t = 0.0
+
+        def on_step_begin(self, args, state, control, **kw):
+            self._t = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            self.times.append(time.perf_counter() - self._t)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "loss" in logs:
+                self.losses.append(float(logs["loss"]))
+
+    return Clock()
+
+
+def ponder_step_times(metrics_path: Path) -> tuple[list[float], list[float]]:
+    """Per-step losses and wall times from a ponder run's metrics.jsonl."""
+    import json
+
+    rows = [json.loads(x) for x in metrics_path.read_text().splitlines() if x.strip()]
+    return [r["loss"] for r in rows], [r["tokens"] / r["tokens_per_s"] for r in rows]
+
+
+def steady(times: list[float]) -> float:
+    """Total time of the steps after the first (warm-up excluded)."""
+    return sum(times[1:]) if len(times) > 1 else sum(times)
+
+
+def report(title: str, useful_tokens_per_step: list[int], runs: dict[str, tuple[list[float], list[float]]],
+           notes: list[str]) -> None:
+    """Print a table (tokens/s per side), the largest per-step loss difference and ``ratio: X`` last."""
+    tokens = sum(useful_tokens_per_step[1:]) if len(useful_tokens_per_step) > 1 else sum(useful_tokens_per_step)
+    print(f"## {title}")
+    for line in notes:
+        print(f"- {line}")
+    print()
+    print("| side | steps | seconds (steps 2..n) | tokens/s | s/step (median) | final loss |")
+    print("|---|---|---|---|---|---|")
+    speed = {}
+    for name, (losses, times) in runs.items():
+        speed[name] = tokens / steady(times)
+        print(f"| {name} | {len(times)} | {steady(times):.2f} | {speed[name]:,.0f} | "
+              f"{statistics.median(times):.3f} | {losses[-1]:.6f} |")
+    for name, (_, times) in runs.items():
+        print(f"{name} step seconds: " + " ".join(f"{t:.3f}" for t in times))
+    (a_losses, _), (b_losses, _) = runs["ponder"], runs["trl"]
+    diff = max(abs(a - b) for a, b in zip(a_losses, b_losses, strict=True))
+    print()
+    print(f"largest per-step loss difference: {diff:.2e}")
+    print(f"ratio: {speed['ponder'] / speed['trl']:.2f}")
