@@ -69,6 +69,9 @@ def accumulate(accelerator, model, microbatches: list[tuple[list[int], TokenBatc
     last = len(microbatches) - 1
     totals: list[float] = []
     for k, (indices, batch) in enumerate(microbatches):
+        # DDP/FSDP: no gradient all-reduce before the last micro-batch (no_sync). DeepSpeed ignores no_sync
+        # and instead steps inside backward whenever sync_gradients is set: mark the boundary explicitly.
+        accelerator.sync_gradients = k == last
         sync = contextlib.nullcontext() if k == last else accelerator.no_sync(model)
         with sync:
             with autocast(accelerator, bf16):
@@ -78,6 +81,7 @@ def accumulate(accelerator, model, microbatches: list[tuple[list[int], TokenBatc
                     loss, stats = loss_fn(indices, batch)
             accelerator.backward(loss)
         totals = [a + b for a, b in zip(totals, stats, strict=True)] if totals and stats else (totals or stats)
+    accelerator.sync_gradients = True
     return totals
 
 
@@ -85,13 +89,14 @@ def apply_update(accelerator, model, optimizer, max_grad_norm: float | None) -> 
     """Clip (if asked), step and zero the gradients; returns the gradient norm before clipping."""
     params = [p for p in model.parameters() if p.requires_grad]
     if max_grad_norm:
+        # Under DeepSpeed the engine clips (gradient_clipping in its config) and this returns its norm.
         norm = accelerator.clip_grad_norm_(params, max_grad_norm)
     else:
         grads = [p.grad.detach().norm() for p in params if p.grad is not None]
-        norm = torch.stack(grads).norm() if grads else torch.tensor(0.0)
-    optimizer.step()
+        norm = torch.stack(grads).norm() if grads else None
+    optimizer.step()  # a no-op under DeepSpeed, which stepped at the end of backward
     optimizer.zero_grad(set_to_none=True)
-    return float(norm)
+    return float("nan") if norm is None else float(norm)
 
 
 class _Silent:
