@@ -40,7 +40,7 @@ def build_pairs(shape: str, n: int, seed: int = 0) -> list[dict]:
     else:
         shots = make("arithmetic", 40, seed + 1, min_ops=3, max_ops=6)
         for p in problems:
-            demo = rng.sample(shots, 5)
+            demo = rng.sample(shots, 3)
             fewshot = "\n\n".join(f"Problem: {s.prompt}\nSolution: {s.meta['long']}" for s in demo)
             wrong = p.meta["short"].replace(f"\\boxed{{{p.answer}}}", f"\\boxed{{{int(p.answer) + 1}}}")
             pairs.append({"id": p.id,
@@ -107,7 +107,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=None)
     a = ap.parse_args()
     a.preset = a.preset or ("nano" if a.quick else "micro")
-    a.steps = a.steps or (5 if a.quick else 12)
+    a.steps = a.steps or (5 if a.quick else 10)
     common.setup(a.threads)
     work = a.workdir or Path(tempfile.mkdtemp(prefix="ponder-bench-dpo-"))
     model_dir = common.build_model(work / f"model-{a.preset}", a.preset)
