@@ -68,30 +68,31 @@ def ponder_step_times(metrics_path: Path) -> tuple[list[float], list[float]]:
     return [r["loss"] for r in rows], [r["tokens"] / r["tokens_per_s"] for r in rows]
 
 
-def steady(times: list[float]) -> float:
-    """Total time of the steps after the first (warm-up excluded)."""
-    return sum(times[1:]) if len(times) > 1 else sum(times)
-
-
 def report(title: str, useful_tokens_per_step: list[int], runs: dict[str, tuple[list[float], list[float]]],
            notes: list[str]) -> None:
-    """Print a table (tokens/s per side), the largest per-step loss difference and ``ratio: X`` last."""
-    tokens = sum(useful_tokens_per_step[1:]) if len(useful_tokens_per_step) > 1 else sum(useful_tokens_per_step)
+    """Print a table (tokens/s per side), the largest per-step loss difference and ``ratio: X`` last.
+
+    Speed is the median over steps 2..n of each step's useful tokens / its wall time: the first step
+    (allocations, warm-up) is left out, and the median ignores the steps slowed by other work on a shared
+    machine. The mean over the same steps is printed too.
+    """
     print(f"## {title}")
     for line in notes:
         print(f"- {line}")
     print()
-    print("| side | steps | seconds (steps 2..n) | tokens/s | s/step (median) | final loss |")
+    print("| side | steps | tokens/s (median step) | tokens/s (steps 2..n overall) | s/step (median) | final loss |")
     print("|---|---|---|---|---|---|")
     speed = {}
     for name, (losses, times) in runs.items():
-        speed[name] = tokens / steady(times)
-        print(f"| {name} | {len(times)} | {steady(times):.2f} | {speed[name]:,.0f} | "
-              f"{statistics.median(times):.3f} | {losses[-1]:.6f} |")
+        rates = [n / t for n, t in zip(useful_tokens_per_step, times, strict=True)][1:] or [0.0]
+        speed[name] = statistics.median(rates)
+        overall = sum(useful_tokens_per_step[1:]) / max(sum(times[1:]), 1e-9)
+        print(f"| {name} | {len(times)} | {speed[name]:,.0f} | {overall:,.0f} | {statistics.median(times):.3f} | "
+              f"{losses[-1]:.6f} |")
+    print()
     for name, (_, times) in runs.items():
         print(f"{name} step seconds: " + " ".join(f"{t:.3f}" for t in times))
     (a_losses, _), (b_losses, _) = runs["ponder"], runs["trl"]
     diff = max(abs(a - b) for a, b in zip(a_losses, b_losses, strict=True))
-    print()
     print(f"largest per-step loss difference: {diff:.2e}")
     print(f"ratio: {speed['ponder'] / speed['trl']:.2f}")

@@ -84,6 +84,10 @@ class DPOConfig:
             raise ValueError("label_smoothing must be in [0, 0.5)")
         if not 0 <= self.warmup_ratio <= 1:
             raise ValueError("warmup_ratio must be in [0, 1]")
+        if self.epochs < 1 or (self.max_steps is not None and self.max_steps < 1):
+            raise ValueError("epochs and max_steps must be at least 1")
+        if self.save_every < 0 or (self.keep_checkpoints is not None and self.keep_checkpoints < 1):
+            raise ValueError("save_every must be >= 0 and keep_checkpoints >= 1")
         if self.max_length is not None and self.max_length < 2:
             raise ValueError("max_length must be at least 2")
         if len(self.adam_betas) != 2:

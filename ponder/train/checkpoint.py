@@ -47,12 +47,19 @@ def read_trainer_state(ckpt: str | Path) -> dict[str, Any]:
 
 
 def save_model(accelerator, model, tokenizer, path: str | Path) -> None:
-    """``save_pretrained`` of the (possibly wrapped or sharded) model, plus the tokenizer. All processes call it."""
+    """``save_pretrained`` of the (possibly wrapped or sharded) model, plus the tokenizer, written under a
+    temporary name and renamed, so ``path`` is always a whole model. All processes call it."""
     path = Path(path)
     state_dict = accelerator.get_state_dict(model)  # gathers shards; a collective under FSDP/DeepSpeed
     if accelerator.is_main_process:
-        accelerator.unwrap_model(model).save_pretrained(path, state_dict=state_dict, safe_serialization=True)
-        tokenizer.save_pretrained(path)
+        tmp = path.with_name(f".partial-{path.name}")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
     accelerator.wait_for_everyone()
 
 

@@ -127,7 +127,7 @@ class Encoder:
         prompt_ids = self._fit(prompt_ids, resp_ids, where)
         if prompt_ids is None:
             return None
-        return PromptGroup(tuple(prompt_ids), tuple(tuple(r) for r in resp_ids))
+        return PromptGroup(prompt_ids, tuple(resp_ids))
 
     def encode_pair(self, pair: Pair, where: Where) -> PromptGroup | None:
         """A preference pair: responses ``(chosen, rejected)``; prefixes when ``meta.prefix`` is true."""
@@ -162,7 +162,7 @@ class Encoder:
         prompt_ids = self._fit(prompt_ids, [ids], where)
         if prompt_ids is None:
             return None
-        return PromptGroup(tuple(prompt_ids), (tuple(ids),), (tuple(mask),))
+        return PromptGroup(prompt_ids, (ids,), (mask,))
 
     # ----------------------------------------------------------------- length policy
 

@@ -49,7 +49,11 @@ def load_model(path: str | Path, *, trainable: bool = True, gradient_checkpointi
     if trainable:
         model.train()
         if gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            kwargs = {"use_reentrant": False}
+            if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.20 name
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     else:
         model.eval()
         model.requires_grad_(False)

@@ -23,6 +23,7 @@ equivalence tests compare against.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -37,14 +38,19 @@ class PromptGroup:
     """A prompt and the responses that continue it.
 
     ``masks[i][t]`` says whether token ``t`` of response ``i`` is scored (default: all are). Multi-turn SFT
-    uses it to leave user turns inside a "response" out of the loss.
+    uses it to leave user turns inside a "response" out of the loss. Token ids are stored as compact
+    ``array("i")`` (4 bytes a token rather than a Python int each), since a data set stays in memory.
     """
 
-    prompt: tuple[int, ...]
-    responses: tuple[tuple[int, ...], ...]
-    masks: tuple[tuple[bool, ...], ...] | None = None
+    prompt: Sequence[int]
+    responses: tuple[Sequence[int], ...]
+    masks: tuple[Sequence[bool], ...] | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "prompt", array("i", self.prompt))
+        object.__setattr__(self, "responses", tuple(array("i", r) for r in self.responses))
+        if self.masks is not None:
+            object.__setattr__(self, "masks", tuple(array("b", [bool(x) for x in m]) for m in self.masks))
         if not self.prompt:
             raise ValueError("a prompt group needs at least one prompt token (the first response token is "
                              "predicted from it)")

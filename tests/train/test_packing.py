@@ -74,10 +74,7 @@ def pairs(tokenizer, pair_file):
 
 @pytest.fixture
 def policy_and_ref(model, tiny_model_dir):
-    with torch.no_grad():  # move the policy away from the reference so the DPO loss is not flat
-        gen = torch.Generator().manual_seed(0)
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=gen) * 0.02)
+    _perturb(model)  # move the policy away from the reference so the DPO loss is not flat
     return model, load_model(tiny_model_dir, trainable=False)
 
 
@@ -148,3 +145,22 @@ def test_hidden_states_are_the_lm_head_inputs(model):
     expected = torch.log_softmax(logits, -1).gather(-1, batch.targets[:, None])[:, 0]
     torch.testing.assert_close(lp.tokens, expected, atol=1e-6, rtol=0)
     assert lp.entropy.shape == (3,) and bool((lp.entropy > 0).all())
+
+
+def test_gradient_checkpointing_keeps_the_layout(tiny_model_dir, pairs):
+    """Recomputed activations in backward still see the packing layout: same loss and gradients."""
+    out = []
+    for ckpt in (False, True):
+        policy = load_model(tiny_model_dir, gradient_checkpointing=ckpt)
+        ref = load_model(tiny_model_dir, trainable=False)
+        _perturb(policy)
+        out.append(_dpo(policy, ref, pack(pairs)))
+    torch.testing.assert_close(out[0][0], out[1][0], atol=ATOL, rtol=0)
+    torch.testing.assert_close(out[0][1], out[1][1], atol=ATOL, rtol=0)
+
+
+def _perturb(model):
+    with torch.no_grad():
+        gen = torch.Generator().manual_seed(0)
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.02)
