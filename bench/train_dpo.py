@@ -34,19 +34,28 @@ def build_pairs(shape: str, n: int, seed: int = 0) -> list[dict]:
     pairs = []
     if shape == "thinkpo":
         for p in problems:
-            pairs.append({"id": p.id, "prompt": [{"role": "user", "content": f"Solve step by step. {p.prompt}"}],
-                          "chosen": [{"role": "assistant", "content": p.meta["long"]}],
-                          "rejected": [{"role": "assistant", "content": p.meta["short"]}]})
+            pairs.append(
+                {
+                    "id": p.id,
+                    "prompt": [{"role": "user", "content": f"Solve step by step. {p.prompt}"}],
+                    "chosen": [{"role": "assistant", "content": p.meta["long"]}],
+                    "rejected": [{"role": "assistant", "content": p.meta["short"]}],
+                }
+            )
     else:
         shots = make("arithmetic", 40, seed + 1, min_ops=3, max_ops=6)
         for p in problems:
             demo = rng.sample(shots, 3)
             fewshot = "\n\n".join(f"Problem: {s.prompt}\nSolution: {s.meta['long']}" for s in demo)
             wrong = p.meta["short"].replace(f"\\boxed{{{p.answer}}}", f"\\boxed{{{int(p.answer) + 1}}}")
-            pairs.append({"id": p.id,
-                          "prompt": [{"role": "user", "content": f"{fewshot}\n\nProblem: {p.prompt}\nSolution:"}],
-                          "chosen": [{"role": "assistant", "content": p.meta["short"]}],
-                          "rejected": [{"role": "assistant", "content": wrong}]})
+            pairs.append(
+                {
+                    "id": p.id,
+                    "prompt": [{"role": "user", "content": f"{fewshot}\n\nProblem: {p.prompt}\nSolution:"}],
+                    "chosen": [{"role": "assistant", "content": p.meta["short"]}],
+                    "rejected": [{"role": "assistant", "content": wrong}],
+                }
+            )
     return pairs
 
 
@@ -59,9 +68,21 @@ def run_ponder(model_dir: Path, data: Path, out: Path, a) -> tuple[list[float], 
     from ponder.train.encode import Encoder, Where
     from ponder.train.model import load_tokenizer
 
-    cfg = dpo.DPOConfig(model=str(model_dir), data=[str(data)], output=str(out), pairs_per_step=a.pairs_per_step,
-                        max_steps=a.steps, lr=a.lr, lr_schedule="linear", warmup_ratio=0.0, beta=0.1,
-                        shuffle=False, tokens_per_microbatch=1 << 20, tensorboard=False, bf16=a.bf16)
+    cfg = dpo.DPOConfig(
+        model=str(model_dir),
+        data=[str(data)],
+        output=str(out),
+        pairs_per_step=a.pairs_per_step,
+        max_steps=a.steps,
+        lr=a.lr,
+        lr_schedule="linear",
+        warmup_ratio=0.0,
+        beta=0.1,
+        shuffle=False,
+        tokens_per_microbatch=1 << 20,
+        tensorboard=False,
+        bf16=a.bf16,
+    )
     dpo.run(cfg)
     enc = Encoder(load_tokenizer(model_dir))
     groups = [enc.encode_pair(p, Where(data, line)) for line, p in read_pair_records(data)]
@@ -77,16 +98,34 @@ def run_trl(model_dir: Path, pairs: list[dict], out: Path, a) -> tuple[list[floa
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa")
-    args = DPOConfig(output_dir=str(out), per_device_train_batch_size=a.pairs_per_step,
-                     gradient_accumulation_steps=1, max_steps=a.steps, learning_rate=a.lr, lr_scheduler_type="linear",
-                     warmup_steps=0, beta=0.1, loss_type=["sigmoid"], max_length=None, logging_steps=1,
-                     save_strategy="no", report_to="none", seed=0, use_cpu=True, bf16=a.bf16,
-                     train_sampling_strategy="sequential", dataloader_num_workers=0, disable_tqdm=True,
-                     max_grad_norm=1.0, weight_decay=0.0)
+    args = DPOConfig(
+        output_dir=str(out),
+        per_device_train_batch_size=a.pairs_per_step,
+        gradient_accumulation_steps=1,
+        max_steps=a.steps,
+        learning_rate=a.lr,
+        lr_scheduler_type="linear",
+        warmup_steps=0,
+        beta=0.1,
+        loss_type=["sigmoid"],
+        max_length=None,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=0,
+        use_cpu=True,
+        bf16=a.bf16,
+        train_sampling_strategy="sequential",
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        max_grad_norm=1.0,
+        weight_decay=0.0,
+    )
     clock = common.trl_clock()
     rows = [{k: v for k, v in p.items() if k != "id"} for p in pairs]
-    trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
-                         callbacks=[clock])
+    trainer = DPOTrainer(
+        model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok, callbacks=[clock]
+    )
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # its per-step log dicts would flood the report
@@ -118,10 +157,19 @@ def main() -> None:
     write_records(data, pairs)
     p_losses, p_times, groups = run_ponder(model_dir, data, work / f"ponder-{a.shape}", a)
     t_losses, t_times, trl_data = run_trl(model_dir, pairs, work / f"trl-{a.shape}", a)
-    same_ids = all(list(g.prompt) == r["prompt_ids"] and list(g.responses[0]) == r["chosen_ids"]
-                   and list(g.responses[1]) == r["rejected_ids"] for g, r in zip(groups, trl_data, strict=True))
-    useful = [sum(2 * len(g.prompt) + len(g.responses[0]) + len(g.responses[1])
-                  for g in groups[s * a.pairs_per_step:(s + 1) * a.pairs_per_step]) for s in range(a.steps)]
+    same_ids = all(
+        list(g.prompt) == r["prompt_ids"]
+        and list(g.responses[0]) == r["chosen_ids"]
+        and list(g.responses[1]) == r["rejected_ids"]
+        for g, r in zip(groups, trl_data, strict=True)
+    )
+    useful = [
+        sum(
+            2 * len(g.prompt) + len(g.responses[0]) + len(g.responses[1])
+            for g in groups[s * a.pairs_per_step : (s + 1) * a.pairs_per_step]
+        )
+        for s in range(a.steps)
+    ]
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
     notes = [
         f"model: {a.preset} preset; {a.steps} steps x {a.pairs_per_step} pairs; threads {a.threads}; "
@@ -130,7 +178,9 @@ def main() -> None:
         f"{mean([len(g.responses[0]) for g in groups]):.0f}, rejected {mean([len(g.responses[1]) for g in groups]):.0f}",
         f"token ids identical on both sides: {'yes' if same_ids else 'NO'}",
     ]
-    common.report(f"DPO, {a.shape} shape", useful, {"ponder": (p_losses, p_times), "trl": (t_losses, t_times)}, notes)
+    common.report(
+        f"DPO, {a.shape} shape", useful, {"ponder": (p_losses, p_times), "trl": (t_losses, t_times)}, notes
+    )
 
 
 if __name__ == "__main__":

@@ -77,37 +77,62 @@ def main() -> None:
     steps, per_step = (3, 8) if a.quick else (6, 16)
     problems = make("arithmetic", steps * per_step, 0, min_ops=6, max_ops=12)
     # long completions (several solutions in a row) so sequences are a few hundred tokens, as in CoT SFT
-    rows = [{"prompt": p.prompt, "completion": "\n\n".join(q.meta["long"] for q in problems[i:i + 2])}
-            for i, p in enumerate(problems)]
+    rows = [
+        {"prompt": p.prompt, "completion": "\n\n".join(q.meta["long"] for q in problems[i : i + 2])}
+        for i, p in enumerate(problems)
+    ]
     data = work / "sft.jsonl"
     write_records(data, rows)
     peak32 = matmul_peak(torch.float32)
     peak16 = matmul_peak(torch.bfloat16)
     out = work / "run"
     shutil.rmtree(out, ignore_errors=True)
-    sft.run(sft.SFTConfig(model=str(model_dir), data=[str(data)], output=str(out), examples_per_step=per_step,
-                          max_steps=steps, lr=1e-4, shuffle=False, tokens_per_microbatch=4096, bf16=not a.fp32,
-                          tensorboard=False))
+    sft.run(
+        sft.SFTConfig(
+            model=str(model_dir),
+            data=[str(data)],
+            output=str(out),
+            examples_per_step=per_step,
+            max_steps=steps,
+            lr=1e-4,
+            shuffle=False,
+            tokens_per_microbatch=4096,
+            bf16=not a.fp32,
+            tensorboard=False,
+        )
+    )
     metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     groups = sft.encode_sft_file(str(data), Encoder(load_tokenizer(model_dir)))
-    from transformers import AutoConfig
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     config = AutoConfig.from_pretrained(model_dir)
-    flops = [model_flops(config, groups[s * per_step:(s + 1) * per_step]) for s in range(steps)]
+    flops = [model_flops(config, groups[s * per_step : (s + 1) * per_step]) for s in range(steps)]
     seconds = [m["tokens"] / m["tokens_per_s"] for m in metrics]
-    # median over steps 2..n of each step's FLOP/s: robust to steps slowed by other work on a shared machine
-    achieved = statistics.median([f / t for f, t in zip(flops[1:], seconds[1:], strict=True)])
+    # the fastest of steps 2..n: other work on a shared machine only slows steps down (like timeit's minimum);
+    # the peak is likewise the best of several matmuls
+    rates = [f / t for f, t in zip(flops[1:], seconds[1:], strict=True)]
+    achieved = max(rates)
     overall = sum(flops[1:]) / sum(seconds[1:])
-    params = sum(p.numel() for p in __import__("transformers").AutoModelForCausalLM.from_pretrained(model_dir).parameters())
+    params = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(model_dir).parameters())
+    # the machine is shared: measure the peak again after training and keep the better of the two
+    peak32 = max(peak32, matmul_peak(torch.float32))
+    peak16 = max(peak16, matmul_peak(torch.bfloat16))
     print(f"## Training FLOP/s, {a.preset} preset ({params / 1e6:.1f}M parameters), threads {a.threads}")
-    print(f"- matmul peak: {peak32 / 1e9:.0f} GFLOP/s fp32, {peak16 / 1e9:.0f} GFLOP/s bf16 (2048x2048, best of 6)")
-    print(f"- ponder SFT, {'fp32' if a.fp32 else 'bf16 autocast'}, packed rows of up to 4096 tokens, "
-          f"{per_step} sequences of {sum(len(g.prompt) + len(g.responses[0]) for g in groups) / len(groups):.0f} "
-          f"tokens per step; steps 2..{steps}")
+    print(
+        f"- matmul peak: {peak32 / 1e9:.0f} GFLOP/s fp32, {peak16 / 1e9:.0f} GFLOP/s bf16 (2048x2048, best of 6 before and 6 after training)"
+    )
+    print(
+        f"- ponder SFT, {'fp32' if a.fp32 else 'bf16 autocast'}, packed rows of up to 4096 tokens, "
+        f"{per_step} sequences of {sum(len(g.prompt) + len(g.responses[0]) for g in groups) / len(groups):.0f} "
+        f"tokens per step; steps 2..{steps}"
+    )
     print(f"- step seconds: {' '.join(f'{s:.2f}' for s in seconds)}")
     print(f"- tokens/s: {sum(m['tokens'] for m in metrics[1:]) / sum(seconds[1:]):,.0f}")
-    print(f"- achieved (median step): {achieved / 1e9:.1f} GFLOP/s = {achieved / peak16:.0%} of the bf16 peak, "
-          f"{achieved / peak32:.0%} of the fp32 peak; steps 2..{steps} overall: {overall / 1e9:.1f} GFLOP/s")
+    print(
+        f"- achieved (fastest step): {achieved / 1e9:.1f} GFLOP/s = {achieved / peak16:.0%} of the bf16 peak, "
+        f"{achieved / peak32:.0%} of the fp32 peak; median step {statistics.median(rates) / 1e9:.1f}, "
+        f"steps 2..{steps} overall {overall / 1e9:.1f} GFLOP/s"
+    )
     print(f"ratio: {achieved / (peak32 if a.fp32 else peak16):.2f}")
 
 

@@ -32,9 +32,13 @@ def build_examples(n: int, seed: int = 0) -> list[dict]:
     rows = []
     for i in range(n):
         k = rng.randint(1, 3)
-        solution = "\n\n".join(p.meta["long"] for p in problems[3 * i:3 * i + k])
-        rows.append({"prompt": [{"role": "user", "content": f"Solve step by step. {problems[3 * i].prompt}"}],
-                     "completion": [{"role": "assistant", "content": solution}]})
+        solution = "\n\n".join(p.meta["long"] for p in problems[3 * i : 3 * i + k])
+        rows.append(
+            {
+                "prompt": [{"role": "user", "content": f"Solve step by step. {problems[3 * i].prompt}"}],
+                "completion": [{"role": "assistant", "content": solution}],
+            }
+        )
     return rows
 
 
@@ -44,9 +48,22 @@ def run_ponder(model_dir: Path, data: Path, out: Path, a):
     from ponder.train.model import load_tokenizer
 
     shutil.rmtree(out, ignore_errors=True)
-    sft.run(sft.SFTConfig(model=str(model_dir), data=[str(data)], output=str(out), examples_per_step=a.per_step,
-                          max_steps=a.steps, lr=a.lr, lr_schedule="linear", warmup_ratio=0.0, shuffle=False,
-                          tokens_per_microbatch=1 << 20, tensorboard=False, bf16=a.bf16))
+    sft.run(
+        sft.SFTConfig(
+            model=str(model_dir),
+            data=[str(data)],
+            output=str(out),
+            examples_per_step=a.per_step,
+            max_steps=a.steps,
+            lr=a.lr,
+            lr_schedule="linear",
+            warmup_ratio=0.0,
+            shuffle=False,
+            tokens_per_microbatch=1 << 20,
+            tensorboard=False,
+            bf16=a.bf16,
+        )
+    )
     groups = sft.encode_sft_file(str(data), Encoder(load_tokenizer(model_dir)))
     losses, times = common.ponder_step_times(out / "metrics.jsonl")
     return losses, times, groups
@@ -61,14 +78,31 @@ def run_trl(model_dir: Path, rows: list[dict], out: Path, a):
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="sdpa")
-    args = SFTConfig(output_dir=str(out), per_device_train_batch_size=a.per_step, gradient_accumulation_steps=1,
-                     max_steps=a.steps, learning_rate=a.lr, lr_scheduler_type="linear", warmup_steps=0,
-                     max_length=None, logging_steps=1, save_strategy="no",
-                     report_to="none", seed=0, use_cpu=True, bf16=a.bf16, train_sampling_strategy="sequential",
-                     dataloader_num_workers=0, disable_tqdm=True, max_grad_norm=1.0, weight_decay=0.0)
+    args = SFTConfig(
+        output_dir=str(out),
+        per_device_train_batch_size=a.per_step,
+        gradient_accumulation_steps=1,
+        max_steps=a.steps,
+        learning_rate=a.lr,
+        lr_scheduler_type="linear",
+        warmup_steps=0,
+        max_length=None,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=0,
+        use_cpu=True,
+        bf16=a.bf16,
+        train_sampling_strategy="sequential",
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        max_grad_norm=1.0,
+        weight_decay=0.0,
+    )
     clock = common.trl_clock()
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
-                         callbacks=[clock])
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok, callbacks=[clock]
+    )
     trainer.remove_callback(PrinterCallback)
     trainer.train()
     return clock.losses, clock.times, trainer.train_dataset
@@ -97,13 +131,19 @@ def main() -> None:
     write_records(data, rows)
     p_losses, p_times, groups = run_ponder(model_dir, data, work / "ponder-sft", a)
     t_losses, t_times, trl_data = run_trl(model_dir, rows, work / "trl-sft", a)
-    notes = [f"model: {a.preset} preset; {a.steps} steps x {a.per_step} sequences; threads {a.threads}; "
-             f"{'bf16 autocast' if a.bf16 else 'fp32'}"]
-    same = all(list(g.prompt) + list(g.responses[0]) == r["input_ids"] for g, r in zip(groups, trl_data, strict=True))
+    notes = [
+        f"model: {a.preset} preset; {a.steps} steps x {a.per_step} sequences; threads {a.threads}; "
+        f"{'bf16 autocast' if a.bf16 else 'fp32'}"
+    ]
+    same = all(
+        list(g.prompt) + list(g.responses[0]) == r["input_ids"] for g, r in zip(groups, trl_data, strict=True)
+    )
     notes.append(f"token ids identical on both sides: {'yes' if same else 'NO'}")
     lengths = [len(g.prompt) + len(g.responses[0]) for g in groups]
-    notes.append(f"sequence tokens: mean {sum(lengths) / len(lengths):.0f}, min {min(lengths)}, max {max(lengths)}")
-    useful = [sum(lengths[s * a.per_step:(s + 1) * a.per_step]) for s in range(a.steps)]
+    notes.append(
+        f"sequence tokens: mean {sum(lengths) / len(lengths):.0f}, min {min(lengths)}, max {max(lengths)}"
+    )
+    useful = [sum(lengths[s * a.per_step : (s + 1) * a.per_step]) for s in range(a.steps)]
     common.report("SFT", useful, {"ponder": (p_losses, p_times), "trl": (t_losses, t_times)}, notes)
 
 

@@ -12,7 +12,10 @@ import torch
 
 
 def sft_loss(
-    token_logps: torch.Tensor, mask: torch.Tensor | None = None, *, num_tokens: float | torch.Tensor | None = None
+    token_logps: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    num_tokens: float | torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Token-mean NLL.
 

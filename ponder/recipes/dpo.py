@@ -33,19 +33,31 @@ from ponder.train.packing import PromptGroup, TokenBatch
 @dataclass(frozen=True)
 class DPOConfig:
     model: str = option(help="Policy to start from: a local folder or a hub name.")
-    data: list[str] = option(help="Pair files, each PATH or PATH:RATIO (share of the file per epoch, e.g. "
-                                  "new.jsonl:1.0,old.jsonl:0.5). JSONL or Parquet, TRL's preference format.")
+    data: list[str] = option(
+        help="Pair files, each PATH or PATH:RATIO (share of the file per epoch, e.g. "
+        "new.jsonl:1.0,old.jsonl:0.5). JSONL or Parquet, TRL's preference format."
+    )
     output: str = option(help="Run folder: metrics.jsonl, tensorboard/, checkpoints/, model/, summary.json.")
     ref_model: str | None = option(None, help="Reference model; default: the starting policy (`model`).")
     loss_type: Literal["sigmoid", "robust", "ipo", "hinge"] = option(
-        "sigmoid", help="sigmoid (DPO; cDPO with label_smoothing > 0), robust (rDPO), ipo, hinge.")
+        "sigmoid", help="sigmoid (DPO; cDPO with label_smoothing > 0), robust (rDPO), ipo, hinge."
+    )
     beta: float = option(0.1, help="β: strength of the KL constraint to the reference (τ for IPO).")
-    label_smoothing: float = option(0.0, help="ε: assumed share of flipped labels (sigmoid: cDPO; robust: rDPO).")
-    sft_loss_weight: float = option(0.0, help="Weight of the token-mean NLL of the chosen response (RPO, PFPO).")
-    length_normalize: bool = option(False, help="Use mean instead of summed response log-probs (as TRL's IPO).")
+    label_smoothing: float = option(
+        0.0, help="ε: assumed share of flipped labels (sigmoid: cDPO; robust: rDPO)."
+    )
+    sft_loss_weight: float = option(
+        0.0, help="Weight of the token-mean NLL of the chosen response (RPO, PFPO)."
+    )
+    length_normalize: bool = option(
+        False, help="Use mean instead of summed response log-probs (as TRL's IPO)."
+    )
     reference_free: bool = option(False, help="No reference model: reference log-probs count as 0.")
-    precompute_ref: bool = option(False, help="Compute reference log-probs once before training and cache them "
-                                              "next to the data, instead of a live reference model.")
+    precompute_ref: bool = option(
+        False,
+        help="Compute reference log-probs once before training and cache them "
+        "next to the data, instead of a live reference model.",
+    )
     lr: float = option(1e-6, help="Peak learning rate (AdamW).")
     lr_schedule: Literal["cosine", "linear", "constant"] = option("cosine", help="Decay after warmup.")
     warmup_ratio: float = option(0.1, help="Share of the optimizer steps spent warming up linearly from 0.")
@@ -57,14 +69,22 @@ class DPOConfig:
     epochs: int = option(1, help="Passes over the data mixture (ignored when max_steps is set).")
     max_steps: int | None = option(None, help="Optimizer steps to run; overrides epochs.")
     pairs_per_step: int = option(32, help="Pairs per optimizer step, over all processes.")
-    tokens_per_microbatch: int = option(4096, help="Token budget of one forward pass per process (packed tokens; "
-                                                   "a longer pair gets a micro-batch of its own).")
+    tokens_per_microbatch: int = option(
+        4096,
+        help="Token budget of one forward pass per process (packed tokens; "
+        "a longer pair gets a micro-batch of its own).",
+    )
     max_length: int | None = option(None, help="Longest prompt + response in tokens; null: no limit.")
     overlong: Literal["truncate_prompt", "skip", "error"] = option(
-        "truncate_prompt", help="Over max_length: cut the prompt from the left (never the response), skip the "
-                                "pair, or stop with an error naming it.")
-    chat_template: bool = option(True, help="Render with the tokenizer's chat template (text prompts become one "
-                                            "user message); false: raw text, EOS appended to responses.")
+        "truncate_prompt",
+        help="Over max_length: cut the prompt from the left (never the response), skip the "
+        "pair, or stop with an error naming it.",
+    )
+    chat_template: bool = option(
+        True,
+        help="Render with the tokenizer's chat template (text prompts become one "
+        "user message); false: raw text, EOS appended to responses.",
+    )
     share_prompt: bool = option(True, help="Compute each pair's prompt once for chosen and rejected.")
     packing: bool = option(True, help="Pack pairs without padding; false: right-padded batches (slow path).")
     shuffle: bool = option(True, help="Shuffle the pairs each epoch (seeded); false keeps file order.")
@@ -108,11 +128,20 @@ def run(cfg: DPOConfig) -> dict:
     ckpt = steps.prepare_output(out, resume=cfg.resume, config=config)
     torch.manual_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model)
-    encoder = Encoder(tokenizer, chat_template=cfg.chat_template, max_length=cfg.max_length, overlong=cfg.overlong)
+    encoder = Encoder(
+        tokenizer, chat_template=cfg.chat_template, max_length=cfg.max_length, overlong=cfg.overlong
+    )
     sources = parse_sources(cfg.data)
     files = [_encode_file(src.path, encoder) for src in sources]
-    schedule = StepSchedule([len(f) for f, _ in files], [s.ratio for s in sources], per_step=cfg.pairs_per_step,
-                            seed=cfg.seed, shuffle=cfg.shuffle, epochs=cfg.epochs, max_steps=cfg.max_steps)
+    schedule = StepSchedule(
+        [len(f) for f, _ in files],
+        [s.ratio for s in sources],
+        per_step=cfg.pairs_per_step,
+        seed=cfg.seed,
+        shuffle=cfg.shuffle,
+        epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+    )
     total = schedule.total_steps
     warmup = optim.warmup_steps(total, cfg.warmup_ratio)
 
@@ -122,17 +151,21 @@ def run(cfg: DPOConfig) -> dict:
         ref_table = _precompute_reference(acc, cfg, sources, files, encoder, ref_path)
     elif not cfg.reference_free:
         ref_model = load_model(ref_path, trainable=False).to(acc.device)
-    policy = load_model(ckpt / "model" if ckpt else cfg.model, gradient_checkpointing=cfg.gradient_checkpointing)
-    optimizer = optim.build_optimizer(policy, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                      betas=tuple(cfg.adam_betas), eps=cfg.adam_eps)
+    policy = load_model(
+        ckpt / "model" if ckpt else cfg.model, gradient_checkpointing=cfg.gradient_checkpointing
+    )
+    optimizer = optim.build_optimizer(
+        policy, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=tuple(cfg.adam_betas), eps=cfg.adam_eps
+    )
     policy, optimizer = acc.prepare(policy, optimizer)
     start = 0
     if ckpt is not None:
         start = checkpoint.load_checkpoint_state(acc, ckpt)["step"]
     if acc.is_main_process:
         write_text(out / "config.yaml", steps.to_yaml(config))
-    logger = MetricsLogger(out, enabled=acc.is_main_process, resume_step=start if ckpt else None,
-                           tensorboard=cfg.tensorboard)
+    logger = MetricsLogger(
+        out, enabled=acc.is_main_process, resume_step=start if ckpt else None, tensorboard=cfg.tensorboard
+    )
     pad_id = tokenizer.pad_token_id
 
     # ------------------------------------------------------------------ loop
@@ -142,33 +175,61 @@ def run(cfg: DPOConfig) -> dict:
     tokens_seen = 0
     for step in range(start, total):
         with steps.StepTimer() as timer:
-            lr = optim.lr_at(step, base_lr=cfg.lr, total_steps=total, warmup=warmup, schedule=cfg.lr_schedule,
-                             min_lr_ratio=cfg.min_lr_ratio)
+            lr = optim.lr_at(
+                step,
+                base_lr=cfg.lr,
+                total_steps=total,
+                warmup=warmup,
+                schedule=cfg.lr_schedule,
+                min_lr_ratio=cfg.min_lr_ratio,
+            )
             optim.set_lr(optimizer, lr)
             items = schedule.items(step)
             groups = [files[f][0][i] for f, i in items]
             refs = None if ref_table is None else torch.tensor([ref_table[f][i] for f, i in items])
-            micro = steps.local_microbatches(groups, accelerator=acc, tokens_per_microbatch=cfg.tokens_per_microbatch,
-                                             share_prompt=cfg.share_prompt, packing=cfg.packing, pad_id=pad_id)
-            loss_fn = functools.partial(_microbatch_loss, cfg, policy, ref_model, refs,
-                                        acc.num_processes / len(groups))
+            micro = steps.local_microbatches(
+                groups,
+                accelerator=acc,
+                tokens_per_microbatch=cfg.tokens_per_microbatch,
+                share_prompt=cfg.share_prompt,
+                packing=cfg.packing,
+                pad_id=pad_id,
+            )
+            loss_fn = functools.partial(
+                _microbatch_loss, cfg, policy, ref_model, refs, acc.num_processes / len(groups)
+            )
             sums = steps.accumulate(acc, policy, micro, loss_fn, bf16=cfg.bf16, pad_id=pad_id)
             grad_norm = steps.apply_update(acc, policy, optimizer, cfg.max_grad_norm)
             total_sums = distributed.sum_across(acc, sums or [0.0] * 7)
         n = total_sums[5]
         tokens_seen += int(total_sums[6])
         record = {
-            "step": step + 1, "epoch": schedule.epoch_of(step), "loss": total_sums[0] / n,
-            "rewards_chosen": total_sums[1] / n, "rewards_rejected": total_sums[2] / n, "margin": total_sums[3] / n,
-            "accuracy": total_sums[4] / n, "pairs": int(n), "tokens": int(total_sums[6]),
-            "tokens_per_s": total_sums[6] / timer.seconds, "lr": lr, "grad_norm": grad_norm,
+            "step": step + 1,
+            "epoch": schedule.epoch_of(step),
+            "loss": total_sums[0] / n,
+            "rewards_chosen": total_sums[1] / n,
+            "rewards_rejected": total_sums[2] / n,
+            "margin": total_sums[3] / n,
+            "accuracy": total_sums[4] / n,
+            "pairs": int(n),
+            "tokens": int(total_sums[6]),
+            "tokens_per_s": total_sums[6] / timer.seconds,
+            "lr": lr,
+            "grad_norm": grad_norm,
         }
         logger.log(record)
         bar.update(1)
         bar.set_postfix(loss=f"{record['loss']:.4f}", acc=f"{record['accuracy']:.2f}")
         if cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < total:
-            checkpoint.save_checkpoint(acc, policy, tokenizer, out, step + 1,
-                                       {"step": step + 1, "config": config}, keep=cfg.keep_checkpoints)
+            checkpoint.save_checkpoint(
+                acc,
+                policy,
+                tokenizer,
+                out,
+                step + 1,
+                steps.trainer_state(schedule, step + 1, config),
+                keep=cfg.keep_checkpoints,
+            )
     bar.close()
 
     # ------------------------------------------------------------------ final model and report
@@ -176,10 +237,18 @@ def run(cfg: DPOConfig) -> dict:
     checkpoint.save_model(acc, policy, tokenizer, out / "model")
     logger.close()
     summary = {
-        "recipe": "dpo", "config": config, "steps": total, "resumed_from": start if ckpt else None, "final": record,
-        "model": str(out / "model"), "metrics": str(out / "metrics.jsonl"), "tokens": tokens_seen,
-        "seconds": elapsed, "pairs": [len(f) for f, _ in files],
-        "skipped_overlong": encoder.skipped, "truncated_prompts": encoder.truncated,
+        "recipe": "dpo",
+        "config": config,
+        "steps": total,
+        "resumed_from": start if ckpt else None,
+        "final": record,
+        "model": str(out / "model"),
+        "metrics": str(out / "metrics.jsonl"),
+        "tokens": tokens_seen,
+        "seconds": elapsed,
+        "pairs": [len(f) for f, _ in files],
+        "skipped_overlong": encoder.skipped,
+        "truncated_prompts": encoder.truncated,
     }
     if acc.is_main_process:
         write_json(out / "summary.json", summary)
@@ -201,12 +270,24 @@ def _encode_file(path: str, encoder: Encoder) -> tuple[list[PromptGroup], list[i
     return groups, index
 
 
-def _microbatch_loss(cfg: DPOConfig, policy, ref_model, refs: torch.Tensor | None, scale: float,
-                     indices: list[int], batch: TokenBatch) -> tuple[torch.Tensor, list[float]]:
+def _microbatch_loss(
+    cfg: DPOConfig,
+    policy,
+    ref_model,
+    refs: torch.Tensor | None,
+    scale: float,
+    indices: list[int],
+    batch: TokenBatch,
+) -> tuple[torch.Tensor, list[float]]:
     """Loss share and statistics of one micro-batch (``refs``: precomputed reference log-probs of the step)."""
     out = _pair_losses(cfg, policy, ref_model, batch, None if refs is None else refs[indices])
-    stats = [out.losses.detach().sum(), out.rewards_chosen.sum(), out.rewards_rejected.sum(), out.margins.sum(),
-             out.accuracies.sum()]
+    stats = [
+        out.losses.detach().sum(),
+        out.rewards_chosen.sum(),
+        out.rewards_rejected.sum(),
+        out.margins.sum(),
+        out.accuracies.sum(),
+    ]
     return out.losses.sum() * scale, [float(x) for x in stats] + [len(indices), batch.num_tokens]
 
 
@@ -222,17 +303,30 @@ def _pair_losses(cfg: DPOConfig, policy, ref_model, batch: TokenBatch, refs: tor
             ref = logprobs(ref_model, batch).sequences
         ref_c, ref_r = ref[0::2], ref[1::2]
     return preference_loss(
-        lp[0::2], lp[1::2], ref_c, ref_r, chosen_tokens=batch.lengths[0::2], rejected_tokens=batch.lengths[1::2],
-        loss_type=cfg.loss_type, beta=cfg.beta, label_smoothing=cfg.label_smoothing,
-        length_normalize=cfg.length_normalize, sft_loss_weight=cfg.sft_loss_weight,
+        lp[0::2],
+        lp[1::2],
+        ref_c,
+        ref_r,
+        chosen_tokens=batch.lengths[0::2],
+        rejected_tokens=batch.lengths[1::2],
+        loss_type=cfg.loss_type,
+        beta=cfg.beta,
+        label_smoothing=cfg.label_smoothing,
+        length_normalize=cfg.length_normalize,
+        sft_loss_weight=cfg.sft_loss_weight,
     )
 
 
-def _precompute_reference(acc, cfg: DPOConfig, sources, files, encoder: Encoder, ref_path: str
-                          ) -> list[list[list[float]]]:
+def _precompute_reference(
+    acc, cfg: DPOConfig, sources, files, encoder: Encoder, ref_path: str
+) -> list[list[list[float]]]:
     """Reference log-probs ``[file][pair] -> [chosen, rejected]``, from the cache or one pass of the model."""
-    settings = {"chat_template": cfg.chat_template, "max_length": cfg.max_length, "overlong": cfg.overlong,
-                "bf16": cfg.bf16}
+    settings = {
+        "chat_template": cfg.chat_template,
+        "max_length": cfg.max_length,
+        "overlong": cfg.overlong,
+        "bf16": cfg.bf16,
+    }
     table: list[list[list[float]]] = []
     model = None
     for src, (groups, index) in zip(sources, files, strict=True):
@@ -256,10 +350,17 @@ def _precompute_reference(acc, cfg: DPOConfig, sources, files, encoder: Encoder,
 @torch.no_grad()
 def _reference_pass(acc, cfg: DPOConfig, model, groups: list[PromptGroup]) -> list[list[float]]:
     """``[chosen, rejected]`` reference log-probs of every group, the work split over processes."""
-    micro = steps.local_microbatches(groups, accelerator=acc, tokens_per_microbatch=cfg.tokens_per_microbatch,
-                                     share_prompt=cfg.share_prompt, packing=True)
+    micro = steps.local_microbatches(
+        groups,
+        accelerator=acc,
+        tokens_per_microbatch=cfg.tokens_per_microbatch,
+        share_prompt=cfg.share_prompt,
+        packing=True,
+    )
     mine: dict[int, list[float]] = {}
-    for indices, batch in progress(micro, desc="reference log-probs", unit="batch") if acc.is_main_process else micro:
+    for indices, batch in (
+        progress(micro, desc="reference log-probs", unit="batch") if acc.is_main_process else micro
+    ):
         with steps.autocast(acc, cfg.bf16):
             seq = logprobs(model, batch if batch is not None else steps.empty_batch(acc, 0)).sequences
         for j, i in enumerate(indices):

@@ -32,11 +32,14 @@ from ponder.train.packing import PromptGroup, TokenBatch
 @dataclass(frozen=True)
 class SFTConfig:
     model: str = option(help="Model to start from: a local folder or a hub name.")
-    data: list[str] = option(help="Training files, each PATH or PATH:RATIO (share of the file per epoch). "
-                                  "Records: {prompt, completion}, {messages}, ponder samples or pairs (chosen).")
+    data: list[str] = option(
+        help="Training files, each PATH or PATH:RATIO (share of the file per epoch). "
+        "Records: {prompt, completion}, {messages}, ponder samples or pairs (chosen)."
+    )
     output: str = option(help="Run folder: metrics.jsonl, tensorboard/, checkpoints/, model/, summary.json.")
     sample_filter: Literal["all", "correct"] = option(
-        "all", help="For ponder sample files: train on every response, or only on those graded correct.")
+        "all", help="For ponder sample files: train on every response, or only on those graded correct."
+    )
     lr: float = option(1e-5, help="Peak learning rate (AdamW).")
     lr_schedule: Literal["cosine", "linear", "constant"] = option("cosine", help="Decay after warmup.")
     warmup_ratio: float = option(0.03, help="Share of the optimizer steps spent warming up linearly from 0.")
@@ -47,16 +50,28 @@ class SFTConfig:
     max_grad_norm: float | None = option(1.0, help="Clip the gradient norm to this; null: no clipping.")
     epochs: int = option(1, help="Passes over the data mixture (ignored when max_steps is set).")
     max_steps: int | None = option(None, help="Optimizer steps to run; overrides epochs.")
-    examples_per_step: int = option(32, help="Examples (prompt + response) per optimizer step, over all processes.")
-    tokens_per_microbatch: int = option(4096, help="Token budget of one forward pass per process (packed tokens; "
-                                                   "a longer example gets a micro-batch of its own).")
+    examples_per_step: int = option(
+        32, help="Examples (prompt + response) per optimizer step, over all processes."
+    )
+    tokens_per_microbatch: int = option(
+        4096,
+        help="Token budget of one forward pass per process (packed tokens; "
+        "a longer example gets a micro-batch of its own).",
+    )
     max_length: int | None = option(None, help="Longest prompt + response in tokens; null: no limit.")
     overlong: Literal["truncate_prompt", "skip", "error"] = option(
-        "truncate_prompt", help="Over max_length: cut the prompt from the left (never the response), skip the "
-                                "example, or stop with an error naming it.")
-    chat_template: bool = option(True, help="Render with the tokenizer's chat template (text prompts become one "
-                                            "user message); false: raw text, EOS appended to responses.")
-    packing: bool = option(True, help="Pack examples without padding; false: right-padded batches (slow path).")
+        "truncate_prompt",
+        help="Over max_length: cut the prompt from the left (never the response), skip the "
+        "example, or stop with an error naming it.",
+    )
+    chat_template: bool = option(
+        True,
+        help="Render with the tokenizer's chat template (text prompts become one "
+        "user message); false: raw text, EOS appended to responses.",
+    )
+    packing: bool = option(
+        True, help="Pack examples without padding; false: right-padded batches (slow path)."
+    )
     shuffle: bool = option(True, help="Shuffle the examples each epoch (seeded); false keeps file order.")
     seed: int = option(0, help="Seed for data order, mixture sampling and any randomness in training.")
     bf16: bool = option(False, help="bf16 autocast with fp32 master weights.")
@@ -94,22 +109,35 @@ def run(cfg: SFTConfig) -> dict:
     ckpt = steps.prepare_output(out, resume=cfg.resume, config=config)
     torch.manual_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model)
-    encoder = Encoder(tokenizer, chat_template=cfg.chat_template, max_length=cfg.max_length, overlong=cfg.overlong)
+    encoder = Encoder(
+        tokenizer, chat_template=cfg.chat_template, max_length=cfg.max_length, overlong=cfg.overlong
+    )
     sources = parse_sources(cfg.data)
     files = [encode_sft_file(src.path, encoder, cfg.sample_filter) for src in sources]
-    schedule = StepSchedule([len(f) for f in files], [s.ratio for s in sources], per_step=cfg.examples_per_step,
-                            seed=cfg.seed, shuffle=cfg.shuffle, epochs=cfg.epochs, max_steps=cfg.max_steps)
+    schedule = StepSchedule(
+        [len(f) for f in files],
+        [s.ratio for s in sources],
+        per_step=cfg.examples_per_step,
+        seed=cfg.seed,
+        shuffle=cfg.shuffle,
+        epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+    )
     total = schedule.total_steps
     warmup = optim.warmup_steps(total, cfg.warmup_ratio)
-    model = load_model(ckpt / "model" if ckpt else cfg.model, gradient_checkpointing=cfg.gradient_checkpointing)
-    optimizer = optim.build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                      betas=tuple(cfg.adam_betas), eps=cfg.adam_eps)
+    model = load_model(
+        ckpt / "model" if ckpt else cfg.model, gradient_checkpointing=cfg.gradient_checkpointing
+    )
+    optimizer = optim.build_optimizer(
+        model, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=tuple(cfg.adam_betas), eps=cfg.adam_eps
+    )
     model, optimizer = acc.prepare(model, optimizer)
     start = checkpoint.load_checkpoint_state(acc, ckpt)["step"] if ckpt else 0
     if acc.is_main_process:
         write_text(out / "config.yaml", steps.to_yaml(config))
-    logger = MetricsLogger(out, enabled=acc.is_main_process, resume_step=start if ckpt else None,
-                           tensorboard=cfg.tensorboard)
+    logger = MetricsLogger(
+        out, enabled=acc.is_main_process, resume_step=start if ckpt else None, tensorboard=cfg.tensorboard
+    )
     pad_id = tokenizer.pad_token_id
 
     # ------------------------------------------------------------------ loop
@@ -119,30 +147,54 @@ def run(cfg: SFTConfig) -> dict:
     tokens_seen = 0
     for step in range(start, total):
         with steps.StepTimer() as timer:
-            lr = optim.lr_at(step, base_lr=cfg.lr, total_steps=total, warmup=warmup, schedule=cfg.lr_schedule,
-                             min_lr_ratio=cfg.min_lr_ratio)
+            lr = optim.lr_at(
+                step,
+                base_lr=cfg.lr,
+                total_steps=total,
+                warmup=warmup,
+                schedule=cfg.lr_schedule,
+                min_lr_ratio=cfg.min_lr_ratio,
+            )
             optim.set_lr(optimizer, lr)
             groups = [files[f][i] for f, i in schedule.items(step)]
             # token-mean over the whole step: every micro-batch divides by the step's response-token count
             scored = sum(g.scored(0) for g in groups)
-            micro = steps.local_microbatches(groups, accelerator=acc, tokens_per_microbatch=cfg.tokens_per_microbatch,
-                                             packing=cfg.packing, pad_id=pad_id)
+            micro = steps.local_microbatches(
+                groups,
+                accelerator=acc,
+                tokens_per_microbatch=cfg.tokens_per_microbatch,
+                packing=cfg.packing,
+                pad_id=pad_id,
+            )
             loss_fn = functools.partial(_microbatch_loss, model, scored, acc.num_processes)
             sums = steps.accumulate(acc, model, micro, loss_fn, bf16=cfg.bf16, pad_id=pad_id)
             grad_norm = steps.apply_update(acc, model, optimizer, cfg.max_grad_norm)
             total_sums = distributed.sum_across(acc, sums or [0.0] * 3)
         tokens_seen += int(total_sums[2])
         record = {
-            "step": step + 1, "epoch": schedule.epoch_of(step), "loss": total_sums[0] / scored,
-            "examples": int(total_sums[1]), "response_tokens": scored, "tokens": int(total_sums[2]),
-            "tokens_per_s": total_sums[2] / timer.seconds, "lr": lr, "grad_norm": grad_norm,
+            "step": step + 1,
+            "epoch": schedule.epoch_of(step),
+            "loss": total_sums[0] / scored,
+            "examples": int(total_sums[1]),
+            "response_tokens": scored,
+            "tokens": int(total_sums[2]),
+            "tokens_per_s": total_sums[2] / timer.seconds,
+            "lr": lr,
+            "grad_norm": grad_norm,
         }
         logger.log(record)
         bar.update(1)
         bar.set_postfix(loss=f"{record['loss']:.4f}")
         if cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < total:
-            checkpoint.save_checkpoint(acc, model, tokenizer, out, step + 1,
-                                       {"step": step + 1, "config": config}, keep=cfg.keep_checkpoints)
+            checkpoint.save_checkpoint(
+                acc,
+                model,
+                tokenizer,
+                out,
+                step + 1,
+                steps.trainer_state(schedule, step + 1, config),
+                keep=cfg.keep_checkpoints,
+            )
     bar.close()
 
     # ------------------------------------------------------------------ final model and report
@@ -150,10 +202,18 @@ def run(cfg: SFTConfig) -> dict:
     checkpoint.save_model(acc, model, tokenizer, out / "model")
     logger.close()
     summary = {
-        "recipe": "sft", "config": config, "steps": total, "resumed_from": start if ckpt else None,
-        "final": record, "model": str(out / "model"), "metrics": str(out / "metrics.jsonl"),
-        "tokens": tokens_seen, "seconds": elapsed, "examples": [len(f) for f in files],
-        "skipped_overlong": encoder.skipped, "truncated_prompts": encoder.truncated,
+        "recipe": "sft",
+        "config": config,
+        "steps": total,
+        "resumed_from": start if ckpt else None,
+        "final": record,
+        "model": str(out / "model"),
+        "metrics": str(out / "metrics.jsonl"),
+        "tokens": tokens_seen,
+        "seconds": elapsed,
+        "examples": [len(f) for f in files],
+        "skipped_overlong": encoder.skipped,
+        "truncated_prompts": encoder.truncated,
     }
     if acc.is_main_process:
         write_json(out / "summary.json", summary)
@@ -161,11 +221,16 @@ def run(cfg: SFTConfig) -> dict:
     return summary
 
 
-def _microbatch_loss(model, scored: int, scale: float, indices: list[int], batch: TokenBatch
-                     ) -> tuple[torch.Tensor, list[float]]:
+def _microbatch_loss(
+    model, scored: int, scale: float, indices: list[int], batch: TokenBatch
+) -> tuple[torch.Tensor, list[float]]:
     """Loss share and statistics of one micro-batch; ``scored``: response tokens of the whole step."""
     tokens = logprobs(model, batch).tokens
-    return sft_loss(tokens, num_tokens=scored) * scale, [-float(tokens.detach().sum()), len(indices), batch.num_tokens]
+    return sft_loss(tokens, num_tokens=scored) * scale, [
+        -float(tokens.detach().sum()),
+        len(indices),
+        batch.num_tokens,
+    ]
 
 
 def encode_sft_file(path: str, encoder: Encoder, sample_filter: str = "all") -> list[PromptGroup]:
@@ -188,7 +253,9 @@ def encode_sft_file(path: str, encoder: Encoder, sample_filter: str = "all") -> 
     return groups
 
 
-def _sample_examples(rec: Sample, encoder: Encoder, where: Where, sample_filter: str) -> list[PromptGroup | None]:
+def _sample_examples(
+    rec: Sample, encoder: Encoder, where: Where, sample_filter: str
+) -> list[PromptGroup | None]:
     if sample_filter == "correct" and rec.correct is None:
         raise where.error("sample_filter=correct needs graded samples (run ponder grade first)", "correct")
     out = []

@@ -34,7 +34,7 @@ def list_checkpoints(out: str | Path) -> list[Path]:
     if not root.is_dir():
         return []
     found = [p for p in root.iterdir() if p.name.startswith(PREFIX) and (p / "trainer_state.json").exists()]
-    return sorted(found, key=lambda p: int(p.name[len(PREFIX):]))
+    return sorted(found, key=lambda p: int(p.name[len(PREFIX) :]))
 
 
 def latest_checkpoint(out: str | Path) -> Path | None:
@@ -63,8 +63,15 @@ def save_model(accelerator, model, tokenizer, path: str | Path) -> None:
     accelerator.wait_for_everyone()
 
 
-def save_checkpoint(accelerator, model, tokenizer, out: str | Path, step: int, trainer_state: dict[str, Any],
-                    keep: int | None = None) -> Path:
+def save_checkpoint(
+    accelerator,
+    model,
+    tokenizer,
+    out: str | Path,
+    step: int,
+    trainer_state: dict[str, Any],
+    keep: int | None = None,
+) -> Path:
     """Write ``OUT/checkpoints/step-N`` atomically; keep only the ``keep`` newest (``None``: all)."""
     final = checkpoint_dir(out, step)
     tmp = final.with_name(f".partial-{final.name}")

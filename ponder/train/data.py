@@ -79,8 +79,12 @@ def sft_kind(first: Any, path: str | Path) -> type[Record]:
         for key, kind in SFT_KINDS.items():
             if key in first:
                 return kind
-    raise InputError(path, "cannot tell the SFT format: expected records with 'messages', 'prompt' + "
-                     "'completion', 'responses' (ponder samples) or 'chosen' (preference pairs)", line=1)
+    raise InputError(
+        path,
+        "cannot tell the SFT format: expected records with 'messages', 'prompt' + "
+        "'completion', 'responses' (ponder samples) or 'chosen' (preference pairs)",
+        line=1,
+    )
 
 
 def read_sft_records(path: str | Path) -> Iterator[tuple[int, Record]]:
@@ -139,8 +143,9 @@ def epoch_counts(sizes: list[int], ratios: list[float]) -> list[int]:
     return [round(r * n) for n, r in zip(sizes, ratios, strict=True)]
 
 
-def epoch_order(sizes: list[int], ratios: list[float], *, seed: int, epoch: int, shuffle: bool = True
-                ) -> list[tuple[int, int]]:
+def epoch_order(
+    sizes: list[int], ratios: list[float], *, seed: int, epoch: int, shuffle: bool = True
+) -> list[tuple[int, int]]:
     """The ``(file, record)`` indices of one epoch (see the module docstring). Deterministic."""
     order: list[tuple[int, int]] = []
     for f, (n, count) in enumerate(zip(sizes, epoch_counts(sizes, ratios), strict=True)):
@@ -161,11 +166,26 @@ class StepSchedule:
     sees exactly the records the uninterrupted run saw.
     """
 
-    def __init__(self, sizes: list[int], ratios: list[float], *, per_step: int, seed: int, shuffle: bool = True,
-                 epochs: int = 1, max_steps: int | None = None):
+    def __init__(
+        self,
+        sizes: list[int],
+        ratios: list[float],
+        *,
+        per_step: int,
+        seed: int,
+        shuffle: bool = True,
+        epochs: int = 1,
+        max_steps: int | None = None,
+    ):
         if per_step <= 0:
             raise ValueError("per_step must be positive")
-        self.sizes, self.ratios, self.per_step, self.seed, self.shuffle = sizes, ratios, per_step, seed, shuffle
+        self.sizes, self.ratios, self.per_step, self.seed, self.shuffle = (
+            sizes,
+            ratios,
+            per_step,
+            seed,
+            shuffle,
+        )
         self.epoch_size = sum(epoch_counts(sizes, ratios))
         if self.epoch_size == 0:
             raise ValueError("the data mixture is empty")
@@ -180,6 +200,8 @@ class StepSchedule:
         """The ``(file, record)`` indices of optimizer step ``step`` (0-based)."""
         epoch, k = divmod(step, self.steps_per_epoch)
         if self._cache is None or self._cache[0] != epoch:
-            self._cache = (epoch, epoch_order(self.sizes, self.ratios, seed=self.seed, epoch=epoch,
-                                              shuffle=self.shuffle))
+            self._cache = (
+                epoch,
+                epoch_order(self.sizes, self.ratios, seed=self.seed, epoch=epoch, shuffle=self.shuffle),
+            )
         return self._cache[1][k * self.per_step : (k + 1) * self.per_step]

@@ -49,13 +49,21 @@ class Where:
 class Encoder:
     """Turns prompts and responses into token ids under the convention above."""
 
-    def __init__(self, tokenizer: Any, *, chat_template: bool = True, max_length: int | None = None,
-                 overlong: str = "truncate_prompt"):
+    def __init__(
+        self,
+        tokenizer: Any,
+        *,
+        chat_template: bool = True,
+        max_length: int | None = None,
+        overlong: str = "truncate_prompt",
+    ):
         if overlong not in OVERLONG:
             raise ValueError(f"overlong must be one of {', '.join(OVERLONG)}, got {overlong!r}")
         if chat_template and not getattr(tokenizer, "chat_template", None):
-            raise InputError(getattr(tokenizer, "name_or_path", "tokenizer"),
-                             "the tokenizer has no chat template; set chat_template=false to train on raw text")
+            raise InputError(
+                getattr(tokenizer, "name_or_path", "tokenizer"),
+                "the tokenizer has no chat template; set chat_template=false to train on raw text",
+            )
         self.tokenizer = tokenizer
         self.chat_template = chat_template
         self.max_length = max_length
@@ -82,15 +90,28 @@ class Encoder:
     def render_prompt(self, messages: list[Message]) -> str:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    def render_response(self, prompt_msgs: list[Message], prompt_text: str, response: PromptLike,
-                        where: Where, field: str, *, prefix: bool = False) -> str:
+    def render_response(
+        self,
+        prompt_msgs: list[Message],
+        prompt_text: str,
+        response: PromptLike,
+        where: Where,
+        field: str,
+        *,
+        prefix: bool = False,
+    ) -> str:
         """The text the template renders after the generation prompt for ``response``."""
-        resp_msgs = [{"role": "assistant", "content": response}] if isinstance(response, str) else list(response)
+        resp_msgs = (
+            [{"role": "assistant", "content": response}] if isinstance(response, str) else list(response)
+        )
         full = self.tokenizer.apply_chat_template(prompt_msgs + resp_msgs, tokenize=False)
         if not full.startswith(prompt_text):
-            raise where.error("the chat template does not render the prompt (with its generation prompt) as the "
-                              "start of prompt + response; ponder cannot tell which tokens are the response", field)
-        return self._cut(full[len(prompt_text):], prefix)
+            raise where.error(
+                "the chat template does not render the prompt (with its generation prompt) as the "
+                "start of prompt + response; ponder cannot tell which tokens are the response",
+                field,
+            )
+        return self._cut(full[len(prompt_text) :], prefix)
 
     def _cut(self, text: str, prefix: bool) -> str:
         stripped = text.rstrip()
@@ -103,15 +124,24 @@ class Encoder:
 
     # ----------------------------------------------------------------- public encoders
 
-    def encode(self, prompt: PromptLike, responses: list[PromptLike], where: Where, fields: list[str],
-               *, prefix: bool = False) -> PromptGroup | None:
+    def encode(
+        self,
+        prompt: PromptLike,
+        responses: list[PromptLike],
+        where: Where,
+        fields: list[str],
+        *,
+        prefix: bool = False,
+    ) -> PromptGroup | None:
         """One prompt and its responses as a :class:`PromptGroup` (``None`` when skipped as overlong)."""
         if self.chat_template:
             msgs = self.prompt_messages(prompt)
             prompt_text = self.render_prompt(msgs)
             prompt_ids = self._ids(prompt_text)
-            resp_ids = [self._ids(self.render_response(msgs, prompt_text, r, where, f, prefix=prefix))
-                        for r, f in zip(responses, fields, strict=True)]
+            resp_ids = [
+                self._ids(self.render_response(msgs, prompt_text, r, where, f, prefix=prefix))
+                for r, f in zip(responses, fields, strict=True)
+            ]
         else:
             for value, f in zip([prompt, *responses], ["prompt", *fields], strict=True):
                 if not isinstance(value, str):
@@ -132,7 +162,9 @@ class Encoder:
     def encode_pair(self, pair: Pair, where: Where) -> PromptGroup | None:
         """A preference pair: responses ``(chosen, rejected)``; prefixes when ``meta.prefix`` is true."""
         prefix = bool((pair.meta or {}).get("prefix", False))
-        return self.encode(pair.prompt, [pair.chosen, pair.rejected], where, ["chosen", "rejected"], prefix=prefix)
+        return self.encode(
+            pair.prompt, [pair.chosen, pair.rejected], where, ["chosen", "rejected"], prefix=prefix
+        )
 
     def encode_conversation(self, messages: list[Message], where: Where) -> PromptGroup | None:
         """A multi-turn conversation; every assistant turn is scored, everything else is context."""
@@ -149,10 +181,13 @@ class Encoder:
             before = self.render_prompt(messages[:i])
             full = self.tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
             if not before.startswith(text) or not full.startswith(before):
-                raise where.error(f"the chat template does not render message {i} as a continuation of the earlier "
-                                  "ones; ponder cannot mark the assistant tokens", "messages")
-            context = self._ids(before[len(text):]) if len(before) > len(text) else []
-            span = self._cut(full[len(before):], prefix=False)
+                raise where.error(
+                    f"the chat template does not render message {i} as a continuation of the earlier "
+                    "ones; ponder cannot mark the assistant tokens",
+                    "messages",
+                )
+            context = self._ids(before[len(text) :]) if len(before) > len(text) else []
+            span = self._cut(full[len(before) :], prefix=False)
             ids += context
             mask += [False] * len(context)
             span_ids = self._ids(span)
@@ -178,7 +213,9 @@ class Encoder:
         if self.overlong == "error":
             raise where.error(f"{what}; raise max_length, or set overlong=truncate_prompt or overlong=skip")
         if longest >= limit:
-            raise where.error(f"{what}, and the response alone does not fit with one prompt token; responses are "
-                              "never cut: raise max_length or set overlong=skip")
+            raise where.error(
+                f"{what}, and the response alone does not fit with one prompt token; responses are "
+                "never cut: raise max_length or set overlong=skip"
+            )
         self.truncated += 1
-        return prompt_ids[len(prompt_ids) - (limit - longest):]
+        return prompt_ids[len(prompt_ids) - (limit - longest) :]

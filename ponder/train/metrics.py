@@ -25,8 +25,15 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 class MetricsLogger:
     """Appends step records to ``metrics.jsonl`` (flushed per line) and mirrors numbers to TensorBoard."""
 
-    def __init__(self, out: str | Path, *, enabled: bool = True, resume_step: int | None = None,
-                 tensorboard: bool = True, prefix: str = "train"):
+    def __init__(
+        self,
+        out: str | Path,
+        *,
+        enabled: bool = True,
+        resume_step: int | None = None,
+        tensorboard: bool = True,
+        prefix: str = "train",
+    ):
         self.enabled = enabled
         self.path = Path(out) / "metrics.jsonl"
         self.prefix = prefix

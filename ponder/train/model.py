@@ -30,8 +30,13 @@ def load_tokenizer(path: str | Path):
     return tok
 
 
-def load_model(path: str | Path, *, trainable: bool = True, gradient_checkpointing: bool = False,
-               dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+def load_model(
+    path: str | Path,
+    *,
+    trainable: bool = True,
+    gradient_checkpointing: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> torch.nn.Module:
     """A causal LM with ponder's packed attention (plain SDPA when called without a packing layout).
 
     ``trainable=False`` gives a frozen model in eval mode (a reference). Models with sliding-window layers
@@ -40,11 +45,15 @@ def load_model(path: str | Path, *, trainable: bool = True, gradient_checkpointi
     from transformers import AutoModelForCausalLM
 
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, attn_implementation=register_attention())
+        model = AutoModelForCausalLM.from_pretrained(
+            str(path), dtype=dtype, attn_implementation=register_attention()
+        )
     except (OSError, ValueError) as e:
         raise PonderError(f"cannot load a causal language model from {path}: {e}") from None
     if "sliding_attention" in (getattr(model.config, "layer_types", None) or []):
-        raise PonderError(f"{path}: models with sliding-window attention layers are not supported by packed training")
+        raise PonderError(
+            f"{path}: models with sliding-window attention layers are not supported by packed training"
+        )
     model.config.use_cache = False
     if trainable:
         model.train()

@@ -15,8 +15,14 @@ import torch
 SCHEDULES = ("linear", "cosine", "constant")
 
 
-def build_optimizer(model: torch.nn.Module, *, lr: float, weight_decay: float = 0.0,
-                    betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> torch.optim.AdamW:
+def build_optimizer(
+    model: torch.nn.Module,
+    *,
+    lr: float,
+    weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> torch.optim.AdamW:
     """AdamW over the trainable parameters; no weight decay on biases and norm weights (1-D tensors)."""
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
@@ -29,8 +35,15 @@ def warmup_steps(total_steps: int, warmup_ratio: float) -> int:
     return math.ceil(total_steps * warmup_ratio)
 
 
-def lr_at(step: int, *, base_lr: float, total_steps: int, warmup: int, schedule: str = "cosine",
-          min_lr_ratio: float = 0.0) -> float:
+def lr_at(
+    step: int,
+    *,
+    base_lr: float,
+    total_steps: int,
+    warmup: int,
+    schedule: str = "cosine",
+    min_lr_ratio: float = 0.0,
+) -> float:
     """Learning rate of optimizer step ``step`` (0-based)."""
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")

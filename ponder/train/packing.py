@@ -52,8 +52,10 @@ class PromptGroup:
         if self.masks is not None:
             object.__setattr__(self, "masks", tuple(array("b", [bool(x) for x in m]) for m in self.masks))
         if not self.prompt:
-            raise ValueError("a prompt group needs at least one prompt token (the first response token is "
-                             "predicted from it)")
+            raise ValueError(
+                "a prompt group needs at least one prompt token (the first response token is "
+                "predicted from it)"
+            )
         if not self.responses or any(len(r) == 0 for r in self.responses):
             raise ValueError("a prompt group needs non-empty responses")
         if self.masks is not None and [len(m) for m in self.masks] != [len(r) for r in self.responses]:
@@ -124,8 +126,12 @@ class TokenBatch:
         move = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in vars(self).items()}
         if self.layout is not None:
             move["layout"] = SegmentLayout(
-                [Segment(s.start, s.prefix, s.branches, [m if m is None else m.to(device) for m in s.masks])
-                 for s in self.layout.segments]
+                [
+                    Segment(
+                        s.start, s.prefix, s.branches, [m if m is None else m.to(device) for m in s.masks]
+                    )
+                    for s in self.layout.segments
+                ]
             )
         return TokenBatch(**move)
 
@@ -235,7 +241,11 @@ def pad(groups: Sequence[PromptGroup], *, pad_id: int = 0) -> TokenBatch:
 
 
 def plan_microbatches(
-    groups: Sequence[PromptGroup], tokens_per_microbatch: int, *, share_prompt: bool = True, padded: bool = False
+    groups: Sequence[PromptGroup],
+    tokens_per_microbatch: int,
+    *,
+    share_prompt: bool = True,
+    padded: bool = False,
 ) -> list[list[int]]:
     """Split groups (by index) into micro-batches of at most ``tokens_per_microbatch`` tokens.
 
@@ -298,18 +308,26 @@ def segment_attention(
     if ponder_layout is None:
         from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
     groups = getattr(module, "num_key_value_groups", 1)
     dropout = dropout if module.training else 0.0
     outs = []
     for seg in ponder_layout.segments:
         s, p = seg.start, seg.prefix
         e = s + p + (seg.branches[0] if seg.branches else 0)
-        outs.append(F.scaled_dot_product_attention(
-            query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], is_causal=True, scale=scaling,
-            dropout_p=dropout, enable_gqa=groups > 1,
-        ))
+        outs.append(
+            F.scaled_dot_product_attention(
+                query[:, :, s:e],
+                key[:, :, s:e],
+                value[:, :, s:e],
+                is_causal=True,
+                scale=scaling,
+                dropout_p=dropout,
+                enable_gqa=groups > 1,
+            )
+        )
         off = e
         for n, mask in zip(seg.branches[1:], seg.masks[1:], strict=True):
             k = torch.cat([key[:, :, s : s + p], key[:, :, off : off + n]], dim=2)
@@ -317,9 +335,16 @@ def segment_attention(
             if groups > 1:
                 k = k.repeat_interleave(groups, dim=1)
                 v = v.repeat_interleave(groups, dim=1)
-            outs.append(F.scaled_dot_product_attention(
-                query[:, :, off : off + n], k, v, attn_mask=mask, scale=scaling, dropout_p=dropout,
-            ))
+            outs.append(
+                F.scaled_dot_product_attention(
+                    query[:, :, off : off + n],
+                    k,
+                    v,
+                    attn_mask=mask,
+                    scale=scaling,
+                    dropout_p=dropout,
+                )
+            )
             off += n
     return torch.cat(outs, dim=2).transpose(1, 2).contiguous(), None
 

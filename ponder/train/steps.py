@@ -34,9 +34,15 @@ def autocast(accelerator, bf16: bool):
     return torch.autocast(device_type=accelerator.device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
-def local_microbatches(groups: Sequence[PromptGroup], *, accelerator, tokens_per_microbatch: int,
-                       share_prompt: bool = True, packing: bool = True, pad_id: int = 0
-                       ) -> list[tuple[list[int], TokenBatch | None]]:
+def local_microbatches(
+    groups: Sequence[PromptGroup],
+    *,
+    accelerator,
+    tokens_per_microbatch: int,
+    share_prompt: bool = True,
+    packing: bool = True,
+    pad_id: int = 0,
+) -> list[tuple[list[int], TokenBatch | None]]:
     """This process's micro-batches of a step: ``(indices into groups, batch)``; ``batch`` is ``None`` for
     an empty one. Every process gets the same number of micro-batches."""
     sizes = [g.num_tokens(share_prompt) for g in groups]
@@ -57,9 +63,15 @@ def empty_batch(accelerator, pad_id: int) -> TokenBatch:
     return pack([PromptGroup((pad_id,), ((pad_id,),))]).to(accelerator.device)
 
 
-def accumulate(accelerator, model, microbatches: list[tuple[list[int], TokenBatch | None]],
-               loss_fn: Callable[[list[int], TokenBatch], tuple[torch.Tensor, list[float]]], *,
-               bf16: bool = False, pad_id: int = 0) -> list[float]:
+def accumulate(
+    accelerator,
+    model,
+    microbatches: list[tuple[list[int], TokenBatch | None]],
+    loss_fn: Callable[[list[int], TokenBatch], tuple[torch.Tensor, list[float]]],
+    *,
+    bf16: bool = False,
+    pad_id: int = 0,
+) -> list[float]:
     """Forward and backward over the micro-batches; gradients are synchronised on the last one only.
 
     ``loss_fn(indices, batch)`` returns this micro-batch's share of the step loss -- already normalised by
@@ -80,7 +92,9 @@ def accumulate(accelerator, model, microbatches: list[tuple[list[int], TokenBatc
                 else:
                     loss, stats = loss_fn(indices, batch)
             accelerator.backward(loss)
-        totals = [a + b for a, b in zip(totals, stats, strict=True)] if totals and stats else (totals or stats)
+        totals = (
+            [a + b for a, b in zip(totals, stats, strict=True)] if totals and stats else (totals or stats)
+        )
     accelerator.sync_gradients = True
     return totals
 
@@ -124,9 +138,28 @@ def finished_summary(out: str | Path, config: dict[str, Any]) -> dict[str, Any] 
         return None
     summary = json.loads(path.read_text(encoding="utf-8"))
     saved = summary.get("config", {})
-    same = all(json.dumps(saved.get(k)) == json.dumps(config.get(k)) for k in set(saved) | set(config)
-               if k not in RESUME_FREE)
+    same = all(
+        json.dumps(saved.get(k)) == json.dumps(config.get(k))
+        for k in set(saved) | set(config)
+        if k not in RESUME_FREE
+    )
     return summary if same else None
+
+
+def trainer_state(schedule, done: int, config: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint records besides weights, optimizer and RNG: the data position and the config.
+
+    ``schedule`` is the run's :class:`~ponder.train.data.StepSchedule`; the data order of every epoch is a
+    function of the seed, so the step number fixes the position.
+    """
+    epoch, offset = divmod(done, schedule.steps_per_epoch)
+    return {
+        "step": done,
+        "epoch": epoch,
+        "steps_into_epoch": offset,
+        "total_steps": schedule.total_steps,
+        "config": config,
+    }
 
 
 def to_yaml(config: dict[str, Any]) -> str:
@@ -157,15 +190,22 @@ def prepare_output(out: str | Path, *, resume: bool, config: dict[str, Any]) -> 
     ckpt = latest_checkpoint(out)
     if not resume:
         if ckpt is not None or (out / "metrics.jsonl").exists():
-            raise PonderError(f"{out} already holds a training run; pass --resume (resume=true) to continue it, "
-                              "or choose another output folder")
+            raise PonderError(
+                f"{out} already holds a training run; pass --resume (resume=true) to continue it, "
+                "or choose another output folder"
+            )
         return None
     if ckpt is None:
         return None
     saved = read_trainer_state(ckpt).get("config", {})
-    changed = sorted(k for k in set(saved) | set(config)
-                     if k not in RESUME_FREE and json.dumps(saved.get(k)) != json.dumps(config.get(k)))
+    changed = sorted(
+        k
+        for k in set(saved) | set(config)
+        if k not in RESUME_FREE and json.dumps(saved.get(k)) != json.dumps(config.get(k))
+    )
     if changed:
-        raise PonderError(f"cannot resume {ckpt}: the config differs in {', '.join(changed)} "
-                          "(resuming continues the same run; start a new output folder to change them)")
+        raise PonderError(
+            f"cannot resume {ckpt}: the config differs in {', '.join(changed)} "
+            "(resuming continues the same run; start a new output folder to change them)"
+        )
     return ckpt

@@ -34,7 +34,9 @@ def _loss(**kw):
     pc, pr, rc, rr = _inputs()
     n = torch.tensor([2, 4, 5])
     m = torch.tensor([1, 2, 5])
-    return preference_loss(pc, pr, rc, rr, chosen_tokens=kw.pop("nc", n), rejected_tokens=kw.pop("nr", m), **kw)
+    return preference_loss(
+        pc, pr, rc, rr, chosen_tokens=kw.pop("nc", n), rejected_tokens=kw.pop("nr", m), **kw
+    )
 
 
 def test_sigmoid_rewards_margins_accuracies():
@@ -163,4 +165,6 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="both reference"):
         preference_loss(pc, pr, rc, None, chosen_tokens=n, rejected_tokens=n)
     with pytest.raises(ValueError, match="label_smoothing"):
-        preference_loss(pc, pr, rc, rr, chosen_tokens=n, rejected_tokens=n, loss_type="robust", label_smoothing=0.5)
+        preference_loss(
+            pc, pr, rc, rr, chosen_tokens=n, rejected_tokens=n, loss_type="robust", label_smoothing=0.5
+        )

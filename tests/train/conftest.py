@@ -36,8 +36,13 @@ def _problems(n, seed=0):
 def pair_file(tmp_path_factory):
     """16 ThinkPO-style pairs: long step-by-step solution chosen, short one rejected."""
     path = tmp_path_factory.mktemp("data") / "pairs.jsonl"
-    write_records(path, [{"id": p.id, "prompt": p.prompt, "chosen": p.meta["long"], "rejected": p.meta["short"]}
-                         for p in _problems(16)])
+    write_records(
+        path,
+        [
+            {"id": p.id, "prompt": p.prompt, "chosen": p.meta["long"], "rejected": p.meta["short"]}
+            for p in _problems(16)
+        ],
+    )
     return path
 
 

@@ -25,9 +25,16 @@ def test_response_is_content_and_end_of_turn(tokenizer):
     g = Encoder(tokenizer).encode("Compute 2 + 3.", ["So the answer is 5.", "5"], W, ["chosen", "rejected"])
     assert _decode(tokenizer, g.responses[0]) == "So the answer is 5.<|im_end|>"
     assert _decode(tokenizer, g.responses[1]) == "5<|im_end|>"
-    assert _decode(tokenizer, g.prompt) == "<|im_start|>user\nCompute 2 + 3.<|im_end|>\n<|im_start|>assistant\n"
-    full = tokenizer.apply_chat_template([{"role": "user", "content": "Compute 2 + 3."},
-                                          {"role": "assistant", "content": "So the answer is 5."}], tokenize=False)
+    assert (
+        _decode(tokenizer, g.prompt) == "<|im_start|>user\nCompute 2 + 3.<|im_end|>\n<|im_start|>assistant\n"
+    )
+    full = tokenizer.apply_chat_template(
+        [
+            {"role": "user", "content": "Compute 2 + 3."},
+            {"role": "assistant", "content": "So the answer is 5."},
+        ],
+        tokenize=False,
+    )
     assert list(g.prompt) + list(g.responses[0]) == tokenizer(full, add_special_tokens=False)["input_ids"]
 
 
@@ -44,11 +51,19 @@ def test_conversational_pair_and_prefix_pairs(tokenizer):
     """Message lists render the same as text; a pair with meta.prefix drops the end-of-turn token."""
     enc = Encoder(tokenizer)
     text = enc.encode_pair(Pair(id="a", prompt="Q", chosen="Step 1", rejected="Step 2"), W)
-    msgs = enc.encode_pair(Pair(id="a", prompt=[{"role": "user", "content": "Q"}],
-                                chosen=[{"role": "assistant", "content": "Step 1"}],
-                                rejected=[{"role": "assistant", "content": "Step 2"}]), W)
+    msgs = enc.encode_pair(
+        Pair(
+            id="a",
+            prompt=[{"role": "user", "content": "Q"}],
+            chosen=[{"role": "assistant", "content": "Step 1"}],
+            rejected=[{"role": "assistant", "content": "Step 2"}],
+        ),
+        W,
+    )
     assert text == msgs
-    prefix = enc.encode_pair(Pair(id="a", prompt="Q", chosen="Step 1", rejected="Step 2", meta={"prefix": True}), W)
+    prefix = enc.encode_pair(
+        Pair(id="a", prompt="Q", chosen="Step 1", rejected="Step 2", meta={"prefix": True}), W
+    )
     assert _decode(tokenizer, prefix.responses[0]) == "Step 1"
     assert prefix.prompt == text.prompt and prefix.responses[1] == text.responses[1][:-1]
 
@@ -75,21 +90,29 @@ def test_max_length_cuts_the_prompt_from_the_left_never_the_response(tokenizer):
     with pytest.raises(InputError, match=r"^data.jsonl:3: .*the response alone does not fit"):
         Encoder(tokenizer, max_length=n_resp).encode(long_prompt, ["It is 780."], W, ["chosen"])
     with pytest.raises(InputError, match=r"^data.jsonl:3: prompt \(\d+ tokens\) \+ response"):
-        Encoder(tokenizer, max_length=n_resp + 5, overlong="error").encode(long_prompt, ["It is 780."], W, ["chosen"])
+        Encoder(tokenizer, max_length=n_resp + 5, overlong="error").encode(
+            long_prompt, ["It is 780."], W, ["chosen"]
+        )
     skip = Encoder(tokenizer, max_length=n_resp + 5, overlong="skip")
     assert skip.encode(long_prompt, ["It is 780."], W, ["chosen"]) is None and skip.skipped == 1
 
 
 def test_conversation_scores_every_assistant_turn(tokenizer):
     """Scored tokens: both assistant turns with their end-of-turn; the user turn between them is context."""
-    msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q1"},
-            {"role": "assistant", "content": "A1"}, {"role": "user", "content": "Q2"},
-            {"role": "assistant", "content": "A2"}]
+    msgs = [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "Q1"},
+        {"role": "assistant", "content": "A1"},
+        {"role": "user", "content": "Q2"},
+        {"role": "assistant", "content": "A2"},
+    ]
     g = Encoder(tokenizer).encode_conversation(msgs, W)
     resp, mask = g.responses[0], g.masks[0]
     assert _decode(tokenizer, [t for t, m in zip(resp, mask, strict=True) if m]) == "A1<|im_end|>A2<|im_end|>"
-    assert _decode(tokenizer, [t for t, m in zip(resp, mask, strict=True) if not m]) == \
-        "\n<|im_start|>user\nQ2<|im_end|>\n<|im_start|>assistant\n"
+    assert (
+        _decode(tokenizer, [t for t, m in zip(resp, mask, strict=True) if not m])
+        == "\n<|im_start|>user\nQ2<|im_end|>\n<|im_start|>assistant\n"
+    )
     full = tokenizer.apply_chat_template(msgs, tokenize=False)
     assert _decode(tokenizer, g.prompt + resp) == full
 

@@ -33,7 +33,8 @@ def test_schedule_matches_transformers(kind):
     sched = make(opt, num_warmup_steps=3, num_training_steps=17)
     for step in range(17):
         assert lr_at(step, base_lr=3e-4, total_steps=17, warmup=3, schedule=kind) == pytest.approx(
-            opt.param_groups[0]["lr"], rel=1e-12, abs=1e-18)
+            opt.param_groups[0]["lr"], rel=1e-12, abs=1e-18
+        )
         opt.step()
         sched.step()
 

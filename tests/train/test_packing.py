@@ -109,8 +109,10 @@ def test_packed_equals_padded_with_masks(model):
     def rnd(n):
         return tuple(torch.randint(3, 600, (n,), generator=gen).tolist())
 
-    groups = [PromptGroup(rnd(6), (rnd(9),), ((True, True, False, False, False, True, True, True, True),)),
-              PromptGroup(rnd(2), (rnd(4),))]
+    groups = [
+        PromptGroup(rnd(6), (rnd(9),), ((True, True, False, False, False, True, True, True, True),)),
+        PromptGroup(rnd(2), (rnd(4),)),
+    ]
     out = []
     for batch in (pack(groups), pad(groups)):
         model.zero_grad()

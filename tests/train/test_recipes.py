@@ -64,13 +64,23 @@ def test_sft_one_batch_equals_accumulation_with_token_mean_over_the_step(model, 
     n_big, big, g_big = _step(model, groups, fn, budget=100_000)
     n_small, small, g_small = _step(model, groups, fn, budget=1)
     assert (n_big, n_small) == (1, 8)
-    torch.testing.assert_close(torch.tensor(big[0] / scored), torch.tensor(small[0] / scored), atol=ATOL, rtol=0)
+    torch.testing.assert_close(
+        torch.tensor(big[0] / scored), torch.tensor(small[0] / scored), atol=ATOL, rtol=0
+    )
     torch.testing.assert_close(g_big, g_small, atol=ATOL, rtol=0)
 
 
 def _dpo_cfg(tiny_model_dir, data, out, **kw):
-    base = dict(model=str(tiny_model_dir), data=[str(data)], output=str(out), pairs_per_step=4, max_steps=3,
-                lr=1e-3, tokens_per_microbatch=512, tensorboard=False)
+    base = dict(
+        model=str(tiny_model_dir),
+        data=[str(data)],
+        output=str(out),
+        pairs_per_step=4,
+        max_steps=3,
+        lr=1e-3,
+        tokens_per_microbatch=512,
+        tensorboard=False,
+    )
     base.update(kw)
     return dpo.DPOConfig(**base)
 
@@ -109,7 +119,16 @@ def test_a_run_writes_metrics_tensorboard_model_and_summary(tmp_path, tiny_model
     summary = dpo.run(_dpo_cfg(tiny_model_dir, pair_file, out, tensorboard=True, max_steps=2))
     rows = read_metrics(out / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2]
-    for key in ("loss", "rewards_chosen", "rewards_rejected", "margin", "accuracy", "tokens", "tokens_per_s", "lr"):
+    for key in (
+        "loss",
+        "rewards_chosen",
+        "rewards_rejected",
+        "margin",
+        "accuracy",
+        "tokens",
+        "tokens_per_s",
+        "lr",
+    ):
         assert isinstance(rows[0][key], float | int), key
     assert rows[0]["loss"] == pytest.approx(0.693147, abs=1e-5)  # policy == reference before the first update
     assert rows[0]["pairs"] == 4 and rows[0]["tokens"] > 0
@@ -123,8 +142,18 @@ def test_a_run_writes_metrics_tensorboard_model_and_summary(tmp_path, tiny_model
 
 def test_sft_run_learns(tmp_path, tiny_model_dir, sft_file):
     out = tmp_path / "sft"
-    sft.run(sft.SFTConfig(model=str(tiny_model_dir), data=[str(sft_file)], output=str(out), examples_per_step=4,
-                          max_steps=6, lr=3e-3, warmup_ratio=0.0, tensorboard=False))
+    sft.run(
+        sft.SFTConfig(
+            model=str(tiny_model_dir),
+            data=[str(sft_file)],
+            output=str(out),
+            examples_per_step=4,
+            max_steps=6,
+            lr=3e-3,
+            warmup_ratio=0.0,
+            tensorboard=False,
+        )
+    )
     rows = read_metrics(out / "metrics.jsonl")
     assert len(rows) == 6 and rows[-1]["loss"] < rows[0]["loss"]
     assert all(r["examples"] == 4 for r in rows)
