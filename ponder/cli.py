@@ -374,6 +374,80 @@ def eval_compare(
 
     typer.echo(compare_runs(runs, [m.strip() for m in metrics.split(",") if m.strip()]))
 
+train_app = typer.Typer(
+    help="Train a model: supervised fine-tuning or DPO-family preference optimisation.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.add_typer(train_app, name="train")
+
+_OVERRIDES_HELP = "Config overrides as key=value (see --show-config), e.g. lr=1e-6 beta=0.1."
+
+
+@train_app.command("sft")
+def train_sft(
+    overrides: list[str] = typer.Argument(None, help=_OVERRIDES_HELP, show_default=False),
+    model: str = typer.Option(None, "--model", help="Model to start from (folder or hub name)."),
+    data: list[str] = typer.Option(None, "--data", help="Training file, PATH or PATH:RATIO; repeat to mix."),
+    output: Path = typer.Option(None, "--output", "-o", help="Run folder to write."),
+    config: Path = typer.Option(None, "--config", help="YAML config file (fields of --show-config)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --output from its latest checkpoint."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print every config field and exit."),
+) -> None:
+    """Supervised fine-tuning on prompt-completion, conversational, sample or pair files (packed, no padding).
+
+    Writes OUTPUT/metrics.jsonl, tensorboard/, checkpoints/ (with save_every) and the final model in
+    OUTPUT/model. Multi-process: torchrun --nproc_per_node N -m ponder train sft ... (see docs/training.md).
+
+    Example: ponder train sft --model runs/tiny --data sft.jsonl --output runs/sft lr=1e-4 epochs=2
+    """
+    from ponder.recipes import sft
+
+    _train(sft.SFTConfig, sft.run, overrides, config, show_config, model=model, data=data, output=output,
+           resume=resume or None)
+
+
+@train_app.command("dpo")
+def train_dpo(
+    overrides: list[str] = typer.Argument(None, help=_OVERRIDES_HELP, show_default=False),
+    model: str = typer.Option(None, "--model", help="Policy to start from (folder or hub name)."),
+    ref_model: str = typer.Option(None, "--ref-model", help="Reference model (default: the starting policy)."),
+    data: list[str] = typer.Option(None, "--data", help="Pair file, PATH or PATH:RATIO; repeat (or comma-join) "
+                                                        "to mix, e.g. --data new.jsonl:1.0 --data old.jsonl:0.5."),
+    output: Path = typer.Option(None, "--output", "-o", help="Run folder to write."),
+    config: Path = typer.Option(None, "--config", help="YAML config file (fields of --show-config)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --output from its latest checkpoint."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print every config field and exit."),
+) -> None:
+    """DPO-family training (sigmoid/cDPO, rDPO, IPO, hinge, + SFT term) on preference pairs.
+
+    Pairs are packed without padding and each prompt is computed once for chosen and rejected. Writes
+    OUTPUT/metrics.jsonl, tensorboard/, checkpoints/ (with save_every) and the final model in OUTPUT/model.
+
+    Example: ponder train dpo --model runs/sft/model --data pairs.jsonl --output runs/dpo beta=0.1 lr=1e-6
+    """
+    from ponder.recipes import dpo
+
+    _train(dpo.DPOConfig, dpo.run, overrides, config, show_config, model=model, ref_model=ref_model, data=data,
+           output=output, resume=resume or None)
+
+
+def _train(cls, run, overrides, config_path, show_config, **values) -> None:
+    from ponder.config import describe, load_config
+    from ponder.train import distributed
+
+    if show_config:
+        typer.echo(describe(cls))
+        return
+    values = {k: (str(v) if isinstance(v, Path) else v) for k, v in values.items() if v not in (None, [])}
+    cfg = load_config(cls, config_path, overrides or [], **values)
+    summary = run(cfg)
+    final = summary.get("final") or {}
+    if final and distributed.is_main_process():
+        typer.echo(f"step {final['step']}: loss {final['loss']:.4f}; model written to {summary['model']}")
+    distributed.shutdown()
+
 
 def main() -> None:
     try:
