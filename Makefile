@@ -11,10 +11,10 @@ SEED   ?= 0
 setup: $(STAMP)
 
 # torch first, from the exact CPU build, so nothing later pulls a CUDA build.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev]' -c constraints.txt
 	touch $(STAMP)
 
 demo: setup
@@ -27,7 +27,7 @@ test-slow: setup
 	$(PY) -m pytest -q -m slow
 
 $(VENV)/.ponder-bench: $(STAMP)
-	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) -m pip install -q -e '.[dev,bench]' -c constraints.txt
 	touch $@
 
 bench: $(VENV)/.ponder-bench

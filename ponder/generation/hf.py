@@ -63,6 +63,13 @@ def load_model(model_dir: str | Path, dtype: str = "float32"):
     return model, tok
 
 
+def cache_keyword(model: Any) -> str:
+    """The forward() keyword for the KV cache: ``cache`` from transformers 5.24, ``past_key_values`` before."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def eos_token_ids(model: Any, tokenizer: Any) -> set[int]:
     """Every token id that ends a turn: the tokenizer's eos plus the model's generation-config eos ids."""
     ids: set[int] = set()
@@ -140,6 +147,7 @@ class HFGenerator(Generator):
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.eos_ids = eos_token_ids(model, tokenizer)
+        self._cache_kw = cache_keyword(model)
         if not self.eos_ids:
             raise ValueError(
                 "the tokenizer and generation config define no eos token; generation could not stop"
@@ -259,7 +267,7 @@ class HFGenerator(Generator):
                 input_ids=input_ids,
                 attention_mask=mask,
                 position_ids=position,
-                past_key_values=cache,
+                **{self._cache_kw: cache},
                 use_cache=True,
                 logits_to_keep=1,
             )
@@ -291,7 +299,7 @@ class HFGenerator(Generator):
                     input_ids=tokens[:, None],
                     attention_mask=mask,
                     position_ids=next_pos[:, None],
-                    past_key_values=cache,
+                    **{self._cache_kw: cache},
                     use_cache=True,
                 )
                 next_pos = next_pos + 1
