@@ -553,6 +553,46 @@ def pairs_process(
     typer.echo("\n".join(s.lines()))
 
 
+@app.command("run")
+def run_recipe(
+    config: Path = typer.Argument(..., help="Recipe config (YAML), e.g. ponder/recipes/configs/pfpo-math-tiny.yaml."),
+    overrides: list[str] = typer.Argument(None, help="Config overrides as key=value, e.g. train.lr=1e-6.",
+                                          show_default=False),
+    recipe: str | None = typer.Option(None, help="Recipe name; default: the config file name's first word."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print every config field and exit."),
+) -> None:
+    """Run a recipe from its config file; a run folder that already exists is resumed.
+
+    Example: ponder run ponder/recipes/configs/pfpo-math-mathstral.yaml output=runs/pfpo iterations=2
+    """
+    from ponder.recipes.registry import run_config
+
+    _quiet_transformers()
+    typer.echo(run_config(config, overrides or [], recipe=recipe, show_config=show_config))
+
+
+@demo_app.command("pfpo")
+def demo_pfpo(
+    out: Path = typer.Option(Path("runs/demo-pfpo"), help="Folder for the models, the data, report.json and PNG."),
+    seed: int = typer.Option(0, help="Seed of the model, the problems, sampling and training."),
+    size: str = typer.Option("full", help="full (the documented demo) or smallest (a quick structural run)."),
+    compare: bool = typer.Option(True, help="Also train iteration 1 on outcome pairs only, for comparison."),
+) -> None:
+    """Tiny model SFT on synthetic sums, then two label-free PFPO iterations (self-consistency labels only;
+    gold answers are used for evaluation alone). Prints the per-iteration table; writes OUT/report.json.
+
+    Example: ponder demo pfpo --seed 1 --out runs/demo-pfpo
+    """
+    from ponder.recipes.pfpo_demo import SIZES, run_demo
+
+    if size not in SIZES:
+        raise PonderError(f"--size: unknown size {size!r}; choose one of {', '.join(SIZES)}")
+    _quiet_transformers()
+    report = run_demo(out, seed=seed, size=size, compare=compare, log=lambda m: typer.echo(m, err=True))
+    typer.echo(report["table"])
+    typer.echo(f"report: {Path(out) / 'report.json'}")
+
+
 def main() -> None:
     try:
         app()

@@ -141,7 +141,7 @@ class PFPOConfig:
 
 # --------------------------------------------------------------------------- per-iteration settings
 
-FIXED_KEYS = ("model", "output", "prompts", "iterations", "prompts_per_iteration", "seed", "per_iteration")
+FIXED_KEYS = ("model", "output", "iterations", "prompts_per_iteration", "seed", "per_iteration")
 
 
 def iteration_config(cfg: PFPOConfig, index: int) -> PFPOConfig:
