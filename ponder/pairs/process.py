@@ -231,7 +231,8 @@ def _pairs_from_completions(comp_path: Path, output_path: str | Path, s: Process
     pairs = []
     summary.bump("labelled problems", labelled)
     skipped: Counter = Counter()
-    for _, rec in iter_json_objects(comp_path):
+    records = (rec for _, rec in iter_json_objects(comp_path)) if comp_path.stat().st_size else ()
+    for rec in records:  # an empty file: no labelled problem this time
         prefixes = rec["prefixes"]
         if rec.get("skip_reason"):
             skipped[rec["skip_reason"]] += 1

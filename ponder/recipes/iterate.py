@@ -19,6 +19,7 @@ without the loop or the train step changing.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,9 +74,11 @@ def _run_steps(it: Iteration, steps: Sequence[Step], log: Callable[[str], None])
             log(f"{it.name}: {step.name} already done")
             continue
         log(f"{it.name}: {step.name}")
+        start = time.perf_counter()
         summary = step.run(it)
         if not isinstance(summary, dict):
             raise TypeError(f"step {step.name!r} returned {type(summary).__name__}, expected a dict")
+        summary = {**summary, "step_seconds": time.perf_counter() - start}
         write_json(done, summary)
         it.results[step.name] = summary
 

@@ -249,11 +249,12 @@ def iteration_row(it: Iteration) -> dict:
     for key, name in (("pairs_outcome", "outcome_pairs"), ("pairs_process", "process_pairs")):
         if key in r:
             row[name] = r[key]["pairs"]
+    row["seconds"] = sum(s.get("step_seconds", 0.0) for s in r.values())
     return row
 
 
 TABLE_COLUMNS = ["name", "accuracy", "mean_tokens", "prompts", "labelled", "label_accuracy", "outcome_pairs",
-                 "process_pairs"]
+                 "process_pairs", "seconds"]
 
 
 def write_report(out: Path, rows: list[dict], title: str = "PFPO") -> dict:
