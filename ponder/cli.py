@@ -449,6 +449,150 @@ def _train(cls, run, overrides, config_path, show_config, **values) -> None:
     distributed.shutdown()
 
 
+# --------------------------------------------------------------------------- PFPO: labels and pairs
+
+
+@app.command("label")
+def label(
+    input_path: Path = typer.Option(..., "--input", "-i", help="Samples file (ponder generate output)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Labelled samples to write (resumable)."),
+    by: str = typer.Option(..., "--by", help="gold (the problems' answers) or vote (self-consistency)."),
+    min_vote_share: float = typer.Option(
+        0.5, "--min-vote-share", help="vote: keep a problem only if its plurality answer's share of all samples "
+        "(no-answer ones included) is strictly above this."),
+    rule: str = typer.Option("boxed", help="How answers are read: math, boxed, number or choice."),
+    workers: int = typer.Option(1, help="Processes to label with (0: one per CPU core)."),
+) -> None:
+    """Label sampled solutions by gold answers or by the majority vote of the samples (PFPO pseudo labels).
+
+    Every problem is written; those not kept have label null and a drop_reason. Saves NAME.summary.json.
+
+    Example: ponder label --input samples.jsonl --output labelled.jsonl --by vote --min-vote-share 0.5
+    """
+    from ponder.feedback.labels import label_file
+
+    s = label_file(input_path, output, by=by, min_vote_share=min_vote_share, rule=rule, workers=workers)
+    typer.echo("\n".join(s.lines()))
+
+
+pairs_app = typer.Typer(help="Build preference pairs (TRL format) from labelled samples.", no_args_is_help=True)
+app.add_typer(pairs_app, name="pairs")
+
+_PAIRING_HELP = "each_positive (every positive, a random negative), one_per_problem, or closest_steps."
+
+
+@pairs_app.command("outcome")
+def pairs_outcome(
+    input_path: Path = typer.Option(..., "--input", "-i", help="Labelled samples (ponder label output)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Pairs file to write."),
+    pairing: str = typer.Option("each_positive", help=_PAIRING_HELP),
+    draws: int = typer.Option(1, help="Independent random pairings written (one per training epoch)."),
+    closest_k: int = typer.Option(5, "--closest-k", help="closest_steps: negatives considered."),
+    seed: int = typer.Option(0, help="Seed of the random pairing."),
+) -> None:
+    """Outcome pairs: responses that reach the label against those that do not (PFPO outcome DPO).
+
+    Example: ponder pairs outcome --input labelled.jsonl --output pairs_outcome.jsonl --pairing each_positive
+    """
+    from ponder.pairs.outcome import build_outcome_pairs
+
+    s = build_outcome_pairs(input_path, output, pairing=pairing, draws=draws, seed=seed, closest_k=closest_k)
+    typer.echo("\n".join(s.lines()))
+
+
+@pairs_app.command("process")
+def pairs_process(
+    input_path: Path = typer.Option(..., "--input", "-i", help="Labelled samples (ponder label output)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Pairs file; NAME.completions.jsonl is kept beside it."),
+    model: str = typer.Option(..., "--model", "-m", help="Model that completes the prefixes (the sampling model)."),
+    backend: str = typer.Option("hf", help="Generation backend: hf, vllm (prefix caching on) or openai."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Endpoint for --backend openai."),
+    tokenizer: str | None = typer.Option(None, help="Tokenizer with the chat template (default: the model's)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Sequences per forward pass (hf)."),
+    dtype: str = typer.Option("float32", help="float32 or bfloat16 (hf, vllm)."),
+    upper_step_ratio: float = typer.Option(0.7, "--upper-step-ratio", help="Cut only in the first share of steps."),
+    sample_ratio: float = typer.Option(0.3, "--sample-ratio", help="Share of candidate steps cut per response."),
+    max_prefixes_per_problem: int = typer.Option(10, "--max-prefixes-per-problem", help="Cap per problem."),
+    min_steps: int = typer.Option(5, "--min-steps", help="Responses with fewer non-empty lines are not cut."),
+    keep_all_same: bool = typer.Option(False, "--keep-all-same", help="Also cut problems whose answers all agree."),
+    completions_per_prefix: int = typer.Option(3, "--completions-per-prefix", help="Completions per prefix."),
+    temperature: float = typer.Option(1.0, help="Temperature of the completions."),
+    top_p: float = typer.Option(0.9, "--top-p", help="Nucleus mass of the completions."),
+    max_new_tokens: int = typer.Option(2048, "--max-new-tokens", help="Token budget per completion."),
+    value_threshold: int = typer.Option(1, "--value-threshold", help="Positive prefix: value >= this."),
+    pairing: str = typer.Option("each_positive", help=_PAIRING_HELP),
+    closest_k: int = typer.Option(5, "--closest-k", help="closest_steps: negatives considered."),
+    draws: int = typer.Option(1, help="Independent random pairings written (one per training epoch)."),
+    rule: str = typer.Option("boxed", help="How answers are read: math, boxed, number or choice."),
+    seed: int = typer.Option(0, help="Seed of the cuts, the completions and the pairing."),
+) -> None:
+    """Process pairs (pDPO): cut sampled solutions into prefixes, complete each prefix with the model,
+    value it by the completions that reach the label, pair high-value against low-value prefixes.
+
+    Example: ponder pairs process --input labelled.jsonl --output pairs_process.jsonl --model runs/sft/model
+    """
+    from ponder.generation.stage import open_backend
+    from ponder.pairs.process import ProcessSettings, build_process_pairs
+
+    settings = ProcessSettings(
+        upper_step_ratio=upper_step_ratio, sample_ratio=sample_ratio,
+        max_prefixes_per_problem=max_prefixes_per_problem, min_steps=min_steps, filter_all_same=not keep_all_same,
+        completions_per_prefix=completions_per_prefix, temperature=temperature, top_p=top_p,
+        max_new_tokens=max_new_tokens, value_threshold=value_threshold, pairing=pairing, closest_k=closest_k,
+        draws=draws, rule=rule, seed=seed,
+    )
+    settings.check()
+    _quiet_transformers()
+    with open_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url) as generator:
+        tok = getattr(generator, "tokenizer", None)
+        if tokenizer is not None or tok is None:
+            from transformers import AutoTokenizer
+
+            tok = AutoTokenizer.from_pretrained(tokenizer or model)
+        s = build_process_pairs(input_path, output, generator, tok, settings)
+    typer.echo("\n".join(s.lines()))
+
+
+@app.command("run")
+def run_recipe(
+    config: Path = typer.Argument(..., help="Recipe config (YAML), e.g. ponder/recipes/configs/pfpo-math-tiny.yaml."),
+    overrides: list[str] = typer.Argument(None, help="Config overrides as key=value, e.g. train.lr=1e-6.",
+                                          show_default=False),
+    recipe: str | None = typer.Option(None, help="Recipe name; default: the config file name's first word."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print every config field and exit."),
+) -> None:
+    """Run a recipe from its config file; a run folder that already exists is resumed.
+
+    Example: ponder run ponder/recipes/configs/pfpo-math-mathstral.yaml output=runs/pfpo iterations=2
+    """
+    from ponder.recipes.registry import run_config
+
+    _quiet_transformers()
+    typer.echo(run_config(config, overrides or [], recipe=recipe, show_config=show_config))
+
+
+@demo_app.command("pfpo")
+def demo_pfpo(
+    out: Path = typer.Option(Path("runs/demo-pfpo"), help="Folder for the models, the data, report.json and PNG."),
+    seed: int = typer.Option(0, help="Seed of the model, the problems, sampling and training."),
+    size: str = typer.Option("full", help="full (the documented demo) or smallest (a quick structural run)."),
+    compare: bool = typer.Option(True, help="Also train iteration 1 on outcome pairs only, for comparison."),
+) -> None:
+    """Tiny model SFT on synthetic sums, then two label-free PFPO iterations (self-consistency labels only;
+    gold answers are used for evaluation alone). Prints the per-iteration table; writes OUT/report.json.
+
+    Example: ponder demo pfpo --seed 1 --out runs/demo-pfpo
+    """
+    from ponder.recipes.pfpo_demo import SIZES, run_demo
+
+    if size not in SIZES:
+        raise PonderError(f"--size: unknown size {size!r}; choose one of {', '.join(SIZES)}")
+    _quiet_transformers()
+    report = run_demo(out, seed=seed, size=size, compare=compare, log=lambda m: typer.echo(m, err=True))
+    typer.echo(report["table"])
+    typer.echo(f"report: {Path(out) / 'report.json'}")
+
+
 def main() -> None:
     try:
         app()

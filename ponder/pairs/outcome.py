@@ -1,0 +1,142 @@
+"""Outcome preference pairs from labelled samples (PFPO's outcome DPO).
+
+Per problem, positives are the responses that reach the label (``positive[i]``), negatives the rest;
+problems with no positive or no negative give nothing. Positives and negatives are paired by one of the
+rules of :mod:`ponder.pairs.pairing`. The authors redraw the random pairing each training epoch; here
+``draws`` independent drawings are written to one file (pair ids end in ``.dDRAW``), so one pass over the
+file with the trainer equals ``draws`` epochs with a fresh drawing each.
+
+Pairs are in TRL's preference format: for a conversational prompt (a list of messages), chosen and rejected
+are one assistant message each; for a text prompt they are text. ``meta`` records the problem, the label,
+the response indices, the draw and, when the samples carry gold grades, whether each side is correct
+(``chosen_correct`` / ``rejected_correct``) -- for measuring pair quality only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ponder.errors import PonderError
+from ponder.feedback.labels import Labelled, read_labelled, summary_path
+from ponder.io import StageWriter, write_json
+from ponder.pairs.pairing import PAIRINGS, count_steps, pair_indices, problem_rng
+from ponder.records import Pair, PromptLike
+
+
+def make_pair(pair_id: str, prompt: PromptLike, chosen: str, rejected: str, meta: dict) -> Pair:
+    """A TRL preference pair: conversational when the prompt is a list of messages."""
+    if isinstance(prompt, list):
+        return Pair(
+            id=pair_id,
+            prompt=prompt,
+            chosen=[{"role": "assistant", "content": chosen}],
+            rejected=[{"role": "assistant", "content": rejected}],
+            meta=meta,
+        )
+    return Pair(id=pair_id, prompt=prompt, chosen=chosen, rejected=rejected, meta=meta)
+
+
+def outcome_pairs(
+    item: Labelled, *, pairing: str = "each_positive", seed: int = 0, draw: int = 0, closest_k: int = 5
+) -> list[Pair]:
+    """The outcome pairs of one labelled problem for one drawing."""
+    s = item.sample
+    pos = [i for i, ok in enumerate(item.positive) if ok]
+    neg = [i for i, ok in enumerate(item.positive) if not ok]
+    steps = [count_steps(r) for r in s.responses] if pairing == "closest_steps" else None
+    rng = problem_rng(seed, s.id, draw, salt="outcome")
+    out = []
+    for k, (c, r) in enumerate(pair_indices(pos, neg, pairing, rng, steps=steps, closest_k=closest_k)):
+        meta = {
+            "kind": "outcome",
+            "problem": s.id,
+            "label": item.label,
+            "chosen_index": c,
+            "rejected_index": r,
+            "draw": draw,
+        }
+        if s.correct is not None:
+            meta["chosen_correct"] = s.correct[c]
+            meta["rejected_correct"] = s.correct[r]
+        out.append(make_pair(f"{s.id}:o{k}.d{draw}", s.prompt, s.responses[c], s.responses[r], meta))
+    return out
+
+
+@dataclass
+class PairSummary:
+    """Counts per stage of a pair builder, printed and saved next to the pairs."""
+
+    kind: str
+    stages: dict[str, int] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def bump(self, key: str, n: int = 1) -> None:
+        self.stages[key] = self.stages.get(key, 0) + n
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "stages": dict(self.stages), **self.extra}
+
+    def lines(self) -> list[str]:
+        width = max((len(k) for k in self.stages), default=0)
+        out = [f"{self.kind} pairs:"]
+        out += [f"  {k.ljust(width)}  {v}" for k, v in self.stages.items()]
+        for key, value in self.extra.items():
+            if isinstance(value, dict):
+                out.append(f"  {key}: " + ", ".join(f"{k}: {v}" for k, v in value.items()))
+            elif value is not None:
+                out.append(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
+        return out
+
+
+def gold_pair_accuracy(pairs: list[Pair]) -> float | None:
+    """Share of pairs whose chosen side is correct and rejected side wrong by gold (None without gold)."""
+    graded = [p.meta for p in pairs if "chosen_correct" in p.meta and "rejected_correct" in p.meta]
+    if not graded:
+        return None
+    return sum(m["chosen_correct"] and not m["rejected_correct"] for m in graded) / len(graded)
+
+
+def build_outcome_pairs(
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    pairing: str = "each_positive",
+    draws: int = 1,
+    seed: int = 0,
+    closest_k: int = 5,
+) -> PairSummary:
+    """Write the outcome pairs of every labelled problem of ``input_path`` (resumable); return the summary,
+    also saved as ``NAME.summary.json`` next to the output."""
+    if pairing not in PAIRINGS:
+        raise PonderError(f"--pairing: unknown pairing {pairing!r}; choose one of {', '.join(PAIRINGS)}")
+    if draws < 1:
+        raise PonderError(f"--draws must be >= 1, got {draws}")
+    if Path(output_path).resolve() == Path(input_path).resolve():
+        raise PonderError("--output must differ from --input")
+    items = list(read_labelled(input_path))  # validates the whole file before any output exists
+    summary = PairSummary("outcome")
+    all_pairs: list[Pair] = []
+    summary.bump("labelled problems", len(items))
+    for item in items:
+        n_pos = sum(item.positive)
+        n_neg = len(item.positive) - n_pos
+        summary.bump("responses", len(item.positive))
+        summary.bump("positive responses", n_pos)
+        summary.bump("negative responses", n_neg)
+        if n_pos == 0:
+            summary.bump("problems without a positive")
+        if n_neg == 0:
+            summary.bump("problems without a negative")
+        if n_pos and n_neg:
+            summary.bump("problems with both")
+        for draw in range(draws):
+            all_pairs += outcome_pairs(item, pairing=pairing, seed=seed, draw=draw, closest_k=closest_k)
+    summary.bump("pairs", len(all_pairs))
+    with StageWriter(output_path) as writer:
+        for p in all_pairs:
+            if p.id not in writer.done:
+                writer.write(p)
+    summary.extra = {"pairing": pairing, "draws": draws, "gold_pair_accuracy": gold_pair_accuracy(all_pairs)}
+    write_json(summary_path(output_path), summary.to_dict())
+    return summary

@@ -1,0 +1,59 @@
+"""How positives and negatives of one problem become preference pairs (PFPO's pairing rules).
+
+Three rules, shared by outcome pairs (full responses) and process pairs (solution prefixes):
+
+- ``each_positive``: every positive with one negative drawn at random;
+- ``one_per_problem``: one random positive with one random negative;
+- ``closest_steps``: one random positive with a negative drawn among the ``closest_k`` (5) negatives whose
+  step count (non-empty lines) is closest to the positive's -- so the pair differs in where it goes, not in
+  how far it got.
+
+A problem with no positive or no negative gives no pair. All randomness comes from the ``rng`` passed in,
+so a builder that seeds it per problem (and per draw) gives the same pairs on every run.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+PAIRINGS = ("each_positive", "one_per_problem", "closest_steps")
+
+
+def count_steps(text: str) -> int:
+    """Steps of a solution: its non-empty lines."""
+    return sum(1 for line in text.split("\n") if line.strip())
+
+
+def pair_indices(
+    positives: Sequence[int],
+    negatives: Sequence[int],
+    pairing: str,
+    rng: random.Random,
+    *,
+    steps: Sequence[int] | None = None,
+    closest_k: int = 5,
+) -> list[tuple[int, int]]:
+    """``(chosen, rejected)`` index pairs under ``pairing``; ``steps[i]`` is item i's step count
+    (needed by ``closest_steps`` only)."""
+    if pairing not in PAIRINGS:
+        raise ValueError(f"unknown pairing {pairing!r}; choose one of {', '.join(PAIRINGS)}")
+    if not positives or not negatives:
+        return []
+    if pairing == "each_positive":
+        return [(p, rng.choice(negatives)) for p in positives]
+    p = rng.choice(positives)
+    if pairing == "one_per_problem":
+        return [(p, rng.choice(negatives))]
+    if steps is None:
+        raise ValueError("closest_steps pairing needs the step count of every item")
+    if closest_k < 1:
+        raise ValueError(f"closest_k must be >= 1, got {closest_k}")
+    # sorted() is stable: among equally close negatives the earlier one ranks first.
+    nearest = sorted(negatives, key=lambda n: abs(steps[n] - steps[p]))[:closest_k]
+    return [(p, rng.choice(nearest))]
+
+
+def problem_rng(seed: int, problem_id: str, draw: int = 0, salt: str = "") -> random.Random:
+    """A generator that depends only on the run seed, the problem, the draw and the builder (``salt``)."""
+    return random.Random(f"{salt}\x00{seed}\x00{draw}\x00{problem_id}")

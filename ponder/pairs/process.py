@@ -1,0 +1,266 @@
+"""Process preference pairs on solution prefixes (PFPO's pDPO), from labelled samples.
+
+Four steps, each visible in its own file so a run can be inspected and resumed:
+
+1. **prefixes** (:mod:`ponder.pairs.prefixes`): cut points drawn from each problem's sampled solutions;
+2. **completions**: each prefix is continued ``completions_per_prefix`` (3) times by the model through the
+   :class:`~ponder.generation.Generator` contract, with a *raw* prompt = the rendered chat prompt with its
+   generation prompt followed by the prefix, no separator (``render_prompt(tokenizer, messages, prefix)``),
+   so the model writes the rest of the same assistant turn. The vLLM backend caches the shared prompt and
+   prefix tokens (prefix caching is on there); the hf backend computes each row's prompt afresh.
+   Written to ``NAME.completions.jsonl``, one record per problem, resumable;
+3. **values**: a prefix's value is the number of its completions whose final answer (read from prefix +
+   completion) reaches the problem's label -- an estimate of how likely the prefix leads to the label;
+4. **pairs**: a prefix is positive when its value is at least ``value_threshold`` (the authors used 2 at
+   iteration 0, 1 later), negative otherwise; positives and negatives of a problem are paired by a rule of
+   :mod:`ponder.pairs.pairing`. Chosen and rejected are *prefixes*: ``meta.prefix`` is true, so the
+   trainer appends no end-of-turn token to them.
+
+The label is the only feedback used: a gold answer never enters the values.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ponder.errors import PonderError
+from ponder.feedback.labels import Labelled, matches, read_labelled, summary_path
+from ponder.generation import Generator, SamplingParams, render_prompt
+from ponder.io import StageWriter, write_json
+from ponder.pairs.outcome import PairSummary, make_pair
+from ponder.pairs.pairing import PAIRINGS, pair_indices, problem_rng
+from ponder.pairs.prefixes import Prefix, all_same_answer, problem_prefixes
+from ponder.progress import progress
+from ponder.records import iter_json_objects
+from ponder.verify.rules import RULES, extract_with
+
+
+@dataclass(frozen=True)
+class ProcessSettings:
+    """Options of the process pair builder (defaults: the authors')."""
+
+    upper_step_ratio: float = 0.7
+    sample_ratio: float = 0.3
+    max_prefixes_per_problem: int = 10
+    min_steps: int = 5
+    filter_all_same: bool = True
+    completions_per_prefix: int = 3
+    temperature: float = 1.0
+    top_p: float = 0.9
+    max_new_tokens: int = 512
+    value_threshold: int = 1
+    pairing: str = "each_positive"
+    closest_k: int = 5
+    draws: int = 1
+    rule: str = "math"
+    seed: int = 0
+    chunk_problems: int = 64
+
+    def check(self) -> None:
+        """Raise PonderError naming the bad option."""
+        if not 0 < self.upper_step_ratio <= 1:
+            raise PonderError(f"--upper-step-ratio must be in (0, 1], got {self.upper_step_ratio}")
+        if not 0 < self.sample_ratio <= 1:
+            raise PonderError(f"--sample-ratio must be in (0, 1], got {self.sample_ratio}")
+        if self.max_prefixes_per_problem < 1:
+            raise PonderError(f"--max-prefixes-per-problem must be >= 1, got {self.max_prefixes_per_problem}")
+        if self.min_steps < 1:
+            raise PonderError(f"--min-steps must be >= 1, got {self.min_steps}")
+        if self.completions_per_prefix < 1:
+            raise PonderError(f"--completions-per-prefix must be >= 1, got {self.completions_per_prefix}")
+        if not 0 <= self.value_threshold <= self.completions_per_prefix:
+            raise PonderError(
+                f"--value-threshold must be in [0, {self.completions_per_prefix}] "
+                f"(the completions per prefix), got {self.value_threshold}"
+            )
+        if self.pairing not in PAIRINGS:
+            raise PonderError(f"--pairing: unknown pairing {self.pairing!r}; choose one of {', '.join(PAIRINGS)}")
+        if self.closest_k < 1 or self.draws < 1 or self.chunk_problems < 1:
+            raise PonderError("--closest-k, --draws and the chunk size must be >= 1")
+        if self.rule not in RULES:
+            raise PonderError(f"--rule: unknown grading rule {self.rule!r}; choose one of {', '.join(RULES)}")
+
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(
+            n=self.completions_per_prefix,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_new_tokens=self.max_new_tokens,
+            seed=self.seed,
+        )
+
+
+def completions_path(output: str | Path) -> Path:
+    output = Path(output)
+    return output.with_name(f"{output.stem}.completions.jsonl")
+
+
+def prefix_value(prefix: str, completions: list[str], label: str, rule: str = "math") -> tuple[int, list]:
+    """``(value, preds)``: how many completions reach ``label`` (the answer is read from prefix + completion,
+    so the last answer written counts), and the answer of each."""
+    preds = [extract_with(rule, prefix + c) for c in completions]
+    return sum(matches(p, label) for p in preds), preds
+
+
+def messages_of(prompt: Any) -> list[dict]:
+    """The chat messages of a sample's prompt (a text prompt is one user message, as when it was sampled)."""
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+
+
+def _prefixes_of(item: Labelled, s: ProcessSettings) -> tuple[list[Prefix], str | None]:
+    sample = item.sample
+    if s.filter_all_same and all_same_answer(sample.preds or [None] * len(sample.responses)):
+        return [], "all answers the same"
+    prefixes = problem_prefixes(
+        sample.responses,
+        sample.preds or [None] * len(sample.responses),
+        upper_step_ratio=s.upper_step_ratio,
+        sample_ratio=s.sample_ratio,
+        max_prefixes_per_problem=s.max_prefixes_per_problem,
+        min_steps=s.min_steps,
+        filter_all_same=False,
+        rng=problem_rng(s.seed, sample.id, salt="prefix"),
+    )
+    return prefixes, (None if prefixes else "no response with enough steps")
+
+
+def complete_prefixes(
+    items: list[Labelled], output: str | Path, generator: Generator, tokenizer: Any, s: ProcessSettings
+) -> None:
+    """Step 1-3: prefixes, their completions and values, one record per problem in ``output`` (resumable)."""
+    params = s.sampling()
+    with StageWriter(output) as writer:
+        todo = [it for it in items if it.id not in writer.done]
+        bar = progress(total=len(items), initial=len(items) - len(todo), desc="prefix completions", unit="problem")
+        try:
+            for c in range(0, len(todo), s.chunk_problems):
+                _complete_chunk(todo[c : c + s.chunk_problems], writer, generator, tokenizer, params, s, bar)
+        finally:
+            bar.close()
+
+
+def _complete_chunk(chunk, writer, generator, tokenizer, params, s: ProcessSettings, bar) -> None:
+    records: list[dict] = []
+    prompts: list[str] = []
+    owner: list[tuple[int, int]] = []  # (record, prefix) of each prompt
+    for item in chunk:
+        prefixes, reason = _prefixes_of(item, s)
+        rec = {"id": item.id, "prompt": item.sample.prompt, "label": item.label, "prefixes": []}
+        if reason:
+            rec["skip_reason"] = reason
+        for p in prefixes:
+            rec["prefixes"].append({"text": p.text, "response_index": p.response_index, "steps": p.steps})
+            prompts.append(render_prompt(tokenizer, messages_of(item.sample.prompt), p.text))
+            owner.append((len(records), len(rec["prefixes"]) - 1))
+        records.append(rec)
+    remaining = [len(r["prefixes"]) for r in records]
+
+    def finish(r: int) -> None:
+        writer.write(records[r])
+        bar.update(1)
+
+    for r, n in enumerate(remaining):
+        if n == 0:
+            finish(r)
+    for i, comps in generator.generate_iter(prompts, params):
+        r, k = owner[i]
+        entry = records[r]["prefixes"][k]
+        entry["completions"] = [x.text for x in comps]
+        entry["finish_reasons"] = [x.finish_reason for x in comps]
+        entry["num_tokens"] = [x.num_tokens for x in comps]
+        entry["value"], entry["preds"] = prefix_value(entry["text"], entry["completions"], records[r]["label"], s.rule)
+        remaining[r] -= 1
+        if remaining[r] == 0:
+            finish(r)
+
+
+def process_pairs(record: dict, s: ProcessSettings, draw: int = 0) -> list:
+    """Step 4 for one problem record of the completions file: prefix pairs by value."""
+    prefixes = record["prefixes"]
+    pos = [i for i, p in enumerate(prefixes) if p["value"] >= s.value_threshold]
+    neg = [i for i, p in enumerate(prefixes) if p["value"] < s.value_threshold]
+    steps = [p["steps"] for p in prefixes]
+    rng = problem_rng(s.seed, record["id"], draw, salt="process")
+    out = []
+    for k, (c, r) in enumerate(pair_indices(pos, neg, s.pairing, rng, steps=steps, closest_k=s.closest_k)):
+        meta = {
+            "kind": "process",
+            "prefix": True,
+            "problem": record["id"],
+            "label": record["label"],
+            "chosen_value": prefixes[c]["value"],
+            "rejected_value": prefixes[r]["value"],
+            "chosen_steps": prefixes[c]["steps"],
+            "rejected_steps": prefixes[r]["steps"],
+            "draw": draw,
+        }
+        out.append(make_pair(f"{record['id']}:p{k}.d{draw}", record["prompt"], prefixes[c]["text"],
+                             prefixes[r]["text"], meta))
+    return out
+
+
+def build_process_pairs(
+    input_path: str | Path,
+    output_path: str | Path,
+    generator: Generator,
+    tokenizer: Any,
+    settings: ProcessSettings = ProcessSettings(),
+) -> PairSummary:
+    """Prefixes -> completions -> values -> pairs for every labelled problem of ``input_path``.
+
+    Writes ``output_path`` (the pairs), ``NAME.completions.jsonl`` (prefixes, completions, values) and
+    ``NAME.summary.json``; a killed run resumes from the completions already written.
+    """
+    settings.check()
+    if Path(output_path).resolve() == Path(input_path).resolve():
+        raise PonderError("--output must differ from --input")
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise PonderError("the tokenizer has no chat template; process pairs continue a rendered chat prompt")
+    items = list(read_labelled(input_path))  # validates the whole file before any output exists
+    comp_path = completions_path(output_path)
+    complete_prefixes(items, comp_path, generator, tokenizer, settings)
+    return _pairs_from_completions(comp_path, output_path, settings, labelled=len(items))
+
+
+def _pairs_from_completions(comp_path: Path, output_path: str | Path, s: ProcessSettings, labelled: int):
+    summary = PairSummary("process")
+    values: Counter = Counter()
+    pairs = []
+    summary.bump("labelled problems", labelled)
+    skipped: Counter = Counter()
+    records = (rec for _, rec in iter_json_objects(comp_path)) if comp_path.stat().st_size else ()
+    for rec in records:  # an empty file: no labelled problem this time
+        prefixes = rec["prefixes"]
+        if rec.get("skip_reason"):
+            skipped[rec["skip_reason"]] += 1
+            continue
+        summary.bump("problems with prefixes")
+        summary.bump("prefixes", len(prefixes))
+        summary.bump("completions", sum(len(p["completions"]) for p in prefixes))
+        summary.bump("completion tokens", sum(sum(p["num_tokens"]) for p in prefixes))
+        n_pos = sum(p["value"] >= s.value_threshold for p in prefixes)
+        summary.bump("positive prefixes", n_pos)
+        summary.bump("negative prefixes", len(prefixes) - n_pos)
+        if n_pos and n_pos < len(prefixes):
+            summary.bump("problems with both")
+        values.update(p["value"] for p in prefixes)
+        for draw in range(s.draws):
+            pairs += process_pairs(rec, s, draw)
+    for reason, n in sorted(skipped.items()):
+        summary.stages[f"skipped: {reason}"] = n
+    summary.bump("pairs", len(pairs))
+    with StageWriter(output_path) as writer:
+        for p in pairs:
+            if p.id not in writer.done:
+                writer.write(p)
+    summary.extra = {
+        "value_histogram": {str(v): values.get(v, 0) for v in range(s.completions_per_prefix + 1)},
+        "value_threshold": s.value_threshold,
+        "pairing": s.pairing,
+        "draws": s.draws,
+    }
+    write_json(summary_path(output_path), summary.to_dict())
+    return summary
