@@ -177,6 +177,65 @@ def grade(
     typer.echo(line)
 
 
+# --------------------------------------------------------------------------- ThinkPO
+
+pairs_app = typer.Typer(help="Build preference pairs (ThinkPO, PFPO).", no_args_is_help=True)
+app.add_typer(pairs_app, name="pairs")
+
+
+@pairs_app.command("thinkpo")
+def pairs_thinkpo(
+    long: Path = typer.Option(
+        ...,
+        "--long",
+        help="Long solutions: samples, prompt-completion, messages or problems (meta.long) records.",
+    ),
+    short: Path = typer.Option(
+        ..., "--short", help="Short samples of the same prompts (e.g. from ponder generate)."
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="Pairs file to write (TRL format; resumable)."),
+    tokenizer: str = typer.Option(
+        None, help="Tokenizer (model folder) to count tokens; default: the files' num_tokens."
+    ),
+    min_gap_tokens: int = typer.Option(1, help="Smallest chosen-minus-rejected length in tokens."),
+    max_gap_tokens: int = typer.Option(
+        None, help="Largest chosen-minus-rejected length in tokens (default: none)."
+    ),
+    wrong_short_share: float = typer.Option(
+        0.0, help="Share of pairs that may have a wrong short answer (paper: 0.2)."
+    ),
+    seed: int = typer.Option(0, help="Seed for drawing wrong-short pairs."),
+    conversational: bool = typer.Option(False, help="Write chat messages even for text prompts."),
+    workers: int = typer.Option(1, help="Processes grading answers (0: one per core)."),
+) -> None:
+    """ThinkPO pairs: long solution chosen, short sample with the same (gold) answer rejected; prints and saves
+    a summary (kept/dropped per reason, length-gap histogram) next to the output.
+
+    Example: ponder pairs thinkpo --long sft.jsonl --short short.jsonl --output pairs.jsonl --tokenizer runs/sft/model
+    """
+    from ponder.pairs.thinkpo import PairSettings, format_summary, hf_token_counter
+    from ponder.pairs.thinkpo_stage import build_thinkpo_pairs
+
+    try:
+        settings = PairSettings(
+            min_gap_tokens=min_gap_tokens,
+            max_gap_tokens=max_gap_tokens,
+            wrong_short_share=wrong_short_share,
+            seed=seed,
+        )
+    except ValueError as e:
+        raise PonderError(str(e)) from None
+    counter = None
+    if tokenizer is not None:
+        _quiet_transformers()
+        counter = hf_token_counter(tokenizer)
+    summary = build_thinkpo_pairs(
+        long, short, output, settings, token_counter=counter, conversational=conversational, workers=workers
+    )
+    typer.echo(format_summary(summary))
+    typer.echo(f"wrote {summary['kept']} pairs to {output}; summary {summary['summary_path']}")
+
+
 def main() -> None:
     try:
         app()
