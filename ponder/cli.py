@@ -508,6 +508,74 @@ def pairs_thinkpo(
     typer.echo(f"wrote {summary['kept']} pairs to {output}; summary {summary['summary_path']}")
 
 
+@demo_app.command("thinkpo")
+def demo_thinkpo(
+    overrides: list[str] = typer.Argument(
+        None,
+        help="Demo settings as key=value (see --show-config); recipe settings as thinkpo.KEY=VALUE "
+        "(e.g. thinkpo.dpo.beta=0.05).",
+        show_default=False,
+    ),
+    out: Path = typer.Option(Path("runs/demo"), help="Folder for data, models, evaluations and report.json."),
+    seed: int = typer.Option(0, help="Seed of the model, the data, training and sampling."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print every demo setting and exit."),
+) -> None:
+    """ThinkPO end to end on a tiny model: SFT on a long/short CoT mixture, short answers, pairs, ThinkPO, the
+    control (SFT continued as many steps), evaluation of all three; prints the table, writes OUT/report.json.
+
+    Example: ponder demo thinkpo --seed 1 --out runs/demo-1
+    """
+    from ponder.config import describe, load_config
+    from ponder.recipes.thinkpo_demo import DemoConfig, run_demo
+
+    if show_config:
+        typer.echo(describe(DemoConfig))
+        return
+    own = [o for o in overrides or [] if not o.startswith("thinkpo.")]
+    recipe = [o.removeprefix("thinkpo.") for o in overrides or [] if o.startswith("thinkpo.")]
+    cfg = load_config(DemoConfig, None, own, seed=seed, recipe=recipe or None)
+    _quiet_transformers()
+    report = run_demo(out, cfg, log=typer.echo)
+    typer.echo(f"report: {out / 'report.json'}")
+    if not report["rows"]:
+        raise PonderError("the demo produced no rows")
+
+
+@app.command("run")
+def run_recipe(
+    config: Path = typer.Argument(..., help="Recipe YAML with a `recipe:` key (thinkpo)."),
+    overrides: list[str] = typer.Argument(None, help="Config overrides as key=value.", show_default=False),
+    show_config: bool = typer.Option(False, "--show-config", help="Print every field of the recipe and exit."),
+) -> None:
+    """Run a whole recipe from its YAML config, e.g. ThinkPO: SFT, short answers, pairs, DPO.
+
+    Example: ponder run ponder/recipes/configs/thinkpo-7b.yaml output=runs/thinkpo-7b
+    """
+    import yaml
+
+    from ponder.config import describe, load_config
+
+    recipes = {"thinkpo": ("ponder.recipes.thinkpo", "ThinkPOConfig")}
+    try:
+        name = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("recipe")
+    except (OSError, yaml.YAMLError, AttributeError) as e:
+        raise PonderError(f"{config}: cannot read a recipe config ({e})") from None
+    if name not in recipes:
+        raise PonderError(f"{config}: `recipe:` must be one of {', '.join(recipes)}, got {name!r}")
+    import importlib
+
+    module = importlib.import_module(recipes[name][0])
+    cls = getattr(module, recipes[name][1])
+    if show_config:
+        typer.echo(describe(cls))
+        return
+    cfg = load_config(cls, config, overrides or [])
+    _quiet_transformers()
+    summary = module.run(cfg, log=typer.echo)
+    typer.echo(f"{name}: done; summary in {Path(cfg.output) / (name + '.json')}")
+    return summary
+
+
 def main() -> None:
     try:
         app()
