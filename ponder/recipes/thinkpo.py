@@ -12,8 +12,10 @@
    rejected; summary and length-gap histogram next to the pair file.
 4. **ThinkPO** (section 3.3) -- DPO from the SFT model with the SFT model as the frozen reference
    (:mod:`ponder.recipes.dpo`; sigmoid loss, β 0.01, one epoch in the paper).
+5. **Evaluation** (section 4) -- when ``eval.benchmarks`` is set, both models on every benchmark
+   (:mod:`ponder.eval.runner`) and the paper's before/after table (``ponder eval compare``).
 
-Each stage writes into its own folder of ``output`` (``sft/``, ``short/``, ``pairs/``, ``dpo/``); with
+Each stage writes into its own folder of ``output`` (``sft/``, ``short/``, ``pairs/``, ``dpo/``, ``eval/``); with
 ``resume`` a finished stage is skipped and an unfinished one continues from its checkpoint or partial file.
 The SFT and DPO sections are passed to the trainers' own config classes, so every trainer option is
 available (``ponder train sft --show-config`` / ``ponder train dpo --show-config`` list them).
@@ -64,6 +66,29 @@ class ShortSampling:
 
 
 @dataclass(frozen=True)
+class EvalSettings:
+    """Evaluation of the SFT and ThinkPO models after training (``ponder eval`` with these settings)."""
+
+    benchmarks: list[str] = option(
+        [], help="Benchmark files FILE[:RULE] (rules: math, boxed, number, choice); empty: no evaluation."
+    )
+    n: int = option(1, help="Answers per problem; accuracy is pass@1 averaged over them.")
+    k: list[int] = option([1], help="k of pass@k and maj@k (each <= n).")
+    temperature: float = option(0.7, help="Sampling temperature (paper: 0.7).")
+    top_p: float = option(1.0, help="Nucleus sampling share.")
+    max_new_tokens: int = option(32768, help="Token budget per answer (paper: 32,768).")
+    system: str | None = option(None, help="System message (use the one of the SFT data).")
+    backend: Literal["hf", "vllm", "openai"] = option("hf", help="Generation backend.")
+    base_url: str | None = option(None, help="Endpoint for backend openai.")
+    batch_size: int = option(64, help="Sequences per forward pass (hf backend).")
+    seed: int = option(0, help="Sampling seed.")
+
+    def __post_init__(self) -> None:
+        if self.n < 1 or not self.k or min(self.k) < 1 or max(self.k) > self.n:
+            raise ValueError("eval.n must be >= 1 and every eval.k between 1 and n")
+
+
+@dataclass(frozen=True)
 class ThinkPOConfig:
     output: str = option(help="Run folder: sft/, short/, pairs/, dpo/ and thinkpo.json.")
     model: str = option(
@@ -82,6 +107,7 @@ class ThinkPOConfig:
     short: ShortSampling = field(default_factory=ShortSampling, metadata={"help": "Short-answer sampling."})
     pairs: PairSettings = field(default_factory=PairSettings, metadata={"help": "Pair filters."})
     dpo: dict = option({}, help="ThinkPO stage: fields of ponder.recipes.dpo.DPOConfig (beta, lr, ...).")
+    eval: EvalSettings = field(default_factory=EvalSettings, metadata={"help": "Evaluation after training."})
     resume: bool = option(False, help="Continue a run in `output`: finished stages are skipped.")
 
     def __post_init__(self) -> None:
@@ -207,8 +233,33 @@ def run(cfg: ThinkPOConfig, log=print) -> dict:
     summary["dpo"] = train_thinkpo(cfg, policy, summary["pairs"]["output"])  # 4. DPO from the SFT model
     summary["sft_model"] = policy
     summary["thinkpo_model"] = summary["dpo"]["model"]
+    if cfg.eval.benchmarks:  # 5. both models on the benchmarks, and the paper's before/after table
+        models = {"sft": policy, "thinkpo": summary["thinkpo_model"]}
+        summary["eval"] = {
+            name: evaluate(cfg.eval, m, out / "eval" / name, name) for name, m in models.items()
+        }
+        from ponder.eval.runner import compare_runs
+
+        summary["compare"] = compare_runs([out / "eval" / name for name in models])
+        log(summary["compare"])
     write_json(out / "thinkpo.json", summary)
     return summary
+
+
+def evaluate(settings: EvalSettings, model: str, out: Path, name: str) -> dict:
+    """Stage 5: the evaluation runner on ``settings.benchmarks`` into ``out`` (resumable)."""
+    from ponder.eval.runner import chat_solver, load_benchmark
+    from ponder.eval.runner import evaluate as run_eval
+    from ponder.generation.base import SamplingParams
+    from ponder.generation.stage import open_backend
+
+    s = settings
+    benches = [load_benchmark(spec) for spec in s.benchmarks]
+    params = SamplingParams(
+        n=s.n, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens, seed=s.seed
+    )
+    with open_backend(s.backend, model, batch_size=s.batch_size, base_url=s.base_url) as generator:
+        return run_eval(chat_solver(generator, system=s.system), benches, params, out, ks=s.k, name=name)
 
 
 def replace(cfg: ThinkPOConfig, **changes: Any) -> ThinkPOConfig:

@@ -56,7 +56,7 @@ class DemoConfig:
     )
     test_problems: int = option(300, help="Held-out problems to evaluate on.")
     long_share: float = option(0.5, help="Share of SFT problems whose solution is the long one.")
-    min_ops: int = option(2, help="Fewest operations per expression.")
+    min_ops: int = option(1, help="Fewest operations per expression.")
     max_ops: int = option(4, help="Most operations per expression.")
     max_operand: int = option(9, help="Largest number in an expression.")
     max_value: int = option(9, help="Largest intermediate result (9: every step is a one-digit fact).")
