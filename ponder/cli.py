@@ -123,9 +123,13 @@ def exec_programs(
         "--record-outputs",
         help="Record what each program prints or returns instead of checking expected outputs.",
     ),
-    timeout_s: float = typer.Option(5.0, help="Wall-clock limit per test in seconds (records may set their own)."),
+    timeout_s: float = typer.Option(
+        5.0, help="Wall-clock limit per test in seconds (records may set their own)."
+    ),
     memory_mb: int = typer.Option(512, help="Memory limit per program in MiB (records may set their own)."),
-    isolation: str = typer.Option("auto", help="auto (namespaces, else rlimits with a warning), namespaces or rlimits."),
+    isolation: str = typer.Option(
+        "auto", help="auto (namespaces, else rlimits with a warning), namespaces or rlimits."
+    ),
 ) -> None:
     """Run programs on their tests in the sandbox; write one result record per program.
 
@@ -191,27 +195,48 @@ def _set_threads(threads: int) -> None:
 
 @app.command("generate")
 def generate(
-    model: str = typer.Option(..., "--model", "-m", help="Model folder or hub name (hf, vllm); the served model name (openai)."),
+    model: str = typer.Option(
+        ..., "--model", "-m", help="Model folder or hub name (hf, vllm); the served model name (openai)."
+    ),
     input: Path = typer.Option(..., "--input", "-i", help="Problems file (.jsonl or .parquet)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Samples file to write (.jsonl or .parquet); resumed if present."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Samples file to write (.jsonl or .parquet); resumed if present."
+    ),
     backend: str = typer.Option("hf", help="Backend: hf (transformers), openai (HTTP endpoint) or vllm."),
     n: int = typer.Option(8, "--n", help="Samples per prompt."),
     temperature: float = typer.Option(1.0, help="Sampling temperature; 0 means greedy."),
-    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling: keep the most likely tokens up to this mass."),
-    max_new_tokens: int = typer.Option(512, "--max-new-tokens", help="Token budget per sample (the eos token counts)."),
+    top_p: float = typer.Option(
+        1.0, "--top-p", help="Nucleus sampling: keep the most likely tokens up to this mass."
+    ),
+    max_new_tokens: int = typer.Option(
+        512, "--max-new-tokens", help="Token budget per sample (the eos token counts)."
+    ),
     seed: int = typer.Option(0, help="Run seed: sample i of a prompt depends only on (seed, prompt, i)."),
     stop: list[str] = typer.Option([], "--stop", help="Stop string (repeatable); excluded from the text."),
-    system: str | None = typer.Option(None, "--system", help="System message put before each prompt's messages."),
+    system: str | None = typer.Option(
+        None, "--system", help="System message put before each prompt's messages."
+    ),
     raw: bool = typer.Option(False, "--raw", help="Send string prompts as raw text (no chat template)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Sequences per forward pass (hf)."),
     dtype: str = typer.Option("float32", help="Weights dtype: float32 or bfloat16 (hf, vllm)."),
-    base_url: str | None = typer.Option(None, "--base-url", help="Endpoint for --backend openai, e.g. http://127.0.0.1:8000/v1."),
-    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key (openai)."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="Endpoint for --backend openai, e.g. http://127.0.0.1:8000/v1."
+    ),
+    api_key_env: str = typer.Option(
+        "OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key (openai)."
+    ),
     concurrency: int = typer.Option(8, help="Requests in flight at once (openai)."),
     timeout: float = typer.Option(120.0, help="Seconds per request before it is retried (openai)."),
-    max_retries: int = typer.Option(6, "--max-retries", help="Retries on 429/5xx/connection errors, with backoff (openai)."),
-    workers: int = typer.Option(1, help="Data-parallel workers on Ray, each with its own model copy (hf, vllm; needs the ray extra)."),
-    threads: int = typer.Option(0, help="Torch CPU threads (0: torch's default, one per core; 1 is fastest for tiny models on a busy machine)."),
+    max_retries: int = typer.Option(
+        6, "--max-retries", help="Retries on 429/5xx/connection errors, with backoff (openai)."
+    ),
+    workers: int = typer.Option(
+        1, help="Data-parallel workers on Ray, each with its own model copy (hf, vllm; needs the ray extra)."
+    ),
+    threads: int = typer.Option(
+        0,
+        help="Torch CPU threads (0: torch's default, one per core; 1 is fastest for tiny models on a busy machine).",
+    ),
 ) -> None:
     """Sample n responses per problem and write one sample record per problem (resumable).
 
@@ -228,22 +253,34 @@ def generate(
         sampling_params,
     )
 
-    params = sampling_params(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                             stop=tuple(stop), seed=seed)
+    params = sampling_params(
+        n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, stop=tuple(stop), seed=seed
+    )
     if output.resolve() == input.resolve():
         raise PonderError("--output must differ from --input")
     check_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url, workers=workers)
     items = load_prompts(input, system=system, raw=raw)
     _quiet_transformers()
     _set_threads(threads)
-    generator = open_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url,
-                             api_key=os.environ.get(api_key_env), concurrency=concurrency, timeout_s=timeout,
-                             max_retries=max_retries, workers=workers)
+    generator = open_backend(
+        backend,
+        model,
+        dtype=dtype,
+        batch_size=batch_size,
+        base_url=base_url,
+        api_key=os.environ.get(api_key_env),
+        concurrency=concurrency,
+        timeout_s=timeout,
+        max_retries=max_retries,
+        workers=workers,
+    )
     with generator:
         check_chat_template(generator, items)
         s = run_generate(generator, items, output, params)
-    typer.echo(f"wrote {s['records']} samples to {output} ({s['new']} new, {s['resumed']} resumed); "
-               f"{s['generated_tokens']} tokens in {s['seconds']:.1f} s ({s['tokens_per_s']:.0f} tokens/s)")
+    typer.echo(
+        f"wrote {s['records']} samples to {output} ({s['new']} new, {s['resumed']} resumed); "
+        f"{s['generated_tokens']} tokens in {s['seconds']:.1f} s ({s['tokens_per_s']:.0f} tokens/s)"
+    )
 
 
 @app.command("serve")
@@ -273,13 +310,17 @@ def serve(
         raise PonderError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
 
 
-demo_app = typer.Typer(help="End-to-end demos on tiny models; each writes OUT/report.json.", no_args_is_help=True)
+demo_app = typer.Typer(
+    help="End-to-end demos on tiny models; each writes OUT/report.json.", no_args_is_help=True
+)
 app.add_typer(demo_app, name="demo")
 
 
 @demo_app.command("sample")
 def demo_sample(
-    out: Path = typer.Option(Path("runs/demo"), help="Folder for the model, problems, samples and report.json."),
+    out: Path = typer.Option(
+        Path("runs/demo"), help="Folder for the model, problems, samples and report.json."
+    ),
     seed: int = typer.Option(0, help="Seed for the model, the problems and the sampling."),
 ) -> None:
     """Build a tiny model, sample it on synthetic problems of every family, print a table per family.
@@ -291,8 +332,10 @@ def demo_sample(
     _quiet_transformers()
     report = run_sample_demo(out, seed)
     m = report["model"]
-    typer.echo(f"model: {m['preset']} ({m['parameters']:,} parameters, random weights); "
-               f"{report['sampling']['n']} samples per problem, up to {report['sampling']['max_new_tokens']} tokens")
+    typer.echo(
+        f"model: {m['preset']} ({m['parameters']:,} parameters, random weights); "
+        f"{report['sampling']['n']} samples per problem, up to {report['sampling']['max_new_tokens']} tokens"
+    )
     typer.echo(format_table(report["families"]))
     typer.echo(f"report: {Path(out) / 'report.json'}")
 
@@ -306,11 +349,18 @@ app.add_typer(eval_app, name="eval")
 @eval_app.callback()
 def evaluate(
     ctx: typer.Context,
-    model: str | None = typer.Option(None, "--model", "-m", help="Model folder or hub name (hf, vllm); the served name (openai)."),
-    benchmarks: str | None = typer.Option(
-        None, "--benchmarks", "-b", help="Comma-separated FILE[:RULE] (rules: math, boxed, number, choice, code)."
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Model folder or hub name (hf, vllm); the served name (openai)."
     ),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Run folder (report.json/md/png, samples/); resumed if present."),
+    benchmarks: str | None = typer.Option(
+        None,
+        "--benchmarks",
+        "-b",
+        help="Comma-separated FILE[:RULE] (rules: math, boxed, number, choice, code).",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Run folder (report.json/md/png, samples/); resumed if present."
+    ),
     n: int = typer.Option(4, "--n", help="Samples per problem; accuracy is pass@1 averaged over them."),
     temperature: float = typer.Option(0.7, help="Sampling temperature; 0 means greedy."),
     top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass."),
@@ -319,7 +369,9 @@ def evaluate(
     k: str = typer.Option("1", "--k", help="Comma-separated k for pass@k and maj@k (each <= n)."),
     rule: str = typer.Option("math", help="Grading rule for files without a :RULE suffix."),
     system: str | None = typer.Option(None, "--system", help="System message before each prompt."),
-    name: str | None = typer.Option(None, help="Name of this run in reports (default: the model folder name)."),
+    name: str | None = typer.Option(
+        None, help="Name of this run in reports (default: the model folder name)."
+    ),
     backend: str = typer.Option("hf", help="Backend: hf, openai or vllm."),
     base_url: str | None = typer.Option(None, "--base-url", help="Endpoint for --backend openai."),
     batch_size: int = typer.Option(32, "--batch-size", help="Sequences per forward pass (hf)."),
@@ -346,17 +398,29 @@ def evaluate(
         raise PonderError(f"--k: expected comma-separated integers, got {k!r}") from None
     if not ks or min(ks) < 1 or max(ks) > n:
         raise PonderError(f"--k: every k must be between 1 and --n ({n}), got {k!r}")
-    params = sampling_params(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+    params = sampling_params(
+        n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed
+    )
     benches = [load_benchmark(spec.strip(), rule) for spec in benchmarks.split(",") if spec.strip()]
     check_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url, workers=1)
     _quiet_transformers()
     _set_threads(threads)
-    generator = open_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url,
-                             api_key=os.environ.get("OPENAI_API_KEY"), concurrency=8, timeout_s=120.0,
-                             max_retries=6, workers=1)
+    generator = open_backend(
+        backend,
+        model,
+        dtype=dtype,
+        batch_size=batch_size,
+        base_url=base_url,
+        api_key=os.environ.get("OPENAI_API_KEY"),
+        concurrency=8,
+        timeout_s=120.0,
+        max_retries=6,
+        workers=1,
+    )
     with generator:
-        report = run_eval(chat_solver(generator, system=system), benches, params, out, ks=ks,
-                          name=name or Path(model).name)
+        report = run_eval(
+            chat_solver(generator, system=system), benches, params, out, ks=ks, name=name or Path(model).name
+        )
     typer.echo(render_markdown(report))
     typer.echo(f"report: {out / 'report.json'}")
 
@@ -373,6 +437,7 @@ def eval_compare(
     from ponder.eval.runner import compare_runs
 
     typer.echo(compare_runs(runs, [m.strip() for m in metrics.split(",") if m.strip()]))
+
 
 train_app = typer.Typer(
     help="Train a model: supervised fine-tuning or DPO-family preference optimisation.",
@@ -392,7 +457,9 @@ def train_sft(
     data: list[str] = typer.Option(None, "--data", help="Training file, PATH or PATH:RATIO; repeat to mix."),
     output: Path = typer.Option(None, "--output", "-o", help="Run folder to write."),
     config: Path = typer.Option(None, "--config", help="YAML config file (fields of --show-config)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --output from its latest checkpoint."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run in --output from its latest checkpoint."
+    ),
     show_config: bool = typer.Option(False, "--show-config", help="Print every config field and exit."),
 ) -> None:
     """Supervised fine-tuning on prompt-completion, conversational, sample or pair files (packed, no padding).
@@ -404,20 +471,37 @@ def train_sft(
     """
     from ponder.recipes import sft
 
-    _train(sft.SFTConfig, sft.run, overrides, config, show_config, model=model, data=data, output=output,
-           resume=resume or None)
+    _train(
+        sft.SFTConfig,
+        sft.run,
+        overrides,
+        config,
+        show_config,
+        model=model,
+        data=data,
+        output=output,
+        resume=resume or None,
+    )
 
 
 @train_app.command("dpo")
 def train_dpo(
     overrides: list[str] = typer.Argument(None, help=_OVERRIDES_HELP, show_default=False),
     model: str = typer.Option(None, "--model", help="Policy to start from (folder or hub name)."),
-    ref_model: str = typer.Option(None, "--ref-model", help="Reference model (default: the starting policy)."),
-    data: list[str] = typer.Option(None, "--data", help="Pair file, PATH or PATH:RATIO; repeat (or comma-join) "
-                                                        "to mix, e.g. --data new.jsonl:1.0 --data old.jsonl:0.5."),
+    ref_model: str = typer.Option(
+        None, "--ref-model", help="Reference model (default: the starting policy)."
+    ),
+    data: list[str] = typer.Option(
+        None,
+        "--data",
+        help="Pair file, PATH or PATH:RATIO; repeat (or comma-join) "
+        "to mix, e.g. --data new.jsonl:1.0 --data old.jsonl:0.5.",
+    ),
     output: Path = typer.Option(None, "--output", "-o", help="Run folder to write."),
     config: Path = typer.Option(None, "--config", help="YAML config file (fields of --show-config)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --output from its latest checkpoint."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run in --output from its latest checkpoint."
+    ),
     show_config: bool = typer.Option(False, "--show-config", help="Print every config field and exit."),
 ) -> None:
     """DPO-family training (sigmoid/cDPO, rDPO, IPO, hinge, + SFT term) on preference pairs.
@@ -429,8 +513,18 @@ def train_dpo(
     """
     from ponder.recipes import dpo
 
-    _train(dpo.DPOConfig, dpo.run, overrides, config, show_config, model=model, ref_model=ref_model, data=data,
-           output=output, resume=resume or None)
+    _train(
+        dpo.DPOConfig,
+        dpo.run,
+        overrides,
+        config,
+        show_config,
+        model=model,
+        ref_model=ref_model,
+        data=data,
+        output=output,
+        resume=resume or None,
+    )
 
 
 def _train(cls, run, overrides, config_path, show_config, **values) -> None:
@@ -458,8 +552,11 @@ def label(
     output: Path = typer.Option(..., "--output", "-o", help="Labelled samples to write (resumable)."),
     by: str = typer.Option(..., "--by", help="gold (the problems' answers) or vote (self-consistency)."),
     min_vote_share: float = typer.Option(
-        0.5, "--min-vote-share", help="vote: keep a problem only if its plurality answer's share of all samples "
-        "(no-answer ones included) is strictly above this."),
+        0.5,
+        "--min-vote-share",
+        help="vote: keep a problem only if its plurality answer's share of all samples "
+        "(no-answer ones included) is strictly above this.",
+    ),
     rule: str = typer.Option("boxed", help="How answers are read: math, boxed, number or choice."),
     workers: int = typer.Option(1, help="Processes to label with (0: one per CPU core)."),
 ) -> None:
@@ -475,7 +572,9 @@ def label(
     typer.echo("\n".join(s.lines()))
 
 
-pairs_app = typer.Typer(help="Build preference pairs (TRL format) from labelled samples.", no_args_is_help=True)
+pairs_app = typer.Typer(
+    help="Build preference pairs (TRL format): ThinkPO, PFPO outcome and process pairs.", no_args_is_help=True
+)
 app.add_typer(pairs_app, name="pairs")
 
 _PAIRING_HELP = "each_positive (every positive, a random negative), one_per_problem, or closest_steps."
@@ -503,18 +602,30 @@ def pairs_outcome(
 @pairs_app.command("process")
 def pairs_process(
     input_path: Path = typer.Option(..., "--input", "-i", help="Labelled samples (ponder label output)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Pairs file; NAME.completions.jsonl is kept beside it."),
-    model: str = typer.Option(..., "--model", "-m", help="Model that completes the prefixes (the sampling model)."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Pairs file; NAME.completions.jsonl is kept beside it."
+    ),
+    model: str = typer.Option(
+        ..., "--model", "-m", help="Model that completes the prefixes (the sampling model)."
+    ),
     backend: str = typer.Option("hf", help="Generation backend: hf, vllm (prefix caching on) or openai."),
     base_url: str | None = typer.Option(None, "--base-url", help="Endpoint for --backend openai."),
-    tokenizer: str | None = typer.Option(None, help="Tokenizer with the chat template (default: the model's)."),
+    tokenizer: str | None = typer.Option(
+        None, help="Tokenizer with the chat template (default: the model's)."
+    ),
     batch_size: int = typer.Option(32, "--batch-size", help="Sequences per forward pass (hf)."),
     dtype: str = typer.Option("float32", help="float32 or bfloat16 (hf, vllm)."),
-    upper_step_ratio: float = typer.Option(0.7, "--upper-step-ratio", help="Cut only in the first share of steps."),
-    sample_ratio: float = typer.Option(0.3, "--sample-ratio", help="Share of candidate steps cut per response."),
+    upper_step_ratio: float = typer.Option(
+        0.7, "--upper-step-ratio", help="Cut only in the first share of steps."
+    ),
+    sample_ratio: float = typer.Option(
+        0.3, "--sample-ratio", help="Share of candidate steps cut per response."
+    ),
     max_prefixes_per_problem: int = typer.Option(10, "--max-prefixes-per-problem", help="Cap per problem."),
     min_steps: int = typer.Option(5, "--min-steps", help="Responses with fewer non-empty lines are not cut."),
-    keep_all_same: bool = typer.Option(False, "--keep-all-same", help="Also cut problems whose answers all agree."),
+    keep_all_same: bool = typer.Option(
+        False, "--keep-all-same", help="Also cut problems whose answers all agree."
+    ),
     completions_per_prefix: int = typer.Option(3, "--completions-per-prefix", help="Completions per prefix."),
     temperature: float = typer.Option(1.0, help="Temperature of the completions."),
     top_p: float = typer.Option(0.9, "--top-p", help="Nucleus mass of the completions."),
@@ -535,11 +646,21 @@ def pairs_process(
     from ponder.pairs.process import ProcessSettings, build_process_pairs
 
     settings = ProcessSettings(
-        upper_step_ratio=upper_step_ratio, sample_ratio=sample_ratio,
-        max_prefixes_per_problem=max_prefixes_per_problem, min_steps=min_steps, filter_all_same=not keep_all_same,
-        completions_per_prefix=completions_per_prefix, temperature=temperature, top_p=top_p,
-        max_new_tokens=max_new_tokens, value_threshold=value_threshold, pairing=pairing, closest_k=closest_k,
-        draws=draws, rule=rule, seed=seed,
+        upper_step_ratio=upper_step_ratio,
+        sample_ratio=sample_ratio,
+        max_prefixes_per_problem=max_prefixes_per_problem,
+        min_steps=min_steps,
+        filter_all_same=not keep_all_same,
+        completions_per_prefix=completions_per_prefix,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        value_threshold=value_threshold,
+        pairing=pairing,
+        closest_k=closest_k,
+        draws=draws,
+        rule=rule,
+        seed=seed,
     )
     settings.check()
     _quiet_transformers()
@@ -553,11 +674,103 @@ def pairs_process(
     typer.echo("\n".join(s.lines()))
 
 
+# --------------------------------------------------------------------------- ThinkPO
+
+
+@pairs_app.command("thinkpo")
+def pairs_thinkpo(
+    long: Path = typer.Option(
+        ...,
+        "--long",
+        help="Long solutions: samples, prompt-completion, messages or problems (meta.long) records.",
+    ),
+    short: Path = typer.Option(
+        ..., "--short", help="Short samples of the same prompts (e.g. from ponder generate)."
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="Pairs file to write (TRL format; resumable)."),
+    tokenizer: str = typer.Option(
+        None, help="Tokenizer (model folder) to count tokens; default: the files' num_tokens."
+    ),
+    min_gap_tokens: int = typer.Option(1, help="Smallest chosen-minus-rejected length in tokens."),
+    max_gap_tokens: int = typer.Option(
+        None, help="Largest chosen-minus-rejected length in tokens (default: none)."
+    ),
+    wrong_short_share: float = typer.Option(
+        0.0, help="Share of pairs that may have a wrong short answer (paper: 0.2)."
+    ),
+    seed: int = typer.Option(0, help="Seed for drawing wrong-short pairs."),
+    conversational: bool = typer.Option(False, help="Write chat messages even for text prompts."),
+    workers: int = typer.Option(1, help="Processes grading answers (0: one per core)."),
+) -> None:
+    """ThinkPO pairs: long solution chosen, short sample with the same (gold) answer rejected; prints and saves
+    a summary (kept/dropped per reason, length-gap histogram) next to the output.
+
+    Example: ponder pairs thinkpo --long sft.jsonl --short short.jsonl --output pairs.jsonl --tokenizer runs/sft/model
+    """
+    from ponder.pairs.thinkpo import PairSettings, format_summary, hf_token_counter
+    from ponder.pairs.thinkpo_stage import build_thinkpo_pairs
+
+    try:
+        settings = PairSettings(
+            min_gap_tokens=min_gap_tokens,
+            max_gap_tokens=max_gap_tokens,
+            wrong_short_share=wrong_short_share,
+            seed=seed,
+        )
+    except ValueError as e:
+        raise PonderError(str(e)) from None
+    counter = None
+    if tokenizer is not None:
+        _quiet_transformers()
+        counter = hf_token_counter(tokenizer)
+    summary = build_thinkpo_pairs(
+        long, short, output, settings, token_counter=counter, conversational=conversational, workers=workers
+    )
+    typer.echo(format_summary(summary))
+    typer.echo(f"wrote {summary['kept']} pairs to {output}; summary {summary['summary_path']}")
+
+
+@demo_app.command("thinkpo")
+def demo_thinkpo(
+    overrides: list[str] = typer.Argument(
+        None,
+        help="Demo settings as key=value (see --show-config); recipe settings as thinkpo.KEY=VALUE "
+        "(e.g. thinkpo.dpo.beta=0.05).",
+        show_default=False,
+    ),
+    out: Path = typer.Option(Path("runs/demo"), help="Folder for data, models, evaluations and report.json."),
+    seed: int = typer.Option(0, help="Seed of the model, the data, training and sampling."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print every demo setting and exit."),
+) -> None:
+    """ThinkPO end to end on a tiny model: SFT on a long/short CoT mixture, short answers, pairs, ThinkPO, the
+    control (SFT continued as many steps), evaluation of all three; prints the table, writes OUT/report.json.
+
+    Example: ponder demo thinkpo --seed 1 --out runs/demo-1
+    """
+    from ponder.config import describe, load_config
+    from ponder.recipes.thinkpo_demo import DemoConfig, run_demo
+
+    if show_config:
+        typer.echo(describe(DemoConfig))
+        return
+    own = [o for o in overrides or [] if not o.startswith("thinkpo.")]
+    recipe = [o.removeprefix("thinkpo.") for o in overrides or [] if o.startswith("thinkpo.")]
+    cfg = load_config(DemoConfig, None, own, seed=seed, recipe=recipe or None)
+    _quiet_transformers()
+    report = run_demo(out, cfg, log=typer.echo)
+    typer.echo(f"report: {out / 'report.json'}")
+    if not report["rows"]:
+        raise PonderError("the demo produced no rows")
+
+
 @app.command("run")
 def run_recipe(
-    config: Path = typer.Argument(..., help="Recipe config (YAML), e.g. ponder/recipes/configs/pfpo-math-tiny.yaml."),
-    overrides: list[str] = typer.Argument(None, help="Config overrides as key=value, e.g. train.lr=1e-6.",
-                                          show_default=False),
+    config: Path = typer.Argument(
+        ..., help="Recipe config (YAML), e.g. ponder/recipes/configs/pfpo-math-tiny.yaml."
+    ),
+    overrides: list[str] = typer.Argument(
+        None, help="Config overrides as key=value, e.g. train.lr=1e-6.", show_default=False
+    ),
     recipe: str | None = typer.Option(None, help="Recipe name; default: the config file name's first word."),
     show_config: bool = typer.Option(False, "--show-config", help="Print every config field and exit."),
 ) -> None:
@@ -573,7 +786,9 @@ def run_recipe(
 
 @demo_app.command("pfpo")
 def demo_pfpo(
-    out: Path = typer.Option(Path("runs/demo-pfpo"), help="Folder for the models, the data, report.json and PNG."),
+    out: Path = typer.Option(
+        Path("runs/demo-pfpo"), help="Folder for the models, the data, report.json and PNG."
+    ),
     seed: int = typer.Option(0, help="Seed of the model, the problems, sampling and training."),
     size: str = typer.Option("full", help="full (the documented demo) or smallest (a quick structural run)."),
     compare: bool = typer.Option(True, help="Also train iteration 1 on outcome pairs only, for comparison."),
