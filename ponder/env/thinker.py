@@ -248,9 +248,12 @@ class ThinkerEnv:
         correct, pred = self._grade(response)
         coef = self.config.summary_logprob_coef
         if coef != 0.0 and summary_logprob is None and not truncated:
-            if self.scorer is None:
+            if self.scorer is not None:
+                summary_logprob = self.scorer([self.fast_prompt], [response])[0]
+            elif self.mode == "train":
                 raise ValueError("summary_logprob_coef != 0: pass summary_logprob to step() or a scorer to the env")
-            summary_logprob = self.scorer([self.fast_prompt], [response])[0]
+            else:
+                coef = 0.0  # inference without a scorer: the reward is informative only; leave the term out
         turn.update(correct=correct, pred=pred, summary_logprob=summary_logprob)
         turn["reward"] = rewards.summary_reward(correct, truncated, summary_logprob, coef)
         return None
