@@ -3,8 +3,8 @@
 All dialogues start at the same stage and a transition either ends a dialogue or moves it to the next
 stage, so at any round the live dialogues are all at the same stage. Each round is ONE call to the
 generator (``Generator.generate``) with one ``SamplingParams`` per prompt: the stage's token budget, and a
-seed per dialogue, so two dialogues of one problem (a GRPO group) sample differently while each stays
-reproducible (``seed`` + dialogue index -> the same text on a rerun, on the hf backend exactly).
+seed per dialogue (a hash of the run seed and the episode id), so two dialogues of one problem (a GRPO
+group) sample differently while each stays reproducible whatever batch it runs in (exactly on the hf backend).
 
 Prefix caching: a stage's prompt is the previous stage's prompt and answer plus one user turn. The vllm
 backend runs with automatic prefix caching, so the shared dialogue prefix is not recomputed; the hf backend
@@ -16,13 +16,14 @@ log-prob under the fast prompt: ``scorer`` computes those for a whole round at o
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ponder.env.thinker import Scorer
-from ponder.generation.base import Generator, SamplingParams, derived_seed
+from ponder.generation.base import Generator, SamplingParams
 from ponder.progress import progress
 from ponder.records import Episode, Problem
 
@@ -63,18 +64,23 @@ def run_episodes(
     scorer: Scorer | None = None,
     ids: Sequence[str] | None = None,
     desc: str = "",
+    max_stages: int | None = None,
     on_round: Callable[[str, int], None] | None = None,
 ) -> Rollout:
     """Run one dialogue per ``(env, problem)`` pair to its end; return the environments and episodes.
 
     ``envs`` are fresh environments (``ThinkerEnv`` / ``QAEnv``, any mode), ``problems`` the problem of each.
     ``ids`` name the episodes (default ``problem.id``). ``seed=None`` samples without a seed.
+    ``max_stages`` stops every dialogue after that many stages (1: Thinker-Fast, the fast answer alone).
     """
     if len(envs) != len(problems):
         raise ValueError(f"got {len(envs)} environments for {len(problems)} problems")
     prompts: list[Any] = [env.reset(p) for env, p in zip(envs, problems, strict=True)]
+    names = list(ids) if ids is not None else [p.id for p in problems]
+    seeds = [None if seed is None else dialogue_seed(seed, name) for name in names]
     stats: dict[str, StageStats] = {}
     live = list(range(len(envs)))
+    rounds = 0
     bar = progress(total=len(envs), desc=desc, unit="dialogue") if desc else None
     while live:
         stage = envs[live[0]].stage
@@ -84,7 +90,7 @@ def run_episodes(
                 temperature=temperature,
                 top_p=top_p,
                 max_new_tokens=envs[i].budget,
-                seed=None if seed is None else derived_seed(seed, i),
+                seed=seeds[i],
             )
             for i in live
         ]
@@ -112,12 +118,18 @@ def run_episodes(
         st.reward_seconds += time.perf_counter() - t1
         if on_round is not None:
             on_round(stage, len(live))
-        live = still
+        rounds += 1
+        live = still if max_stages is None or rounds < max_stages else []
     if bar is not None:
         bar.close()
-    names = list(ids) if ids is not None else [p.id for p in problems]
     episodes = [env.episode(name) for env, name in zip(envs, names, strict=True)]
     return Rollout(list(envs), episodes, stats)
+
+
+def dialogue_seed(seed: int, name: str) -> int:
+    """The sampling seed of dialogue ``name`` under run seed ``seed`` (31 bits; independent of the batch)."""
+    h = hashlib.blake2b(f"{seed}\x00{name}".encode("utf-8", "surrogatepass"), digest_size=4)
+    return int.from_bytes(h.digest(), "little") >> 1
 
 
 def _summary_logprobs(envs, live, comps, scorer: Scorer | None) -> dict[int, float]:

@@ -186,7 +186,7 @@ def run(cfg: RLConfig) -> dict:
             rollout = run_episodes(
                 gen, envs, batch_problems, temperature=cfg.temperature, top_p=cfg.top_p,
                 seed=derived_seed(cfg.seed, 1_000_000 + step), scorer=scorer,
-                ids=[f"{problems[i].id}#{j}" for i in idx for j in range(cfg.samples_per_prompt)],
+                ids=[f"{p.id}#{k}" for k, p in enumerate(batch_problems)],  # unique: distinct sampling seeds
             )
             if generator is None:
                 gen.close()
