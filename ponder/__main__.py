@@ -1,3 +1,5 @@
 from ponder.cli import main
 
-main()
+# The guard matters: engines that start workers with the "spawn" method (vLLM) re-import the main module.
+if __name__ == "__main__":
+    main()

@@ -177,6 +177,278 @@ def grade(
     typer.echo(line)
 
 
+# --------------------------------------------------------------------------- generation
+
+
+def _set_threads(threads: int) -> None:
+    if threads < 0:
+        raise PonderError(f"--threads must be >= 0, got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+@app.command("generate")
+def generate(
+    model: str = typer.Option(..., "--model", "-m", help="Model folder or hub name (hf, vllm); the served model name (openai)."),
+    input: Path = typer.Option(..., "--input", "-i", help="Problems file (.jsonl or .parquet)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Samples file to write (.jsonl or .parquet); resumed if present."),
+    backend: str = typer.Option("hf", help="Backend: hf (transformers), openai (HTTP endpoint) or vllm."),
+    n: int = typer.Option(8, "--n", help="Samples per prompt."),
+    temperature: float = typer.Option(1.0, help="Sampling temperature; 0 means greedy."),
+    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling: keep the most likely tokens up to this mass."),
+    max_new_tokens: int = typer.Option(512, "--max-new-tokens", help="Token budget per sample (the eos token counts)."),
+    seed: int = typer.Option(0, help="Run seed: sample i of a prompt depends only on (seed, prompt, i)."),
+    stop: list[str] = typer.Option([], "--stop", help="Stop string (repeatable); excluded from the text."),
+    system: str | None = typer.Option(None, "--system", help="System message put before each prompt's messages."),
+    raw: bool = typer.Option(False, "--raw", help="Send string prompts as raw text (no chat template)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Sequences per forward pass (hf)."),
+    dtype: str = typer.Option("float32", help="Weights dtype: float32 or bfloat16 (hf, vllm)."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Endpoint for --backend openai, e.g. http://127.0.0.1:8000/v1."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key (openai)."),
+    concurrency: int = typer.Option(8, help="Requests in flight at once (openai)."),
+    timeout: float = typer.Option(120.0, help="Seconds per request before it is retried (openai)."),
+    max_retries: int = typer.Option(6, "--max-retries", help="Retries on 429/5xx/connection errors, with backoff (openai)."),
+    workers: int = typer.Option(1, help="Data-parallel workers on Ray, each with its own model copy (hf, vllm; needs the ray extra)."),
+    threads: int = typer.Option(0, help="Torch CPU threads (0: torch's default, one per core; 1 is fastest for tiny models on a busy machine)."),
+) -> None:
+    """Sample n responses per problem and write one sample record per problem (resumable).
+
+    Example: ponder generate --model runs/tiny --input problems.jsonl --output samples.jsonl --n 8 --max-new-tokens 256
+    """
+    import os
+
+    from ponder.generation.stage import (
+        check_backend,
+        check_chat_template,
+        load_prompts,
+        open_backend,
+        run_generate,
+        sampling_params,
+    )
+
+    params = sampling_params(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                             stop=tuple(stop), seed=seed)
+    if output.resolve() == input.resolve():
+        raise PonderError("--output must differ from --input")
+    check_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url, workers=workers)
+    items = load_prompts(input, system=system, raw=raw)
+    _quiet_transformers()
+    _set_threads(threads)
+    generator = open_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url,
+                             api_key=os.environ.get(api_key_env), concurrency=concurrency, timeout_s=timeout,
+                             max_retries=max_retries, workers=workers)
+    with generator:
+        check_chat_template(generator, items)
+        s = run_generate(generator, items, output, params)
+    typer.echo(f"wrote {s['records']} samples to {output} ({s['new']} new, {s['resumed']} resumed); "
+               f"{s['generated_tokens']} tokens in {s['seconds']:.1f} s ({s['tokens_per_s']:.0f} tokens/s)")
+
+
+@app.command("serve")
+def serve(
+    model_dir: str = typer.Argument(..., help="Model folder (or hub name) to serve with the hf backend."),
+    port: int = typer.Option(8000, help="Port to listen on (0: pick a free one; the URL is printed)."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind (127.0.0.1: this machine only)."),
+    name: str | None = typer.Option(None, help="Model name clients use (default: the folder name)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Sequences per forward pass."),
+    dtype: str = typer.Option("float32", help="Weights dtype: float32 or bfloat16."),
+    quiet: bool = typer.Option(False, help="Do not log each request."),
+    threads: int = typer.Option(0, help="Torch CPU threads (0: torch's default, one per core)."),
+) -> None:
+    """Serve a local model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models).
+
+    Example: ponder serve runs/tiny --port 8000
+    """
+    from ponder.generation.server import serve as run_server
+    from ponder.generation.stage import open_backend
+
+    _quiet_transformers()
+    _set_threads(threads)
+    generator = open_backend("hf", model_dir, dtype=dtype, batch_size=batch_size)
+    try:
+        run_server(generator, name or Path(model_dir).name, host, port, log=not quiet)
+    except OSError as e:
+        raise PonderError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+
+
+demo_app = typer.Typer(help="End-to-end demos on tiny models; each writes OUT/report.json.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.command("sample")
+def demo_sample(
+    out: Path = typer.Option(Path("runs/demo"), help="Folder for the model, problems, samples and report.json."),
+    seed: int = typer.Option(0, help="Seed for the model, the problems and the sampling."),
+) -> None:
+    """Build a tiny model, sample it on synthetic problems of every family, print a table per family.
+
+    Example: ponder demo sample --out runs/demo --seed 0
+    """
+    from ponder.recipes.sample_demo import format_table, run_sample_demo
+
+    _quiet_transformers()
+    report = run_sample_demo(out, seed)
+    m = report["model"]
+    typer.echo(f"model: {m['preset']} ({m['parameters']:,} parameters, random weights); "
+               f"{report['sampling']['n']} samples per problem, up to {report['sampling']['max_new_tokens']} tokens")
+    typer.echo(format_table(report["families"]))
+    typer.echo(f"report: {Path(out) / 'report.json'}")
+
+
+# --------------------------------------------------------------------------- evaluation
+
+eval_app = typer.Typer(invoke_without_command=True)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.callback()
+def evaluate(
+    ctx: typer.Context,
+    model: str | None = typer.Option(None, "--model", "-m", help="Model folder or hub name (hf, vllm); the served name (openai)."),
+    benchmarks: str | None = typer.Option(
+        None, "--benchmarks", "-b", help="Comma-separated FILE[:RULE] (rules: math, boxed, number, choice, code)."
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run folder (report.json/md/png, samples/); resumed if present."),
+    n: int = typer.Option(4, "--n", help="Samples per problem; accuracy is pass@1 averaged over them."),
+    temperature: float = typer.Option(0.7, help="Sampling temperature; 0 means greedy."),
+    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass."),
+    max_new_tokens: int = typer.Option(1024, "--max-new-tokens", help="Token budget per answer."),
+    seed: int = typer.Option(0, help="Sampling seed."),
+    k: str = typer.Option("1", "--k", help="Comma-separated k for pass@k and maj@k (each <= n)."),
+    rule: str = typer.Option("math", help="Grading rule for files without a :RULE suffix."),
+    system: str | None = typer.Option(None, "--system", help="System message before each prompt."),
+    name: str | None = typer.Option(None, help="Name of this run in reports (default: the model folder name)."),
+    backend: str = typer.Option("hf", help="Backend: hf, openai or vllm."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Endpoint for --backend openai."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Sequences per forward pass (hf)."),
+    dtype: str = typer.Option("float32", help="Weights dtype: float32 or bfloat16 (hf, vllm)."),
+    threads: int = typer.Option(0, help="Torch CPU threads (0: torch's default)."),
+) -> None:
+    """Sample n answers per problem, grade them, and write report.json, report.md and report.png.
+
+    Example: ponder eval --model runs/sft --benchmarks test.jsonl,gsm.jsonl:number --n 4 --temperature 0.7 --out runs/eval/sft
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if model is None or benchmarks is None or out is None:
+        raise PonderError("ponder eval needs --model, --benchmarks and --out (or a subcommand: compare)")
+    import os
+
+    from ponder.eval.runner import chat_solver, load_benchmark, render_markdown
+    from ponder.eval.runner import evaluate as run_eval
+    from ponder.generation.stage import check_backend, open_backend, sampling_params
+
+    try:
+        ks = sorted({int(x) for x in k.split(",") if x.strip()})
+    except ValueError:
+        raise PonderError(f"--k: expected comma-separated integers, got {k!r}") from None
+    if not ks or min(ks) < 1 or max(ks) > n:
+        raise PonderError(f"--k: every k must be between 1 and --n ({n}), got {k!r}")
+    params = sampling_params(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+    benches = [load_benchmark(spec.strip(), rule) for spec in benchmarks.split(",") if spec.strip()]
+    check_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url, workers=1)
+    _quiet_transformers()
+    _set_threads(threads)
+    generator = open_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url,
+                             api_key=os.environ.get("OPENAI_API_KEY"), concurrency=8, timeout_s=120.0,
+                             max_retries=6, workers=1)
+    with generator:
+        report = run_eval(chat_solver(generator, system=system), benches, params, out, ks=ks,
+                          name=name or Path(model).name)
+    typer.echo(render_markdown(report))
+    typer.echo(f"report: {out / 'report.json'}")
+
+
+@eval_app.command("compare")
+def eval_compare(
+    runs: list[Path] = typer.Argument(..., help="Run folders (or report.json files), first = before."),
+    metrics: str = typer.Option("accuracy,mean_tokens", help="Comma-separated metrics to compare."),
+) -> None:
+    """Print a before/after table: each metric per benchmark, one column per run, change in percent.
+
+    Example: ponder eval compare runs/eval/sft runs/eval/thinkpo
+    """
+    from ponder.eval.runner import compare_runs
+
+    typer.echo(compare_runs(runs, [m.strip() for m in metrics.split(",") if m.strip()]))
+
+train_app = typer.Typer(
+    help="Train a model: supervised fine-tuning or DPO-family preference optimisation.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.add_typer(train_app, name="train")
+
+_OVERRIDES_HELP = "Config overrides as key=value (see --show-config), e.g. lr=1e-6 beta=0.1."
+
+
+@train_app.command("sft")
+def train_sft(
+    overrides: list[str] = typer.Argument(None, help=_OVERRIDES_HELP, show_default=False),
+    model: str = typer.Option(None, "--model", help="Model to start from (folder or hub name)."),
+    data: list[str] = typer.Option(None, "--data", help="Training file, PATH or PATH:RATIO; repeat to mix."),
+    output: Path = typer.Option(None, "--output", "-o", help="Run folder to write."),
+    config: Path = typer.Option(None, "--config", help="YAML config file (fields of --show-config)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --output from its latest checkpoint."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print every config field and exit."),
+) -> None:
+    """Supervised fine-tuning on prompt-completion, conversational, sample or pair files (packed, no padding).
+
+    Writes OUTPUT/metrics.jsonl, tensorboard/, checkpoints/ (with save_every) and the final model in
+    OUTPUT/model. Multi-process: torchrun --nproc_per_node N -m ponder train sft ... (see docs/training.md).
+
+    Example: ponder train sft --model runs/tiny --data sft.jsonl --output runs/sft lr=1e-4 epochs=2
+    """
+    from ponder.recipes import sft
+
+    _train(sft.SFTConfig, sft.run, overrides, config, show_config, model=model, data=data, output=output,
+           resume=resume or None)
+
+
+@train_app.command("dpo")
+def train_dpo(
+    overrides: list[str] = typer.Argument(None, help=_OVERRIDES_HELP, show_default=False),
+    model: str = typer.Option(None, "--model", help="Policy to start from (folder or hub name)."),
+    ref_model: str = typer.Option(None, "--ref-model", help="Reference model (default: the starting policy)."),
+    data: list[str] = typer.Option(None, "--data", help="Pair file, PATH or PATH:RATIO; repeat (or comma-join) "
+                                                        "to mix, e.g. --data new.jsonl:1.0 --data old.jsonl:0.5."),
+    output: Path = typer.Option(None, "--output", "-o", help="Run folder to write."),
+    config: Path = typer.Option(None, "--config", help="YAML config file (fields of --show-config)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --output from its latest checkpoint."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print every config field and exit."),
+) -> None:
+    """DPO-family training (sigmoid/cDPO, rDPO, IPO, hinge, + SFT term) on preference pairs.
+
+    Pairs are packed without padding and each prompt is computed once for chosen and rejected. Writes
+    OUTPUT/metrics.jsonl, tensorboard/, checkpoints/ (with save_every) and the final model in OUTPUT/model.
+
+    Example: ponder train dpo --model runs/sft/model --data pairs.jsonl --output runs/dpo beta=0.1 lr=1e-6
+    """
+    from ponder.recipes import dpo
+
+    _train(dpo.DPOConfig, dpo.run, overrides, config, show_config, model=model, ref_model=ref_model, data=data,
+           output=output, resume=resume or None)
+
+
+def _train(cls, run, overrides, config_path, show_config, **values) -> None:
+    from ponder.config import describe, load_config
+    from ponder.train import distributed
+
+    if show_config:
+        typer.echo(describe(cls))
+        return
+    values = {k: (str(v) if isinstance(v, Path) else v) for k, v in values.items() if v not in (None, [])}
+    cfg = load_config(cls, config_path, overrides or [], **values)
+    summary = run(cfg)
+    final = summary.get("final") or {}
+    if final and distributed.is_main_process():
+        typer.echo(f"step {final['step']}: loss {final['loss']:.4f}; model written to {summary['model']}")
+    distributed.shutdown()
+
+
 def main() -> None:
     try:
         app()

@@ -28,7 +28,9 @@ def option(default: Any = _MISSING, help: str = "", **kwargs: Any) -> Any:  # no
     """Declare a config field with its help text. Mutable defaults (list, dict) are copied per instance."""
     if isinstance(default, list | dict | set):
         value = default
-        return dataclasses.field(default_factory=lambda: type(value)(value), metadata={"help": help}, **kwargs)
+        return dataclasses.field(
+            default_factory=lambda: type(value)(value), metadata={"help": help}, **kwargs
+        )
     return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
 
 
@@ -76,7 +78,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
     if origin in (list, tuple, Sequence):
         if isinstance(value, str):
-            parsed = yaml.safe_load(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
+            parsed = (
+                yaml.safe_load(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
+            )
             value = parsed
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -252,10 +256,14 @@ def describe(cls: type) -> str:
             if dataclasses.is_dataclass(tp):
                 walk(tp, f"{prefix}{f.name}.")
                 continue
-            default = f.default if f.default is not _MISSING else (
-                f.default_factory() if f.default_factory is not _MISSING else "required"
+            default = (
+                f.default
+                if f.default is not _MISSING
+                else (f.default_factory() if f.default_factory is not _MISSING else "required")
             )
-            out.append(f"{prefix}{f.name} ({_type_label(tp)}, default {default!r}): {f.metadata.get('help', '')}")
+            out.append(
+                f"{prefix}{f.name} ({_type_label(tp)}, default {default!r}): {f.metadata.get('help', '')}"
+            )
 
     def hints_of(c):
         return hints if c is cls else _hints(c)

@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from typing import Any
 
 
-def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str = "", unit: str = "it", **kw: Any):
+def progress(
+    iterable: Iterable | None = None, *, total: int | None = None, desc: str = "", unit: str = "it", **kw: Any
+):
     """A tqdm bar with elapsed time, rate and ETA. Set ``PONDER_NO_PROGRESS=1`` to silence it."""
     import os
 

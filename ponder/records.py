@@ -42,8 +42,10 @@ def _is_parquet(path: str | Path) -> bool:
 
 
 def _type_name(v: Any) -> str:
-    return "null" if v is None else {dict: "object", list: "list", str: "string", bool: "boolean"}.get(
-        type(v), type(v).__name__
+    return (
+        "null"
+        if v is None
+        else {dict: "object", list: "list", str: "string", bool: "boolean"}.get(type(v), type(v).__name__)
     )
 
 
@@ -59,7 +61,9 @@ def _id(v: Any) -> str:
         return v
     if isinstance(v, int) and not isinstance(v, bool):
         return str(v)
-    raise ValueError(f"expected a non-empty string or integer, got {_type_name(v)}" + (" ''" if v == "" else ""))
+    raise ValueError(
+        f"expected a non-empty string or integer, got {_type_name(v)}" + (" ''" if v == "" else "")
+    )
 
 
 def _answer(v: Any) -> str:
@@ -389,7 +393,9 @@ def load_records(path: str | Path, kind: type[R], *, unique_ids: bool = True) ->
         rid = getattr(rec, "id", None)
         if unique_ids and rid is not None:
             if rid in first_line:
-                raise InputError(path, f"duplicate id {rid!r} (first on line {first_line[rid]})", line=lineno, field="id")
+                raise InputError(
+                    path, f"duplicate id {rid!r} (first on line {first_line[rid]})", line=lineno, field="id"
+                )
             first_line[rid] = lineno
         out.append(rec)
     return out
@@ -404,7 +410,9 @@ def validate_file(path: str | Path, kind: type[Record], *, unique_ids: bool = Tr
         rid = getattr(rec, "id", None)
         if unique_ids and rid is not None:
             if rid in first_line:
-                raise InputError(path, f"duplicate id {rid!r} (first on line {first_line[rid]})", line=lineno, field="id")
+                raise InputError(
+                    path, f"duplicate id {rid!r} (first on line {first_line[rid]})", line=lineno, field="id"
+                )
             first_line[rid] = lineno
         n += 1
     return n
@@ -418,11 +426,15 @@ def load_dataset(path: str | Path, kind: type[Record] = Problem):
     if _is_parquet(path):
         # Rows are decoded by ponder (JSON columns back to lists and objects) before datasets sees them.
         rows = [obj for _, obj in iter_json_objects(path)]
-        keys = list(dict.fromkeys(k for r in rows for k in r))  # from_list would keep the first row's keys only
+        keys = list(
+            dict.fromkeys(k for r in rows for k in r)
+        )  # from_list would keep the first row's keys only
         return datasets.Dataset.from_list([{k: r.get(k) for k in keys} for r in rows])
     return datasets.load_dataset("json", data_files=str(path), split="train")
 
 
 def dumps(rec: Record | dict) -> str:
     """One JSONL line (no newline) for a record."""
-    return json.dumps(rec.to_dict() if isinstance(rec, Record) else rec, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(
+        rec.to_dict() if isinstance(rec, Record) else rec, ensure_ascii=False, separators=(",", ":")
+    )

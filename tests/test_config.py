@@ -27,15 +27,18 @@ def test_defaults_yaml_then_overrides(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("model: m\nbeta: 0.01\noptim:\n  lr: 3e-7\n")
     cfg = load_config(Cfg, path, ["beta=0.5", "optim.schedule=linear", "files=a.jsonl,b.jsonl", "bf16=true"])
-    assert cfg == Cfg(model="m", beta=0.5, files=["a.jsonl", "b.jsonl"], bf16=True,
-                      optim=Optim(lr=3e-7, schedule="linear"))
+    assert cfg == Cfg(
+        model="m", beta=0.5, files=["a.jsonl", "b.jsonl"], bf16=True, optim=Optim(lr=3e-7, schedule="linear")
+    )
     assert load_config(Cfg, path).optim.lr == pytest.approx(3e-7)  # YAML 1.1 reads 3e-7 as text
 
 
 def test_unknown_key_names_file_line_and_suggests(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("model: m\noptim:\n  lr: 1e-6\n  schedul: linear\n")
-    with pytest.raises(ConfigError, match=r"c.yaml:4: unknown key 'optim.schedul'; did you mean 'schedule'\?"):
+    with pytest.raises(
+        ConfigError, match=r"c.yaml:4: unknown key 'optim.schedul'; did you mean 'schedule'\?"
+    ):
         load_config(Cfg, path)
 
 

@@ -23,7 +23,8 @@ ALLOWED = {
     "env": BASE | {"tasks", "generation", "verify"},
     "train": BASE | {"losses", "models"},
     "eval": BASE | {"tasks", "generation", "verify", "env"},
-    "recipes": BASE | {"tasks", "generation", "verify", "feedback", "pairs", "env", "losses", "train", "eval", "models"},
+    "recipes": BASE
+    | {"tasks", "generation", "verify", "feedback", "pairs", "env", "losses", "train", "eval", "models"},
     "cli": None,  # the top: may import anything
     "__main__": None,
     "__init__": set(),

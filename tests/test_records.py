@@ -41,13 +41,28 @@ def test_problem_roundtrip(tmp_path, suffix):
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
 def test_sample_and_pair_roundtrip_keep_extra_keys(tmp_path, suffix):
     s = Sample.from_dict(
-        {"id": 7, "prompt": "p", "responses": ["x", "y"], "finish_reasons": ["stop", "length"], "num_tokens": [3, 9],
-         "preds": ["1", None], "correct": [True, False], "vote_answer": "1", "vote_share": 0.5, "custom": {"k": [1]}}
+        {
+            "id": 7,
+            "prompt": "p",
+            "responses": ["x", "y"],
+            "finish_reasons": ["stop", "length"],
+            "num_tokens": [3, 9],
+            "preds": ["1", None],
+            "correct": [True, False],
+            "vote_answer": "1",
+            "vote_share": 0.5,
+            "custom": {"k": [1]},
+        }
     )
     assert s.id == "7" and s.extra == {"custom": {"k": [1]}}
     _roundtrip(tmp_path, suffix, [s], read_samples)
-    conv = Pair(id="p1", prompt=[{"role": "user", "content": "q"}], chosen=[{"role": "assistant", "content": "long"}],
-                rejected=[{"role": "assistant", "content": "short"}], meta={"gap": 3})
+    conv = Pair(
+        id="p1",
+        prompt=[{"role": "user", "content": "q"}],
+        chosen=[{"role": "assistant", "content": "long"}],
+        rejected=[{"role": "assistant", "content": "short"}],
+        meta={"gap": 3},
+    )
     plain = Pair(id="p2", prompt="q", chosen="long", rejected="short")
     _roundtrip(tmp_path, suffix, [conv, plain], read_pairs)
 
@@ -75,12 +90,32 @@ def test_load_through_hf_datasets(tmp_path, suffix):
 BAD = {
     "broken_json": (b'{"id": "a", "prompt": "x"}\n{"id": "b", "prompt": \n', 2, None, "broken JSON"),
     "missing_field": (b'{"id": "a", "prompt": "x"}\n{"id": "b"}\n', 2, "prompt", "missing"),
-    "mistyped_field": (b'{"id": "a", "prompt": 5}\n', 1, "prompt", "expected a string or a list of messages, got int"),
+    "mistyped_field": (
+        b'{"id": "a", "prompt": 5}\n',
+        1,
+        "prompt",
+        "expected a string or a list of messages, got int",
+    ),
     "non_object": (b'{"id": "a", "prompt": "x"}\n\n[1, 2]\n', 3, None, "expected a JSON object, got list"),
-    "invalid_utf8": (b'{"id": "a", "prompt": "x"}\n{"id": "b", "prompt": "\xff\xfe"}\n', 2, None, "invalid UTF-8"),
+    "invalid_utf8": (
+        b'{"id": "a", "prompt": "x"}\n{"id": "b", "prompt": "\xff\xfe"}\n',
+        2,
+        None,
+        "invalid UTF-8",
+    ),
     "empty_file": (b"", None, None, "file is empty"),
-    "bad_message": (b'{"id": "a", "prompt": [{"role": "user"}]}\n', 1, "prompt", "'content' must be a string"),
-    "duplicate_id": (b'{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n', 2, "id", "duplicate id 'a'"),
+    "bad_message": (
+        b'{"id": "a", "prompt": [{"role": "user"}]}\n',
+        1,
+        "prompt",
+        "'content' must be a string",
+    ),
+    "duplicate_id": (
+        b'{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n',
+        2,
+        "id",
+        "duplicate id 'a'",
+    ),
 }
 
 
@@ -112,8 +147,18 @@ def test_cli_bad_input_is_one_line_without_traceback(tmp_path, kind):
 
 def test_sample_lists_must_match_responses(tmp_path):
     path = tmp_path / "s.jsonl"
-    path.write_text(json.dumps({"id": "a", "prompt": "p", "responses": ["x"], "finish_reasons": ["stop", "stop"],
-                                "num_tokens": [1]}) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "id": "a",
+                "prompt": "p",
+                "responses": ["x"],
+                "finish_reasons": ["stop", "stop"],
+                "num_tokens": [1],
+            }
+        )
+        + "\n"
+    )
     with pytest.raises(InputError, match="field 'finish_reasons': has 2 items but 'responses' has 1"):
         list(read_samples(path))
 
@@ -133,12 +178,19 @@ def test_reading_streams_with_flat_memory(tmp_path):
     with open(path, "w") as fh:
         fh.writelines(line.replace('"x"', f'"{i}"', 1) + "\n" for i in range(1_000_000))
     size_mb = path.stat().st_size / 2**20
-    r = subprocess.run([sys.executable, "-c", MEASURE, str(path)], capture_output=True, text=True,
-                       env=subprocess_env(), check=True)
+    r = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(path)],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        check=True,
+    )
     n, grown_kb = map(int, r.stdout.split())
     assert n == 1_000_000
     # Holding the records would take several times the file size; streaming grows by a few MiB at most.
-    assert size_mb > 80 and grown_kb < 16 * 1024, f"max RSS grew {grown_kb / 1024:.0f} MiB for a {size_mb:.0f} MiB file"
+    assert size_mb > 80 and grown_kb < 16 * 1024, (
+        f"max RSS grew {grown_kb / 1024:.0f} MiB for a {size_mb:.0f} MiB file"
+    )
 
 
 def test_write_records_is_atomic_on_failure(tmp_path):

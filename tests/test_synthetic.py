@@ -81,7 +81,9 @@ print(json.dumps(out))
 
 
 def _run_all(cases):
-    r = subprocess.run([sys.executable, "-c", HARNESS], input=json.dumps(cases), capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", HARNESS], input=json.dumps(cases), capture_output=True, text=True, timeout=60
+    )
     return json.loads(r.stdout)
 
 

@@ -42,7 +42,11 @@ def test_chat_template_marks_exactly_the_response(tiny_model_dir):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}, {"role": "assistant", "content": "A 1"}]
+    msgs = [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "Q"},
+        {"role": "assistant", "content": "A 1"},
+    ]
     full = tok.apply_chat_template(msgs, tokenize=False)
     prompt = tok.apply_chat_template(msgs[:2], tokenize=False, add_generation_prompt=True)
     assert full == prompt + "A 1" + IM_END
@@ -60,10 +64,22 @@ def test_deterministic_per_seed(tmp_path, tiny_model_dir):
 
 
 def test_cli(tmp_path):
-    r = subprocess.run(ponder_cmd("tiny-model", str(tmp_path / "m"), "--preset", "nano", "--seed", "3"),
-                       capture_output=True, text=True, env=subprocess_env())
+    r = subprocess.run(
+        ponder_cmd("tiny-model", str(tmp_path / "m"), "--preset", "nano", "--seed", "3"),
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "m" / "model.safetensors").exists() and "parameters" in r.stdout
-    r = subprocess.run(ponder_cmd("tiny-model", str(tmp_path / "x"), "--preset", "huge"),
-                       capture_output=True, text=True, env=subprocess_env())
-    assert r.returncode == 2 and r.stderr.strip() == "ponder: error: --preset: unknown preset 'huge'; choose one of nano, micro, small"
+    r = subprocess.run(
+        ponder_cmd("tiny-model", str(tmp_path / "x"), "--preset", "huge"),
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+    )
+    assert (
+        r.returncode == 2
+        and r.stderr.strip()
+        == "ponder: error: --preset: unknown preset 'huge'; choose one of nano, micro, small"
+    )

@@ -69,7 +69,9 @@ def _mean(xs: Sequence[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def summarize(results: Sequence[ProblemResult], ks: Sequence[int] = (1,), words: Sequence[str] = REFLECTION_WORDS) -> dict:
+def summarize(
+    results: Sequence[ProblemResult], ks: Sequence[int] = (1,), words: Sequence[str] = REFLECTION_WORDS
+) -> dict:
     """Aggregate metrics over problems. Keys: ``problems``, ``samples``, ``accuracy``, ``pass@k`` and
     ``maj@k`` for each k (skipped when some problem has fewer than k samples), ``mean_tokens``,
     ``mean_tokens_correct``, ``truncated_share``, ``reflection`` (mean count per response per word).

@@ -33,7 +33,12 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
 def compare_rows(before: dict, after: dict, metrics: Sequence[str]) -> list[dict]:
     """ThinkPO-style comparison: one row per metric with before, after and change in percent."""
     return [
-        {"metric": m, "before": before.get(m), "after": after.get(m), "change %": change_percent(before.get(m), after.get(m))}
+        {
+            "metric": m,
+            "before": before.get(m),
+            "after": after.get(m),
+            "change %": change_percent(before.get(m), after.get(m)),
+        }
         for m in metrics
     ]
 
@@ -63,8 +68,13 @@ def bar_plot(path: str | Path, rows: Sequence[dict], metrics: Sequence[str], tit
     return path
 
 
-def curve_plot(path: str | Path, series: dict[str, Sequence[tuple[float, float]]], xlabel: str, ylabel: str,
-               title: str = "") -> Path:
+def curve_plot(
+    path: str | Path,
+    series: dict[str, Sequence[tuple[float, float]]],
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+) -> Path:
     """Line plot of named (x, y) series, e.g. reward per step for each run. Writes a PNG."""
     import matplotlib
 

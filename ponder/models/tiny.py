@@ -50,10 +50,29 @@ class Preset:
 
 
 # Parameter counts with the default 1,024-token vocabulary (embeddings tied): see `count_parameters`.
+# Every preset has a head size of 32 or 64: vLLM's CPU attention supports no other small sizes.
 PRESETS: dict[str, Preset] = {
-    "nano": Preset(hidden_size=96, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2),
-    "micro": Preset(hidden_size=192, intermediate_size=768, num_hidden_layers=6, num_attention_heads=6, num_key_value_heads=2),
-    "small": Preset(hidden_size=384, intermediate_size=1536, num_hidden_layers=10, num_attention_heads=6, num_key_value_heads=2),
+    "nano": Preset(
+        hidden_size=96,
+        intermediate_size=320,
+        num_hidden_layers=4,
+        num_attention_heads=3,
+        num_key_value_heads=1,
+    ),
+    "micro": Preset(
+        hidden_size=192,
+        intermediate_size=768,
+        num_hidden_layers=6,
+        num_attention_heads=6,
+        num_key_value_heads=2,
+    ),
+    "small": Preset(
+        hidden_size=384,
+        intermediate_size=1536,
+        num_hidden_layers=10,
+        num_attention_heads=6,
+        num_key_value_heads=2,
+    ),
 }
 
 
@@ -123,7 +142,9 @@ def make_config(preset: str, vocab_size: int, eos_id: int, pad_id: int, max_posi
     )
 
 
-def build_tiny_model(out_dir: str | Path, preset: str = "nano", seed: int = 0, vocab_size: int = 1024) -> Path:
+def build_tiny_model(
+    out_dir: str | Path, preset: str = "nano", seed: int = 0, vocab_size: int = 1024
+) -> Path:
     """Write a randomly initialised tiny Qwen2 model and its tokenizer to ``out_dir``; deterministic per seed."""
     import torch
     from transformers import GenerationConfig, Qwen2ForCausalLM
@@ -144,7 +165,9 @@ def build_tiny_model(out_dir: str | Path, preset: str = "nano", seed: int = 0, v
                 param.copy_(torch.ones_like(param) if "norm" in name else torch.zeros_like(param))
             else:
                 param.copy_(torch.randn(param.shape, generator=gen) * config.initializer_range)
-    model.generation_config = GenerationConfig(eos_token_id=[eos_id, pad_id], pad_token_id=pad_id, do_sample=True)
+    model.generation_config = GenerationConfig(
+        eos_token_id=[eos_id, pad_id], pad_token_id=pad_id, do_sample=True
+    )
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tok.save_pretrained(out)

@@ -115,11 +115,13 @@ _add(
         },
         params=lambda rng: {},
         solve=lambda s, p: " ".join(reversed(s.split())) + "\n",
-        sample_input=lambda rng, p: " ".join(
-            rng.choice(["red", "blue", "cat", "dog", "sun", "tree", "sky", "cup", "pen"])
-            for _ in range(rng.randint(2, 6))
-        )
-        + "\n",
+        sample_input=lambda rng, p: (
+            " ".join(
+                rng.choice(["red", "blue", "cat", "dog", "sun", "tree", "sky", "cup", "pen"])
+                for _ in range(rng.randint(2, 6))
+            )
+            + "\n"
+        ),
         edge_inputs=("one two\n", "solo\n"),
     )
 )

@@ -71,7 +71,9 @@ def _random_tree(rng: random.Random, n_ops: int, max_operand: int) -> Node:
         return Num(rng.randint(1, max_operand))
     left_ops = rng.randint(0, n_ops - 1)
     op = rng.choice("+-*")
-    return Op(op, _random_tree(rng, left_ops, max_operand), _random_tree(rng, n_ops - 1 - left_ops, max_operand))
+    return Op(
+        op, _random_tree(rng, left_ops, max_operand), _random_tree(rng, n_ops - 1 - left_ops, max_operand)
+    )
 
 
 def _intermediates(node: Node) -> list[int]:

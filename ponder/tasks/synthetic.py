@@ -20,7 +20,17 @@ from ponder.tasks.math_families import arithmetic, linear
 
 FAMILIES: dict[str, Callable[..., list[Problem]]] = {"arithmetic": arithmetic, "linear": linear, "code": code}
 
-__all__ = ["FAMILIES", "TEMPLATES", "arithmetic", "code", "corpus", "expected_output", "linear", "make", "sample_inputs"]
+__all__ = [
+    "FAMILIES",
+    "TEMPLATES",
+    "arithmetic",
+    "code",
+    "corpus",
+    "expected_output",
+    "linear",
+    "make",
+    "sample_inputs",
+]
 
 
 def make(family: str, n: int, seed: int = 0, **knobs) -> list[Problem]:

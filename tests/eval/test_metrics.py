@@ -49,9 +49,16 @@ def test_summarize_by_hand():
     pass@2: P1 = 1 - C(2,2)/C(4,2) = 5/6, P2 = 1 - C(3,2)/C(4,2) = 1/2, mean 2/3.
     maj@4: P1 keys a,b,a,c -> 'a' (samples 1 and 3, correct) = 1; P2 keys x,x,y,z -> 'x' (wrong) = 0 -> 0.5.
     mean tokens = (100 + 20) / 8 = 15; correct-only = (10 + 30 + 5) / 3 = 15; truncated share = 1/8."""
-    p1 = ProblemResult([True, False, True, False], ["a", "b", "a", "c"], [10, 20, 30, 40],
-                       ["stop", "stop", "length", "stop"], ["Wait", "", "", "hmm hmm"])
-    p2 = ProblemResult([False, False, False, True], ["x", "x", "y", "z"], [5, 5, 5, 5], ["stop"] * 4, [""] * 4)
+    p1 = ProblemResult(
+        [True, False, True, False],
+        ["a", "b", "a", "c"],
+        [10, 20, 30, 40],
+        ["stop", "stop", "length", "stop"],
+        ["Wait", "", "", "hmm hmm"],
+    )
+    p2 = ProblemResult(
+        [False, False, False, True], ["x", "x", "y", "z"], [5, 5, 5, 5], ["stop"] * 4, [""] * 4
+    )
     s = summarize([p1, p2], ks=(1, 2, 4, 8))
     assert s["problems"] == 2 and s["samples"] == 8
     assert s["accuracy"] == pytest.approx(0.375)

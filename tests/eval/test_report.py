@@ -9,14 +9,19 @@ def test_markdown_table_formats_and_marks_missing():
 
 
 def test_compare_rows_change_percent():
-    rows = compare_rows({"accuracy": 0.5, "mean_tokens": 100.0}, {"accuracy": 0.6, "mean_tokens": 90.0},
-                        ["accuracy", "mean_tokens"])
+    rows = compare_rows(
+        {"accuracy": 0.5, "mean_tokens": 100.0},
+        {"accuracy": 0.6, "mean_tokens": 90.0},
+        ["accuracy", "mean_tokens"],
+    )
     assert abs(rows[0]["change %"] - 20.0) < 1e-9  # (0.6 - 0.5) / 0.5 = +20 %
     assert abs(rows[1]["change %"] - (-10.0)) < 1e-9
 
 
 def test_plots_are_png(tmp_path):
-    p = bar_plot(tmp_path / "a.png", [{"name": "a", "acc": 0.3}, {"name": "b", "acc": None}], ["acc"], title="t")
+    p = bar_plot(
+        tmp_path / "a.png", [{"name": "a", "acc": 0.3}, {"name": "b", "acc": None}], ["acc"], title="t"
+    )
     q = curve_plot(tmp_path / "c.png", {"run": [(0, 0.1), (1, 0.4)], "empty": []}, "step", "reward")
     for f in (p, q):
         assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

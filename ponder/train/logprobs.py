@@ -1,0 +1,95 @@
+"""Per-token log-probs of responses, for packed or padded micro-batches.
+
+Only the positions that predict a scored token go through the LM head (``logits_to_keep`` with an index
+tensor), so prompt tokens cost a forward pass through the body of the model but no vocabulary projection.
+The same function serves SFT, DPO and RL (which also asks for the hidden states at those positions, the
+input of a value head, and for the entropy of the predicted distribution).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+from ponder.train.packing import TokenBatch
+
+
+@dataclass
+class LogProbs:
+    """``tokens`` ``[N]``: log-prob of each scored token; ``sequences`` ``[S]``: their sum per response.
+
+    ``hidden`` ``[N, H]``: final hidden state (after the last norm) at each predicting position, when asked.
+    ``entropy`` ``[N]``: entropy of the next-token distribution there, when asked (no gradient).
+    """
+
+    tokens: torch.Tensor
+    sequences: torch.Tensor
+    hidden: torch.Tensor | None = None
+    entropy: torch.Tensor | None = None
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    while hasattr(model, "module"):
+        model = model.module
+    return model
+
+
+@contextmanager
+def _capture_head_input(model: torch.nn.Module, enabled: bool):
+    box: dict[str, torch.Tensor] = {}
+    if not enabled:
+        yield box
+        return
+    head = _unwrap(model).get_output_embeddings()
+    handle = head.register_forward_hook(lambda mod, args, out: box.__setitem__("hidden", args[0]))
+    try:
+        yield box
+    finally:
+        handle.remove()
+
+
+def forward_logits(model: torch.nn.Module, batch: TokenBatch) -> torch.Tensor:
+    """Logits ``[N, V]`` at the predicting positions of the scored tokens."""
+    if batch.layout is not None:
+        config = _unwrap(model).config
+        # A mask per layer type, all None: transformers then builds no mask (the layout replaces it).
+        no_mask = {t: None for t in set(getattr(config, "layer_types", None) or ["full_attention"])}
+        out = model(
+            input_ids=batch.input_ids,
+            position_ids=batch.position_ids,
+            attention_mask=no_mask,
+            ponder_layout=batch.layout,
+            logits_to_keep=batch.predictors,
+            use_cache=False,
+        )
+        return out.logits[0]
+    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
+    return out.logits[batch.rows, batch.predictors]
+
+
+def logprobs(
+    model: torch.nn.Module, batch: TokenBatch, *, return_hidden: bool = False, return_entropy: bool = False
+) -> LogProbs:
+    """Log-probs of every scored token of ``batch`` and their sum per response (fp32).
+
+    For padded batches the hidden states are not available (``return_hidden`` needs a packed batch).
+    """
+    if return_hidden and batch.layout is None:
+        raise ValueError("hidden states are returned for packed batches only")
+    with _capture_head_input(model, return_hidden) as box:
+        logits = forward_logits(model, batch)
+    logits = logits.float()
+    # log p(target) = logit[target] - logsumexp(logits): avoids materialising a second [N, V] tensor
+    lse = torch.logsumexp(logits, dim=-1)
+    tokens = logits.gather(-1, batch.targets[:, None])[:, 0] - lse
+    sequences = torch.zeros(batch.num_sequences, dtype=tokens.dtype, device=tokens.device)
+    sequences = sequences.index_add(0, batch.sequence, tokens)
+    entropy = None
+    if return_entropy:
+        with torch.no_grad():
+            logp = logits - lse[:, None]
+            entropy = -(logp.exp() * logp).sum(-1)
+    hidden = box["hidden"][0] if return_hidden else None
+    return LogProbs(tokens=tokens, sequences=sequences, hidden=hidden, entropy=entropy)

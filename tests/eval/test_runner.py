@@ -1,0 +1,204 @@
+import json
+import subprocess
+
+import pytest
+
+from ponder.errors import PonderError
+from ponder.eval.runner import Attempt, cluster_keys, compare_runs, evaluate, load_benchmark, parse_spec
+from ponder.generation.base import SamplingParams
+from ponder.io import write_records
+from ponder.records import Problem
+from ponder.verify.code_extract import extract_code
+from tests.helpers import ponder_cmd, subprocess_env
+
+
+def _bench(tmp_path, name="arith"):
+    path = tmp_path / f"{name}.jsonl"
+    write_records(
+        path,
+        [
+            Problem(id="a", prompt="Compute 1 + 1.", answer="2"),
+            Problem(id="b", prompt="Compute 1 / 2.", answer="\\frac{1}{2}"),
+        ],
+    )
+    return path
+
+
+class Scripted:
+    """A solver with fixed answers per problem id, counting the problems it is asked about."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.asked = []
+
+    def __call__(self, problems, params):
+        self.asked += [p.id for p in problems]
+        return [
+            [Attempt(t, n, f, stages) for t, n, f, stages in self.answers[p.id][: params.n]] for p in problems
+        ]
+
+
+ANSWERS = {
+    # a: right, right (written differently), wrong; 3 of 3 stop
+    "a": [
+        ("So \\boxed{2}.", 10, "stop", {}),
+        ("\\boxed{2.0}", 20, "stop", {}),
+        ("\\boxed{3}", 30, "length", {}),
+    ],
+    # b: wrong, right as 0.5, wrong again with the same wrong answer -> the vote picks the wrong 1/3
+    "b": [
+        ("\\boxed{1/3}", 5, "stop", {}),
+        ("\\boxed{0.5}", 5, "stop", {}),
+        ("\\boxed{\\frac13}", 5, "stop", {}),
+    ],
+}
+
+
+def test_evaluate_by_hand(tmp_path):
+    """a: correct T,T,F -> pass@1 2/3; b: F,T,F -> 1/3; accuracy = (2/3 + 1/3) / 2 = 0.5.
+    pass@2: a = 1 - C(1,2)/C(3,2) = 1; b = 1 - C(2,2)/C(3,2) = 2/3; mean 5/6.
+    maj@3: a votes 2 (two of three, 2 == 2.0) -> right; b votes 1/3 (1/3 == \\frac13) -> wrong; 0.5.
+    tokens: (10+20+30+5+5+5)/6 = 12.5; correct only (10+20+5)/3 = 35/3; truncated 1/6."""
+    bench = load_benchmark(str(_bench(tmp_path)))
+    report = evaluate(
+        Scripted(ANSWERS), [bench], SamplingParams(n=3), tmp_path / "run", ks=(1, 2, 3), name="m"
+    )
+    s = report["benchmarks"]["arith"]
+    assert s["accuracy"] == pytest.approx(0.5)
+    assert s["pass@2"] == pytest.approx(5 / 6)
+    assert s["maj@3"] == pytest.approx(0.5)
+    assert s["mean_tokens"] == pytest.approx(12.5)
+    assert s["mean_tokens_correct"] == pytest.approx(35 / 3)
+    assert s["truncated_share"] == pytest.approx(1 / 6)
+    saved = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert saved["rows"][0]["name"] == "arith" and saved["rows"][0]["accuracy"] == pytest.approx(0.5)
+    assert "| arith | 2 | 6 | 0.500 |" in (tmp_path / "run" / "report.md").read_text()
+    assert (tmp_path / "run" / "report.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_resumes_without_asking_again(tmp_path):
+    bench = load_benchmark(str(_bench(tmp_path)))
+    first = Scripted(ANSWERS)
+    evaluate(first, [bench], SamplingParams(n=2), tmp_path / "run")
+    again = Scripted(ANSWERS)
+    report = evaluate(again, [bench], SamplingParams(n=2), tmp_path / "run")
+    assert first.asked == ["a", "b"] and again.asked == []
+    assert report["benchmarks"]["arith"]["samples"] == 4
+
+
+def test_stage_tokens_are_reported(tmp_path):
+    answers = {k: [(t, n, f, {"fast": n, "verify": 1}) for t, n, f, _ in v] for k, v in ANSWERS.items()}
+    report = evaluate(
+        Scripted(answers), [load_benchmark(str(_bench(tmp_path)))], SamplingParams(n=1), tmp_path / "r"
+    )
+    assert report["benchmarks"]["arith"]["mean_stage_tokens"] == {"fast": 7.5, "verify": 1.0}
+    assert report["rows"][0]["tokens_fast"] == 7.5
+
+
+def test_cluster_keys_merge_equivalent_answers():
+    keys = cluster_keys(["1/2", "0.5", "\\frac{1}{2}", None, "3", "(1,2)", "[1,2]"], "math")
+    assert keys[0] == keys[1] == keys[2] and keys[3] is None
+    assert len({keys[0], keys[4], keys[5], keys[6]}) == 4
+
+
+def test_spec_and_benchmark_errors(tmp_path):
+    assert parse_spec("a/b.jsonl:number") == (tmp_path.__class__("a/b.jsonl"), "number")
+    assert parse_spec("c:/x.jsonl")[1] == "math"
+    bad = tmp_path / "nogold.jsonl"
+    write_records(bad, [Problem(id="x", prompt="p")])
+    with pytest.raises(PonderError, match="field 'answer' is needed"):
+        load_benchmark(str(bad))
+    with pytest.raises(PonderError, match="the code rule needs 'tests'"):
+        load_benchmark(f"{bad}:code")
+
+
+def test_code_rule_runs_the_tests(tmp_path):
+    path = tmp_path / "code.jsonl"
+    tests = [{"input": "2\n", "output": "4\n"}, {"input": "5\n", "output": "10\n"}]
+    write_records(path, [Problem(id="d", prompt="Double n.", tests=tests)])
+    answers = {
+        "d": [
+            ("```python\nprint(int(input()) * 2)\n```", 9, "stop", {}),
+            ("```python\nprint(int(input()) + 2)\n```", 9, "stop", {}),
+        ]
+    }
+    report = evaluate(
+        Scripted(answers), [load_benchmark(f"{path}:code")], SamplingParams(n=2), tmp_path / "r"
+    )
+    assert report["benchmarks"]["code"]["accuracy"] == pytest.approx(0.5)
+
+
+def test_extract_code_order():
+    assert extract_code("x <BEGIN>\nprint(1)\n<END> ```python\nprint(2)\n```") == "print(1)\n"
+    assert extract_code("```\nprint(0)\n```\n```python\nprint(2)\n```\n```\nprint(3)\n```") == "print(2)\n"
+    assert extract_code("Plan.\n```python\nprint(4)\n") == "print(4)\n"  # cut by the budget
+    assert extract_code("print(5)") == "print(5)\n"
+    assert extract_code("The answer is five.") is None
+    assert extract_code("(" * 100_000) is None
+
+
+def test_compare_runs_table(tmp_path):
+    for name, acc in (("before", 0.5), ("after", 0.6)):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "report.json").write_text(
+            json.dumps({"name": name, "benchmarks": {"t": {"accuracy": acc, "mean_tokens": 100}}})
+        )
+    table = compare_runs([tmp_path / "before", tmp_path / "after"])
+    assert "| t | accuracy | 0.500 | 0.600 | 20.0 |" in table
+    assert "| t | mean_tokens | 100 | 100 | 0.000 |" in table
+
+
+def test_cli_eval_on_a_tiny_model(tmp_path, tiny_model_dir):
+    bench = _bench(tmp_path)
+    out = tmp_path / "run"
+    r = subprocess.run(
+        ponder_cmd(
+            "eval",
+            "--model",
+            str(tiny_model_dir),
+            "--benchmarks",
+            f"{bench}:math",
+            "--n",
+            "2",
+            "--k",
+            "1,2",
+            "--max-new-tokens",
+            "8",
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+        ),
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    report = json.loads((out / "report.json").read_text())
+    s = report["benchmarks"]["arith"]
+    assert s["problems"] == 2 and s["samples"] == 4 and 1 <= s["mean_tokens"] <= 8
+    assert "pass@2" in s and "maj@2" in s
+    r = subprocess.run(
+        ponder_cmd(
+            "eval",
+            "--model",
+            str(tiny_model_dir),
+            "--benchmarks",
+            str(bench),
+            "--n",
+            "2",
+            "--k",
+            "3",
+            "--out",
+            str(out),
+        ),
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+    )
+    assert (
+        r.returncode == 2
+        and r.stderr.strip() == "ponder: error: --k: every k must be between 1 and --n (2), got '3'"
+    )

@@ -1,0 +1,124 @@
+"""The log-prob convention: which tokens are the response, for ponder's template, a Qwen-style one and raw text."""
+
+import copy
+
+import pytest
+
+from ponder.errors import InputError
+from ponder.records import Pair
+from ponder.train.encode import Encoder, Where
+
+# Like Qwen2.5's template: every message, the assistant's included, is followed by "\n".
+QWEN_LIKE = (
+    "{%- for m in messages %}{{- '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>' + '\\n' }}"
+    "{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+W = Where("data.jsonl", 3)
+
+
+def _decode(tok, ids):
+    return tok.decode(list(ids))
+
+
+def test_response_is_content_and_end_of_turn(tokenizer):
+    """ponder's template: the response is exactly ``content<|im_end|>``; prompt + response tokenise as the whole."""
+    g = Encoder(tokenizer).encode("Compute 2 + 3.", ["So the answer is 5.", "5"], W, ["chosen", "rejected"])
+    assert _decode(tokenizer, g.responses[0]) == "So the answer is 5.<|im_end|>"
+    assert _decode(tokenizer, g.responses[1]) == "5<|im_end|>"
+    assert (
+        _decode(tokenizer, g.prompt) == "<|im_start|>user\nCompute 2 + 3.<|im_end|>\n<|im_start|>assistant\n"
+    )
+    full = tokenizer.apply_chat_template(
+        [
+            {"role": "user", "content": "Compute 2 + 3."},
+            {"role": "assistant", "content": "So the answer is 5."},
+        ],
+        tokenize=False,
+    )
+    assert list(g.prompt) + list(g.responses[0]) == tokenizer(full, add_special_tokens=False)["input_ids"]
+
+
+def test_trailing_newline_after_end_of_turn_is_not_part_of_the_response(tokenizer):
+    """Qwen-style templates render ``content<|im_end|>\\n``: the newline is never generated, so it is left out."""
+    tok = copy.deepcopy(tokenizer)
+    tok.chat_template = QWEN_LIKE
+    g = Encoder(tok).encode("Q", ["A 1"], W, ["chosen"])
+    assert _decode(tok, g.responses[0]) == "A 1<|im_end|>"
+    assert _decode(tok, g.prompt) == "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_conversational_pair_and_prefix_pairs(tokenizer):
+    """Message lists render the same as text; a pair with meta.prefix drops the end-of-turn token."""
+    enc = Encoder(tokenizer)
+    text = enc.encode_pair(Pair(id="a", prompt="Q", chosen="Step 1", rejected="Step 2"), W)
+    msgs = enc.encode_pair(
+        Pair(
+            id="a",
+            prompt=[{"role": "user", "content": "Q"}],
+            chosen=[{"role": "assistant", "content": "Step 1"}],
+            rejected=[{"role": "assistant", "content": "Step 2"}],
+        ),
+        W,
+    )
+    assert text == msgs
+    prefix = enc.encode_pair(
+        Pair(id="a", prompt="Q", chosen="Step 1", rejected="Step 2", meta={"prefix": True}), W
+    )
+    assert _decode(tokenizer, prefix.responses[0]) == "Step 1"
+    assert prefix.prompt == text.prompt and prefix.responses[1] == text.responses[1][:-1]
+
+
+def test_raw_text_appends_eos_except_to_prefixes(tokenizer):
+    enc = Encoder(tokenizer, chat_template=False)
+    g = enc.encode("Compute 2 + 3. ", ["5"], W, ["completion"])
+    assert _decode(tokenizer, g.prompt) == "Compute 2 + 3. "
+    assert _decode(tokenizer, g.responses[0]) == "5" + tokenizer.eos_token
+    p = enc.encode("Compute 2 + 3. ", ["5"], W, ["completion"], prefix=True)
+    assert _decode(tokenizer, p.responses[0]) == "5"
+    with pytest.raises(InputError, match=r"^data.jsonl:3: field 'chosen': is a list of messages"):
+        enc.encode("Q", [[{"role": "assistant", "content": "A"}]], W, ["chosen"])
+
+
+def test_max_length_cuts_the_prompt_from_the_left_never_the_response(tokenizer):
+    long_prompt = "Compute " + " + ".join(str(i) for i in range(40)) + "."
+    full = Encoder(tokenizer).encode(long_prompt, ["It is 780."], W, ["chosen"])
+    n_resp = len(full.responses[0])
+    enc = Encoder(tokenizer, max_length=n_resp + 5)
+    cut = enc.encode(long_prompt, ["It is 780."], W, ["chosen"])
+    assert cut.responses == full.responses
+    assert cut.prompt == full.prompt[-5:] and enc.truncated == 1
+    with pytest.raises(InputError, match=r"^data.jsonl:3: .*the response alone does not fit"):
+        Encoder(tokenizer, max_length=n_resp).encode(long_prompt, ["It is 780."], W, ["chosen"])
+    with pytest.raises(InputError, match=r"^data.jsonl:3: prompt \(\d+ tokens\) \+ response"):
+        Encoder(tokenizer, max_length=n_resp + 5, overlong="error").encode(
+            long_prompt, ["It is 780."], W, ["chosen"]
+        )
+    skip = Encoder(tokenizer, max_length=n_resp + 5, overlong="skip")
+    assert skip.encode(long_prompt, ["It is 780."], W, ["chosen"]) is None and skip.skipped == 1
+
+
+def test_conversation_scores_every_assistant_turn(tokenizer):
+    """Scored tokens: both assistant turns with their end-of-turn; the user turn between them is context."""
+    msgs = [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "Q1"},
+        {"role": "assistant", "content": "A1"},
+        {"role": "user", "content": "Q2"},
+        {"role": "assistant", "content": "A2"},
+    ]
+    g = Encoder(tokenizer).encode_conversation(msgs, W)
+    resp, mask = g.responses[0], g.masks[0]
+    assert _decode(tokenizer, [t for t, m in zip(resp, mask, strict=True) if m]) == "A1<|im_end|>A2<|im_end|>"
+    assert (
+        _decode(tokenizer, [t for t, m in zip(resp, mask, strict=True) if not m])
+        == "\n<|im_start|>user\nQ2<|im_end|>\n<|im_start|>assistant\n"
+    )
+    full = tokenizer.apply_chat_template(msgs, tokenize=False)
+    assert _decode(tokenizer, g.prompt + resp) == full
+
+
+def test_template_that_is_not_prefix_consistent_is_refused(tokenizer):
+    tok = copy.deepcopy(tokenizer)
+    tok.chat_template = QWEN_LIKE.replace("'<|im_start|>assistant\\n'", "'<|im_start|>assistant\\n<think>'")
+    with pytest.raises(InputError, match=r"^data.jsonl:3: field 'chosen': the chat template does not render"):
+        Encoder(tok).encode("Q", ["A"], W, ["chosen"])
