@@ -303,3 +303,25 @@ def verification_counts(episodes: list[Episode]) -> dict[str, int]:
                 key = f"{'right' if t['fast_correct'] else 'wrong'}_{t.get('verdict') or 'none'}"
                 out[key] += 1
     return out
+
+
+def load_env_config(path: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> ThinkerEnvConfig:
+    """A :class:`ThinkerEnvConfig` from a YAML file holding either its fields or a recipe config with a
+    ``thinker:`` section (e.g. ``ponder/recipes/configs/thinker-tiny.yaml``), then ``key=value`` overrides."""
+    import yaml
+
+    from ponder.config import load_config
+    from ponder.errors import ConfigError
+
+    if path is None:
+        return load_config(ThinkerEnvConfig, None, list(overrides))
+    try:
+        tree = yaml.safe_load(open(path, encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: cannot read the config ({e})") from None
+    if isinstance(tree, dict) and isinstance(tree.get("thinker"), dict):
+        try:
+            return load_config(ThinkerEnvConfig, None, list(overrides), **tree["thinker"])
+        except ConfigError as e:
+            raise ConfigError(f"{path} (section thinker): {e}") from None
+    return load_config(ThinkerEnvConfig, path, list(overrides))

@@ -125,13 +125,13 @@ def update(
                         clip_low=clip_low, clip_high=clip_high, aggregation=agg, **norms,
                     )
                     loss = loss + pl.loss
-                    stats.update(policy_loss=float(pl.loss) / share, clip_fraction=float(pl.clip_fraction),
+                    stats.update(policy_loss=pl.loss.item() / share, clip_fraction=float(pl.clip_fraction),
                                  approx_kl=float(pl.approx_kl), ratio=float(pl.ratio_mean))
                     if data.ref_logp is not None:
                         ref = padded(gather(data.ref_logp, sids), lengths)[0]
                         kl = aggregate(kl_estimate(lp, ref, cfg.kl_estimator), mask, agg, **norms)
                         loss = loss + cfg.kl_coef * kl
-                        stats["kl"] = float(kl) / share
+                        stats["kl"] = kl.item() / share
                 if critic is not None:
                     v = padded(critic(batch), lengths)[0]
                     vl = value_loss(
@@ -140,7 +140,7 @@ def update(
                         clip=cfg.value_clip, aggregation="token-mean", num_tokens=ntok,
                     )
                     loss = loss + vl.loss
-                    stats.update(value_loss=float(vl.loss) / share, value_clip_fraction=float(vl.clip_fraction))
+                    stats.update(value_loss=vl.loss.item() / share, value_clip_fraction=float(vl.clip_fraction))
                 if loss.requires_grad:
                     loss.backward()
                 w = float(lengths.sum())
