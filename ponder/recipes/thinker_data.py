@@ -54,9 +54,8 @@ def condensed(long: str, answer: str) -> str:
     return f"{body}. \\boxed{{{answer}}}"
 
 
-def verification(long: str, answer: str, shown: str) -> str:
-    """Work the steps out again, compare with the answer ``shown`` in the dialogue, and judge it."""
-    steps = "\n".join(f"Step {i}: {s}" for i, s in enumerate(solution_steps(long), 1))
+def verification(steps: str, answer: str, shown: str) -> str:
+    """The steps worked out again, compared with the answer ``shown`` in the dialogue, and the judgement."""
     same = shown.strip() == answer.strip()
     verdict = "Yes" if same else "No"
     relation = "The same." if same else "Not the same."
@@ -78,6 +77,56 @@ def with_answer(text: str, old: str, new: str) -> str:
     return text.replace(f"= {old}.", f"= {new}.").replace(f"{{{old}}}", f"{{{new}}}")
 
 
+# --------------------------------------------------------------------------- the demo's task: digit sums
+
+
+def sum_problems(n: int, seed: int = 0, *, min_terms: int = 3, max_terms: int = 5) -> list[Problem]:
+    """``Compute 3 + 5 + 2 + 7.`` with ``min_terms``..``max_terms`` digits 1-9; distinct questions per seed.
+
+    Made for tiny models: an answer at once must add every digit in one forward pass (hard), while a
+    step-by-step answer adds one digit to a running sum per line (a small table of facts), so thinking longer
+    pays -- the setting in which Thinker's fast and slow stages differ.
+    """
+    rng = random.Random(f"thinker-sums:{seed}")
+    out, seen = [], set()
+    space = sum(9**k for k in range(min_terms, max_terms + 1))
+    if n > space:
+        raise ValueError(f"only {space} distinct questions with {min_terms}..{max_terms} terms; asked for {n}")
+    while len(out) < n:
+        terms = [rng.randint(1, 9) for _ in range(rng.randint(min_terms, max_terms))]
+        expr = " + ".join(map(str, terms))
+        if expr in seen:
+            continue
+        seen.add(expr)
+        partial = [sum(terms[: i + 1]) for i in range(len(terms))]
+        answer = str(partial[-1])
+        lines = [f"{a} + {d} = {b}." for a, d, b in zip(partial, terms[1:], partial[1:], strict=False)]
+        out.append(Problem(
+            id=f"sums-{seed}-{len(out)}",
+            prompt=f"Compute {expr}.",
+            answer=answer,
+            source="synthetic/sums",
+            meta={
+                "family": "sums",
+                "terms": terms,
+                "long": "\n".join(lines + [f"So the answer is \\boxed{{{answer}}}."]),
+                "short": f"{expr} = {answer}. \\boxed{{{answer}}}",
+                "condensed": ", ".join(map(str, partial[1:])) + f". \\boxed{{{answer}}}",
+                "steps": "\n".join(lines),
+            },
+        ))
+    return out
+
+
+def _texts(problem: Problem) -> tuple[str, str, str]:
+    """(step lines without the answer line, condensed steps, long solution) of a synthetic problem."""
+    answer, long = problem.answer, problem.meta["long"]
+    if problem.meta.get("family") == "sums":
+        return problem.meta["steps"], problem.meta["condensed"], long
+    steps = "\n".join(f"Step {i}: {s}" for i, s in enumerate(solution_steps(long), 1))
+    return steps, condensed(long, answer), long
+
+
 def stage_records(
     problem: Problem, env: ThinkerEnvConfig, qa: QAEnvConfig, rng: random.Random, *, wrong_share: float = 0.5
 ) -> Iterator[dict]:
@@ -85,7 +134,8 @@ def stage_records(
     if not problem.answer or "long" not in problem.meta or "short" not in problem.meta:
         raise ValueError(f"problem {problem.id!r} needs an answer and meta.long / meta.short solutions")
     prefix, question = split_question(problem.prompt)
-    answer, long = problem.answer, problem.meta["long"]
+    answer = problem.answer
+    steps, short_steps, long = _texts(problem)
     p = env.prompts
 
     def user(template: str, stage: str) -> dict:
@@ -103,14 +153,14 @@ def stage_records(
     yield {
         "id": f"{problem.id}-verify",
         "prompt": dialogue,
-        "completion": verification(long, answer, shown),
+        "completion": verification(steps, answer, shown),
         "meta": {"stage": "verify", "shown_correct": shown == answer},
     }
     # Slow Thinking follows a wrong fast answer (training mode), judged wrong by the verification.
     dialogue = fast + [
         {"role": "assistant", "content": wrong_text},
         user(p.verify, "verify"),
-        {"role": "assistant", "content": verification(long, answer, wrong_shown)},
+        {"role": "assistant", "content": verification(steps, answer, wrong_shown)},
         user(p.slow, "slow"),
     ]
     yield {"id": f"{problem.id}-slow", "prompt": dialogue, "completion": long, "meta": {"stage": "slow"}}
@@ -118,7 +168,7 @@ def stage_records(
     yield {
         "id": f"{problem.id}-summary",
         "prompt": dialogue,
-        "completion": condensed(long, answer),
+        "completion": short_steps,
         "meta": {"stage": "summary"},
     }
     qa_prompt = [*prefix, {"role": "user", "content": fill(qa.prompts.qa, question=question, budget=qa.budget_tokens)}]
