@@ -8,9 +8,9 @@ import torch
 
 from ponder.config import load_config
 from ponder.io import write_records
-from ponder.records import Problem
 from ponder.recipes import rl
 from ponder.recipes.rl_config import RLConfig
+from ponder.records import Problem
 from ponder.train.checkpoint import list_checkpoints
 
 QUESTION = "Compute 3 + 4."
