@@ -63,11 +63,14 @@ def verification(steps: str, answer: str, shown: str) -> str:
 
 
 def wrong_answer(answer: str, rng: random.Random) -> str:
-    """A nearby wrong answer for an integer gold answer (what a hasty guess looks like)."""
+    """A nearby wrong answer for an integer gold answer (what a hasty guess looks like); another digit for a
+    one-digit answer."""
     try:
         value = int(answer)
     except ValueError:
         return answer + "1"
+    if len(answer) == 1:
+        return str(rng.choice([x for x in range(10) if x != value]))
     delta = rng.choice([-10, -3, -2, -1, 1, 2, 3, 10])
     return str(value + delta)
 
@@ -118,10 +121,86 @@ def sum_problems(n: int, seed: int = 0, *, min_terms: int = 3, max_terms: int = 
     return out
 
 
+def progression_problems(
+    n: int, seed: int = 0, *, max_start: int = 30, min_step: int = 2, max_step: int = 9, min_times: int = 2,
+    max_times: int = 6,
+) -> list[Problem]:
+    """``Start at 4 and add 7, 5 times.``: distinct (start, step, times) questions in a seeded order.
+
+    Made for tiny models: answering at once needs ``start + times * step`` in one forward pass, while the
+    step-by-step solution writes one addition per line, each using only the line before it and the step from
+    the question (``3: 18 + 7 = 25.``, the counter telling when to stop) -- thinking longer pays.
+    """
+    rng = random.Random(f"thinker-progressions:{seed}")
+    space = [(a, d, k) for a in range(1, max_start + 1) for d in range(min_step, max_step + 1)
+             for k in range(min_times, max_times + 1)]
+    if n > len(space):
+        raise ValueError(f"only {len(space)} distinct questions with these knobs; asked for {n}")
+    rng.shuffle(space)
+    out = []
+    for a, d, k in space[:n]:
+        values = [a + i * d for i in range(k + 1)]
+        answer = str(values[-1])
+        lines = [f"{i}: {values[i - 1]} + {d} = {values[i]}." for i in range(1, k + 1)]
+        out.append(Problem(
+            id=f"prog-{seed}-{len(out)}",
+            prompt=f"Start at {a} and add {d}, {k} times.",
+            answer=answer,
+            source="synthetic/progressions",
+            meta={
+                "family": "progressions",
+                "start": a, "step": d, "times": k,
+                "long": "\n".join(lines + [f"So the answer is \\boxed{{{answer}}}."]),
+                "short": f"\\boxed{{{answer}}}",
+                "condensed": ", ".join(map(str, values[1:])) + f". \\boxed{{{answer}}}",
+                "steps": "\n".join(lines),
+            },
+        ))
+    return out
+
+
+def walk_problems(n: int, seed: int = 0, *, min_times: int = 2, max_times: int = 8) -> list[Problem]:
+    """``Start at 3; add 4, 5 times; keep the last digit.`` (or subtract): distinct questions, seeded order.
+
+    Made for tiny models: every number is one digit (one token), so a step-by-step solution needs only a
+    table of 180 one-token facts (``2: 7 + 4 -> 1.``, each line using the line before it and the step from the
+    question, the counter telling when to stop), while an answer at once needs ``start ± times * step`` mod 10
+    in one forward pass: thinking longer pays, more so as ``times`` grows.
+    """
+    rng = random.Random(f"thinker-walks:{seed}")
+    space = [(a, op, d, k) for a in range(10) for op in "+-" for d in range(1, 10)
+             for k in range(min_times, max_times + 1)]
+    if n > len(space):
+        raise ValueError(f"only {len(space)} distinct questions with these knobs; asked for {n}")
+    rng.shuffle(space)
+    out = []
+    for a, op, d, k in space[:n]:
+        sign = 1 if op == "+" else -1
+        values = [(a + sign * i * d) % 10 for i in range(k + 1)]
+        answer = str(values[-1])
+        lines = [f"{i}: {values[i - 1]} {op} {d} -> {values[i]}." for i in range(1, k + 1)]
+        verb = "add" if op == "+" else "subtract"
+        out.append(Problem(
+            id=f"walk-{seed}-{len(out)}",
+            prompt=f"Start at {a}; {verb} {d}, {k} times; keep the last digit.",
+            answer=answer,
+            source="synthetic/walks",
+            meta={
+                "family": "walks",
+                "start": a, "op": op, "step": d, "times": k,
+                "long": "\n".join(lines + [f"So the answer is \\boxed{{{answer}}}."]),
+                "short": f"\\boxed{{{answer}}}",
+                "condensed": ", ".join(map(str, values[1:])) + f". \\boxed{{{answer}}}",
+                "steps": "\n".join(lines),
+            },
+        ))
+    return out
+
+
 def _texts(problem: Problem) -> tuple[str, str, str]:
     """(step lines without the answer line, condensed steps, long solution) of a synthetic problem."""
     answer, long = problem.answer, problem.meta["long"]
-    if problem.meta.get("family") == "sums":
+    if problem.meta.get("family") in ("sums", "progressions", "walks"):
         return problem.meta["steps"], problem.meta["condensed"], long
     steps = "\n".join(f"Step {i}: {s}" for i, s in enumerate(solution_steps(long), 1))
     return steps, condensed(long, answer), long
