@@ -377,8 +377,22 @@ def evaluate(
     batch_size: int = typer.Option(32, "--batch-size", help="Sequences per forward pass (hf)."),
     dtype: str = typer.Option("float32", help="Weights dtype: float32 or bfloat16 (hf, vllm)."),
     threads: int = typer.Option(0, help="Torch CPU threads (0: torch's default)."),
+    thinker: bool = typer.Option(
+        False, "--thinker", help="Answer through the Thinker inference chain (tokens per stage)."
+    ),
+    thinker_fast: bool = typer.Option(
+        False, "--thinker-fast", help="Answer with Thinker's Fast Thinking stage alone."
+    ),
+    thinker_config: Path | None = typer.Option(
+        None,
+        "--thinker-config",
+        help="YAML with the Thinker task fields (budgets, prompts) for --thinker/--thinker-fast.",
+    ),
 ) -> None:
     """Sample n answers per problem, grade them, and write report.json, report.md and report.png.
+
+    With --thinker (or --thinker-fast) each answer comes from Thinker's inference chain (or its Fast Thinking
+    stage alone) and the report adds tokens per stage.
 
     Example: ponder eval --model runs/sft --benchmarks test.jsonl,gsm.jsonl:number --n 4 --temperature 0.7 --out runs/eval/sft
     """
@@ -417,10 +431,18 @@ def evaluate(
         max_retries=6,
         workers=1,
     )
+    if thinker and thinker_fast:
+        raise PonderError("choose one of --thinker and --thinker-fast")
+    if thinker or thinker_fast:
+        from ponder.env.thinker import load_env_config
+        from ponder.eval.thinker_solver import thinker_solver
+
+        env_cfg = load_env_config(str(thinker_config) if thinker_config else None)
+        solver = thinker_solver(generator, env_cfg, fast_only=thinker_fast)
+    else:
+        solver = chat_solver(generator, system=system)
     with generator:
-        report = run_eval(
-            chat_solver(generator, system=system), benches, params, out, ks=ks, name=name or Path(model).name
-        )
+        report = run_eval(solver, benches, params, out, ks=ks, name=name or Path(model).name)
     typer.echo(render_markdown(report))
     typer.echo(f"report: {out / 'report.json'}")
 
@@ -806,6 +828,172 @@ def demo_pfpo(
     report = run_demo(out, seed=seed, size=size, compare=compare, log=lambda m: typer.echo(m, err=True))
     typer.echo(report["table"])
     typer.echo(f"report: {Path(out) / 'report.json'}")
+
+
+# --------------------------------------------------------------------------- Thinker: RL, inference chain, demo
+
+
+@train_app.command("rl")
+def train_rl(
+    overrides: list[str] = typer.Argument(None, help=_OVERRIDES_HELP, show_default=False),
+    model: str = typer.Option(None, "--model", help="Policy to start from (folder or hub name)."),
+    data: str = typer.Option(
+        None, "--data", help="Training problems with gold answers (.jsonl or .parquet)."
+    ),
+    output: Path = typer.Option(None, "--output", "-o", help="Run folder to write."),
+    env: str = typer.Option(None, "--env", help="Task: thinker (four stages) or qa (single turn)."),
+    algo: str = typer.Option(None, "--algo", help="ppo (critic + GAE) or grpo (group-relative advantages)."),
+    config: Path = typer.Option(None, "--config", help="YAML config file (fields of --show-config)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run in --output from its latest checkpoint."
+    ),
+    show_config: bool = typer.Option(False, "--show-config", help="Print every config field and exit."),
+) -> None:
+    """RL on the Thinker task or single-turn QA with PPO (critic, GAE) or GRPO / Dr. GRPO / DAPO.
+
+    Each step: rollout -> reward -> values -> advantages -> update, each timed. Writes OUTPUT/metrics.jsonl
+    (rewards, accuracy and tokens per stage, the verification confusion matrix), episodes/, checkpoints/
+    (with save_every), the final policy in OUTPUT/model and the critic in OUTPUT/critic.
+
+    Example: ponder train rl --env thinker --algo ppo --model runs/sft/model --data train.jsonl --output runs/rl prompts_per_step=32
+    """
+    from ponder.config import describe, load_config
+    from ponder.recipes import rl
+    from ponder.recipes.rl_config import RLConfig
+
+    if show_config:
+        typer.echo(describe(RLConfig))
+        return
+    values = {
+        "model": model,
+        "data": data,
+        "output": str(output) if output else None,
+        "env": env,
+        "algo": algo,
+        "resume": resume or None,
+    }
+    cfg = load_config(RLConfig, config, overrides or [], **{k: v for k, v in values.items() if v is not None})
+    s = rl.run(cfg)
+    final = s.get("final") or {}
+    typer.echo(
+        f"{s['steps']} steps, {s['rollout_tokens']:,} rollout tokens; last step reward "
+        f"{_last_reward(final)}; model written to {s['model']}"
+    )
+
+
+def _last_reward(final: dict) -> str:
+    keys = [k for k in final if k.endswith("/reward")]
+    return ", ".join(f"{k.split('/')[0]} {final[k]:.3f}" for k in keys) or "-"
+
+
+thinker_app = typer.Typer(
+    help="The Thinker task: the four-stage inference chain.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.add_typer(thinker_app, name="thinker")
+
+
+@thinker_app.command("infer")
+def thinker_infer(
+    overrides: list[str] = typer.Argument(
+        None, help="Thinker task overrides as key=value, e.g. fast_budget_tokens=512.", show_default=False
+    ),
+    model: str = typer.Option(
+        ..., "--model", "-m", help="Model folder or hub name (the served name for openai)."
+    ),
+    input: Path = typer.Option(
+        ..., "--input", "-i", help="Problems (.jsonl or .parquet); gold answers are optional."
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="Episodes file to write (resumable)."),
+    config: Path = typer.Option(
+        None,
+        "--config",
+        help="YAML with the Thinker task fields, or a recipe config with a thinker: section.",
+    ),
+    n: int = typer.Option(1, "--n", help="Dialogues per problem."),
+    temperature: float = typer.Option(0.7, help="Sampling temperature; 0 means greedy."),
+    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass."),
+    seed: int = typer.Option(0, help="Sampling seed."),
+    fast_only: bool = typer.Option(False, "--fast-only", help="Stop after Fast Thinking (Thinker-Fast)."),
+    backend: str = typer.Option("hf", help="Backend: hf, openai or vllm (vllm: automatic prefix caching)."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Endpoint for --backend openai."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Sequences per forward pass (hf)."),
+    dtype: str = typer.Option("float32", help="Weights dtype: float32 or bfloat16 (hf, vllm)."),
+    threads: int = typer.Option(0, help="Torch CPU threads (0: torch's default)."),
+) -> None:
+    """Run the Thinker inference chain: Fast Thinking, Verification, and on No Slow Thinking and Summarization.
+
+    Writes one Episode record per dialogue (every stage's prompt, answer, tokens and verdict) and prints
+    the accuracy of the final answers (when the problems have gold answers) and the mean tokens per stage.
+
+    Example: ponder thinker infer --model runs/rl/model --input test.jsonl --output episodes.jsonl --n 4 fast_budget_tokens=512
+    """
+    import json
+    import os
+
+    from ponder.env.infer import infer_file
+    from ponder.env.thinker import load_env_config
+    from ponder.generation.stage import check_backend, open_backend
+
+    if n < 1:
+        raise PonderError(f"--n must be >= 1, got {n}")
+    env_cfg = load_env_config(str(config) if config else None, overrides or [])
+    check_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url, workers=1)
+    _quiet_transformers()
+    _set_threads(threads)
+    with open_backend(
+        backend,
+        model,
+        dtype=dtype,
+        batch_size=batch_size,
+        base_url=base_url,
+        api_key=os.environ.get("OPENAI_API_KEY"),
+    ) as generator:
+        summary = infer_file(
+            input,
+            output,
+            generator,
+            n=n,
+            thinker=env_cfg,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            fast_only=fast_only,
+        )
+    typer.echo(json.dumps(summary, indent=2))
+
+
+@demo_app.command("thinker")
+def demo_thinker(
+    seed: int = typer.Option(0, help="Seed of the tiny model, the problems and every sampling step."),
+    out: Path = typer.Option(
+        Path("runs/demo-thinker"), "--out", help="Folder for report.json, report.md, PNGs and runs."
+    ),
+    size: str = typer.Option(
+        "full", help="full (the reported demo, about 15 minutes) or smoke (about 2 minutes)."
+    ),
+    threads: int = typer.Option(
+        0, help="Torch CPU threads; 0 picks 1 or 2, whichever runs faster right now."
+    ),
+) -> None:
+    """Thinker against the single-turn QA baseline on a tiny model, at equal RL token budgets.
+
+    A tiny model learns the four stages and the QA format by SFT on synthetic arithmetic, then each arm is
+    trained with PPO on the same number of generated tokens; both are evaluated on held-out problems:
+    baseline (QA), thinker (full inference chain) and thinker-fast (Fast Thinking alone).
+
+    Example: ponder demo thinker --seed 1 --out runs/demo-thinker-1
+    """
+    from ponder.recipes.thinker_demo import SIZES, run_demo
+
+    if size not in SIZES:
+        raise PonderError(f"--size: choose one of {', '.join(SIZES)}, got {size!r}")
+    _quiet_transformers()
+    report = run_demo(seed=seed, out=out, size=size, threads=threads)
+    typer.echo(report["table"])
+    typer.echo(f"report: {out / 'report.json'}")
 
 
 def main() -> None:

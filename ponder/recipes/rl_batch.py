@@ -1,0 +1,146 @@
+"""From finished dialogues to training tensors: RL samples, token groups, per-sample token tensors.
+
+Each stage of each dialogue is one RL sample: prompt = the dialogue before it (chat messages), response =
+the stage's answer, one reward. Samples are encoded with the training convention of
+:class:`ponder.train.encode.Encoder` (an answer cut by its budget is a prefix: no end-of-turn token) and
+samples with the same prompt tokens share one :class:`PromptGroup` (a GRPO group's Fast Thinking answers,
+all continuing one question), so packing computes the shared prompt once.
+
+Per-token quantities (old log-probs, values, advantages, returns) are kept per sample as 1-D tensors of the
+sample's response length; :func:`padded` lays a micro-batch's flat ``[N]`` tensor out as ``[S, T]`` for the
+losses of :mod:`ponder.losses.rl`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ponder.errors import InputError
+from ponder.records import Message
+from ponder.train.encode import Encoder, Where
+from ponder.train.packing import PromptGroup, TokenBatch, pack, plan_microbatches
+
+
+@dataclass
+class RLSample:
+    """One stage answer to train on. ``group``: GRPO group key (same problem slot, same stage)."""
+
+    prompt: list[Message]
+    response: str
+    truncated: bool
+    reward: float
+    stage: str
+    group: tuple[int, str]
+    episode: int
+
+
+def samples_from_envs(envs: Sequence, slots: Sequence[int]) -> list[RLSample]:
+    """Every turn of every finished environment as a sample; ``slots[i]``: the problem slot of ``envs[i]``."""
+    out = []
+    for e, (env, slot) in enumerate(zip(envs, slots, strict=True)):
+        for turn, prompt in zip(env.turns, env.stage_prompts, strict=True):
+            out.append(
+                RLSample(
+                    prompt=prompt,
+                    response=turn["response"],
+                    truncated=bool(turn["truncated"]),
+                    reward=float(turn["reward"]),
+                    stage=turn["stage"],
+                    group=(slot, turn["stage"]),
+                    episode=e,
+                )
+            )
+    return out
+
+
+@dataclass
+class Encoded:
+    """Samples as prompt groups: ``groups[g]`` holds the responses of samples ``members[g]`` (in order).
+
+    ``kept`` lists the sample indices that encoded (a response that renders to no tokens is dropped).
+    """
+
+    groups: list[PromptGroup]
+    members: list[list[int]]
+    lengths: dict[int, int]
+    kept: list[int]
+
+
+def encode_samples(encoder: Encoder, samples: Sequence[RLSample]) -> Encoded:
+    where = Where("<rollout>")
+    by_prompt: dict[tuple[int, ...], int] = {}
+    prompts: list[list[int]] = []
+    responses: list[list[list[int]]] = []
+    members: list[list[int]] = []
+    lengths: dict[int, int] = {}
+    for i, s in enumerate(samples):
+        try:
+            g = encoder.encode(s.prompt, [s.response], where, ["response"], prefix=s.truncated)
+        except InputError:
+            continue  # e.g. an empty answer cut at once: nothing to score
+        if g is None:
+            continue
+        key = tuple(g.prompt)
+        if key not in by_prompt:
+            by_prompt[key] = len(prompts)
+            prompts.append(list(g.prompt))
+            responses.append([])
+            members.append([])
+        k = by_prompt[key]
+        responses[k].append(list(g.responses[0]))
+        members[k].append(i)
+        lengths[i] = len(g.responses[0])
+    groups = [PromptGroup(p, tuple(r)) for p, r in zip(prompts, responses, strict=True)]
+    kept = sorted(lengths)
+    return Encoded(groups, members, lengths, kept)
+
+
+def microbatches(
+    enc: Encoded, group_ids: Sequence[int], tokens_per_microbatch: int
+) -> list[tuple[list[int], TokenBatch]]:
+    """Packed micro-batches over the given groups: ``(sample ids in the batch's sequence order, batch)``."""
+    chosen = [enc.groups[g] for g in group_ids]
+    out = []
+    for idx in plan_microbatches(chosen, tokens_per_microbatch):
+        batch = pack([chosen[i] for i in idx])
+        sids = [s for i in idx for s in enc.members[group_ids[i]]]
+        out.append((sids, batch))
+    return out
+
+
+def split(flat: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+    """A flat ``[N]`` tensor cut into per-sequence pieces of ``lengths`` ``[S]``."""
+    return list(torch.split(flat, lengths.tolist()))
+
+
+def gather(per_sample: dict[int, torch.Tensor], sids: Sequence[int]) -> torch.Tensor:
+    """The per-sample tensors of ``sids`` concatenated in order: a flat ``[N]`` tensor."""
+    return torch.cat([per_sample[s] for s in sids])
+
+
+def padded(flat: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``flat`` ``[N]`` (sequences one after another) as right-padded ``[S, T]`` and its mask; keeps gradients."""
+    S = int(lengths.numel())
+    T = int(lengths.max()) if S else 0
+    rows = torch.repeat_interleave(torch.arange(S), lengths)
+    starts = torch.cumsum(lengths, 0) - lengths
+    cols = torch.arange(flat.numel()) - torch.repeat_interleave(starts, lengths)
+    out = torch.zeros(S, T, dtype=flat.dtype, device=flat.device).index_put((rows, cols), flat)
+    mask = torch.zeros(S, T, dtype=torch.bool)
+    mask[rows, cols] = True
+    return out, mask
+
+
+def per_sample_no_grad(
+    fn: Callable[[TokenBatch], torch.Tensor], enc: Encoded, tokens_per_microbatch: int
+) -> dict[int, torch.Tensor]:
+    """Run ``fn(batch) -> [N]`` without gradient over all samples; the result cut per sample id."""
+    out: dict[int, torch.Tensor] = {}
+    with torch.no_grad():
+        for sids, batch in microbatches(enc, list(range(len(enc.groups))), tokens_per_microbatch):
+            for s, piece in zip(sids, split(fn(batch).float(), batch.lengths), strict=True):
+                out[s] = piece.detach()
+    return out

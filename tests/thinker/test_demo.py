@@ -1,0 +1,42 @@
+"""``ponder demo thinker`` at its smallest size: the report's structure, and that RL moved both arms."""
+
+import json
+
+import pytest
+import torch
+
+
+@pytest.mark.slow
+def test_demo_smoke(tmp_path):
+    from safetensors.torch import load_file
+
+    from ponder.recipes.thinker_demo import SIZES, run_demo
+
+    out = tmp_path / "demo"
+    report = run_demo(seed=0, out=out, size="smoke", threads=1)
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["rows"] == report["rows"]
+    names = [r["name"] for r in saved["rows"]]
+    assert {"baseline", "thinker", "thinker-fast"} <= set(names)
+    for row in saved["rows"]:
+        assert 0.0 <= row["accuracy"] <= 1.0 and row["mean_tokens"] > 0
+    by_name = {r["name"]: r for r in saved["rows"]}
+    assert set(k for k in by_name["thinker"] if k.startswith("tokens_")) >= {"tokens_fast", "tokens_verify"}
+    assert by_name["thinker-fast"]["mean_tokens"] == pytest.approx(by_name["thinker-fast"]["tokens_fast"])
+    for png in ("report.png", "training_curves.png"):
+        assert (out / png).stat().st_size > 1000
+    assert "| name |" in (out / "report.md").read_text()
+    # equal budgets: each arm stopped at the first step that reached the rollout-token budget
+    budget = SIZES["smoke"].rollout_tokens
+    for arm in ("baseline", "thinker"):
+        assert saved["rl"][arm]["rollout_tokens"] >= budget
+        rows = [json.loads(x) for x in (out / f"rl-{arm}" / "metrics.jsonl").read_text().splitlines()]
+        assert rows[-2]["rollout_tokens_total"] < budget if len(rows) > 1 else True
+    # training moved the model: SFT changed the random model, and RL changed the SFT model in both arms
+    weights = {name: load_file(str(out / name / "model.safetensors"))
+               for name in ("base", "sft/model", "rl-baseline/model", "rl-thinker/model")}
+    key = "model.layers.0.mlp.up_proj.weight"
+    assert not torch.equal(weights["base"][key], weights["sft/model"][key])
+    assert not torch.equal(weights["sft/model"][key], weights["rl-baseline/model"][key])
+    assert not torch.equal(weights["sft/model"][key], weights["rl-thinker/model"][key])
+    assert set(saved["seconds"]) >= {"sft", "rl_baseline", "rl_thinker", "eval", "total"}
