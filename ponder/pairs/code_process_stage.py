@@ -43,6 +43,7 @@ class CodeProcessSettings:
     max_new_tokens: int = 1024
     timeout_s: float = 5.0
     memory_mb: int = 512
+    score_gold: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -123,32 +124,49 @@ def _value_chunk(
         p, _, tests = chunk[k]
         for c, comp in enumerate(comps):
             src = problem_program(p.meta, cuts[k][m].text + comp.text)
-            if src is not None:
-                jobs.append(Job(src, tests, test_mode(p), p.meta.get("entry_point"), limits))
-                job_owners.append((k, m, c))
-    counts = {(k, m, c): 0 for (k, m), comps in zip(owners, outs, strict=True) for c in range(len(comps))}
+            if src is None:
+                continue
+            jobs.append(Job(src, tests, test_mode(p), p.meta.get("entry_point"), limits))
+            job_owners.append(("value", k, m, c))
+            if s.score_gold and p.tests:  # measured only, never used for the pairs
+                jobs.append(Job(src, p.tests, test_mode(p), p.meta.get("entry_point"), limits))
+                job_owners.append(("gold", k, m, c))
+    counts = {
+        (w, k, m, c): 0
+        for w in ("value", "gold")
+        for (k, m), comps in zip(owners, outs, strict=True)
+        for c in range(len(comps))
+    }
     for key, res in zip(job_owners, pool.run_tests_many(jobs) if jobs else [], strict=True):
         counts[key] = sum(r.passed for r in res)
     records = []
     for k, (p, _, tests) in enumerate(chunk):
         prefixes = []
         for m, pre in enumerate(cuts[k]):
-            passed = [counts[(k, m, c)] for c in range(s.completions_per_prefix)]
-            prefixes.append(
-                {
-                    "text": pre.text,
-                    "sample": pre.sample,
-                    "lines": pre.lines,
-                    "passed": passed,
-                    "value": prefix_value(passed, s.value),
-                }
-            )
+            passed = [counts[("value", k, m, c)] for c in range(s.completions_per_prefix)]
+            x = {
+                "text": pre.text,
+                "sample": pre.sample,
+                "lines": pre.lines,
+                "passed": passed,
+                "value": prefix_value(passed, s.value),
+            }
+            if s.score_gold:
+                gold = [counts[("gold", k, m, c)] for c in range(s.completions_per_prefix)]
+                x.update(gold_passed=gold, gold_value=prefix_value(gold, s.value))
+            prefixes.append(x)
         values = [x["value"] for x in prefixes]
         pairs = prefix_pairs(
             values, len(tests), problem_rng(s.seed, p.id, "pairs"), lower_bound=s.lower_bound, margin=s.margin
         )
         records.append(
-            {"id": p.id, "tests": len(tests), "prefixes": prefixes, "pairs": [list(x) for x in pairs]}
+            {
+                "id": p.id,
+                "tests": len(tests),
+                "gold_tests": len(p.tests or []),
+                "prefixes": prefixes,
+                "pairs": [list(x) for x in pairs],
+            }
         )
     return records
 
@@ -238,7 +256,7 @@ def run_code_process(
         for x in r["prefixes"]
         if r["tests"] and x["value"] / r["tests"] >= settings.lower_bound
     )
-    return {
+    out = {
         "labels": settings.labels,
         "problems": len(work),
         "problems_without_tests": sum(1 for r in done if not r["tests"]),
@@ -256,3 +274,12 @@ def run_code_process(
         "values": str(values_path),
         "seconds": time.perf_counter() - start,
     }
+    if settings.score_gold:
+        diffs = [
+            r["prefixes"][i]["gold_value"] - r["prefixes"][j]["gold_value"]
+            for r in done
+            for i, j in r["pairs"]
+        ]
+        out["pair_precision"] = sum(d > 0 for d in diffs) / len(diffs) if diffs else None
+        out["pair_ties"] = sum(d == 0 for d in diffs) / len(diffs) if diffs else None
+    return out

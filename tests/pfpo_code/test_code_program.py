@@ -12,7 +12,10 @@ def test_extraction_forms():
     assert extract_code("Plan.\n<BEGIN>\nprint(1)\n<END>\nthen ```python\nprint(2)\n```") == "print(1)\n"
     assert extract_code("```py\nx = 1\n```\ntext\n```python3\nx = 2\n```") == "x = 2\n"
     assert extract_code("```\nprint(3)\n```") == "print(3)\n"
-    assert extract_code("Plan: loop.\n```python\nfor i in range(3):\n    print(i)") == "for i in range(3):\n    print(i)\n"
+    assert (
+        extract_code("Plan: loop.\n```python\nfor i in range(3):\n    print(i)")
+        == "for i in range(3):\n    print(i)\n"
+    )
     assert extract_code("x = 1\nprint(x)") == "x = 1\nprint(x)\n"
     assert extract_code("I think the answer is to loop.") is None
     assert extract_code("```python\n\n```") is None

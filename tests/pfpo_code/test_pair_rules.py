@@ -74,7 +74,9 @@ def test_sample_prefixes_ratio_merge_and_cap():
     """Each response has 4 candidate cuts; sample_ratio 0.3 -> round(1.2) = 1 cut per response. Two identical
     responses give identical prefixes only if the same cut is drawn; merged texts are unique either way."""
     rng = random.Random(0)
-    prefixes = sample_prefixes([RESPONSE, RESPONSE.replace("a + b", "b + a"), "no code"], rng, sample_ratio=0.3)
+    prefixes = sample_prefixes(
+        [RESPONSE, RESPONSE.replace("a + b", "b + a"), "no code"], rng, sample_ratio=0.3
+    )
     assert 1 <= len(prefixes) <= 2 and {p.sample for p in prefixes} <= {0, 1}
     assert len({p.text for p in prefixes}) == len(prefixes)
     allp = sample_prefixes([RESPONSE], random.Random(1), sample_ratio=1.0, max_prefixes=None)

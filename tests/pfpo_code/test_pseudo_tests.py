@@ -93,7 +93,11 @@ def test_real_programs_in_the_sandbox(code_pool):
 
 
 def test_real_call_mode_in_the_sandbox(code_pool):
-    programs = ["def f(a, b):\n    return a + b", "def f(a, b):\n    return a * b", "def f(a, b):\n    return b + a"]
+    programs = [
+        "def f(a, b):\n    return a + b",
+        "def f(a, b):\n    return a * b",
+        "def f(a, b):\n    return b + a",
+    ]
     """Sums on (1, 2) and (2, 2): 3, 4; products: 2, 4 -> votes "3" (2 of 3) and "4" (3 of 3)."""
     runs = run_on_inputs(code_pool, programs, [[1, 2], [2, 2]], mode="call", entry_point="f")
     votes = vote_outputs(runs, 2)

@@ -90,10 +90,16 @@ def test_input_mode_and_arity():
     he = Problem(
         id="b",
         prompt="Complete it.",
-        meta={"mode": "assert", "entry_point": "f", "prompt_code": "def f(xs: list, k=1) -> int:\n    pass\n"},
+        meta={
+            "mode": "assert",
+            "entry_point": "f",
+            "prompt_code": "def f(xs: list, k=1) -> int:\n    pass\n",
+        },
     )
     assert input_mode(he) == "call" and function_arity(he) == 2
-    method = Problem(id="c", prompt="class Solution:\n    def g(self, nums):\n", meta={"mode": "call", "entry_point": "g"})
+    method = Problem(
+        id="c", prompt="class Solution:\n    def g(self, nums):\n", meta={"mode": "call", "entry_point": "g"}
+    )
     assert function_arity(method) == 1
     assert input_mode(Problem(id="d", prompt="x", meta={"mode": "call", "input_mode": "stdio"})) == "stdio"
 
