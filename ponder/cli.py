@@ -560,6 +560,7 @@ def pairs_code_process(
     dtype: str = typer.Option("float32", help="Weights dtype: float32 or bfloat16 (hf, vllm)."),
     threads: int = typer.Option(0, help="Torch CPU threads (0: torch's default)."),
     timeout_s: float = typer.Option(5.0, "--timeout-s", help="Wall-clock limit per test run in seconds."),
+    score_gold: bool = typer.Option(False, "--score-gold", help="Also run completions on the problems' own tests to measure pair precision (never used for pairs)."),
     workers: int = typer.Option(0, help="Sandbox workers (0: one per CPU core)."),
     values: Path | None = typer.Option(None, help="Per-problem prefix values, resumable (default: OUTPUT.values.jsonl)."),
     summary: Path | None = typer.Option(None, help="Where to save the summary (default: OUTPUT.summary.json)."),
@@ -579,7 +580,7 @@ def pairs_code_process(
                    max_prefixes_per_problem=max_prefixes_per_problem,
                    completions_per_prefix=completions_per_prefix, value=value, lower_bound=lower_bound,
                    margin=margin, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                   timeout_s=timeout_s, seed=seed))
+                   timeout_s=timeout_s, score_gold=score_gold, seed=seed))
 
 
 tasks_app = typer.Typer(help="Write public benchmarks as problem files (read from installed packages, offline).",

@@ -55,10 +55,10 @@ class DemoSize:
 
     preset: str = "nano"
     sft_problems: int = 800
-    sft_steps: int = 300
+    sft_steps: int = 400
     sft_lr: float = 3e-3
     pfpo_problems: int = 64
-    test_problems: int = 48
+    test_problems: int = 96
     samples_per_prompt: int = 8
     n_inputs: int = 10
     min_success: int = 4
@@ -68,7 +68,7 @@ class DemoSize:
     completions_per_prefix: int = 3
     prefix_lower_bound: float = 0.5
     prefix_margin: float = 4
-    dpo_lr: float = 2e-4
+    dpo_lr: float = 5e-5
     dpo_beta: float = 0.1
     sft_loss_weight: float = 0.2
     dpo_epochs: int = 2
@@ -101,7 +101,7 @@ SIZES = {
 
 
 def variant_samples(problems: list[Problem], n: int, seed: int) -> list[Sample]:
-    """The stand-in pool: per problem, ``n`` responses drawn from the reference program (probability 0.4) and
+    """The stand-in pool: per problem, ``n`` responses drawn from the reference program (probability 0.5) and
     the family's buggy variants (the rest, evenly), in the fenced form the policy writes."""
     out = []
     for p in problems:
@@ -109,7 +109,7 @@ def variant_samples(problems: list[Problem], n: int, seed: int) -> list[Sample]:
         kinds = list(p.meta["buggy"])
         texts = []
         for _ in range(n):
-            src = p.meta["reference"] if rng.random() < 0.4 else p.meta["buggy"][rng.choice(kinds)]
+            src = p.meta["reference"] if rng.random() < 0.5 else p.meta["buggy"][rng.choice(kinds)]
             texts.append(f"```python\n{src}```")
         out.append(
             Sample(
