@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ponder-setup
-OUT    ?= runs/demo
+DEMO   ?= thinkpo
+OUT    ?= runs/demo-$(DEMO)
 SEED   ?= 0
 
 .PHONY: setup setup-vllm demo test test-slow test-vllm bench lint clean
@@ -18,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/ponder demo sample --seed $(SEED) --out $(OUT)
+	$(VENV)/bin/ponder demo $(DEMO) --seed $(SEED) --out $(OUT)
 
 test: setup
 	$(PY) -m pytest -q

@@ -57,6 +57,12 @@ def synth(
     knob: list[str] = typer.Option(
         [], "--knob", "-k", help="Difficulty knob as key=value, e.g. -k max_ops=5."
     ),
+    sft: str | None = typer.Option(
+        None,
+        "--sft",
+        help="Write an SFT set instead of problems: prompt-completion records with the long or "
+        "short solution (long|short).",
+    ),
 ) -> None:
     """Write synthetic problems (gold answer, long and short solutions in meta, tests for code).
 
@@ -79,8 +85,16 @@ def synth(
             known = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
             raise PonderError(f"--knob {item!r}: expected key=value with key one of {', '.join(known)}")
         knobs[key] = yaml.safe_load(val)
-    count = write_records(output, make(family, n, seed, **knobs))
-    typer.echo(f"wrote {count} {family} problems to {output}")
+    if sft not in (None, "long", "short"):
+        raise PonderError(f"--sft: expected long or short, got {sft!r}")
+    problems = make(family, n, seed, **knobs)
+    if sft is None:
+        count = write_records(output, problems)
+        typer.echo(f"wrote {count} {family} problems to {output}")
+        return
+    rows = [{"id": p.id, "prompt": p.prompt, "completion": p.meta[sft], "answer": p.answer} for p in problems]
+    count = write_records(output, rows)
+    typer.echo(f"wrote {count} {family} SFT examples ({sft} solutions) to {output}")
 
 
 @app.command("check")

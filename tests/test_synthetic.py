@@ -113,3 +113,45 @@ def test_code_input_sampler_puts_edge_cases_first():
     assert synthetic.sample_inputs(p, 3, seed=9)[0] == "\n"
     assert synthetic.expected_output(p, "\n") == "0\n"
     assert synthetic.sample_inputs(p, 5, seed=9) == synthetic.sample_inputs(p, 5, seed=9)
+
+
+def test_synth_command_writes_problems_and_sft_sets(tmp_path):
+    """`ponder synth` writes the same problems as `make`; `--sft long` pairs each prompt with its long solution,
+    which the SFT trainer reads as prompt-completion; a bad option is one line and exit 2."""
+    import json
+    import subprocess
+
+    from tests.helpers import ponder_cmd, subprocess_env
+
+    env = subprocess_env()
+    probs, sft = tmp_path / "p.jsonl", tmp_path / "sft.jsonl"
+    r = subprocess.run(
+        ponder_cmd("synth", "linear", "--n", "5", "--seed", "2", "-o", str(probs)),
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    written = [json.loads(x) for x in probs.read_text().splitlines()]
+    assert written == [p.to_dict() for p in synthetic.make("linear", 5, seed=2)]
+    r = subprocess.run(
+        ponder_cmd("synth", "linear", "--n", "5", "--seed", "2", "--sft", "long", "-o", str(sft)),
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in sft.read_text().splitlines()]
+    assert [(x["prompt"], x["completion"]) for x in rows] == [
+        (p["prompt"], p["meta"]["long"]) for p in written
+    ]
+    r = subprocess.run(
+        ponder_cmd("synth", "linear", "--sft", "medium", "-o", str(tmp_path / "x.jsonl")),
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert (
+        r.returncode == 2 and r.stderr.strip() == "ponder: error: --sft: expected long or short, got 'medium'"
+    )
+    assert not (tmp_path / "x.jsonl").exists()
