@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +72,21 @@ def save_checkpoint(
     step: int,
     trainer_state: dict[str, Any],
     keep: int | None = None,
+    extra: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write ``OUT/checkpoints/step-N`` atomically; keep only the ``keep`` newest (``None``: all)."""
+    """Write ``OUT/checkpoints/step-N`` atomically; keep only the ``keep`` newest (``None``: all).
+
+    ``extra(folder)`` writes further parts (an RL critic) into the checkpoint before it is renamed; it is
+    called on every process, like ``save_model``.
+    """
     final = checkpoint_dir(out, step)
     tmp = final.with_name(f".partial-{final.name}")
     if accelerator.is_main_process and tmp.exists():
         shutil.rmtree(tmp)
     accelerator.wait_for_everyone()
     save_model(accelerator, model, tokenizer, tmp / "model")
+    if extra is not None:
+        extra(tmp)
 
     def drop_weights(models, weights, output_dir):
         # Plain and DDP weights are in model/ already: do not store them twice. (FSDP and DeepSpeed save

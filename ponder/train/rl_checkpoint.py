@@ -13,13 +13,12 @@ Written under a temporary name and renamed when complete: a killed run leaves wh
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from ponder.train.checkpoint import checkpoint_dir, list_checkpoints, save_model
+from ponder.train.checkpoint import save_checkpoint
 
 
 def save_rl_checkpoint(
@@ -33,36 +32,15 @@ def save_rl_checkpoint(
     keep: int | None = None,
 ) -> Path:
     """Write ``OUT/checkpoints/step-N`` with policy, critic (may be None), optimizers and RNG states."""
-    final = checkpoint_dir(out, step)
-    tmp = final.with_name(f".partial-{final.name}")
-    if accelerator.is_main_process and tmp.exists():
-        shutil.rmtree(tmp)
-    accelerator.wait_for_everyone()
-    save_model(accelerator, policy, tokenizer, tmp / "model")
-    if critic is not None:
+
+    def write_critic(folder: Path) -> None:
+        if critic is None:
+            return
         state_dict = accelerator.get_state_dict(critic)
         if accelerator.is_main_process:
-            accelerator.unwrap_model(critic).save(tmp / "critic", state_dict)
+            accelerator.unwrap_model(critic).save(folder / "critic", state_dict)
 
-    def drop_weights(models, weights, output_dir):
-        weights.clear()  # the weights are in model/ and critic/ already
-
-    handle = accelerator.register_save_state_pre_hook(drop_weights)
-    try:
-        accelerator.save_state(str(tmp / "state"))
-    finally:
-        handle.remove()
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=2) + "\n", encoding="utf-8")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        if keep is not None:
-            for old in list_checkpoints(out)[:-keep]:
-                shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return final
+    return save_checkpoint(accelerator, policy, tokenizer, out, step, trainer_state, keep, extra=write_critic)
 
 
 def save_critic(accelerator, critic, path: str | Path) -> None:
