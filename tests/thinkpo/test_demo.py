@@ -48,9 +48,7 @@ def test_demo_smallest_reports_and_moves_the_model(tmp_path):
     t, c = rows["thinkpo"], rows["sft-continued"]
     assert v["accuracy_vs_control"] == pytest.approx(t["accuracy"] - c["accuracy"])
     assert v["mean_tokens_vs_control"] == pytest.approx(t["mean_tokens"] - c["mean_tokens"])
-    assert v["thinkpo_above_control"] == (
-        v["accuracy_vs_control"] > 0 and v["mean_tokens_vs_control"] > 0
-    )
+    assert v["thinkpo_above_control"] == (v["accuracy_vs_control"] > 0 and v["mean_tokens_vs_control"] > 0)
     assert report["pairs"]["kept"] > 0
     assert report["training"]["thinkpo"]["steps"] == report["training"]["sft-continued"]["steps"] > 0
     assert (out / "report.png").stat().st_size > 1000
@@ -64,7 +62,9 @@ def test_demo_smallest_reports_and_moves_the_model(tmp_path):
     assert report["reward_margin"]["sft"] == 0.0
     assert report["reward_margin"]["thinkpo"] > 0.0
     assert rows["thinkpo"]["pair_margin"] > rows["sft"]["pair_margin"]
-    metrics = [json.loads(line) for line in (out / "thinkpo" / "dpo" / "metrics.jsonl").read_text().splitlines()]
+    metrics = [
+        json.loads(line) for line in (out / "thinkpo" / "dpo" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert metrics and all(m["loss"] == m["loss"] for m in metrics)  # finite (not NaN)
 
     # Started again on the same folder: every stage is found finished, the same report comes back.
