@@ -53,7 +53,7 @@ class DemoSize:
 
 
 SIZES = {
-    "full": DemoSize(sft_problems=2000, sft_epochs=4, prompts_per_iteration=384, test_problems=1000),
+    "full": DemoSize(sft_problems=2000, sft_epochs=6, prompts_per_iteration=384, test_problems=1000),
     # A structural run for tests: every stage, minutes less compute.
     "smallest": DemoSize(
         sft_problems=600, sft_epochs=3, prompts_per_iteration=32, test_problems=64,
