@@ -53,18 +53,32 @@ class DemoSize:
 
 
 SIZES = {
-    "full": DemoSize(sft_problems=2000, sft_epochs=4, prompts_per_iteration=384, test_problems=1000),
+    "full": DemoSize(sft_problems=2000, sft_epochs=6, prompts_per_iteration=384, test_problems=1000),
     # A structural run for tests: every stage, minutes less compute.
     "smallest": DemoSize(
-        sft_problems=600, sft_epochs=3, prompts_per_iteration=32, test_problems=64,
-        overrides=("sample.samples_per_prompt=4", "label.min_vote_share=0.0", "process.max_prefixes_per_problem=3",
-                   "train.pairs_per_step=16"),
+        sft_problems=600,
+        sft_epochs=3,
+        prompts_per_iteration=32,
+        test_problems=64,
+        overrides=(
+            "sample.samples_per_prompt=4",
+            "label.min_vote_share=0.0",
+            "process.max_prefixes_per_problem=3",
+            "train.pairs_per_step=16",
+        ),
     ),
 }
 
 
-def sum_problems(n: int, seed: int, *, min_terms: int = 5, max_terms: int = 7, max_digit: int = 9,
-                 exclude: set[str] | None = None) -> list[Problem]:
+def sum_problems(
+    n: int,
+    seed: int,
+    *,
+    min_terms: int = 5,
+    max_terms: int = 7,
+    max_digit: int = 9,
+    exclude: set[str] | None = None,
+) -> list[Problem]:
     """``n`` distinct running-total sums (prompts not in ``exclude``), with gold answer and solution."""
     rng = random.Random(f"pfpo-demo-sums:{seed}")
     seen = set(exclude or ())
@@ -80,8 +94,15 @@ def sum_problems(n: int, seed: int, *, min_terms: int = 5, max_terms: int = 7, m
             lines.append(f"{total} + {t} = {total + t}")
             total += t
         lines.append(f"So the answer is \\boxed{{{total}}}.")
-        out.append(Problem(id=f"sum-{seed}-{len(out)}", prompt=prompt, answer=str(total), source="pfpo-demo/sums",
-                           meta={"solution": "\n".join(lines), "terms": len(terms)}))
+        out.append(
+            Problem(
+                id=f"sum-{seed}-{len(out)}",
+                prompt=prompt,
+                answer=str(total),
+                source="pfpo-demo/sums",
+                meta={"solution": "\n".join(lines), "terms": len(terms)},
+            )
+        )
     return out
 
 
@@ -94,7 +115,9 @@ def _data(out: Path, seed: int, size: DemoSize, iterations: int) -> dict[str, Pa
     test = sum_problems(size.test_problems, seed + 20_000, exclude=used)
     data = out / "data"
     paths = {"sft": data / "sft.jsonl", "prompts": data / "prompts.jsonl", "test": data / "test.jsonl"}
-    write_records(paths["sft"], [{"id": p.id, "prompt": p.prompt, "completion": p.meta["solution"]} for p in sft])
+    write_records(
+        paths["sft"], [{"id": p.id, "prompt": p.prompt, "completion": p.meta["solution"]} for p in sft]
+    )
     # Training prompts keep their gold answer only so the label step can *measure* pseudo-label accuracy.
     write_records(paths["prompts"], prompts)
     write_records(paths["test"], test)
@@ -104,8 +127,18 @@ def _data(out: Path, seed: int, size: DemoSize, iterations: int) -> dict[str, Pa
 def _sft(out: Path, base: Path, data: Path, seed: int, size: DemoSize) -> Path:
     from ponder.recipes import sft
 
-    cfg = sft.SFTConfig(model=str(base), data=[str(data)], output=str(out / "sft"), lr=3e-3, epochs=size.sft_epochs,
-                        examples_per_step=16, warmup_ratio=0.05, seed=seed, tensorboard=False, resume=True)
+    cfg = sft.SFTConfig(
+        model=str(base),
+        data=[str(data)],
+        output=str(out / "sft"),
+        lr=3e-3,
+        epochs=size.sft_epochs,
+        examples_per_step=16,
+        warmup_ratio=0.05,
+        seed=seed,
+        tensorboard=False,
+        resume=True,
+    )
     return Path(sft.run(cfg)["model"])
 
 
@@ -122,12 +155,28 @@ def _outcome_only(cfg, pfpo_out: Path, out: Path) -> dict:
     return evaluate(c, result["model"], out / "eval")
 
 
-ROW_COLUMNS = ["name", "accuracy", "mean_tokens", "prompts", "labelled", "label_accuracy", "outcome_pairs",
-               "process_pairs", "seconds"]
+ROW_COLUMNS = [
+    "name",
+    "accuracy",
+    "mean_tokens",
+    "prompts",
+    "labelled",
+    "label_accuracy",
+    "outcome_pairs",
+    "process_pairs",
+    "seconds",
+]
 
 
-def run_demo(out: str | Path, *, seed: int = 0, size: str = "full", compare: bool = True, threads: int = 1,
-             log: Callable[[str], None] = lambda m: None) -> dict:
+def run_demo(
+    out: str | Path,
+    *,
+    seed: int = 0,
+    size: str = "full",
+    compare: bool = True,
+    threads: int = 1,
+    log: Callable[[str], None] = lambda m: None,
+) -> dict:
     """Run the demo into ``out`` (resumable); return the report, also written to ``out/report.json``.
 
     ``threads``: torch CPU threads. One: the nano model's matrices are too small to gain from more, and on a
@@ -153,11 +202,17 @@ def run_demo(out: str | Path, *, seed: int = 0, size: str = "full", compare: boo
     sft_model = _sft(out, base, paths["sft"], seed, sz)
     sft_seconds = time.perf_counter() - t0
     cfg = load_config(
-        PFPOConfig, CONFIG,
+        PFPOConfig,
+        CONFIG,
         [
-            f"model={sft_model}", f"output={out / 'pfpo'}", f"prompts={paths['prompts']}", f"seed={seed}",
-            f"iterations={iterations}", f"prompts_per_iteration={sz.prompts_per_iteration}",
-            f"eval.benchmarks=[{paths['test']}]", *sz.overrides,
+            f"model={sft_model}",
+            f"output={out / 'pfpo'}",
+            f"prompts={paths['prompts']}",
+            f"seed={seed}",
+            f"iterations={iterations}",
+            f"prompts_per_iteration={sz.prompts_per_iteration}",
+            f"eval.benchmarks=[{paths['test']}]",
+            *sz.overrides,
         ],
     )
     report = pfpo.run(cfg, log=log)
@@ -167,18 +222,30 @@ def run_demo(out: str | Path, *, seed: int = 0, size: str = "full", compare: boo
         log("iter1-outcome-only ...")
         t0 = time.perf_counter()
         ev = _outcome_only(cfg, out / "pfpo", out / "outcome_only")
-        rows.append({"name": "iter1-outcome-only", **ev["metrics"], "prompts": rows[1].get("prompts"),
-                     "labelled": rows[1].get("labelled"), "label_accuracy": rows[1].get("label_accuracy"),
-                     "outcome_pairs": rows[1].get("outcome_pairs"), "process_pairs": 0,
-                     "seconds": time.perf_counter() - t0})
+        rows.append(
+            {
+                "name": "iter1-outcome-only",
+                **ev["metrics"],
+                "prompts": rows[1].get("prompts"),
+                "labelled": rows[1].get("labelled"),
+                "label_accuracy": rows[1].get("label_accuracy"),
+                "outcome_pairs": rows[1].get("outcome_pairs"),
+                "process_pairs": 0,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
     for r in rows:
         r.pop("model", None)
     columns = [c for c in ROW_COLUMNS if any(c in r for r in rows)]
     table = markdown_table(rows, columns)
     result = {
-        "seed": seed, "size": size, "rows": rows, "table": table,
+        "seed": seed,
+        "size": size,
+        "rows": rows,
+        "table": table,
         "wall_seconds": time.perf_counter() - start,
-        "config": str(CONFIG), "pfpo_report": str(out / "pfpo" / "report.json"),
+        "config": str(CONFIG),
+        "pfpo_report": str(out / "pfpo" / "report.json"),
     }
     write_json(out / "report.json", result)
     write_text(out / "report.md", f"# PFPO demo (seed {seed})\n\n{table}\n")

@@ -19,14 +19,24 @@ def test_mathstral_config_has_the_papers_settings():
     # iteration 0 of the paper: GPT-4o labels, pDPO only, value >= 2, closest-in-steps pairing, beta 0.1
     assert first.label.by == "gold" and not first.outcome.enabled
     assert process_settings(first, 1).value_threshold == 2 and first.process.pairing == "closest_steps"
-    assert (first.train.beta, first.train.sft_loss_weight, first.train.lr, first.train.epochs) == (0.1, 0.2, 1.5e-7, 3)
+    assert (first.train.beta, first.train.sft_loss_weight, first.train.lr, first.train.epochs) == (
+        0.1,
+        0.2,
+        1.5e-7,
+        3,
+    )
     # self-consistency iterations: vote share > 0.5, then no threshold; prefix + outcome pairs; beta 0.5
     assert second.label.by == "vote" and second.label.min_vote_share == 0.5 and second.outcome.enabled
     assert third.label.min_vote_share == 0.0 and third.train.pairs_per_step == 2048
     assert (second.train.beta, second.train.sft_loss_weight, second.train.lr) == (0.5, 1.0, 1e-7)
     assert second.prompts.endswith("mscale-300k.jsonl") and first.prompts.endswith("mathscale-500k.jsonl")
     p = second.process
-    assert (p.upper_step_ratio, p.sample_ratio, p.max_prefixes_per_problem, p.completions_per_prefix) == (0.7, 0.3, 10, 3)
+    assert (p.upper_step_ratio, p.sample_ratio, p.max_prefixes_per_problem, p.completions_per_prefix) == (
+        0.7,
+        0.3,
+        10,
+        3,
+    )
 
 
 def test_llama_config_has_the_papers_settings():

@@ -25,8 +25,13 @@ def test_demo_smallest_survives_kill_9_and_reports(tmp_path):
     out = tmp_path / "demo"
     cmd = ponder_cmd("demo", "pfpo", "--size", "smallest", "--seed", "0", "--out", str(out))
     # First run: killed (SIGKILL, the whole process group) as soon as iteration 1 starts training.
-    proc = subprocess.Popen(cmd, env=subprocess_env(**ENV), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        env=subprocess_env(**ENV),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     marker = out / "pfpo" / "iter1" / "pairs_process.done.json"
     deadline = time.monotonic() + 600
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -56,7 +61,10 @@ def test_demo_smallest_survives_kill_9_and_reports(tmp_path):
     assert (out / "report.png").stat().st_size > 1000 and (out / "report.md").exists()
     # fresh prompts per iteration: no prompt is sampled twice
     prompts = [
-        {json.loads(line)["prompt"] for line in (out / "pfpo" / f"iter{k}" / "problems.jsonl").read_text().splitlines()}
+        {
+            json.loads(line)["prompt"]
+            for line in (out / "pfpo" / f"iter{k}" / "problems.jsonl").read_text().splitlines()
+        }
         for k in (1, 2)
     ]
     assert prompts[0].isdisjoint(prompts[1])
@@ -68,5 +76,8 @@ def test_demo_smallest_survives_kill_9_and_reports(tmp_path):
     it2 = _weights(out / "pfpo" / "iter2" / "train" / "model")
     assert max((it1[k] - sft[k]).abs().max().item() for k in sft) > 1e-4
     assert max((it2[k] - it1[k]).abs().max().item() for k in it1) > 1e-4
-    metrics = [json.loads(line) for line in (out / "pfpo" / "iter1" / "train" / "metrics.jsonl").read_text().splitlines()]
+    metrics = [
+        json.loads(line)
+        for line in (out / "pfpo" / "iter1" / "train" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert metrics and all(m["loss"] == m["loss"] for m in metrics)

@@ -25,8 +25,11 @@ def _steps(calls, crash_at=None):
             if name == "train":
                 return {"model": f"model-{it.index}", "data": pair_sources(it)}
             if name.startswith("pairs"):
-                return {"pairs_file": str(it.folder / f"{name}.jsonl"), "ratio": 0.5 if name == "pairs_b" else 1.0,
-                        "pairs": 3}
+                return {
+                    "pairs_file": str(it.folder / f"{name}.jsonl"),
+                    "ratio": 0.5 if name == "pairs_b" else 1.0,
+                    "pairs": 3,
+                }
             return {"n": it.index}
 
         return run
@@ -63,8 +66,9 @@ def test_resume_after_a_crash_runs_each_step_once(tmp_path, crash_at):
     assert calls[: len(before)] == before
     clean_calls = []
     clean_steps, clean_baseline = _steps(clean_calls)
-    clean = run_iterations(tmp_path / "clean", start_model="sft", iterations=2, steps=clean_steps,
-                           baseline=clean_baseline)
+    clean = run_iterations(
+        tmp_path / "clean", start_model="sft", iterations=2, steps=clean_steps, baseline=clean_baseline
+    )
     assert sorted(calls) == sorted(clean_calls)
     assert its[2].model == clean[2].model == "model-1"
 

@@ -118,7 +118,9 @@ def test_label_file_resumes_without_duplicates(tmp_path):
 
 def test_bad_input_names_file_line_and_field(tmp_path):
     src = tmp_path / "samples.jsonl"
-    src.write_text(json.dumps(_sample(["a"]).to_dict()) + "\n" + '{"id": "x", "prompt": "q", "responses": "a"}\n')
+    src.write_text(
+        json.dumps(_sample(["a"]).to_dict()) + "\n" + '{"id": "x", "prompt": "q", "responses": "a"}\n'
+    )
     with pytest.raises(InputError, match=r"samples.jsonl:2: field 'responses'"):
         label_file(src, tmp_path / "out.jsonl", by="vote")
     assert not (tmp_path / "out.jsonl").exists()

@@ -73,7 +73,9 @@ def test_outcome_draws_are_independent_and_uniquely_named():
     item = _labelled([True] * 3 + [False] * 5)
     pairs = [p for d in range(4) for p in outcome_pairs(item, seed=1, draw=d)]
     assert len(pairs) == 12 and len({p.id for p in pairs}) == 12
-    rejected_by_draw = [tuple(p.meta["rejected_index"] for p in pairs if p.meta["draw"] == d) for d in range(4)]
+    rejected_by_draw = [
+        tuple(p.meta["rejected_index"] for p in pairs if p.meta["draw"] == d) for d in range(4)
+    ]
     assert len(set(rejected_by_draw)) > 1  # redrawn, not repeated
     assert outcome_pairs(item, seed=1, draw=2) == outcome_pairs(item, seed=1, draw=2)  # reproducible
 

@@ -60,7 +60,10 @@ def test_upper_ratio_keeps_cuts_away_from_the_end():
     r = _response(10)
     seen = set()
     for seed in range(50):
-        seen |= {p.steps for p in response_prefixes(r, upper_step_ratio=0.5, sample_ratio=0.6, rng=random.Random(seed))}
+        seen |= {
+            p.steps
+            for p in response_prefixes(r, upper_step_ratio=0.5, sample_ratio=0.6, rng=random.Random(seed))
+        }
     assert seen == {1, 2, 3, 4, 5}
 
 
@@ -79,7 +82,9 @@ def test_problem_pool_is_capped():
 def test_identical_prefixes_are_kept_once():
     """Four copies of one 20-step response give at most 14 distinct cut points, not 4 * 4 = 16 prefixes."""
     responses = [_response(20)] * 4
-    got = problem_prefixes(responses, ["1", "2", "1", "2"], max_prefixes_per_problem=100, rng=random.Random(3))
+    got = problem_prefixes(
+        responses, ["1", "2", "1", "2"], max_prefixes_per_problem=100, rng=random.Random(3)
+    )
     assert len({p.text for p in got}) == len(got) <= 14
 
 

@@ -16,7 +16,8 @@ def _one_torch_thread():
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: per-op overhead dominates, one thread is fastest on a shared machine
+    # tiny models: per-op overhead dominates, one thread is fastest on a shared machine
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
 
@@ -46,17 +47,19 @@ def _labelled(tmp_path, n_problems=3):
     rows = []
     for q in range(n_problems):
         responses = [_solution(q + r, 5 if r % 2 else 6) for r in range(4)]
-        rows.append({
-            "id": f"q{q}",
-            "prompt": [{"role": "user", "content": f"Add up question {q}."}],
-            "responses": responses,
-            "finish_reasons": ["stop"] * 4,
-            "num_tokens": [30] * 4,
-            "preds": ["6", "5", "6", "5"],
-            "label": "5",
-            "label_by": "vote",
-            "positive": [False, True, False, True],
-        })
+        rows.append(
+            {
+                "id": f"q{q}",
+                "prompt": [{"role": "user", "content": f"Add up question {q}."}],
+                "responses": responses,
+                "finish_reasons": ["stop"] * 4,
+                "num_tokens": [30] * 4,
+                "preds": ["6", "5", "6", "5"],
+                "label": "5",
+                "label_by": "vote",
+                "positive": [False, True, False, True],
+            }
+        )
     # all answers the same: no prefixes, recorded with its reason
     rows.append({**rows[0], "id": "same", "preds": ["5"] * 4, "positive": [True] * 4})
     path = tmp_path / "labelled.jsonl"
@@ -64,8 +67,16 @@ def _labelled(tmp_path, n_problems=3):
     return path
 
 
-SETTINGS = ProcessSettings(completions_per_prefix=2, max_new_tokens=6, upper_step_ratio=1.0, sample_ratio=0.3,
-                           max_prefixes_per_problem=3, rule="boxed", seed=7, chunk_problems=1)
+SETTINGS = ProcessSettings(
+    completions_per_prefix=2,
+    max_new_tokens=6,
+    upper_step_ratio=1.0,
+    sample_ratio=0.3,
+    max_prefixes_per_problem=3,
+    rule="boxed",
+    seed=7,
+    chunk_problems=1,
+)
 
 
 def test_prompts_values_and_pairs(tmp_path, tiny_model_dir):

@@ -8,7 +8,9 @@ from ponder.pairs.process import ProcessSettings, prefix_value, process_pairs
 def test_prefix_value_counts_completions_reaching_the_label():
     """Label 5. Completions: one boxes 5, one boxes 6, one boxes nothing -> value 1. A box already in the
     prefix counts when the completion writes no new one, and a later box in the completion wins."""
-    value, preds = prefix_value("Step 1: 2 + 3 = 5.", ["\nSo \\boxed{5}.", "\n\\boxed{6}", "\nhmm"], "5", "boxed")
+    value, preds = prefix_value(
+        "Step 1: 2 + 3 = 5.", ["\nSo \\boxed{5}.", "\n\\boxed{6}", "\nhmm"], "5", "boxed"
+    )
     assert (value, preds) == (1, ["5", "6", None])
     value, _ = prefix_value("So \\boxed{5}", ["", "\nno wait \\boxed{7}"], "5", "boxed")
     assert value == 1
@@ -21,7 +23,8 @@ def _record(values, steps=None):
         "prompt": [{"role": "user", "content": "Q?"}],
         "label": "5",
         "prefixes": [
-            {"text": f"prefix {i}", "steps": s, "value": v} for i, (v, s) in enumerate(zip(values, steps, strict=True))
+            {"text": f"prefix {i}", "steps": s, "value": v}
+            for i, (v, s) in enumerate(zip(values, steps, strict=True))
         ],
     }
 
