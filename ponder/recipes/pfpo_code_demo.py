@@ -68,10 +68,12 @@ class DemoSize:
     completions_per_prefix: int = 3
     prefix_lower_bound: float = 0.5
     prefix_margin: float = 4
-    dpo_lr: float = 5e-5
+    # Chosen once on seed 0 (lr 5e-5, 2 epochs, SFT weight 0.2 lost 0.20 greedy pass@1; this lost 0.15) and
+    # frozen for the reported seeds; see docs/pfpo_code.md, Results.
+    dpo_lr: float = 3e-5
     dpo_beta: float = 0.1
-    sft_loss_weight: float = 0.2
-    dpo_epochs: int = 2
+    sft_loss_weight: float = 1.0
+    dpo_epochs: int = 4
     pairs_per_step: int = 32
     eval_samples: int = 8
     max_new_tokens: int = 160
@@ -82,8 +84,8 @@ class DemoSize:
 SIZES = {
     "full": DemoSize(),
     "smoke": DemoSize(
-        sft_problems=120,
-        sft_steps=40,
+        sft_problems=200,
+        sft_steps=150,
         pfpo_problems=8,
         test_problems=8,
         samples_per_prompt=4,
