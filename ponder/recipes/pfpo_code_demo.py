@@ -45,6 +45,7 @@ MEASURE_COLUMNS = [
     "pairs",
     "pair_precision",
     "pair_ties",
+    "chosen_correct_share",
     "gold_pairs",
 ]
 
