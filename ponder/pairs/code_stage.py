@@ -15,7 +15,8 @@ For each problem (joined with its samples by ``id``):
 for the pairs: each program also runs on the problem's own tests (``gold_passed``), and its reference program
 (``meta.reference``) on the pseudo inputs (``reference_agrees``: whether each voted output is the reference's).
 The summary then reports ``pseudo_output_accuracy`` and ``pair_precision`` (share of pairs whose chosen program
-passes more of the problem's own tests than the rejected one).
+passes more of the problem's own tests than the rejected one), and ``chosen_correct_share`` /
+``rejected_correct_share`` (share of pairs whose chosen / rejected program passes all of them).
 """
 
 from __future__ import annotations
@@ -307,6 +308,15 @@ def summarize_scores(recs: Sequence[dict[str, Any]], s: CodePairSettings) -> dic
         diffs = [r["gold_passed"][i] - r["gold_passed"][j] for r in recs for i, j in r["pairs"]]
         out["pair_precision"] = sum(d > 0 for d in diffs) / len(diffs) if diffs else None
         out["pair_ties"] = sum(d == 0 for d in diffs) / len(diffs) if diffs else None
+        # What DPO (and its SFT term) is pushed towards and away from: programs passing every hidden test.
+        ends = [
+            (r["gold_passed"][i] == r["gold_tests"], r["gold_passed"][j] == r["gold_tests"])
+            for r in recs
+            if r["gold_tests"]
+            for i, j in r["pairs"]
+        ]
+        out["chosen_correct_share"] = sum(c for c, _ in ends) / len(ends) if ends else None
+        out["rejected_correct_share"] = sum(r for _, r in ends) / len(ends) if ends else None
         out["programs_passing_all"] = (
             sum(1 for r in recs for g in r["gold_passed"] if r["gold_tests"] and g == r["gold_tests"])
             / programs

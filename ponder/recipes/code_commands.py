@@ -13,7 +13,9 @@ from ponder.io import write_json
 
 
 def summary_path(output: Path, given: Path | None) -> Path:
-    return given or output.with_name(output.name.removesuffix(".jsonl").removesuffix(".parquet") + ".summary.json")
+    return given or output.with_name(
+        output.name.removesuffix(".jsonl").removesuffix(".parquet") + ".summary.json"
+    )
 
 
 def summary_table(summary: dict[str, Any]) -> str:
@@ -31,14 +33,32 @@ def save_and_render(summary: dict[str, Any], path: Path) -> str:
     return summary_table(summary) + f"\nsummary: {path}"
 
 
-def open_generator(backend: str, model: str, *, base_url: str | None, api_key_env: str, batch_size: int,
-                   dtype: str, concurrency: int = 8, timeout_s: float = 120.0, max_retries: int = 6):
+def open_generator(
+    backend: str,
+    model: str,
+    *,
+    base_url: str | None,
+    api_key_env: str,
+    batch_size: int,
+    dtype: str,
+    concurrency: int = 8,
+    timeout_s: float = 120.0,
+    max_retries: int = 6,
+):
     from ponder.generation.stage import check_backend, open_backend
 
     check_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url)
-    return open_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url,
-                        api_key=os.environ.get(api_key_env), concurrency=concurrency, timeout_s=timeout_s,
-                        max_retries=max_retries)
+    return open_backend(
+        backend,
+        model,
+        dtype=dtype,
+        batch_size=batch_size,
+        base_url=base_url,
+        api_key=os.environ.get(api_key_env),
+        concurrency=concurrency,
+        timeout_s=timeout_s,
+        max_retries=max_retries,
+    )
 
 
 def tests_generate(
@@ -94,16 +114,39 @@ def tests_generate(
         if not model:
             raise PonderError("--model is required with --from llm (the model that writes the inputs)")
         params = sampling_params(n=1, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
-        with open_generator(backend, model, base_url=base_url, api_key_env=api_key_env, batch_size=batch_size,
-                            dtype=dtype, concurrency=concurrency, timeout_s=timeout_s,
-                            max_retries=max_retries) as gen:
-            s = run_test_inputs(problems, output, source="llm", generator=gen, params=params, settings=settings,
-                                json_mode=json_mode)
+        with open_generator(
+            backend,
+            model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            batch_size=batch_size,
+            dtype=dtype,
+            concurrency=concurrency,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+        ) as gen:
+            s = run_test_inputs(
+                problems,
+                output,
+                source="llm",
+                generator=gen,
+                params=params,
+                settings=settings,
+                json_mode=json_mode,
+            )
     return save_and_render(s, summary_path(output, summary))
 
 
-def pairs_code(*, problems: Path, samples: Path, output: Path, scores: Path | None, summary: Path | None,
-               workers: int, **settings: Any) -> str:
+def pairs_code(
+    *,
+    problems: Path,
+    samples: Path,
+    output: Path,
+    scores: Path | None,
+    summary: Path | None,
+    workers: int,
+    **settings: Any,
+) -> str:
     from ponder.pairs.code_stage import CodePairSettings, run_code_pairs
 
     try:
@@ -147,8 +190,18 @@ def pairs_code_process(
             tok = AutoTokenizer.from_pretrained(tokenizer)
         except (OSError, ValueError) as e:
             raise PonderError(f"--tokenizer {tokenizer}: cannot load it: {str(e).splitlines()[0]}") from None
-    with open_generator(backend, model, base_url=base_url, api_key_env=api_key_env, batch_size=batch_size,
-                        dtype=dtype) as gen:
-        s = run_code_process(problems, samples, output, gen, cfg, scores_path=scores, values_path=values,
-                             tokenizer=tok, workers=workers)
+    with open_generator(
+        backend, model, base_url=base_url, api_key_env=api_key_env, batch_size=batch_size, dtype=dtype
+    ) as gen:
+        s = run_code_process(
+            problems,
+            samples,
+            output,
+            gen,
+            cfg,
+            scores_path=scores,
+            values_path=values,
+            tokenizer=tok,
+            workers=workers,
+        )
     return save_and_render(s, summary_path(output, summary))

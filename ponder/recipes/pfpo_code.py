@@ -149,6 +149,7 @@ class PFPOCodeConfig:
     prompts: str = option(
         help="Code problem file (stdio, call or assert problems; tests used only with gold labels)."
     )
+    recipe: Literal["pfpo-code"] = option("pfpo-code", help="Recipe name (what `ponder run` dispatches on).")
     iterations: int = option(2, help="PFPO-code iterations after the starting model.")
     prompts_per_iteration: int | None = option(
         None, help="Fresh problems per iteration; null: all every time."

@@ -21,6 +21,7 @@ from ponder.errors import PonderError
 # name -> (module, config class, run function)
 RECIPES: dict[str, tuple[str, str, str]] = {
     "pfpo": ("ponder.recipes.pfpo", "PFPOConfig", "run"),
+    "pfpo-code": ("ponder.recipes.pfpo_code_run", "PFPOCodeConfig", "run"),
     "thinkpo": ("ponder.recipes.thinkpo", "ThinkPOConfig", "run"),
     "sft": ("ponder.recipes.sft", "SFTConfig", "run"),
     "dpo": ("ponder.recipes.dpo", "DPOConfig", "run"),

@@ -94,6 +94,8 @@ def test_code_pairs_pseudo_with_measurement(tmp_path, code_pool):
     assert score["passed"] == [5, 5, 5, 1, 0] and score["tests"] == 5
     assert [t["output"] for t in score["pseudo_tests"]] == ["2\n", "4\n", "6\n", "10\n", "16\n"]
     assert s["pseudo_output_accuracy"] == 1.0 and s["pair_precision"] == 1.0 and s["pairs"] == 2
+    # both chosen sides (GOOD) pass the two hidden tests, neither rejected side (BAD, no code) does
+    assert s["chosen_correct_share"] == 1.0 and s["rejected_correct_share"] == 0.0
     assert s["extracted_share"] == pytest.approx(4 / 5)
 
 
