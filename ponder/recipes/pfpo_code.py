@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ponder.config import option
+from ponder.recipes.pfpo_config import GenerationConfig  # the same backend settings as the math half
 
 
 @dataclass(frozen=True)
@@ -49,19 +50,6 @@ class InputsConfig:
     )
     fallback: Literal["none", "sampler"] = option("none", help="When the model gives no usable input.")
     sampler_seed: int = option(1, help="Seed of the input sampler (source sampler, or the fallback).")
-
-
-@dataclass(frozen=True)
-class GenerationConfig:
-    backend: Literal["hf", "vllm", "openai"] = option(
-        "hf", help="Backend for sampling programs and completions."
-    )
-    batch_size: int = option(32, help="Sequences per forward pass (hf).")
-    dtype: Literal["float32", "bfloat16"] = option("float32", help="Weights dtype (hf, vllm).")
-    base_url: str | None = option(None, help="Endpoint of the openai backend.")
-    tokenizer: str | None = option(
-        None, help="Tokenizer with the chat template (openai backend); default: the model's."
-    )
 
 
 @dataclass(frozen=True)
