@@ -43,13 +43,17 @@ def test_demo_smoke(tmp_path):
         assert saved["rl"][arm]["rollout_tokens"] >= budget
         rows = [json.loads(x) for x in (out / f"rl-{arm}" / "metrics.jsonl").read_text().splitlines()]
         assert rows[-2]["rollout_tokens_total"] < budget if len(rows) > 1 else True
-    # training moved the model: SFT changed the random model, and RL changed the SFT model in both arms
+    # training moved the model: SFT changed the random model; RL changed the SFT model in every arm whose
+    # rollouts carried a learning signal. At smoke size an arm may earn no reward at all; PPO then has zero
+    # advantages (the critic's value head starts at 0) and must leave the policy exactly as it was.
     weights = {
         name: load_file(str(out / name / "model.safetensors"))
         for name in ("base", "sft/model", "rl-baseline/model", "rl-thinker/model")
     }
     key = "model.layers.0.mlp.up_proj.weight"
     assert not torch.equal(weights["base"][key], weights["sft/model"][key])
-    assert not torch.equal(weights["sft/model"][key], weights["rl-baseline/model"][key])
-    assert not torch.equal(weights["sft/model"][key], weights["rl-thinker/model"][key])
+    for arm in ("baseline", "thinker"):
+        rows = [json.loads(x) for x in (out / f"rl-{arm}" / "metrics.jsonl").read_text().splitlines()]
+        signal = any(r["advantages/abs_mean"] > 0 for r in rows)
+        assert torch.equal(weights["sft/model"][key], weights[f"rl-{arm}/model"][key]) is not signal, arm
     assert set(saved["seconds"]) >= {"sft", "rl_baseline", "rl_thinker", "eval", "total"}
