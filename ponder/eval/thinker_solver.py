@@ -24,20 +24,43 @@ def attempt_of(ep: Episode) -> Attempt:
     by_stage = {t["stage"]: t for t in ep.turns}
     final = by_stage[ep.meta["final_stage"]] if ep.meta.get("final_stage") else ep.turns[-1]
     stages = {t["stage"]: int(t.get("num_tokens") or 0) for t in ep.turns}
-    return Attempt(text=final["response"], num_tokens=sum(stages.values()), finish_reason=final["finish_reason"],
-                   stages=stages)
+    return Attempt(
+        text=final["response"],
+        num_tokens=sum(stages.values()),
+        finish_reason=final["finish_reason"],
+        stages=stages,
+    )
 
 
-def thinker_solver(generator: Generator, config: ThinkerEnvConfig | None = None, *, fast_only: bool = False) -> Solver:
+def thinker_solver(
+    generator: Generator,
+    config: ThinkerEnvConfig | None = None,
+    *,
+    fast_only: bool = False,
+    keep: list[Episode] | None = None,
+) -> Solver:
+    """Thinker's inference chain as a solver; every dialogue it runs is also appended to ``keep`` if given
+    (e.g. for the verification confusion matrix, :func:`ponder.env.thinker.verification_counts`)."""
     config = config or ThinkerEnvConfig()
 
     def solve(problems: Sequence[Problem], params: SamplingParams) -> list[list[Attempt]]:
         eps = run_chain(
-            generator, problems, n=params.n, task="thinker", thinker=config, temperature=params.temperature,
-            top_p=params.top_p, seed=params.seed, fast_only=fast_only,
+            generator,
+            problems,
+            n=params.n,
+            task="thinker",
+            thinker=config,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            seed=params.seed,
+            fast_only=fast_only,
         )
+        if keep is not None:
+            keep.extend(eps)
         # run_chain keeps problem order with the n dialogues of a problem next to each other
-        return [[attempt_of(ep) for ep in eps[i * params.n : (i + 1) * params.n]] for i in range(len(problems))]
+        return [
+            [attempt_of(ep) for ep in eps[i * params.n : (i + 1) * params.n]] for i in range(len(problems))
+        ]
 
     return solve
 
@@ -47,8 +70,18 @@ def qa_solver(generator: Generator, config: QAEnvConfig | None = None) -> Solver
     config = config or QAEnvConfig()
 
     def solve(problems: Sequence[Problem], params: SamplingParams) -> list[list[Attempt]]:
-        eps = run_chain(generator, problems, n=params.n, task="qa", qa=config, temperature=params.temperature,
-                        top_p=params.top_p, seed=params.seed)
-        return [[attempt_of(ep) for ep in eps[i * params.n : (i + 1) * params.n]] for i in range(len(problems))]
+        eps = run_chain(
+            generator,
+            problems,
+            n=params.n,
+            task="qa",
+            qa=config,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            seed=params.seed,
+        )
+        return [
+            [attempt_of(ep) for ep in eps[i * params.n : (i + 1) * params.n]] for i in range(len(problems))
+        ]
 
     return solve
