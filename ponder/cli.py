@@ -302,7 +302,9 @@ def serve(
     model_dir: str = typer.Argument(..., help="Model folder (or hub name) to serve with the hf backend."),
     port: int = typer.Option(8000, help="Port to listen on (0: pick a free one; the URL is printed)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (127.0.0.1: this machine only)."),
-    name: str | None = typer.Option(None, help="Model name clients use (default: the folder name)."),
+    name: str | None = typer.Option(
+        None, help="Model name clients use (default: the folder name; runs/X/model gives X)."
+    ),
     batch_size: int = typer.Option(32, "--batch-size", help="Sequences per forward pass."),
     dtype: str = typer.Option("float32", help="Weights dtype: float32 or bfloat16."),
     quiet: bool = typer.Option(False, help="Do not log each request."),
@@ -319,7 +321,7 @@ def serve(
     _set_threads(threads)
     generator = open_backend("hf", model_dir, dtype=dtype, batch_size=batch_size)
     try:
-        run_server(generator, name or Path(model_dir).name, host, port, log=not quiet)
+        run_server(generator, name or _model_name(model_dir), host, port, log=not quiet)
     except OSError as e:
         raise PonderError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
 
@@ -384,7 +386,7 @@ def evaluate(
     rule: str = typer.Option("math", help="Grading rule for files without a :RULE suffix."),
     system: str | None = typer.Option(None, "--system", help="System message before each prompt."),
     name: str | None = typer.Option(
-        None, help="Name of this run in reports (default: the model folder name)."
+        None, help="Name of this run in reports (default: the model folder name; runs/X/model gives X)."
     ),
     backend: str = typer.Option("hf", help="Backend: hf, openai or vllm."),
     base_url: str | None = typer.Option(None, "--base-url", help="Endpoint for --backend openai."),
@@ -456,7 +458,7 @@ def evaluate(
     else:
         solver = chat_solver(generator, system=system)
     with generator:
-        report = run_eval(solver, benches, params, out, ks=ks, name=name or Path(model).name)
+        report = run_eval(solver, benches, params, out, ks=ks, name=name or _model_name(model))
     typer.echo(render_markdown(report))
     typer.echo(f"report: {out / 'report.json'}")
 
@@ -1320,6 +1322,12 @@ def demo_pfpo_code(
     report = run_pfpo_code_demo(out, seed, size=size)
     typer.echo(format_report(report))
     typer.echo(f"report: {Path(out) / 'report.json'}")
+
+
+def _model_name(model: str) -> str:
+    """A readable default name: ``runs/dpo/model`` -> ``dpo`` (training writes every model to OUT/model)."""
+    path = Path(model)
+    return path.parent.name if path.name == "model" and path.parent.name else path.name
 
 
 def main() -> None:
