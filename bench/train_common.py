@@ -102,6 +102,9 @@ def report(
         print(f"{name} step seconds: " + " ".join(f"{t:.3f}" for t in times))
     (a_losses, _), (b_losses, _) = runs["ponder"], runs["trl"]
     diff = max(abs(a - b) for a, b in zip(a_losses, b_losses, strict=True))
-    print("per-step loss (ponder/trl): " + " ".join(f"{a:.6f}/{b:.6f}" for a, b in zip(a_losses, b_losses, strict=True)))
+    print(
+        "per-step loss (ponder/trl): "
+        + " ".join(f"{a:.6f}/{b:.6f}" for a, b in zip(a_losses, b_losses, strict=True))
+    )
     print(f"largest per-step loss difference: {diff:.2e}")
     print(f"ratio: {speed['ponder'] / speed['trl']:.2f}")

@@ -111,7 +111,9 @@ def _grade_code(problem: Problem, text: str) -> tuple[bool, str | None]:
     from ponder.verify.code import run_tests
     from ponder.verify.code_program import problem_program
 
-    source = problem_program(problem.meta, text)  # the extracted code, after meta.prompt_code when it needs it
+    source = problem_program(
+        problem.meta, text
+    )  # the extracted code, after meta.prompt_code when it needs it
     if source is None:
         return False, None
     mode = problem.meta.get("mode", "stdio")

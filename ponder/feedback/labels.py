@@ -160,7 +160,8 @@ class LabelSummary:
             "label_accuracy": self.label_accuracy,
             "labels_checked_against_gold": self.with_gold,
             "vote_share_histogram": {
-                f"{i / SHARE_BINS:.1f}-{(i + 1) / SHARE_BINS:.1f}": c for i, c in enumerate(self.vote_share_histogram)
+                f"{i / SHARE_BINS:.1f}-{(i + 1) / SHARE_BINS:.1f}": c
+                for i, c in enumerate(self.vote_share_histogram)
             },
         }
 
@@ -171,7 +172,9 @@ class LabelSummary:
         if self.responses:
             out.append(f"  positive responses: {self.positive_responses} of {self.responses}")
         if self.label_accuracy is not None:
-            out.append(f"  label accuracy against gold: {self.label_accuracy:.4f} over {self.with_gold} labels")
+            out.append(
+                f"  label accuracy against gold: {self.label_accuracy:.4f} over {self.with_gold} labels"
+            )
         return out
 
 
@@ -248,7 +251,9 @@ def read_labelled(path: str | Path) -> Iterator[Labelled]:
         sample = Sample.from_dict(obj, path=path, line=lineno)
         extra = sample.extra or {}
         if "label" not in extra:
-            raise InputError(path, "missing (label the samples first: ponder label)", line=lineno, field="label")
+            raise InputError(
+                path, "missing (label the samples first: ponder label)", line=lineno, field="label"
+            )
         seen = True
         label = extra["label"]
         if label is None:
@@ -260,7 +265,9 @@ def read_labelled(path: str | Path) -> Iterator[Labelled]:
             raise InputError(path, "expected a list of true/false", line=lineno, field="positive")
         if len(positive) != len(sample.responses):
             raise InputError(
-                path, f"has {len(positive)} items but 'responses' has {len(sample.responses)}", line=lineno,
+                path,
+                f"has {len(positive)} items but 'responses' has {len(sample.responses)}",
+                line=lineno,
                 field="positive",
             )
         yield Labelled(sample, label, positive)

@@ -77,7 +77,9 @@ class ProcessSettings:
                 f"(the completions per prefix), got {self.value_threshold}"
             )
         if self.pairing not in PAIRINGS:
-            raise PonderError(f"--pairing: unknown pairing {self.pairing!r}; choose one of {', '.join(PAIRINGS)}")
+            raise PonderError(
+                f"--pairing: unknown pairing {self.pairing!r}; choose one of {', '.join(PAIRINGS)}"
+            )
         if self.closest_k < 1 or self.draws < 1 or self.chunk_problems < 1:
             raise PonderError("--closest-k, --draws and the chunk size must be >= 1")
         if self.rule not in RULES:
@@ -134,7 +136,9 @@ def complete_prefixes(
     params = s.sampling()
     with StageWriter(output) as writer:
         todo = [it for it in items if it.id not in writer.done]
-        bar = progress(total=len(items), initial=len(items) - len(todo), desc="prefix completions", unit="problem")
+        bar = progress(
+            total=len(items), initial=len(items) - len(todo), desc="prefix completions", unit="problem"
+        )
         try:
             for c in range(0, len(todo), s.chunk_problems):
                 _complete_chunk(todo[c : c + s.chunk_problems], writer, generator, tokenizer, params, s, bar)
@@ -171,7 +175,9 @@ def _complete_chunk(chunk, writer, generator, tokenizer, params, s: ProcessSetti
         entry["completions"] = [x.text for x in comps]
         entry["finish_reasons"] = [x.finish_reason for x in comps]
         entry["num_tokens"] = [x.num_tokens for x in comps]
-        entry["value"], entry["preds"] = prefix_value(entry["text"], entry["completions"], records[r]["label"], s.rule)
+        entry["value"], entry["preds"] = prefix_value(
+            entry["text"], entry["completions"], records[r]["label"], s.rule
+        )
         remaining[r] -= 1
         if remaining[r] == 0:
             finish(r)
@@ -197,8 +203,15 @@ def process_pairs(record: dict, s: ProcessSettings, draw: int = 0) -> list:
             "rejected_steps": prefixes[r]["steps"],
             "draw": draw,
         }
-        out.append(make_pair(f"{record['id']}:p{k}.d{draw}", record["prompt"], prefixes[c]["text"],
-                             prefixes[r]["text"], meta))
+        out.append(
+            make_pair(
+                f"{record['id']}:p{k}.d{draw}",
+                record["prompt"],
+                prefixes[c]["text"],
+                prefixes[r]["text"],
+                meta,
+            )
+        )
     return out
 
 

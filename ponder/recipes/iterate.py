@@ -118,7 +118,9 @@ def check_same_config(out: str | Path, config: dict) -> None:
     if path.exists():
         old = json.loads(path.read_text(encoding="utf-8"))
         if old != json.loads(json.dumps(config)):
-            changed = sorted(k for k in set(old) | set(config) if old.get(k) != json.loads(json.dumps(config)).get(k))
+            changed = sorted(
+                k for k in set(old) | set(config) if old.get(k) != json.loads(json.dumps(config)).get(k)
+            )
             raise PonderError(
                 f"{path}: this folder holds a run with another config (differs in: {', '.join(changed)}); "
                 "use a new output folder, or the same config to resume"

@@ -76,8 +76,13 @@ def sample_step(cfg: PFPOConfig) -> Step:
         if not problems.exists():
             write_records(problems, iteration_prompts(c, it.index))
         s = c.sample
-        params = SamplingParams(n=s.samples_per_prompt, temperature=s.temperature, top_p=s.top_p,
-                                max_new_tokens=s.max_new_tokens, seed=c.seed * 1000 + it.index)
+        params = SamplingParams(
+            n=s.samples_per_prompt,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            max_new_tokens=s.max_new_tokens,
+            seed=c.seed * 1000 + it.index,
+        )
         with open_generator(c, it.model) as generator:
             summary = run_generate(generator, load_prompts(problems), it.folder / "samples.jsonl", params)
         return {"samples_file": str(it.folder / "samples.jsonl"), **summary}
@@ -91,8 +96,14 @@ def label_step(cfg: PFPOConfig) -> Step:
     def run(it: Iteration) -> dict:
         c = iteration_config(cfg, it.index)
         out = it.folder / "labelled.jsonl"
-        s = label_file(it.results["sample"]["samples_file"], out, by=c.label.by,
-                       min_vote_share=c.label.min_vote_share, rule=c.label.rule, workers=1)
+        s = label_file(
+            it.results["sample"]["samples_file"],
+            out,
+            by=c.label.by,
+            min_vote_share=c.label.min_vote_share,
+            rule=c.label.rule,
+            workers=1,
+        )
         return {"labelled_file": str(out), **s.to_dict()}
 
     return Step("label", run)
@@ -106,9 +117,19 @@ def outcome_step(cfg: PFPOConfig) -> Step:
         if not c.outcome.enabled:
             return {"pairs": 0, "skipped": "outcome pairs disabled"}
         out = it.folder / "pairs_outcome.jsonl"
-        s = build_outcome_pairs(it.results["label"]["labelled_file"], out, pairing=c.outcome.pairing,
-                                draws=c.train.epochs, seed=c.seed * 1000 + it.index)
-        return {"pairs_file": str(out), "ratio": c.outcome.ratio, "pairs": s.stages.get("pairs", 0), **s.to_dict()}
+        s = build_outcome_pairs(
+            it.results["label"]["labelled_file"],
+            out,
+            pairing=c.outcome.pairing,
+            draws=c.train.epochs,
+            seed=c.seed * 1000 + it.index,
+        )
+        return {
+            "pairs_file": str(out),
+            "ratio": c.outcome.ratio,
+            "pairs": s.stages.get("pairs", 0),
+            **s.to_dict(),
+        }
 
     return Step("pairs_outcome", run)
 
@@ -117,12 +138,22 @@ def process_settings(cfg: PFPOConfig, index: int) -> ProcessSettings:
     """The process pair builder's settings in iteration ``index`` (``cfg`` already for that iteration)."""
     p = cfg.process
     return ProcessSettings(
-        upper_step_ratio=p.upper_step_ratio, sample_ratio=p.sample_ratio,
-        max_prefixes_per_problem=p.max_prefixes_per_problem, min_steps=p.min_steps,
-        filter_all_same=p.filter_all_same, completions_per_prefix=p.completions_per_prefix,
-        temperature=p.temperature, top_p=p.top_p, max_new_tokens=p.max_new_tokens, value_threshold=p.value_threshold,
-        pairing=p.pairing, closest_k=p.closest_k, draws=cfg.train.epochs, rule=cfg.label.rule,
-        seed=cfg.seed * 1000 + index, chunk_problems=max(1, 2048 // max(1, p.max_prefixes_per_problem)),
+        upper_step_ratio=p.upper_step_ratio,
+        sample_ratio=p.sample_ratio,
+        max_prefixes_per_problem=p.max_prefixes_per_problem,
+        min_steps=p.min_steps,
+        filter_all_same=p.filter_all_same,
+        completions_per_prefix=p.completions_per_prefix,
+        temperature=p.temperature,
+        top_p=p.top_p,
+        max_new_tokens=p.max_new_tokens,
+        value_threshold=p.value_threshold,
+        pairing=p.pairing,
+        closest_k=p.closest_k,
+        draws=cfg.train.epochs,
+        rule=cfg.label.rule,
+        seed=cfg.seed * 1000 + index,
+        chunk_problems=max(1, 2048 // max(1, p.max_prefixes_per_problem)),
     )
 
 
@@ -136,9 +167,15 @@ def process_step(cfg: PFPOConfig) -> Step:
         out = it.folder / "pairs_process.jsonl"
         with open_generator(c, it.model) as generator:
             tokenizer = _tokenizer(c, generator, it.model)
-            s = build_process_pairs(it.results["label"]["labelled_file"], out, generator, tokenizer,
-                                    process_settings(c, it.index))
-        return {"pairs_file": str(out), "ratio": c.process.ratio, "pairs": s.stages.get("pairs", 0), **s.to_dict()}
+            s = build_process_pairs(
+                it.results["label"]["labelled_file"], out, generator, tokenizer, process_settings(c, it.index)
+            )
+        return {
+            "pairs_file": str(out),
+            "ratio": c.process.ratio,
+            "pairs": s.stages.get("pairs", 0),
+            **s.to_dict(),
+        }
 
     return Step("pairs_process", run)
 
@@ -157,15 +194,30 @@ def dpo_config(cfg: PFPOConfig, it: Iteration, sources: list[tuple[str, float]])
 
     t = cfg.train
     return dpo.DPOConfig(
-        model=it.model, data=[f"{path}:{ratio}" for path, ratio in sources], output=str(it.folder / "train"),
-        loss_type=t.loss_type, beta=t.beta, sft_loss_weight=t.sft_loss_weight, lr=t.lr,
-        lr_schedule=t.lr_schedule, warmup_ratio=t.warmup_ratio, weight_decay=t.weight_decay,
-        adam_betas=list(t.adam_betas), adam_eps=t.adam_eps, max_grad_norm=t.max_grad_norm,
+        model=it.model,
+        data=[f"{path}:{ratio}" for path, ratio in sources],
+        output=str(it.folder / "train"),
+        loss_type=t.loss_type,
+        beta=t.beta,
+        sft_loss_weight=t.sft_loss_weight,
+        lr=t.lr,
+        lr_schedule=t.lr_schedule,
+        warmup_ratio=t.warmup_ratio,
+        weight_decay=t.weight_decay,
+        adam_betas=list(t.adam_betas),
+        adam_eps=t.adam_eps,
+        max_grad_norm=t.max_grad_norm,
         epochs=1,  # the pair files already hold one fresh drawing per epoch
-        pairs_per_step=t.pairs_per_step, tokens_per_microbatch=t.tokens_per_microbatch,
-        max_length=t.max_length, bf16=t.bf16, gradient_checkpointing=t.gradient_checkpointing,
-        precompute_ref=t.precompute_ref, save_every=t.save_every, seed=cfg.seed * 1000 + it.index,
-        resume=True, tensorboard=False,
+        pairs_per_step=t.pairs_per_step,
+        tokens_per_microbatch=t.tokens_per_microbatch,
+        max_length=t.max_length,
+        bf16=t.bf16,
+        gradient_checkpointing=t.gradient_checkpointing,
+        precompute_ref=t.precompute_ref,
+        save_every=t.save_every,
+        seed=cfg.seed * 1000 + it.index,
+        resume=True,
+        tensorboard=False,
     )
 
 
@@ -178,10 +230,17 @@ def train_step(cfg: PFPOConfig) -> Step:
         c = iteration_config(cfg, it.index)
         sources = pair_sources(it)
         if not sources:
-            raise PonderError(f"{it.folder}: no pairs to train on in iteration {it.index}; see the pair summaries")
+            raise PonderError(
+                f"{it.folder}: no pairs to train on in iteration {it.index}; see the pair summaries"
+            )
         summary = dpo.run(dpo_config(c, it, sources))
-        return {"model": summary["model"], "steps": summary["steps"], "data": sources,
-                "seconds": summary["seconds"], "final": summary.get("final") or {}}
+        return {
+            "model": summary["model"],
+            "steps": summary["steps"],
+            "data": sources,
+            "seconds": summary["seconds"],
+            "final": summary.get("final") or {},
+        }
 
     return Step("train", run)
 
@@ -201,10 +260,17 @@ def evaluate(cfg: PFPOConfig, model: str, out: Path) -> dict:
         b = runner.load_benchmark(spec, default_rule=cfg.label.rule)
         b.problems = [_templated(cfg, p) for p in b.problems]
         benches.append(b)
-    params = SamplingParams(n=e.samples_per_problem, temperature=e.temperature, top_p=e.top_p,
-                            max_new_tokens=e.max_new_tokens, seed=cfg.seed)
+    params = SamplingParams(
+        n=e.samples_per_problem,
+        temperature=e.temperature,
+        top_p=e.top_p,
+        max_new_tokens=e.max_new_tokens,
+        seed=cfg.seed,
+    )
     with open_generator(cfg, model) as generator:
-        report = runner.evaluate(runner.chat_solver(generator), benches, params, out, ks=e.ks, name=str(model))
+        report = runner.evaluate(
+            runner.chat_solver(generator), benches, params, out, ks=e.ks, name=str(model)
+        )
     first = report["benchmarks"][benches[0].name]
     metrics = {k: v for k, v in first.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     if len(benches) > 1:
@@ -231,7 +297,14 @@ def eval_step(cfg: PFPOConfig) -> Step:
 
 def math_steps(cfg: PFPOConfig) -> list[Step]:
     """The steps of one PFPO math iteration, in order. A builder disabled in some iteration returns no pairs."""
-    return [sample_step(cfg), label_step(cfg), outcome_step(cfg), process_step(cfg), train_step(cfg), eval_step(cfg)]
+    return [
+        sample_step(cfg),
+        label_step(cfg),
+        outcome_step(cfg),
+        process_step(cfg),
+        train_step(cfg),
+        eval_step(cfg),
+    ]
 
 
 # --------------------------------------------------------------------------- the run
@@ -253,8 +326,17 @@ def iteration_row(it: Iteration) -> dict:
     return row
 
 
-TABLE_COLUMNS = ["name", "accuracy", "mean_tokens", "prompts", "labelled", "label_accuracy", "outcome_pairs",
-                 "process_pairs", "seconds"]
+TABLE_COLUMNS = [
+    "name",
+    "accuracy",
+    "mean_tokens",
+    "prompts",
+    "labelled",
+    "label_accuracy",
+    "outcome_pairs",
+    "process_pairs",
+    "seconds",
+]
 
 
 def write_report(out: Path, rows: list[dict], title: str = "PFPO") -> dict:
@@ -277,6 +359,12 @@ def run(cfg: PFPOConfig, log: Callable[[str], None] = lambda m: None) -> dict:
     out = Path(cfg.output)
     check_iterations(cfg)
     check_same_config(out, config_to_dict(cfg))
-    history = run_iterations(out, start_model=cfg.model, iterations=cfg.iterations, steps=math_steps(cfg),
-                             baseline=[eval_step(cfg)], log=log)
+    history = run_iterations(
+        out,
+        start_model=cfg.model,
+        iterations=cfg.iterations,
+        steps=math_steps(cfg),
+        baseline=[eval_step(cfg)],
+        log=log,
+    )
     return write_report(out, [iteration_row(it) for it in history])

@@ -23,12 +23,15 @@ PROMPT_TEMPLATE = "{question}\n\nPlease put your final answer within \\boxed{}."
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    backend: Literal["hf", "vllm", "openai"] = option("hf", help="Generation backend for sampling and completions.")
+    backend: Literal["hf", "vllm", "openai"] = option(
+        "hf", help="Generation backend for sampling and completions."
+    )
     batch_size: int = option(32, help="Sequences per forward pass (hf).")
     dtype: Literal["float32", "bfloat16"] = option("float32", help="Weights dtype for generation (hf, vllm).")
     base_url: str | None = option(None, help="Endpoint of the openai backend, e.g. http://127.0.0.1:8000/v1.")
     tokenizer: str | None = option(
-        None, help="Tokenizer with the chat template (openai backend: the served model's); default: the model's."
+        None,
+        help="Tokenizer with the chat template (openai backend: the served model's); default: the model's.",
     )
 
 
@@ -42,9 +45,12 @@ class SampleConfig:
 
 @dataclass(frozen=True)
 class LabelConfig:
-    by: Literal["vote", "gold"] = option("vote", help="vote: self-consistency pseudo labels; gold: the problems' answers.")
+    by: Literal["vote", "gold"] = option(
+        "vote", help="vote: self-consistency pseudo labels; gold: the problems' answers."
+    )
     min_vote_share: float = option(
-        0.5, help="Keep a problem only if its plurality answer's share of all n samples is strictly above this."
+        0.5,
+        help="Keep a problem only if its plurality answer's share of all n samples is strictly above this.",
     )
     rule: Rule = option("boxed", help="How answers are read and compared (ponder.verify.rules).")
 
@@ -53,7 +59,9 @@ class LabelConfig:
 class OutcomePairsConfig:
     enabled: bool = option(True, help="Build outcome pairs (full responses).")
     pairing: Pairing = option("each_positive", help="each_positive, one_per_problem or closest_steps.")
-    ratio: float = option(1.0, help="Mixing ratio of the outcome pairs in training (share of the file per epoch).")
+    ratio: float = option(
+        1.0, help="Mixing ratio of the outcome pairs in training (share of the file per epoch)."
+    )
 
 
 @dataclass(frozen=True)
@@ -64,12 +72,17 @@ class ProcessPairsConfig:
     max_prefixes_per_problem: int = option(10, help="Cap on the prefixes pooled per problem.")
     min_steps: int = option(5, help="Responses with fewer non-empty lines give no prefix.")
     filter_all_same: bool = option(True, help="Skip problems whose samples all give the same answer.")
-    completions_per_prefix: int = option(3, help="Completions sampled per prefix; a prefix's value counts hits.")
+    completions_per_prefix: int = option(
+        3, help="Completions sampled per prefix; a prefix's value counts hits."
+    )
     temperature: float = option(1.0, help="Temperature of the completions.")
     top_p: float = option(0.9, help="Nucleus mass of the completions.")
     max_new_tokens: int = option(2048, help="Token budget per completion.")
-    value_threshold: int = option(1, help="A prefix is positive when its value is at least this (the authors: 2 "
-                                  "with gold labels at iteration 0, 1 or 2 with self-consistency).")
+    value_threshold: int = option(
+        1,
+        help="A prefix is positive when its value is at least this (the authors: 2 "
+        "with gold labels at iteration 0, 1 or 2 with self-consistency).",
+    )
     pairing: Pairing = option("each_positive", help="each_positive, one_per_problem or closest_steps.")
     closest_k: int = option(5, help="closest_steps: draw the negative among this many closest in step count.")
     ratio: float = option(1.0, help="Mixing ratio of the prefix pairs in training.")
@@ -78,7 +91,9 @@ class ProcessPairsConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     beta: float = option(0.5, help="DPO β.")
-    sft_loss_weight: float = option(1.0, help="Weight of the NLL of the chosen side (the authors: 0.2 or 1.0).")
+    sft_loss_weight: float = option(
+        1.0, help="Weight of the NLL of the chosen side (the authors: 0.2 or 1.0)."
+    )
     loss_type: Literal["sigmoid", "robust", "ipo", "hinge"] = option("sigmoid", help="DPO-family loss.")
     lr: float = option(1e-7, help="Peak learning rate.")
     lr_schedule: Literal["cosine", "linear", "constant"] = option("cosine", help="Decay after warmup.")
@@ -110,11 +125,16 @@ class EvalConfig:
 @dataclass(frozen=True)
 class PFPOConfig:
     model: str = option(help="The starting model (an SFT model), folder or hub name.")
-    output: str = option(help="Run folder: iter0 (baseline evaluation), iter1, ..., report.json/md, accuracy.png.")
-    prompts: str = option(help="Problem file of training prompts (answers, if any, are used only to measure labels).")
+    output: str = option(
+        help="Run folder: iter0 (baseline evaluation), iter1, ..., report.json/md, accuracy.png."
+    )
+    prompts: str = option(
+        help="Problem file of training prompts (answers, if any, are used only to measure labels)."
+    )
     iterations: int = option(2, help="PFPO iterations after the starting model.")
     prompts_per_iteration: int | None = option(
-        None, help="Fresh prompts per iteration: iteration k takes the k-th slice; null: all prompts every time."
+        None,
+        help="Fresh prompts per iteration: iteration k takes the k-th slice; null: all prompts every time.",
     )
     prompt_template: str = option(PROMPT_TEMPLATE, help="Applied to text prompts; {question} is the problem.")
     seed: int = option(0, help="Seed of sampling, prefix cuts, pairings and training.")
@@ -126,8 +146,9 @@ class PFPOConfig:
     train: TrainConfig = option(help="DPO training.", default_factory=TrainConfig)
     eval: EvalConfig = option(help="Evaluation.", default_factory=EvalConfig)
     per_iteration: list[dict] = option(
-        [], help="Settings that change between iterations: entry k-1 holds {dotted.key: value} overrides for "
-        "iteration k (e.g. {label.min_vote_share: 0.0, train.lr: 5e-7}); later iterations use the base settings."
+        [],
+        help="Settings that change between iterations: entry k-1 holds {dotted.key: value} overrides for "
+        "iteration k (e.g. {label.min_vote_share: 0.0, train.lr: 5e-7}); later iterations use the base settings.",
     )
 
     def __post_init__(self) -> None:
@@ -171,6 +192,8 @@ def iteration_config(cfg: PFPOConfig, index: int) -> PFPOConfig:
 def check_iterations(cfg: PFPOConfig) -> None:
     """Build every iteration's settings once, so a bad override stops the run before any work."""
     if len(cfg.per_iteration) > cfg.iterations:
-        raise ConfigError(f"per_iteration has {len(cfg.per_iteration)} entries for {cfg.iterations} iterations")
+        raise ConfigError(
+            f"per_iteration has {len(cfg.per_iteration)} entries for {cfg.iterations} iterations"
+        )
     for k in range(1, cfg.iterations + 1):
         iteration_config(cfg, k)

@@ -54,8 +54,8 @@ class ValueModel(torch.nn.Module):
 
         path = Path(path)
         sd = state_dict if state_dict is not None else self.state_dict()
-        body = {k[len("lm."):]: v for k, v in sd.items() if k.startswith("lm.")}
-        head = {k[len("head."):]: v.detach().contiguous() for k, v in sd.items() if k.startswith("head.")}
+        body = {k[len("lm.") :]: v for k, v in sd.items() if k.startswith("lm.")}
+        head = {k[len("head.") :]: v.detach().contiguous() for k, v in sd.items() if k.startswith("head.")}
         self.lm.set_output_embeddings(self._lm_head)
         try:
             if self._lm_head is not None and not getattr(self.lm.config, "tie_word_embeddings", False):
@@ -66,7 +66,9 @@ class ValueModel(torch.nn.Module):
         save_file(head, str(path / HEAD_FILE))
 
 
-def load_value_model(path: str | Path, *, init_std: float = 0.0, seed: int = 0, trainable: bool = True) -> ValueModel:
+def load_value_model(
+    path: str | Path, *, init_std: float = 0.0, seed: int = 0, trainable: bool = True
+) -> ValueModel:
     """A critic from a policy folder (new value head) or from a saved critic folder (its head restored)."""
     from safetensors.torch import load_file
 

@@ -27,9 +27,7 @@ from pathlib import Path
 POOL_SIZE = 2
 WORKER_MEMORY_BYTES = 4 << 30
 _ROOT = str(Path(__file__).resolve().parents[2])
-_BOOT = (
-    "import sys; sys.path.insert(0, {root!r}); from ponder.verify.answers.limits import worker_main; worker_main()"
-)
+_BOOT = "import sys; sys.path.insert(0, {root!r}); from ponder.verify.answers.limits import worker_main; worker_main()"
 
 
 class _Worker:
