@@ -25,6 +25,8 @@ RECIPES: dict[str, tuple[str, str, str]] = {
     "thinkpo": ("ponder.recipes.thinkpo", "ThinkPOConfig", "run"),
     "sft": ("ponder.recipes.sft", "SFTConfig", "run"),
     "dpo": ("ponder.recipes.dpo", "DPOConfig", "run"),
+    "rl": ("ponder.recipes.rl", "RLConfig", "run"),
+    "thinker": ("ponder.recipes.rl", "RLConfig", "run"),  # thinker-*.yaml: RL with env thinker
 }
 
 
