@@ -77,9 +77,11 @@ def pair_records(
     *,
     labels: str,
     gold: Sequence[int] | None = None,
+    truncated: Sequence[bool] | None = None,
 ) -> list[Pair]:
     """One Pair per ``(chosen, rejected)`` index pair, with pass counts in ``meta`` (and the counts on the
-    problem's own tests, ``gold``, when they were measured)."""
+    problem's own tests, ``gold``, when they were measured). A response cut by its token budget
+    (``truncated``) is marked ``meta.chosen_prefix`` / ``meta.rejected_prefix``: trained without an end token."""
     out = []
     for i, j in pairs:
         meta = {
@@ -94,6 +96,9 @@ def pair_records(
         }
         if gold is not None:
             meta["chosen_gold_passed"], meta["rejected_gold_passed"] = gold[i], gold[j]
+        for side, k in (("chosen", i), ("rejected", j)):
+            if truncated is not None and truncated[k]:
+                meta[f"{side}_prefix"] = True
         out.append(
             Pair(
                 id=f"{problem_id}-c{i}-r{j}",

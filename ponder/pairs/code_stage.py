@@ -269,6 +269,7 @@ def run_code_pairs(
                 rec["tests"],
                 labels=settings.labels,
                 gold=rec.get("gold_passed"),
+                truncated=[f == "length" for f in smp.finish_reasons],
             )
         )
     write_records(output, pairs)

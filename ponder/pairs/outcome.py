@@ -59,6 +59,9 @@ def outcome_pairs(
         if s.correct is not None:
             meta["chosen_correct"] = s.correct[c]
             meta["rejected_correct"] = s.correct[r]
+        for side, i in (("chosen", c), ("rejected", r)):
+            if s.finish_reasons[i] == "length":  # cut by the budget: trained without an end-of-turn token
+                meta[f"{side}_prefix"] = True
         out.append(make_pair(f"{s.id}:o{k}.d{draw}", s.prompt, s.responses[c], s.responses[r], meta))
     return out
 

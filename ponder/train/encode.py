@@ -9,8 +9,9 @@ The convention (docs/training.md):
   the end-of-turn token. Whitespace a template puts after that token (Qwen's templates render
   ``<|im_end|>\\n``) is not part of the response: the model stops at the end-of-turn token and never
   generates it.
-- A *prefix* response (a pair whose ``meta.prefix`` is true -- process-DPO pairs on solution prefixes --, or a
-  sample cut at its token budget) is the rendered content without the end-of-turn token.
+- A *prefix* response (a pair whose ``meta.prefix`` is true -- process-DPO pairs on solution prefixes --, one
+  side of a pair with ``meta.chosen_prefix`` / ``meta.rejected_prefix``, or a sample cut at its token budget)
+  is the rendered content without the end-of-turn token.
 - Prompt and response are tokenised separately (``add_special_tokens=False``; the template supplies any
   BOS), so the response tokens are the ones the model would generate after the prompt tokens.
 - With ``chat_template=False`` prompts and responses must be text and are used as is; the tokenizer's EOS
@@ -24,6 +25,7 @@ not fit (or with ``overlong="error"``) the record is refused with an error namin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,24 +133,29 @@ class Encoder:
         where: Where,
         fields: list[str],
         *,
-        prefix: bool = False,
+        prefix: bool | Sequence[bool] = False,
     ) -> PromptGroup | None:
-        """One prompt and its responses as a :class:`PromptGroup` (``None`` when skipped as overlong)."""
+        """One prompt and its responses as a :class:`PromptGroup` (``None`` when skipped as overlong).
+
+        ``prefix``: one flag for all responses, or one per response (a response cut by its token budget is a
+        prefix: it never generated the end-of-turn token, so it is not scored on one).
+        """
+        flags = [prefix] * len(responses) if isinstance(prefix, bool) else list(prefix)
         if self.chat_template:
             msgs = self.prompt_messages(prompt)
             prompt_text = self.render_prompt(msgs)
             prompt_ids = self._ids(prompt_text)
             resp_ids = [
-                self._ids(self.render_response(msgs, prompt_text, r, where, f, prefix=prefix))
-                for r, f in zip(responses, fields, strict=True)
+                self._ids(self.render_response(msgs, prompt_text, r, where, f, prefix=cut))
+                for r, f, cut in zip(responses, fields, flags, strict=True)
             ]
         else:
             for value, f in zip([prompt, *responses], ["prompt", *fields], strict=True):
                 if not isinstance(value, str):
                     raise where.error("is a list of messages, but chat_template=false needs plain text", f)
             prompt_ids = self.tokenizer(prompt)["input_ids"]
-            eos = [] if prefix else [self.tokenizer.eos_token_id]
-            resp_ids = [self._ids(r) + eos for r in responses]
+            eos = [self.tokenizer.eos_token_id]
+            resp_ids = [self._ids(r) + ([] if cut else eos) for r, cut in zip(responses, flags, strict=True)]
         for ids, f in zip(resp_ids, fields, strict=True):
             if not ids:
                 raise where.error("renders to no tokens", f)
@@ -160,10 +167,16 @@ class Encoder:
         return PromptGroup(prompt_ids, tuple(resp_ids))
 
     def encode_pair(self, pair: Pair, where: Where) -> PromptGroup | None:
-        """A preference pair: responses ``(chosen, rejected)``; prefixes when ``meta.prefix`` is true."""
-        prefix = bool((pair.meta or {}).get("prefix", False))
+        """A preference pair: responses ``(chosen, rejected)``; both are prefixes when ``meta.prefix`` is true,
+        one side when ``meta.chosen_prefix`` / ``meta.rejected_prefix`` is (a response cut by its budget)."""
+        meta = pair.meta or {}
+        both = bool(meta.get("prefix", False))
+        flags = (
+            both or bool(meta.get("chosen_prefix", False)),
+            both or bool(meta.get("rejected_prefix", False)),
+        )
         return self.encode(
-            pair.prompt, [pair.chosen, pair.rejected], where, ["chosen", "rejected"], prefix=prefix
+            pair.prompt, [pair.chosen, pair.rejected], where, ["chosen", "rejected"], prefix=flags
         )
 
     def encode_conversation(self, messages: list[Message], where: Where) -> PromptGroup | None:

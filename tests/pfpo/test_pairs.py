@@ -106,3 +106,17 @@ def test_build_outcome_pairs_counts_and_ignores_gold(tmp_path):
     assert (tmp_path / "pairs2.jsonl").read_text() == first
     assert json.loads((tmp_path / "pairs.summary.json").read_text())["stages"]["pairs"] == 2
     assert [i.id for i in read_labelled(src)] == ["q1", "q2", "q3"]
+
+
+def test_a_negative_cut_by_the_budget_is_marked_as_a_prefix():
+    """Response 1 stopped at max_new_tokens: as the rejected side it never generated the end-of-turn token,
+    so its pair says ``rejected_prefix`` (the trainer then scores it without one); whole responses are unmarked."""
+    item = _labelled([True, False, False])
+    item.sample.finish_reasons[1] = "length"
+    pairs = outcome_pairs(item, pairing="each_positive", seed=0, draw=0)
+    pairs += outcome_pairs(item, pairing="each_positive", seed=0, draw=1)
+    pairs += outcome_pairs(item, pairing="each_positive", seed=0, draw=2)
+    for p in pairs:
+        assert p.meta.get("rejected_prefix", False) == (p.meta["rejected_index"] == 1)
+        assert "chosen_prefix" not in p.meta
+    assert {p.meta["rejected_index"] for p in pairs} == {1, 2}

@@ -100,3 +100,19 @@ def test_prefix_pairs_positive_negative_margin():
     d = dict(pairs)
     assert set(d) == {0, 3} and d[3] == 4 and d[0] in (2, 4)
     assert prefix_pairs([9, 1], 0, random.Random(0)) == []
+
+
+def test_programs_cut_by_the_budget_are_marked_as_prefixes():
+    """Program 1 hit max_new_tokens: whichever side it is on is marked, so it is trained without an end token."""
+    recs = pair_records(
+        "p1",
+        "Q",
+        ["a", "b", "c"],
+        [(0, 1), (1, 2)],
+        [7, 4, 1],
+        8,
+        labels="pseudo",
+        truncated=[False, True, False],
+    )
+    assert recs[0].meta.get("rejected_prefix") is True and "chosen_prefix" not in recs[0].meta
+    assert recs[1].meta.get("chosen_prefix") is True and "rejected_prefix" not in recs[1].meta

@@ -122,3 +122,22 @@ def test_template_that_is_not_prefix_consistent_is_refused(tokenizer):
     tok.chat_template = QWEN_LIKE.replace("'<|im_start|>assistant\\n'", "'<|im_start|>assistant\\n<think>'")
     with pytest.raises(InputError, match=r"^data.jsonl:3: field 'chosen': the chat template does not render"):
         Encoder(tok).encode("Q", ["A"], W, ["chosen"])
+
+
+def test_one_side_of_a_pair_can_be_a_prefix(tokenizer):
+    """A rejected answer cut by its token budget (meta.rejected_prefix) never generated the end-of-turn token:
+    only that side loses it; the chosen side is unchanged."""
+    enc = Encoder(tokenizer)
+    whole = enc.encode_pair(Pair(id="a", prompt="Q", chosen="Step 1", rejected="Step 2"), W)
+    cut = enc.encode_pair(
+        Pair(id="a", prompt="Q", chosen="Step 1", rejected="Step 2", meta={"rejected_prefix": True}), W
+    )
+    assert cut.responses[0] == whole.responses[0]
+    assert cut.responses[1] == whole.responses[1][:-1] and _decode(tokenizer, cut.responses[1]) == "Step 2"
+    raw = Encoder(tokenizer, chat_template=False).encode(
+        "Q ", ["a", "b"], W, ["chosen", "rejected"], prefix=[False, True]
+    )
+    assert (
+        _decode(tokenizer, raw.responses[0]) == "a" + tokenizer.eos_token
+        and _decode(tokenizer, raw.responses[1]) == "b"
+    )
