@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,8 @@ CONFIG = Path(__file__).parent / "configs" / "thinker-tiny.yaml"
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How big the demo is. ``rollout_tokens``: generated tokens each RL arm may use."""
+    """How big the demo is. ``rollout_tokens``: generated tokens each RL arm may use; ``min_terms`` ..
+    ``max_terms``: digits per sum."""
 
     sft_problems: int
     sft_steps: int
@@ -39,13 +41,15 @@ class DemoSize:
     test_problems: int
     rollout_tokens: int
     eval_samples: int
+    min_terms: int = 2
+    max_terms: int = 4
 
 
 SIZES = {
     "full": DemoSize(
         sft_problems=3000,
-        sft_steps=250,
-        sft_examples_per_step=48,
+        sft_steps=800,
+        sft_examples_per_step=32,
         rl_problems=2000,
         test_problems=200,
         rollout_tokens=150_000,
@@ -217,7 +221,15 @@ def run_demo(
     cfg = load_config(
         RLConfig, CONFIG, [f"model={base}", "data=-", "output=-", f"seed={seed}", f"threads={threads}"]
     )
-    problems = sum_problems(dims.sft_problems + dims.rl_problems + dims.test_problems, seed)
+    problems = sum_problems(
+        dims.sft_problems + dims.rl_problems + dims.test_problems,
+        seed,
+        min_terms=dims.min_terms,
+        max_terms=dims.max_terms,
+    )
+    # The generator fills the short sums first (there are only 81 with two digits); shuffle so that the SFT,
+    # RL and test sets follow the same mix of lengths.
+    random.Random(f"thinker-demo-split:{seed}").shuffle(problems)
     sft_set = problems[: dims.sft_problems]
     rl_set = problems[dims.sft_problems : dims.sft_problems + dims.rl_problems]
     test_set = problems[dims.sft_problems + dims.rl_problems :]
@@ -364,7 +376,7 @@ def run_demo(
             "eval_temperature": EVAL_TEMPERATURE,
             "threads": threads,
             "model": "nano",
-            "task": "digit sums, 3-5 terms",
+            "task": f"digit sums, {dims.min_terms}-{dims.max_terms} terms",
             "stage_check": ThinkerEnv(cfg.thinker).config.grading_rule,
         },
         "seconds": times,
