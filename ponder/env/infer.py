@@ -51,8 +51,15 @@ def run_chain(
     todo = [(p, i) for p in problems for i in episode_ids(p, n)]
     envs = [make_infer_env(task, thinker, qa) for _ in todo]
     rollout = run_episodes(
-        generator, envs, [p for p, _ in todo], temperature=temperature, top_p=top_p, seed=seed,
-        ids=[i for _, i in todo], desc=desc, max_stages=1 if fast_only else None,
+        generator,
+        envs,
+        [p for p, _ in todo],
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        ids=[i for _, i in todo],
+        desc=desc,
+        max_stages=1 if fast_only else None,
     )
     return rollout.episodes
 
@@ -66,7 +73,9 @@ def summarize_episodes(episodes: Sequence[Episode]) -> dict:
             reach[t["stage"]] = reach.get(t["stage"], 0) + 1
     out = {
         "episodes": len(episodes),
-        "accuracy": sum(bool(ep.meta.get("final_correct")) for ep in graded) / len(graded) if graded else None,
+        "accuracy": sum(bool(ep.meta.get("final_correct")) for ep in graded) / len(graded)
+        if graded
+        else None,
         "mean_tokens": stage_tokens(episodes).get("total"),
         "tokens_per_stage": {k: v for k, v in stage_tokens(episodes).items() if k != "total"},
         "stage_reached": reach,
@@ -102,8 +111,16 @@ def infer_file(
         for start in range(0, len(todo), problems_per_batch):
             chunk = todo[start : start + problems_per_batch]
             eps = run_chain(
-                generator, chunk, n=n, task=task, thinker=thinker, qa=qa, temperature=temperature,
-                top_p=top_p, seed=seed, fast_only=fast_only,
+                generator,
+                chunk,
+                n=n,
+                task=task,
+                thinker=thinker,
+                qa=qa,
+                temperature=temperature,
+                top_p=top_p,
+                seed=seed,
+                fast_only=fast_only,
                 desc=f"{task} {start + len(chunk)}/{len(todo)} problems",
             )
             for ep in eps:

@@ -36,8 +36,12 @@ class StagePrompts:
     """The user message that opens each stage (and the baseline's single question)."""
 
     fast: str = option(FAST, "Fast Thinking: opens the dialogue; has {question} and may use {budget}.")
-    verify: str = option(VERIFY, "Verification: asks for a judgement of the fast answer ending in \\boxed{Yes}/\\boxed{No}.")
-    slow: str = option(SLOW, "Slow Thinking: says the first answer was wrong and asks for a careful solution.")
+    verify: str = option(
+        VERIFY, "Verification: asks for a judgement of the fast answer ending in \\boxed{Yes}/\\boxed{No}."
+    )
+    slow: str = option(
+        SLOW, "Slow Thinking: says the first answer was wrong and asks for a careful solution."
+    )
     summary: str = option(SUMMARY, "Summarization: asks for the slow solution condensed into short steps.")
     qa: str = option(QA, "Single-turn QA baseline: the whole question; has {question} and may use {budget}.")
 

@@ -26,7 +26,9 @@ class QAEnvConfig:
 
     budget_tokens: int = option(6000, "Token budget of the answer.")
     grading_rule: str = option("boxed", f"How answers are graded: one of {', '.join(RULES)}.")
-    prompts: StagePrompts = option(StagePrompts(), "Prompts (only ``qa`` is used here; ponder/env/prompts.py).")
+    prompts: StagePrompts = option(
+        StagePrompts(), "Prompts (only ``qa`` is used here; ponder/env/prompts.py)."
+    )
 
     def __post_init__(self) -> None:
         if self.budget_tokens < 1:
@@ -73,7 +75,9 @@ class QAEnv:
         self.stage = "answer"
         return [dict(m) for m in self._prompt]
 
-    def step(self, response: str, *, finish_reason: str = "stop", num_tokens: int | None = None, **_: Any) -> Transition:
+    def step(
+        self, response: str, *, finish_reason: str = "stop", num_tokens: int | None = None, **_: Any
+    ) -> Transition:
         if self.stage is None:
             raise RuntimeError("step() after the dialogue ended; call reset() first")
         if finish_reason not in ("stop", "length"):

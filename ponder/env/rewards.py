@@ -82,7 +82,9 @@ def summary_reward(correct: bool, truncated: bool, mean_logprob: float | None, c
     if coef == 0.0:
         return base
     if mean_logprob is None:
-        raise ValueError("summary reward with coef != 0 needs the summary's mean log-prob under the fast prompt")
+        raise ValueError(
+            "summary reward with coef != 0 needs the summary's mean log-prob under the fast prompt"
+        )
     return base + coef * float(mean_logprob)
 
 

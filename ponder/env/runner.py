@@ -137,7 +137,8 @@ def _summary_logprobs(envs, live, comps, scorer: Scorer | None) -> dict[int, flo
     if scorer is None:
         return {}
     todo = [
-        (i, c) for i, c in zip(live, comps, strict=True)
+        (i, c)
+        for i, c in zip(live, comps, strict=True)
         if getattr(envs[i].config, "summary_logprob_coef", 0.0) != 0.0 and c.finish_reason != "length"
     ]
     if not todo:

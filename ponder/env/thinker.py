@@ -65,15 +65,18 @@ class ThinkerEnvConfig:
     slow_budget_tokens: int = option(6000, "Token budget of Slow Thinking (published: 6,000).")
     summary_budget_tokens: int = option(1000, "Token budget of Summarization (published: about 1,000).")
     summary_logprob_coef: float = option(
-        0.0, "c: weight of the summary's mean log-prob under the fast prompt in its reward (0 switches it off)."
+        0.0,
+        "c: weight of the summary's mean log-prob under the fast prompt in its reward (0 switches it off).",
     )
     trailing_window: int = option(
-        1000, "p, the trailing Fast Thinking accuracy of the Verification reward, averages this many latest fast answers."
+        1000,
+        "p, the trailing Fast Thinking accuracy of the Verification reward, averages this many latest fast answers.",
     )
     trailing_initial: float = option(0.5, "p before any fast answer has been graded.")
     grading_rule: str = option("boxed", f"How answers are graded: one of {', '.join(RULES)}.")
     summarize_wrong_slow: bool = option(
-        False, "Training mode: go on to Summarization after a wrong slow answer too (default: only after a right one)."
+        False,
+        "Training mode: go on to Summarization after a wrong slow answer too (default: only after a right one).",
     )
     missing_verdict: Literal["yes", "no"] = option(
         "no", "Inference mode: how a Verification without a readable \\boxed{Yes}/\\boxed{No} is taken."
@@ -81,7 +84,12 @@ class ThinkerEnvConfig:
     prompts: StagePrompts = option(StagePrompts(), "The user turn of each stage (ponder/env/prompts.py).")
 
     def __post_init__(self) -> None:
-        for name in ("fast_budget_tokens", "verify_budget_tokens", "slow_budget_tokens", "summary_budget_tokens"):
+        for name in (
+            "fast_budget_tokens",
+            "verify_budget_tokens",
+            "slow_budget_tokens",
+            "summary_budget_tokens",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.grading_rule not in RULES:
@@ -126,7 +134,9 @@ class ThinkerEnv:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.config = config or ThinkerEnvConfig()
         self.mode = mode
-        self.tracker = tracker or rewards.TrailingAccuracy(self.config.trailing_window, self.config.trailing_initial)
+        self.tracker = tracker or rewards.TrailingAccuracy(
+            self.config.trailing_window, self.config.trailing_initial
+        )
         self.scorer = scorer
         self.problem: Problem | None = None
         self.turns: list[dict[str, Any]] = []
@@ -251,7 +261,9 @@ class ThinkerEnv:
             if self.scorer is not None:
                 summary_logprob = self.scorer([self.fast_prompt], [response])[0]
             elif self.mode == "train":
-                raise ValueError("summary_logprob_coef != 0: pass summary_logprob to step() or a scorer to the env")
+                raise ValueError(
+                    "summary_logprob_coef != 0: pass summary_logprob to step() or a scorer to the env"
+                )
             else:
                 coef = 0.0  # inference without a scorer: the reward is informative only; leave the term out
         turn.update(correct=correct, pred=pred, summary_logprob=summary_logprob)

@@ -63,7 +63,9 @@ GRPO_VARIANTS: dict[str, GRPOVariant] = {
     # DeepSeekMath: std-normalised advantages, per-sequence mean of per-token means, symmetric clip 0.2.
     "grpo": GRPOVariant(scale_by_std=True, aggregation="seq-mean-token-mean", clip_low=0.2, clip_high=0.2),
     # Dr. GRPO: no std division, no per-sequence length division (a constant normaliser instead).
-    "dr_grpo": GRPOVariant(scale_by_std=False, aggregation="seq-mean-token-sum-norm", clip_low=0.2, clip_high=0.2),
+    "dr_grpo": GRPOVariant(
+        scale_by_std=False, aggregation="seq-mean-token-sum-norm", clip_low=0.2, clip_high=0.2
+    ),
     # DAPO: std-normalised advantages, token-level mean over the batch, Clip-Higher (0.2, 0.28).
     "dapo": GRPOVariant(scale_by_std=True, aggregation="token-mean", clip_low=0.2, clip_high=0.28),
 }
@@ -167,7 +169,9 @@ def gae(
     return adv, (adv + values) * m
 
 
-def whiten(advantages: torch.Tensor, mask: torch.Tensor, *, shift_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
+def whiten(
+    advantages: torch.Tensor, mask: torch.Tensor, *, shift_mean: bool = True, eps: float = 1e-8
+) -> torch.Tensor:
     """Advantages normalised over all real tokens of the batch: ``(A - mean) / (std + eps)`` (0 on padding).
 
     The std is the population std (divide by the token count). ``shift_mean=False`` only rescales.
@@ -189,7 +193,9 @@ def group_advantages(
     of one sample has advantage 0. Vectorised with scatter-adds; equal to a plain loop over groups (tested).
     """
     if scores.dim() != 1 or groups.shape != scores.shape:
-        raise ValueError(f"scores and groups must both be [B], got {tuple(scores.shape)} and {tuple(groups.shape)}")
+        raise ValueError(
+            f"scores and groups must both be [B], got {tuple(scores.shape)} and {tuple(groups.shape)}"
+        )
     _, inverse = torch.unique(groups, return_inverse=True)
     G = int(inverse.max()) + 1 if inverse.numel() else 0
     x = scores.to(torch.float64)

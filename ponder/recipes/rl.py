@@ -136,13 +136,18 @@ def run(cfg: RLConfig) -> dict:
     policy = load_model(ckpt / "model" if ckpt else cfg.model)
     ppo = cfg.algo == "ppo"
     critic = (
-        load_value_model(ckpt / "critic" if ckpt else cfg.model, init_std=cfg.value_head_init_std, seed=cfg.seed)
-        if ppo else None
+        load_value_model(
+            ckpt / "critic" if ckpt else cfg.model, init_std=cfg.value_head_init_std, seed=cfg.seed
+        )
+        if ppo
+        else None
     )
     reference = load_model(cfg.model, trainable=False) if cfg.kl_coef > 0 else None
     opt_p = optim.build_optimizer(policy, lr=cfg.actor_lr, weight_decay=cfg.weight_decay, eps=cfg.adam_eps)
     if ppo:
-        opt_c = optim.build_optimizer(critic, lr=cfg.critic_lr, weight_decay=cfg.weight_decay, eps=cfg.adam_eps)
+        opt_c = optim.build_optimizer(
+            critic, lr=cfg.critic_lr, weight_decay=cfg.weight_decay, eps=cfg.adam_eps
+        )
         policy, opt_p, critic, opt_c = acc.prepare(policy, opt_p, critic, opt_c)
     else:
         opt_c = None
@@ -156,10 +161,14 @@ def run(cfg: RLConfig) -> dict:
     variant = GRPO_VARIANTS[cfg.grpo_variant]
     scorer = (
         summary_scorer(policy, encoder, cfg.tokens_per_microbatch)
-        if cfg.env == "thinker" and cfg.thinker.summary_logprob_coef != 0 else None
+        if cfg.env == "thinker" and cfg.thinker.summary_logprob_coef != 0
+        else None
     )
-    generator = make_generator("hf", policy, tokenizer=tokenizer, batch_size=cfg.generation_batch_size) \
-        if cfg.backend == "hf" else None
+    generator = (
+        make_generator("hf", policy, tokenizer=tokenizer, batch_size=cfg.generation_batch_size)
+        if cfg.backend == "hf"
+        else None
+    )
     write_text(out / "config.yaml", steps.to_yaml(config))
     logger = MetricsLogger(out, resume_step=start if ckpt else None)
     lr_kw = {"total_steps": total, "warmup": cfg.warmup_steps, "schedule": cfg.lr_schedule}
@@ -184,8 +193,13 @@ def run(cfg: RLConfig) -> dict:
         with timed(times, "rollout"):
             gen = generator or _vllm_generator(acc, policy, tokenizer, out, cfg)
             rollout = run_episodes(
-                gen, envs, batch_problems, temperature=cfg.temperature, top_p=cfg.top_p,
-                seed=derived_seed(cfg.seed, 1_000_000 + step), scorer=scorer,
+                gen,
+                envs,
+                batch_problems,
+                temperature=cfg.temperature,
+                top_p=cfg.top_p,
+                seed=derived_seed(cfg.seed, 1_000_000 + step),
+                scorer=scorer,
                 ids=[f"{p.id}#{k}" for k, p in enumerate(batch_problems)],  # unique: distinct sampling seeds
             )
             if generator is None:
@@ -203,8 +217,11 @@ def run(cfg: RLConfig) -> dict:
             )
             old_values = rl_batch.per_sample_no_grad(critic, enc, cfg.tokens_per_microbatch) if ppo else None
             ref_logp = (
-                rl_batch.per_sample_no_grad(lambda b: logprobs(reference, b).tokens, enc, cfg.tokens_per_microbatch)
-                if reference is not None else None
+                rl_batch.per_sample_no_grad(
+                    lambda b: logprobs(reference, b).tokens, enc, cfg.tokens_per_microbatch
+                )
+                if reference is not None
+                else None
             )
         with timed(times, "advantages"):
             adv, returns, adv_stats = compute_advantages(cfg, variant, samples, enc, old_values)
@@ -215,9 +232,15 @@ def run(cfg: RLConfig) -> dict:
             if opt_c is not None:
                 optim.set_lr(opt_c, lr_c)
             upd = update(
-                cfg, variant, UpdateInputs(enc, old_logp, old_values, ref_logp, adv, returns),
-                policy, critic, opt_p, opt_c,
-                train_policy=step >= cfg.critic_warmup_steps, max_len=max_budget(cfg),
+                cfg,
+                variant,
+                UpdateInputs(enc, old_logp, old_values, ref_logp, adv, returns),
+                policy,
+                critic,
+                opt_p,
+                opt_c,
+                train_policy=step >= cfg.critic_warmup_steps,
+                max_len=max_budget(cfg),
                 generator=torch.Generator().manual_seed(derived_seed(cfg.seed, 2_000_000 + step)),
             )
         for name, sec in times.items():
@@ -243,8 +266,18 @@ def run(cfg: RLConfig) -> dict:
         bar.set_postfix(reward=f"{_mean_reward(rollout.episodes):.3f}", tokens=rollout_total)
         if cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < total:
             save_rl_checkpoint(
-                acc, policy, critic, tokenizer, out, step + 1,
-                {"step": step + 1, "config": config, "tracker": tracker.state_dict(), "rollout_tokens": rollout_total},
+                acc,
+                policy,
+                critic,
+                tokenizer,
+                out,
+                step + 1,
+                {
+                    "step": step + 1,
+                    "config": config,
+                    "tracker": tracker.state_dict(),
+                    "rollout_tokens": rollout_total,
+                },
                 keep=cfg.keep_checkpoints,
             )
     bar.close()

@@ -22,7 +22,9 @@ class RLConfig:
     output: str = option(
         help="Run folder: metrics.jsonl, episodes/, checkpoints/, model/ (policy), critic/, summary.json."
     )
-    env: Literal["thinker", "qa"] = option("thinker", help="The task: the four-stage Thinker dialogue or single-turn QA.")
+    env: Literal["thinker", "qa"] = option(
+        "thinker", help="The task: the four-stage Thinker dialogue or single-turn QA."
+    )
     algo: Literal["ppo", "grpo"] = option(
         "ppo", help="ppo: learned critic + GAE (Thinker's choice); grpo: group-normalised outcome advantages."
     )
@@ -31,7 +33,9 @@ class RLConfig:
         help="With algo=grpo: grpo (std-normalised, sequence mean), dr_grpo (no std, constant normaliser) or "
         "dapo (token-level mean, clip-higher). Sets the advantage, aggregation and clip range.",
     )
-    thinker: ThinkerEnvConfig = option(ThinkerEnvConfig(), help="The Thinker task (budgets, rewards, prompts).")
+    thinker: ThinkerEnvConfig = option(
+        ThinkerEnvConfig(), help="The Thinker task (budgets, rewards, prompts)."
+    )
     qa: QAEnvConfig = option(QAEnvConfig(), help="The single-turn baseline task.")
 
     # ---------------------------------------------------------------- sizes
@@ -61,14 +65,23 @@ class RLConfig:
     lam: float = option(1.0, help="GAE λ (published: 1).")
     clip_low: float = option(0.2, help="PPO clip ε below 1 (published: 0.2).")
     clip_high: float | None = option(None, help="PPO clip ε above 1; null: clip_low (DAPO: 0.28).")
-    value_clip: float | None = option(0.2, help="Clip of the value update around the rollout values; null: none.")
-    normalize_advantages: bool = option(True, help="Whiten advantages over the step's tokens (published: yes).")
-    aggregation: Literal[AGGREGATIONS] = option(  # type: ignore[valid-type]
-        "token-mean", help=f"How per-token losses become one number: {', '.join(AGGREGATIONS)} (ppo; grpo uses its variant's)."
+    value_clip: float | None = option(
+        0.2, help="Clip of the value update around the rollout values; null: none."
     )
-    kl_coef: float = option(0.0, help="Weight of a KL(π‖π_ref) penalty in the loss (published: 0, no reference model).")
+    normalize_advantages: bool = option(
+        True, help="Whiten advantages over the step's tokens (published: yes)."
+    )
+    aggregation: Literal[AGGREGATIONS] = option(  # type: ignore[valid-type]
+        "token-mean",
+        help=f"How per-token losses become one number: {', '.join(AGGREGATIONS)} (ppo; grpo uses its variant's).",
+    )
+    kl_coef: float = option(
+        0.0, help="Weight of a KL(π‖π_ref) penalty in the loss (published: 0, no reference model)."
+    )
     kl_estimator: Literal[KL_ESTIMATORS] = option("k3", help="KL estimator when kl_coef > 0.")  # type: ignore[valid-type]
-    value_head_init_std: float = option(0.0, help="Std of the value head's initial weights (0: starts at V = 0).")
+    value_head_init_std: float = option(
+        0.0, help="Std of the value head's initial weights (0: starts at V = 0)."
+    )
     max_grad_norm: float | None = option(1.0, help="Clip each model's gradient norm; null: no clipping.")
     adam_eps: float = option(1e-8, help="AdamW epsilon.")
     weight_decay: float = option(0.0, help="AdamW weight decay.")
@@ -83,8 +96,15 @@ class RLConfig:
     threads: int = option(2, help="torch CPU threads (at most the cores you may use).")
 
     def __post_init__(self) -> None:
-        for name in ("prompts_per_step", "samples_per_prompt", "tokens_per_microbatch", "minibatches_per_step",
-                     "ppo_epochs", "generation_batch_size", "threads"):
+        for name in (
+            "prompts_per_step",
+            "samples_per_prompt",
+            "tokens_per_microbatch",
+            "minibatches_per_step",
+            "ppo_epochs",
+            "generation_batch_size",
+            "threads",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("actor_lr", "critic_lr"):

@@ -33,7 +33,9 @@ def rollout_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
         out[f"{stage}/dialogues"] = len(turns)
         out[f"{stage}/reward"] = _mean([float(t["reward"]) for t in turns])
         if "correct" in turns[0]:
-            out[f"{stage}/accuracy"] = _mean([float(bool(t["correct"]) and not t["truncated"]) for t in turns])
+            out[f"{stage}/accuracy"] = _mean(
+                [float(bool(t["correct"]) and not t["truncated"]) for t in turns]
+            )
         tokens = [int(t["num_tokens"]) for t in turns if t.get("num_tokens") is not None]
         if tokens:
             out[f"{stage}/tokens"] = _mean(tokens)

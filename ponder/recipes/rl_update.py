@@ -42,7 +42,9 @@ class UpdateInputs:
     returns: dict[int, torch.Tensor] | None
 
 
-def compute_advantages(cfg, variant, samples: list[RLSample], enc: Encoded, values: dict[int, torch.Tensor] | None):
+def compute_advantages(
+    cfg, variant, samples: list[RLSample], enc: Encoded, values: dict[int, torch.Tensor] | None
+):
     """``(advantages, returns or None, stats)``; tensors per kept sample id."""
     kept = enc.kept
     if not kept:
@@ -54,7 +56,9 @@ def compute_advantages(cfg, variant, samples: list[RLSample], enc: Encoded, valu
     returns_pad = None
     if cfg.algo == "ppo":
         v_pad = padded(torch.cat([values[s] for s in kept]), lengths)[0]
-        adv_pad, returns_pad = gae(last_token_rewards(scores, mask), v_pad, mask, gamma=cfg.gamma, lam=cfg.lam)
+        adv_pad, returns_pad = gae(
+            last_token_rewards(scores, mask), v_pad, mask, gamma=cfg.gamma, lam=cfg.lam
+        )
         stats["values/mean"] = float(masked_mean(v_pad, mask))
         resid = masked_mean((returns_pad - v_pad) ** 2, mask)
         var = masked_mean((returns_pad - masked_mean(returns_pad, mask)) ** 2, mask)
@@ -69,7 +73,11 @@ def compute_advantages(cfg, variant, samples: list[RLSample], enc: Encoded, valu
     stats["advantages/mean"] = float(masked_mean(adv_pad, mask))
     stats["advantages/abs_mean"] = float(masked_mean(adv_pad.abs(), mask))
     adv = {s: adv_pad[i, : lengths[i]].clone() for i, s in enumerate(kept)}
-    ret = {s: returns_pad[i, : lengths[i]].clone() for i, s in enumerate(kept)} if returns_pad is not None else None
+    ret = (
+        {s: returns_pad[i, : lengths[i]].clone() for i, s in enumerate(kept)}
+        if returns_pad is not None
+        else None
+    )
     return adv, ret, stats
 
 
@@ -88,7 +96,16 @@ def _grad_norm_step(model, optimizer, max_grad_norm) -> float:
 
 
 def update(
-    cfg, variant, data: UpdateInputs, policy, critic, opt_p, opt_c, *, train_policy: bool, max_len: int,
+    cfg,
+    variant,
+    data: UpdateInputs,
+    policy,
+    critic,
+    opt_p,
+    opt_c,
+    *,
+    train_policy: bool,
+    max_len: int,
     generator: torch.Generator,
 ) -> dict[str, float]:
     """Optimizer steps on one RL step's samples; returns mean losses and diagnostics."""
@@ -120,13 +137,22 @@ def update(
                 if train_policy:
                     lp = padded(logprobs(policy, batch).tokens, lengths)[0]
                     pl = policy_loss(
-                        lp, padded(gather(data.old_logp, sids), lengths)[0],
-                        padded(gather(data.advantages, sids), lengths)[0], mask,
-                        clip_low=clip_low, clip_high=clip_high, aggregation=agg, **norms,
+                        lp,
+                        padded(gather(data.old_logp, sids), lengths)[0],
+                        padded(gather(data.advantages, sids), lengths)[0],
+                        mask,
+                        clip_low=clip_low,
+                        clip_high=clip_high,
+                        aggregation=agg,
+                        **norms,
                     )
                     loss = loss + pl.loss
-                    stats.update(policy_loss=pl.loss.item() / share, clip_fraction=float(pl.clip_fraction),
-                                 approx_kl=float(pl.approx_kl), ratio=float(pl.ratio_mean))
+                    stats.update(
+                        policy_loss=pl.loss.item() / share,
+                        clip_fraction=float(pl.clip_fraction),
+                        approx_kl=float(pl.approx_kl),
+                        ratio=float(pl.ratio_mean),
+                    )
                     if data.ref_logp is not None:
                         ref = padded(gather(data.ref_logp, sids), lengths)[0]
                         kl = aggregate(kl_estimate(lp, ref, cfg.kl_estimator), mask, agg, **norms)
@@ -135,12 +161,18 @@ def update(
                 if critic is not None:
                     v = padded(critic(batch), lengths)[0]
                     vl = value_loss(
-                        v, padded(gather(data.old_values, sids), lengths)[0],
-                        padded(gather(data.returns, sids), lengths)[0], mask,
-                        clip=cfg.value_clip, aggregation="token-mean", num_tokens=ntok,
+                        v,
+                        padded(gather(data.old_values, sids), lengths)[0],
+                        padded(gather(data.returns, sids), lengths)[0],
+                        mask,
+                        clip=cfg.value_clip,
+                        aggregation="token-mean",
+                        num_tokens=ntok,
                     )
                     loss = loss + vl.loss
-                    stats.update(value_loss=vl.loss.item() / share, value_clip_fraction=float(vl.clip_fraction))
+                    stats.update(
+                        value_loss=vl.loss.item() / share, value_clip_fraction=float(vl.clip_fraction)
+                    )
                 if loss.requires_grad:
                     loss.backward()
                 w = float(lengths.sum())

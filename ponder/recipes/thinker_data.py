@@ -94,7 +94,9 @@ def sum_problems(n: int, seed: int = 0, *, min_terms: int = 3, max_terms: int = 
     out, seen = [], set()
     space = sum(9**k for k in range(min_terms, max_terms + 1))
     if n > space:
-        raise ValueError(f"only {space} distinct questions with {min_terms}..{max_terms} terms; asked for {n}")
+        raise ValueError(
+            f"only {space} distinct questions with {min_terms}..{max_terms} terms; asked for {n}"
+        )
     while len(out) < n:
         terms = [rng.randint(1, 9) for _ in range(rng.randint(min_terms, max_terms))]
         expr = " + ".join(map(str, terms))
@@ -104,25 +106,33 @@ def sum_problems(n: int, seed: int = 0, *, min_terms: int = 3, max_terms: int = 
         partial = [sum(terms[: i + 1]) for i in range(len(terms))]
         answer = str(partial[-1])
         lines = [f"{a} + {d} = {b}." for a, d, b in zip(partial, terms[1:], partial[1:], strict=False)]
-        out.append(Problem(
-            id=f"sums-{seed}-{len(out)}",
-            prompt=f"Compute {expr}.",
-            answer=answer,
-            source="synthetic/sums",
-            meta={
-                "family": "sums",
-                "terms": terms,
-                "long": "\n".join(lines + [f"So the answer is \\boxed{{{answer}}}."]),
-                "short": f"{expr} = {answer}. \\boxed{{{answer}}}",
-                "condensed": ", ".join(map(str, partial[1:])) + f". \\boxed{{{answer}}}",
-                "steps": "\n".join(lines),
-            },
-        ))
+        out.append(
+            Problem(
+                id=f"sums-{seed}-{len(out)}",
+                prompt=f"Compute {expr}.",
+                answer=answer,
+                source="synthetic/sums",
+                meta={
+                    "family": "sums",
+                    "terms": terms,
+                    "long": "\n".join(lines + [f"So the answer is \\boxed{{{answer}}}."]),
+                    "short": f"{expr} = {answer}. \\boxed{{{answer}}}",
+                    "condensed": ", ".join(map(str, partial[1:])) + f". \\boxed{{{answer}}}",
+                    "steps": "\n".join(lines),
+                },
+            )
+        )
     return out
 
 
 def progression_problems(
-    n: int, seed: int = 0, *, max_start: int = 30, min_step: int = 2, max_step: int = 9, min_times: int = 2,
+    n: int,
+    seed: int = 0,
+    *,
+    max_start: int = 30,
+    min_step: int = 2,
+    max_step: int = 9,
+    min_times: int = 2,
     max_times: int = 6,
 ) -> list[Problem]:
     """``Start at 4 and add 7, 5 times.``: distinct (start, step, times) questions in a seeded order.
@@ -132,8 +142,12 @@ def progression_problems(
     the question (``3: 18 + 7 = 25.``, the counter telling when to stop) -- thinking longer pays.
     """
     rng = random.Random(f"thinker-progressions:{seed}")
-    space = [(a, d, k) for a in range(1, max_start + 1) for d in range(min_step, max_step + 1)
-             for k in range(min_times, max_times + 1)]
+    space = [
+        (a, d, k)
+        for a in range(1, max_start + 1)
+        for d in range(min_step, max_step + 1)
+        for k in range(min_times, max_times + 1)
+    ]
     if n > len(space):
         raise ValueError(f"only {len(space)} distinct questions with these knobs; asked for {n}")
     rng.shuffle(space)
@@ -142,20 +156,24 @@ def progression_problems(
         values = [a + i * d for i in range(k + 1)]
         answer = str(values[-1])
         lines = [f"{i}: {values[i - 1]} + {d} = {values[i]}." for i in range(1, k + 1)]
-        out.append(Problem(
-            id=f"prog-{seed}-{len(out)}",
-            prompt=f"Start at {a} and add {d}, {k} times.",
-            answer=answer,
-            source="synthetic/progressions",
-            meta={
-                "family": "progressions",
-                "start": a, "step": d, "times": k,
-                "long": "\n".join(lines + [f"So the answer is \\boxed{{{answer}}}."]),
-                "short": f"\\boxed{{{answer}}}",
-                "condensed": ", ".join(map(str, values[1:])) + f". \\boxed{{{answer}}}",
-                "steps": "\n".join(lines),
-            },
-        ))
+        out.append(
+            Problem(
+                id=f"prog-{seed}-{len(out)}",
+                prompt=f"Start at {a} and add {d}, {k} times.",
+                answer=answer,
+                source="synthetic/progressions",
+                meta={
+                    "family": "progressions",
+                    "start": a,
+                    "step": d,
+                    "times": k,
+                    "long": "\n".join(lines + [f"So the answer is \\boxed{{{answer}}}."]),
+                    "short": f"\\boxed{{{answer}}}",
+                    "condensed": ", ".join(map(str, values[1:])) + f". \\boxed{{{answer}}}",
+                    "steps": "\n".join(lines),
+                },
+            )
+        )
     return out
 
 
@@ -168,8 +186,13 @@ def walk_problems(n: int, seed: int = 0, *, min_times: int = 2, max_times: int =
     in one forward pass: thinking longer pays, more so as ``times`` grows.
     """
     rng = random.Random(f"thinker-walks:{seed}")
-    space = [(a, op, d, k) for a in range(10) for op in "+-" for d in range(1, 10)
-             for k in range(min_times, max_times + 1)]
+    space = [
+        (a, op, d, k)
+        for a in range(10)
+        for op in "+-"
+        for d in range(1, 10)
+        for k in range(min_times, max_times + 1)
+    ]
     if n > len(space):
         raise ValueError(f"only {len(space)} distinct questions with these knobs; asked for {n}")
     rng.shuffle(space)
@@ -180,20 +203,25 @@ def walk_problems(n: int, seed: int = 0, *, min_times: int = 2, max_times: int =
         answer = str(values[-1])
         lines = [f"{i}: {values[i - 1]} {op} {d} -> {values[i]}." for i in range(1, k + 1)]
         verb = "add" if op == "+" else "subtract"
-        out.append(Problem(
-            id=f"walk-{seed}-{len(out)}",
-            prompt=f"Start at {a}; {verb} {d}, {k} times; keep the last digit.",
-            answer=answer,
-            source="synthetic/walks",
-            meta={
-                "family": "walks",
-                "start": a, "op": op, "step": d, "times": k,
-                "long": "\n".join(lines + [f"So the answer is \\boxed{{{answer}}}."]),
-                "short": f"\\boxed{{{answer}}}",
-                "condensed": ", ".join(map(str, values[1:])) + f". \\boxed{{{answer}}}",
-                "steps": "\n".join(lines),
-            },
-        ))
+        out.append(
+            Problem(
+                id=f"walk-{seed}-{len(out)}",
+                prompt=f"Start at {a}; {verb} {d}, {k} times; keep the last digit.",
+                answer=answer,
+                source="synthetic/walks",
+                meta={
+                    "family": "walks",
+                    "start": a,
+                    "op": op,
+                    "step": d,
+                    "times": k,
+                    "long": "\n".join(lines + [f"So the answer is \\boxed{{{answer}}}."]),
+                    "short": f"\\boxed{{{answer}}}",
+                    "condensed": ", ".join(map(str, values[1:])) + f". \\boxed{{{answer}}}",
+                    "steps": "\n".join(lines),
+                },
+            )
+        )
     return out
 
 
@@ -250,12 +278,20 @@ def stage_records(
         "completion": short_steps,
         "meta": {"stage": "summary"},
     }
-    qa_prompt = [*prefix, {"role": "user", "content": fill(qa.prompts.qa, question=question, budget=qa.budget_tokens)}]
+    qa_prompt = [
+        *prefix,
+        {"role": "user", "content": fill(qa.prompts.qa, question=question, budget=qa.budget_tokens)},
+    ]
     yield {"id": f"{problem.id}-qa", "prompt": qa_prompt, "completion": long, "meta": {"stage": "qa"}}
 
 
 def sft_records(
-    problems: list[Problem], env: ThinkerEnvConfig, qa: QAEnvConfig, *, seed: int = 0, wrong_share: float = 0.5
+    problems: list[Problem],
+    env: ThinkerEnvConfig,
+    qa: QAEnvConfig,
+    *,
+    seed: int = 0,
+    wrong_share: float = 0.5,
 ) -> list[dict]:
     """Stage records for every problem, deterministic per seed."""
     rng = random.Random(f"thinker-sft:{seed}")

@@ -71,7 +71,9 @@ def test_policy_loss_clipped_and_unclipped_regimes():
     """
     ratios = t([[1.1, 1.5, 0.5, 1.5]])
     logp = torch.log(ratios).requires_grad_(True)
-    out = policy_loss(logp, torch.zeros_like(logp), t([[1.0, 1.0, -1.0, -1.0]]), t([[1, 1, 1, 1]]), clip_low=0.2)
+    out = policy_loss(
+        logp, torch.zeros_like(logp), t([[1.0, 1.0, -1.0, -1.0]]), t([[1, 1, 1, 1]]), clip_low=0.2
+    )
     assert torch.allclose(out.per_token, t([[-1.1, -1.2, 0.8, 1.5]]))
     assert out.loss.item() == pytest.approx(0.0, abs=1e-12)
     assert out.clip_fraction.item() == pytest.approx(0.5)
@@ -131,7 +133,9 @@ def test_aggregations_by_hand():
         aggregate(per, m, "seq-mean-token-sum-norm")
 
 
-@pytest.mark.parametrize("mode", ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"])
+@pytest.mark.parametrize(
+    "mode", ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"]
+)
 def test_micro_batches_add_up_to_the_batch(mode):
     """Splitting the batch and passing the step's totals gives the same loss and gradient as one batch."""
     g = torch.Generator().manual_seed(0)
@@ -148,7 +152,13 @@ def test_micro_batches_add_up_to_the_batch(mode):
     total = 0.0
     for rows in (slice(0, 2), slice(2, 6)):
         part = policy_loss(
-            split_p[rows], old[rows], adv[rows], mask[rows], num_tokens=mask.sum().item(), num_sequences=6, **kw
+            split_p[rows],
+            old[rows],
+            adv[rows],
+            mask[rows],
+            num_tokens=mask.sum().item(),
+            num_sequences=6,
+            **kw,
         ).loss
         part.backward()
         total += part.item()
@@ -194,7 +204,9 @@ def test_group_advantages_equal_a_plain_loop(scale_by_std):
     g = torch.Generator().manual_seed(3)
     for trial in range(20):
         n = 1 + trial * 3
-        scores = torch.randint(0, 3, (n,), generator=g).double() + torch.rand(n, generator=g, dtype=torch.float64)
+        scores = torch.randint(0, 3, (n,), generator=g).double() + torch.rand(
+            n, generator=g, dtype=torch.float64
+        )
         groups = torch.randint(0, max(1, n // 3), (n,), generator=g)
         got = group_advantages(scores, groups, scale_by_std=scale_by_std, eps=1e-6)
         want = _loop_advantages(scores.tolist(), groups.tolist(), scale_by_std, 1e-6)
@@ -203,5 +215,8 @@ def test_group_advantages_equal_a_plain_loop(scale_by_std):
 
 def test_grpo_variants_name_their_choices():
     assert GRPO_VARIANTS["grpo"].aggregation == "seq-mean-token-mean" and GRPO_VARIANTS["grpo"].scale_by_std
-    assert GRPO_VARIANTS["dr_grpo"].aggregation == "seq-mean-token-sum-norm" and not GRPO_VARIANTS["dr_grpo"].scale_by_std
+    assert (
+        GRPO_VARIANTS["dr_grpo"].aggregation == "seq-mean-token-sum-norm"
+        and not GRPO_VARIANTS["dr_grpo"].scale_by_std
+    )
     assert GRPO_VARIANTS["dapo"].aggregation == "token-mean" and GRPO_VARIANTS["dapo"].clip_high == 0.28

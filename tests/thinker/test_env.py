@@ -95,7 +95,11 @@ def test_infer_yes_ends_even_when_the_fast_answer_is_wrong():
     stages, _ = run(env, [(WRONG, "stop"), (YES, "stop")])
     assert stages == ["fast", "verify"]
     ep = env.episode()
-    assert ep.meta["final_stage"] == "fast" and ep.meta["final_pred"] == "8" and ep.meta["final_correct"] is False
+    assert (
+        ep.meta["final_stage"] == "fast"
+        and ep.meta["final_pred"] == "8"
+        and ep.meta["final_correct"] is False
+    )
     assert len(env.tracker) == 0  # inference does not move p
 
 
@@ -123,8 +127,11 @@ def test_infer_unreadable_or_cut_verdict_follows_missing_verdict():
 
 def test_infer_without_gold_answer_runs_and_earns_nothing():
     env = ThinkerEnv(mode="infer")
-    stages, rewards = run(env, [(RIGHT, "stop"), (NO, "stop"), (RIGHT, "stop"), (RIGHT, "stop")],
-                          problem=Problem(id="q", prompt="Compute 3 + 4."))
+    stages, rewards = run(
+        env,
+        [(RIGHT, "stop"), (NO, "stop"), (RIGHT, "stop"), (RIGHT, "stop")],
+        problem=Problem(id="q", prompt="Compute 3 + 4."),
+    )
     assert stages == ["fast", "verify", "slow", "summary"] and rewards == [0.0] * 4
     assert env.episode().meta["final_pred"] == "7"
 
@@ -211,7 +218,9 @@ def test_parse_verdict():
     assert parse_verdict("\\boxed{\\text{No}}.") == "no"
     assert parse_verdict("\\boxed{YES!}") == "yes"
     assert parse_verdict("\\boxed{Yes} but then \\boxed{12}") is None  # the last box decides
-    assert parse_verdict("Yes") is None and parse_verdict("\\boxed{Yes") is None and parse_verdict(None) is None
+    assert (
+        parse_verdict("Yes") is None and parse_verdict("\\boxed{Yes") is None and parse_verdict(None) is None
+    )
 
 
 def test_trailing_accuracy_window_and_state():
@@ -230,11 +239,17 @@ def test_trailing_accuracy_window_and_state():
 
 
 def test_dialogue_messages_and_budgets():
-    cfg = ThinkerEnvConfig(fast_budget_tokens=64, verify_budget_tokens=96, slow_budget_tokens=128, summary_budget_tokens=32)
+    cfg = ThinkerEnvConfig(
+        fast_budget_tokens=64, verify_budget_tokens=96, slow_budget_tokens=128, summary_budget_tokens=32
+    )
     env = ThinkerEnv(cfg, mode="infer")
     chat = [{"role": "system", "content": "Be exact."}, {"role": "user", "content": "Compute 3 + 4."}]
     prompt = env.reset(Problem(id="c", prompt=chat, answer="7"))
-    assert prompt[0] == chat[0] and "Compute 3 + 4." in prompt[1]["content"] and "64 tokens" in prompt[1]["content"]
+    assert (
+        prompt[0] == chat[0]
+        and "Compute 3 + 4." in prompt[1]["content"]
+        and "64 tokens" in prompt[1]["content"]
+    )
     budgets = [env.budget]
     for text in (RIGHT, NO, RIGHT):
         prompt = env.step(text).prompt
@@ -257,7 +272,12 @@ def test_episode_record_round_trip_and_confusion_counts():
         eps.append(Episode.from_dict(env.episode().to_dict()))
     assert eps[2].meta["tokens"] == {"fast": 5, "verify": 3, "slow": 4} and eps[2].meta["total_tokens"] == 12
     assert verification_counts(eps) == {
-        "right_yes": 1, "right_no": 1, "right_none": 0, "wrong_yes": 1, "wrong_no": 1, "wrong_none": 1,
+        "right_yes": 1,
+        "right_no": 1,
+        "right_none": 0,
+        "wrong_yes": 1,
+        "wrong_no": 1,
+        "wrong_none": 1,
     }
 
 

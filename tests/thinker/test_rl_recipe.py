@@ -27,11 +27,24 @@ def coin_model(tiny_model_dir, tmp_path_factory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("coin")
     data = root / "sft.jsonl"
-    rows = [{"prompt": [{"role": "user", "content": QUESTION}], "completion": RIGHT if i % 2 else WRONG}
-            for i in range(32)]
+    rows = [
+        {"prompt": [{"role": "user", "content": QUESTION}], "completion": RIGHT if i % 2 else WRONG}
+        for i in range(32)
+    ]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    sft(SFTConfig(model=str(tiny_model_dir), data=[str(data)], output=str(root / "sft"), lr=3e-3, max_steps=40,
-                  examples_per_step=16, warmup_ratio=0.0, lr_schedule="constant", tensorboard=False))
+    sft(
+        SFTConfig(
+            model=str(tiny_model_dir),
+            data=[str(data)],
+            output=str(root / "sft"),
+            lr=3e-3,
+            max_steps=40,
+            examples_per_step=16,
+            warmup_ratio=0.0,
+            lr_schedule="constant",
+            tensorboard=False,
+        )
+    )
     problems = root / "problems.jsonl"
     write_records(problems, [Problem(id=f"q{i}", prompt=QUESTION, answer="7") for i in range(64)])
     return root / "sft" / "model", problems
@@ -43,7 +56,9 @@ def answer_probs(model_dir) -> tuple[float, float]:
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    prompt = tok.apply_chat_template([{"role": "user", "content": QUESTION}], tokenize=False, add_generation_prompt=True)
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": QUESTION}], tokenize=False, add_generation_prompt=True
+    )
     out = []
     for answer in (RIGHT, WRONG):
         p = tok(prompt, add_special_tokens=False)["input_ids"]
@@ -56,10 +71,22 @@ def answer_probs(model_dir) -> tuple[float, float]:
 
 
 def config(model, data, out, *extra) -> RLConfig:
-    return load_config(RLConfig, overrides=[
-        f"model={model}", f"data={data}", f"output={out}", "env=qa", "qa.prompts.qa={question}", "qa.budget_tokens=8",
-        "prompts_per_step=16", "threads=1", "temperature=1.0", "critic_lr=1e-3", *extra,
-    ])
+    return load_config(
+        RLConfig,
+        overrides=[
+            f"model={model}",
+            f"data={data}",
+            f"output={out}",
+            "env=qa",
+            "qa.prompts.qa={question}",
+            "qa.budget_tokens=8",
+            "prompts_per_step=16",
+            "threads=1",
+            "temperature=1.0",
+            "critic_lr=1e-3",
+            *extra,
+        ],
+    )
 
 
 @pytest.mark.parametrize("algo", ["ppo", "grpo"])
@@ -69,7 +96,9 @@ def test_rl_raises_the_reward_of_a_trivially_learnable_task(coin_model, tmp_path
     model, data = coin_model
     right0, wrong0 = answer_probs(model)
     assert 0.2 < right0 < 0.8 and 0.2 < wrong0 < 0.8  # the SFT made a coin: both answers likely
-    extra = ["max_steps=4", "actor_lr=1e-3"] + (["samples_per_prompt=4", "prompts_per_step=4"] if algo == "grpo" else [])
+    extra = ["max_steps=4", "actor_lr=1e-3"] + (
+        ["samples_per_prompt=4", "prompts_per_step=4"] if algo == "grpo" else []
+    )
     summary = rl.run(config(model, data, tmp_path / "run", f"algo={algo}", *extra))
     right1, wrong1 = answer_probs(summary["model"])
     assert right1 > right0 + 0.15 and wrong1 < wrong0
@@ -84,8 +113,16 @@ def test_metrics_name_and_time_each_stage_and_the_critic_is_saved(coin_model, tm
     rec = summary["final"]
     for stage in rl.STAGE_NAMES:
         assert rec[f"time/{stage}"] >= 0 and summary["stage_seconds"][stage] >= 0
-    for key in ("answer/reward", "answer/accuracy", "answer/tokens", "rollout_tokens", "policy_loss", "value_loss",
-                "clip_fraction", "values/explained_variance"):
+    for key in (
+        "answer/reward",
+        "answer/accuracy",
+        "answer/tokens",
+        "rollout_tokens",
+        "policy_loss",
+        "value_loss",
+        "clip_fraction",
+        "values/explained_variance",
+    ):
         assert key in rec, key
     assert rec["rollout_tokens"] == summary["rollout_tokens"] > 0
     assert (out / "critic" / "value_head.safetensors").exists() and (out / "model" / "config.json").exists()
@@ -123,7 +160,11 @@ def test_training_problems_need_answers(tmp_path, tiny_model_dir):
     from ponder.errors import InputError
 
     data = tmp_path / "p.jsonl"
-    data.write_text(json.dumps({"id": "a", "prompt": "Compute 1 + 1.", "answer": "2"}) + "\n"
-                    + json.dumps({"id": "b", "prompt": "Compute 2 + 2."}) + "\n")
+    data.write_text(
+        json.dumps({"id": "a", "prompt": "Compute 1 + 1.", "answer": "2"})
+        + "\n"
+        + json.dumps({"id": "b", "prompt": "Compute 2 + 2."})
+        + "\n"
+    )
     with pytest.raises(InputError, match=r"p.jsonl:2: field 'answer'"):
         rl.run(config(tiny_model_dir, data, tmp_path / "run"))
