@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ponder.errors import PonderError
-from ponder.io import write_json
+from ponder.io import write_json, write_text
 
 
 @dataclass
@@ -127,3 +127,29 @@ def check_same_config(out: str | Path, config: dict) -> None:
             )
         return
     write_json(path, config)
+
+
+def write_report(
+    out: Path,
+    rows: list[dict],
+    columns: Sequence[str],
+    *,
+    title: str,
+    metric: str,
+    plot: str,
+    extra: Callable[[str], bool] = lambda key: False,
+) -> dict:
+    """The per-iteration table of an iterated recipe: ``report.json`` (rows and table), ``report.md``, and a bar
+    plot ``plot`` of ``metric`` and mean tokens. The table has the ``columns`` some row holds, then any
+    other key for which ``extra`` is true."""
+    from ponder.eval.report import bar_plot, markdown_table
+
+    shown = [c for c in columns if any(c in r for r in rows)]
+    shown += [k for k in dict.fromkeys(k for r in rows for k in r if extra(k)) if k not in shown]
+    table = markdown_table(rows, shown)
+    report = {"rows": rows, "table": table}
+    write_json(out / "report.json", report)
+    write_text(out / "report.md", f"# {title}\n\n{table}\n")
+    if any(metric in r for r in rows):
+        bar_plot(out / plot, rows, [metric, "mean_tokens"], title=title)
+    return report

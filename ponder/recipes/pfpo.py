@@ -31,9 +31,10 @@ from pathlib import Path
 from ponder.config import config_to_dict
 from ponder.errors import PonderError
 from ponder.feedback.labels import label_file
-from ponder.io import write_json, write_records, write_text
+from ponder.io import write_records
 from ponder.pairs.outcome import build_outcome_pairs
 from ponder.pairs.process import ProcessSettings, build_process_pairs
+from ponder.recipes import iterate
 from ponder.recipes.iterate import Iteration, Step, check_same_config, pair_sources, run_iterations
 from ponder.recipes.pfpo_config import PFPOConfig, check_iterations, iteration_config
 from ponder.records import Problem, load_records
@@ -341,17 +342,15 @@ TABLE_COLUMNS = [
 
 def write_report(out: Path, rows: list[dict], title: str = "PFPO") -> dict:
     """``report.json`` (rows), ``report.md`` (the table) and ``accuracy.png``."""
-    from ponder.eval.report import bar_plot, markdown_table
-
-    columns = [c for c in TABLE_COLUMNS if any(c in r for r in rows)]
-    extra = [k for r in rows for k in r if k.startswith(("maj@", "pass@")) and k not in columns]
-    columns += list(dict.fromkeys(extra))
-    table = markdown_table(rows, columns)
-    report = {"rows": rows, "table": table}
-    write_json(out / "report.json", report)
-    write_text(out / "report.md", f"# {title}\n\n{table}\n")
-    bar_plot(out / "accuracy.png", rows, ["accuracy", "mean_tokens"], title=title)
-    return report
+    return iterate.write_report(
+        out,
+        rows,
+        TABLE_COLUMNS,
+        title=title,
+        metric="accuracy",
+        plot="accuracy.png",
+        extra=lambda k: k.startswith(("maj@", "pass@")),
+    )
 
 
 def run(cfg: PFPOConfig, log: Callable[[str], None] = lambda m: None) -> dict:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ponder.config import config_to_dict
 from ponder.errors import PonderError
-from ponder.io import write_json, write_records, write_text
+from ponder.io import write_records
+from ponder.recipes import iterate
 from ponder.recipes.iterate import Iteration, Step, check_same_config, pair_sources, run_iterations
 from ponder.recipes.pfpo_code import (
     PFPOCodeConfig,
@@ -247,18 +248,15 @@ TABLE_COLUMNS = [
 
 def write_report(out: Path, rows: list[dict], title: str = "PFPO-code") -> dict:
     """``report.json`` (rows), ``report.md`` (the table) and ``pass_at_1.png``."""
-    from ponder.eval.report import bar_plot, markdown_table
-
-    columns = [c for c in TABLE_COLUMNS if any(c in r for r in rows)]
-    extra = [k for r in rows for k in r if k.startswith("pass@") or k.endswith(".pass@1")]
-    columns += [k for k in dict.fromkeys(extra) if k not in columns]
-    table = markdown_table(rows, columns)
-    report = {"rows": rows, "table": table}
-    write_json(out / "report.json", report)
-    write_text(out / "report.md", f"# {title}\n\n{table}\n")
-    if any("pass@1" in r for r in rows):
-        bar_plot(out / "pass_at_1.png", rows, ["pass@1", "mean_tokens"], title=title)
-    return report
+    return iterate.write_report(
+        out,
+        rows,
+        TABLE_COLUMNS,
+        title=title,
+        metric="pass@1",
+        plot="pass_at_1.png",
+        extra=lambda k: k.startswith("pass@") or k.endswith(".pass@1"),
+    )
 
 
 def run(cfg: PFPOCodeConfig, log: Callable[[str], None] = lambda m: None) -> dict:

@@ -155,19 +155,6 @@ def _outcome_only(cfg, pfpo_out: Path, out: Path) -> dict:
     return evaluate(c, result["model"], out / "eval")
 
 
-ROW_COLUMNS = [
-    "name",
-    "accuracy",
-    "mean_tokens",
-    "prompts",
-    "labelled",
-    "label_accuracy",
-    "outcome_pairs",
-    "process_pairs",
-    "seconds",
-]
-
-
 def run_demo(
     out: str | Path,
     *,
@@ -236,7 +223,7 @@ def run_demo(
         )
     for r in rows:
         r.pop("model", None)
-    columns = [c for c in ROW_COLUMNS if any(c in r for r in rows)]
+    columns = [c for c in pfpo.TABLE_COLUMNS if any(c in r for r in rows)]
     table = markdown_table(rows, columns)
     result = {
         "seed": seed,

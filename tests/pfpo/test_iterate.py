@@ -93,3 +93,38 @@ def test_config_must_match_to_resume(tmp_path):
 def test_step_names_must_be_unique(tmp_path):
     with pytest.raises(PonderError, match="unique"):
         run_iterations(tmp_path, start_model="s", iterations=1, steps=[Step("x", dict), Step("x", dict)])
+
+
+def test_report_shows_present_columns_then_extra_keys_and_plots_only_a_present_metric(tmp_path):
+    """Columns absent from every row are left out; keys chosen by ``extra`` follow, once each; the plot is
+    written only when some row has the metric."""
+    import json
+
+    from ponder.recipes.iterate import write_report
+
+    rows = [
+        {"name": "sft", "accuracy": 0.5, "mean_tokens": 10.0, "pass@4": 0.7},
+        {"name": "iter1", "accuracy": 0.6, "mean_tokens": 12.0, "pass@4": 0.8, "maj@4": 0.65},
+    ]
+    report = write_report(
+        tmp_path,
+        rows,
+        ["name", "accuracy", "labelled", "mean_tokens"],
+        title="T",
+        metric="accuracy",
+        plot="acc.png",
+        extra=lambda k: k.startswith(("pass@", "maj@")),
+    )
+    header = report["table"].splitlines()[0]
+    assert [c.strip() for c in header.strip("|").split("|")] == [
+        "name",
+        "accuracy",
+        "mean_tokens",
+        "pass@4",
+        "maj@4",
+    ]
+    assert json.loads((tmp_path / "report.json").read_text())["rows"] == rows
+    assert (tmp_path / "report.md").read_text().startswith("# T\n\n| name |")
+    assert (tmp_path / "acc.png").stat().st_size > 1000
+    write_report(tmp_path / "b", rows, ["name"], title="T", metric="pass@1", plot="p.png")
+    assert (tmp_path / "b" / "report.json").exists() and not (tmp_path / "b" / "p.png").exists()
