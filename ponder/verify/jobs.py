@@ -168,9 +168,7 @@ def judge(raw: dict, test: Any, mode: str) -> TestResult:
         elif mode == "call":
             same = outputs.call_output_equal(value, test["output"])
             status = "passed" if same else "failed"
-            detail = (
-                "" if same else f"expected {_clip(json.dumps(test['output']), 200)}, got {_clip(value, 200)}"
-            )
+            detail = "" if same else f"expected {outputs.short_json(test['output'])}, got {_clip(value, 200)}"
         else:
             status = "passed"
     elif status == "output_limit":

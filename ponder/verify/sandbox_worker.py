@@ -27,7 +27,7 @@ import struct
 import sys
 import time
 
-from ponder.verify import sandbox_child, sandbox_fs
+from ponder.verify import outputs, sandbox_child, sandbox_fs
 from ponder.verify import sandbox_sys as ss
 
 # Imported once by the worker so that every program starts with them loaded (the fork server's point). Kept to
@@ -409,8 +409,8 @@ def _valid_json_text(value, cap: int) -> bool:
     if not isinstance(value, str) or len(value) > cap:
         return False
     try:
-        json.loads(value)
-    except (ValueError, RecursionError):
+        outputs.parse_value(value)
+    except ValueError:
         return False
     return True
 
