@@ -156,6 +156,32 @@ def call_args(x: Any) -> list:
 
 # --------------------------------------------------------------------------- judging
 
+REPLY_STATUSES = ("ok", "failed", "timeout", "memory", "runtime_error", "compile_error", "output_limit")
+
+
+def check_reply(raw: Any) -> dict | None:
+    """A worker's report on one test with every field checked (status known, texts are strings, numbers
+    finite and in range), or None when it is malformed in any way."""
+    if not isinstance(raw, dict) or raw.get("status") not in REPLY_STATUSES:
+        return None
+    out = {"status": raw["status"]}
+    for name in ("stdout", "stderr", "detail"):
+        v = raw.get(name, "" if name == "detail" else None)
+        if v is None and name == "detail":
+            v = ""
+        if not isinstance(v, str):
+            return None
+        out[name] = v
+    d = raw.get("duration_s")
+    if isinstance(d, bool) or not isinstance(d, int | float) or not 0 <= d < 1e9:
+        return None
+    out["duration_s"] = float(d)
+    value = raw.get("value")
+    if value is not None and not isinstance(value, str):
+        return None
+    out["value"] = value
+    return out
+
 
 def judge(raw: dict, test: Any, mode: str) -> TestResult:
     """Turn the sandbox's report on one test into a TestResult, comparing with the expected output here."""

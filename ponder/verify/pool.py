@@ -17,6 +17,7 @@ from ponder.verify.jobs import (
     as_input_tests,
     as_job,
     check_job,
+    check_reply,
     judge,
     make_job,
     payload,
@@ -106,31 +107,30 @@ class SandboxPool:
                 if not keep_going(i, raw):
                     break
             if payloads and not ended:  # stopped early: the program's processes must go now
-                self._request(worker, {"op": "end"}, program, host_timeout)
+                self._request(worker, {"op": "end"}, program, host_timeout, check=False)
         finally:
             self._idle.put(worker)
         return raws
 
     @staticmethod
-    def _request(worker, msg: dict, program: dict, timeout: float) -> dict:
+    def _request(worker, msg: dict, program: dict, timeout: float, *, check: bool = True) -> dict:
         """One test on ``worker``. A worker that went away (killed from outside, crashed) is restarted and
-        the test tried once more; one that stopped answering is restarted and the test counts as a timeout."""
+        the test tried once more; one that stopped answering is restarted and the test counts as a timeout;
+        one whose reply is malformed in any way is replaced and the test is a runtime error."""
         for attempt in (0, 1):
             try:
-                return worker.request(msg, timeout)
+                raw = worker.request(msg, timeout)
             except WorkerLost as e:
                 worker.restart()
                 msg = {**msg, "program": program}
-                if e.timed_out or attempt:
-                    status = "timeout" if e.timed_out else "runtime_error"
-                    return {
-                        "status": status,
-                        "detail": str(e),
-                        "stdout": "",
-                        "stderr": "",
-                        "duration_s": 0.0,
-                        "_restarted": True,
-                    }
+                if e.timed_out or e.malformed or attempt:
+                    return _lost("timeout" if e.timed_out else "runtime_error", f"{e}; it was replaced")
+                continue
+            reply = check_reply(raw) if check else raw
+            if reply is not None:
+                return reply
+            worker.restart()
+            return _lost("runtime_error", "the sandbox worker sent a malformed report; it was replaced")
         raise AssertionError("unreachable")
 
     def run_job(self, job: Job) -> list[TestResult]:
@@ -213,6 +213,17 @@ class SandboxPool:
                 for j, item in islice(it, 1):
                     pending[self._executor.submit(fn, item)] = j
                 yield i, f.result()
+
+
+def _lost(status: str, detail: str) -> dict:
+    return {
+        "status": status,
+        "detail": detail,
+        "stdout": "",
+        "stderr": "",
+        "duration_s": 0.0,
+        "_restarted": True,
+    }
 
 
 def _stop_workers(workers: list) -> None:

@@ -125,11 +125,12 @@ class Limits:
 
 
 class WorkerLost(Exception):
-    """The worker died or did not answer; it has been killed."""
+    """The worker died, did not answer, or answered with a malformed message; it has been killed."""
 
-    def __init__(self, message: str, *, timed_out: bool):
+    def __init__(self, message: str, *, timed_out: bool, malformed: bool = False):
         super().__init__(message)
         self.timed_out = timed_out
+        self.malformed = malformed
 
 
 def host_uid(index: int) -> int:
@@ -311,8 +312,18 @@ class SandboxWorker:
         (n,) = struct.unpack(">I", head)
         if n > 256 << 20:
             self.kill()
-            raise WorkerLost("sandbox worker sent an oversized reply", timed_out=False)
-        return json.loads(self._read_exact(n, deadline))
+            raise WorkerLost(
+                "sandbox worker sent an oversized (malformed) reply", timed_out=False, malformed=True
+            )
+        body = self._read_exact(n, deadline)
+        try:
+            msg = json.loads(body)
+        except (ValueError, RecursionError, MemoryError):
+            msg = None
+        if not isinstance(msg, dict):
+            self.kill()
+            raise WorkerLost("sandbox worker sent a malformed reply", timed_out=False, malformed=True)
+        return msg
 
     def _read_exact(self, n: int, deadline: float) -> bytes:
         parts, left = [], n

@@ -137,6 +137,12 @@ class _Child:
         self.mode = program["mode"]
         self.entry_point = program.get("entry_point")
         self.recursion_limit = sys.getrecursionlimit()
+        self.handlers = {}
+        for sig in signal.valid_signals():
+            try:
+                self.handlers[sig] = signal.getsignal(sig)
+            except (OSError, ValueError):
+                pass
         self.module: dict | None = None
         self.module_error: tuple[str, str] | None = None
         self.compile_error: str | None = None
@@ -341,6 +347,14 @@ class _Child:
             except BaseException:  # noqa: BLE001 - a failed flush while closing: the output is already cut
                 pass
         sys.setrecursionlimit(self.recursion_limit)
+        # Timers and signal handlers a test set must not fire in the next one (or between tests).
+        for timer in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL):
+            signal.setitimer(timer, 0)
+        for sig, handler in self.handlers.items():
+            try:
+                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+            except (OSError, ValueError, TypeError):
+                pass
 
 
 def _write_result(fd: int, result: dict) -> None:

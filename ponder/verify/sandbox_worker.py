@@ -27,7 +27,7 @@ import struct
 import sys
 import time
 
-from ponder.verify import outputs, sandbox_child, sandbox_fs
+from ponder.verify import sandbox_child, sandbox_fs, sandbox_report
 from ponder.verify import sandbox_sys as ss
 
 # Imported once by the worker so that every program starts with them loaded (the fork server's point). Kept to
@@ -39,7 +39,6 @@ PRELOAD = (
     "threading time typing unicodedata"
 ).split()
 
-STDERR_KEEP = 1 << 16
 TICK_S = 0.02  # how often the memory total is checked while a test runs
 TICK_FALLBACK_S = 0.1  # without namespaces each check walks the host's whole process table
 
@@ -157,7 +156,15 @@ class Supervisor:
                 return
             op = msg.get("op")
             if op == "test":
-                reply = self.test(msg)
+                try:
+                    reply = self.test(msg)
+                except Exception as e:  # noqa: BLE001 - whatever the program did, the worker stays up
+                    self.end_program()
+                    reply = {
+                        "status": "runtime_error",
+                        "detail": f"the sandbox could not run the test: {e!r}"[:500],
+                    }
+                    reply.update(stdout="", stderr="", duration_s=0.0, value=None, exit_code=None)
                 if msg.get("last"):
                     # Before replying: when the caller hears back, no process of the program is left.
                     self.end_program()
@@ -172,7 +179,13 @@ class Supervisor:
     def end_program(self) -> None:
         if self.child is not None or self.program is not None:
             self.kill_all()
-            self.reset_scratch()
+            if (
+                self.ns
+            ):  # fresh mounts: nothing a program did to them (modes, owners, files) meets the next one
+                for d in self.scratch:
+                    sandbox_fs.fresh_tmpfs(d, self.cfg)
+            else:
+                self.reset_scratch()
             if not self.ns and self.cfg["privileges"] == "setuid":
                 sandbox_fs.remove_owned_by(self.uid, ("/tmp", "/var/tmp", "/dev/shm"))
         self.program = None
@@ -243,20 +256,31 @@ class Supervisor:
         lim = self.program["limits"]
         fds = [os.memfd_create(name, os.MFD_CLOEXEC) for name in ("input", "stdout", "stderr", "result")]
         self.seq += 1
-        workdir = f"{self.workbase}/run-{self.seq}"
         try:
             _write_all(fds[0], msg["input"].encode("utf-8", "surrogatepass"))
-            os.mkdir(workdir, 0o700)
-            if self.cfg["privileges"] != "none":
-                os.chown(workdir, self.uid, self.uid)
+            workdir = self._make_workdir()
             t0 = time.monotonic()
             outcome = self._send_and_wait(fds, workdir, t0 + lim["timeout_s"], lim)
             duration = time.monotonic() - t0
-            return self._collect(outcome, fds, duration, lim)
+            return sandbox_report.report(outcome, fds, duration, lim, self.program["mode"])
         finally:
             for fd in fds:
                 os.close(fd)
             self.reset_scratch()  # the working directory lives there too: each test starts from empty
+
+    def _make_workdir(self) -> str:
+        """A fresh working directory under a name no program can guess (one that pre-created the next
+        ``run-N`` would otherwise break every later test)."""
+        for _ in range(8):
+            path = f"{self.workbase}/run-{os.urandom(8).hex()}"
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                continue
+            if self.cfg["privileges"] != "none":
+                os.chown(path, self.uid, self.uid, follow_symlinks=False)
+            return path
+        raise OSError("could not create a working directory")
 
     def _send_and_wait(self, fds: list[int], workdir: str, deadline: float, lim: dict) -> dict:
         req = json.dumps({"seq": self.seq, "workdir": workdir, "cpu_s": lim["cpu_s"]}).encode()
@@ -298,7 +322,7 @@ class Supervisor:
                     continue
                 try:
                     m = json.loads(data)
-                except ValueError:
+                except (ValueError, RecursionError):  # the program may write anything to this socket
                     continue
                 if isinstance(m, dict) and m.get("seq") == self.seq:
                     out["done"] = m
@@ -327,108 +351,12 @@ class Supervisor:
         total = sum(_pss_kb(p) for p in pids) + sandbox_fs.memfd_kb(pids)
         return total > lim["memory_mb"] * 1024 + self.base_kb
 
-    def _collect(self, o: dict, fds: list[int], duration: float, lim: dict) -> dict:
-        cap = int(lim["output_bytes"])
-        out_size = os.fstat(fds[1]).st_size
-        stdout = os.pread(fds[1], min(out_size, cap), 0).decode("utf-8", "replace")
-        stderr = _read_head_tail(fds[2], STDERR_KEEP)
-        res = None
-        if o["done"] is not None or o["died"]:
-            raw = os.pread(fds[3], cap + (1 << 16), 0)
-            try:
-                res = json.loads(raw) if raw else None
-            except ValueError:
-                res = None
-        reply = {
-            "stdout": stdout,
-            "stderr": stderr,
-            "duration_s": round(duration, 6),
-            "value": None,
-            "exit_code": None,
-        }
-        reply.update(self._classify(o, res, lim))
-        if out_size > cap and reply["status"] not in ("timeout", "memory"):
-            reply.update(status="output_limit", detail=f"stdout longer than {cap} bytes (truncated)")
-        return reply
-
-    def _classify(self, o: dict, res, lim: dict) -> dict:
-        mode = self.program["mode"]
-        if o["timed_out"]:
-            return {"status": "timeout", "detail": f"wall time limit of {lim['timeout_s']:g}s"}
-        if o["memory"]:
-            return {
-                "status": "memory",
-                "detail": f"the program's processes used more than {lim['memory_mb']} MiB",
-            }
-        if isinstance(res, dict) and res.get("status") in (
-            "ok",
-            "failed",
-            "runtime_error",
-            "memory",
-            "compile_error",
-        ):
-            value = res.get("value")
-            if res["status"] == "ok" and mode == "call" and not _valid_json_text(value, lim["output_bytes"]):
-                return {"status": "runtime_error", "detail": "no usable return value was reported"}
-            return {
-                "status": res["status"],
-                "detail": _text(res.get("detail"), 1000),
-                "value": value if mode == "call" else None,
-                "exit_code": res.get("exit_code") if isinstance(res.get("exit_code"), int) else None,
-            }
-        status = o["status"]
-        if status is None:
-            return {"status": "runtime_error", "detail": "the program replaced the test runner's report"}
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            if sig in (signal.SIGPROF, signal.SIGXCPU) or (
-                sig == signal.SIGKILL and o["cpu_s"] >= lim["cpu_s"]
-            ):
-                return {"status": "timeout", "detail": "CPU time limit"}
-            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-            hint = " (often a stack overflow from deep recursion)" if sig == signal.SIGSEGV else ""
-            return {"status": "runtime_error", "detail": f"killed by {name}{hint}", "exit_code": -sig}
-        code = os.waitstatus_to_exitcode(status)
-        if mode == "stdio" and code == 0:
-            return {"status": "ok", "detail": "", "exit_code": 0}
-        if mode == "stdio":
-            return {"status": "runtime_error", "detail": f"exit code {code}", "exit_code": code}
-        return {
-            "status": "runtime_error",
-            "detail": f"the program exited (code {code}) before finishing",
-            "exit_code": code,
-        }
-
-
-def _text(value, n: int) -> str:
-    """A string from the child, made safe to pass on: at most ``n`` characters, valid UTF-8."""
-    return str(value or "")[:n].encode("utf-8", "replace").decode("utf-8")
-
-
-def _valid_json_text(value, cap: int) -> bool:
-    if not isinstance(value, str) or len(value) > cap:
-        return False
-    try:
-        outputs.parse_value(value)
-    except ValueError:
-        return False
-    return True
-
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
     os.lseek(fd, 0, os.SEEK_SET)
-
-
-def _read_head_tail(fd: int, keep: int) -> str:
-    size = os.fstat(fd).st_size
-    if size <= keep:
-        return os.pread(fd, size, 0).decode("utf-8", "replace")
-    head = os.pread(fd, keep // 4, 0).decode("utf-8", "replace")
-    tail = os.pread(fd, keep - keep // 4, size - (keep - keep // 4)).decode("utf-8", "replace")
-    return f"{head}\n...[{size - keep} bytes cut]...\n{tail}"
 
 
 def _pss_kb(pid: int) -> int:
