@@ -53,11 +53,14 @@ sandbox); the set-up of the worker itself, which trusts the Python installation 
 Without namespaces
 ==================
 
-Where ``unshare`` fails (no unprivileged user namespaces, seccomp in a container) or with
-``isolation="rlimits"`` (or ``PONDER_SANDBOX_ISOLATION=rlimits``), the worker runs with rlimits, its own uid
+Namespaces are required: where ``unshare`` fails (no unprivileged user namespaces, a container's seccomp
+profile, an exhausted ``user.max_user_namespaces``) or where the sandbox cannot switch user namespaces off for
+its programs, starting the sandbox raises :class:`SandboxError` with one line saying why, how to opt in to
+the weaker mode and what it exposes. Only ``isolation="rlimits"`` (or ``PONDER_SANDBOX_ISOLATION=rlimits``)
+runs programs without namespaces: rlimits, the seccomp filter, cgroup limits where available, its own uid
 (when started as root) and a child-subreaper supervisor that finds the program's processes by walking
-``/proc``. A :class:`SandboxWarning` then names what is no longer guaranteed: network isolation (8), hiding the
-host's files (9) and, when not root, protection of the caller from signals (13) and an exact process limit (4).
+``/proc``; a :class:`SandboxWarning` names what programs can then do: open network connections (8), read the
+host's files (9) and, when not root, signal the caller's processes (13) and outgrow the process limit (4).
 """
 
 from __future__ import annotations
@@ -177,20 +180,35 @@ def worker_config(
     return cfg
 
 
-def fallback_warning(reason: str, cfg: dict) -> str:
+def exposed(cfg: dict) -> list[str]:
+    """What programs can do when they run with rlimits only (``cfg``: that worker's configuration)."""
     lost = [
-        "network isolation (programs can open connections, also to 127.0.0.1)",
-        "hiding the host's files (programs can read what any user may read, and write world-writable places)",
+        "open network connections, also to 127.0.0.1",
+        "read what any user may read on this machine (home directories, keys, tokens) and write world-writable places",
     ]
     if cfg["privileges"] == "none":
         lost += [
-            "protection of the caller from signals (a program runs as this user and can kill(-1) its processes)",
-            "an exact process limit (RLIMIT_NPROC counts every process of this user)",
-            "killing processes a program leaves behind when its worker is killed",
+            "kill(-1) every process of this user, the caller included",
+            "outgrow the process limit (RLIMIT_NPROC counts every process of this user)",
+            "leave processes behind when their worker is killed",
         ]
+    return lost
+
+
+def fallback_warning(reason: str, cfg: dict) -> str:
     return (
-        f"ponder sandbox: kernel namespaces are unavailable ({reason}); running programs with rlimits only. "
-        f"No longer guaranteed: {'; '.join(lost)}."
+        f"ponder sandbox: running programs with rlimits only ({reason}); programs can "
+        f"{'; '.join(exposed(cfg))}."
+    )
+
+
+def namespaces_error(reason: str) -> str:
+    """The one-line error when namespaces cannot be created: how to opt in to rlimits and what that exposes."""
+    cfg = worker_config("rlimits", 0)
+    return (
+        f"cannot isolate programs: kernel namespaces are unavailable ({reason}). To run them with rlimits only, "
+        f"pass isolation='rlimits' (ponder exec --isolation rlimits, or PONDER_SANDBOX_ISOLATION=rlimits); "
+        f"programs can then {'; '.join(exposed(cfg))}."
     )
 
 
@@ -367,24 +385,23 @@ def _launch(n: int, isolation: str, **kw) -> tuple[list[SandboxWorker], list[str
 def start_workers(n: int, isolation: str = "auto", **kw) -> tuple[list[SandboxWorker], str]:
     """Start ``n`` workers in parallel. Returns them and the isolation in effect ("namespaces" or "rlimits").
 
-    With ``isolation="auto"`` a failure to create namespaces falls back to rlimits with a :class:`SandboxWarning`
-    naming what is no longer guaranteed; with ``"namespaces"`` it raises :class:`SandboxError`. Keyword
-    arguments go to :func:`worker_config`.
+    "auto" and "namespaces" require namespaces and raise :class:`SandboxError` (one line: why, how to opt in
+    to rlimits, and what that exposes) where they cannot be created; only an explicit "rlimits" runs without
+    them, with a :class:`SandboxWarning` naming what programs can then do. Keyword arguments go to
+    :func:`worker_config`.
     """
     if isolation not in ISOLATIONS:
         raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, got {isolation!r}")
     if isolation != "rlimits":
         workers, errors = _launch(n, "namespaces", **kw)
-        if not errors:
-            return workers, "namespaces"
-        if isolation == "namespaces":
-            raise SandboxError(f"cannot start the sandbox with namespaces: {errors[0]}")
-        reason = errors[0]
-    else:
-        reason = "isolation='rlimits' was asked for"
+        if errors:
+            raise SandboxError(namespaces_error(" ".join(errors[0].split())))
+        return workers, "namespaces"
     kw.pop("single_uid", None)
     workers, errors = _launch(n, "rlimits", **kw)
     if errors:
         raise SandboxError(f"cannot start the sandbox even without namespaces: {errors[0]}")
-    warnings.warn(fallback_warning(reason, workers[0].cfg), SandboxWarning, stacklevel=3)
+    warnings.warn(
+        fallback_warning("isolation='rlimits' was asked for", workers[0].cfg), SandboxWarning, stacklevel=3
+    )
     return workers, "rlimits"

@@ -28,7 +28,7 @@ import threading
 import traceback
 import types
 
-from ponder.verify import outputs
+from ponder.verify import outputs, sandbox_seccomp
 from ponder.verify import sandbox_sys as ss
 
 PROGRAM_FILE = "solution.py"
@@ -64,6 +64,7 @@ def _setup(keep_fd: int, program: dict, cfg: dict) -> None:
         pass
     _set_limits(program["limits"], cfg)
     _drop_privileges(cfg)
+    sandbox_seccomp.install(cfg["seccomp"])  # after no_new_privs; the program and its children inherit it
     # After a uid change the kernel makes the process non-dumpable, which hides /proc/self from the program
     # itself; programs may read their own /proc entries (nothing else runs under this uid).
     ss.prctl(ss.PR_SET_DUMPABLE, 1)

@@ -27,7 +27,7 @@ import struct
 import sys
 import time
 
-from ponder.verify import sandbox_child, sandbox_fs, sandbox_report
+from ponder.verify import sandbox_child, sandbox_fs, sandbox_report, sandbox_seccomp
 from ponder.verify import sandbox_sys as ss
 
 # Imported once by the worker so that every program starts with them loaded (the fork server's point). Kept to
@@ -139,7 +139,9 @@ class Supervisor:
             "uid": self.uid,
             "python": self.python,
             "ponder_root": cfg["ponder_root"],
+            "seccomp": sandbox_seccomp.build_filter(),
         }
+        _check_seccomp(self.child_cfg["seccomp"])
         self.base_kb = _pss_kb(os.getpid())
         gc.collect()
         gc.freeze()  # children share these pages copy-on-write; keep the collector off them
@@ -350,6 +352,21 @@ class Supervisor:
         pids = [self.child, *self.others()]
         total = sum(_pss_kb(p) for p in pids) + sandbox_fs.memfd_kb(pids)
         return total > lim["memory_mb"] * 1024 + self.base_kb
+
+
+def _check_seccomp(prog: bytes) -> None:
+    """Install the filter in a throwaway child: a kernel without seccomp stops the sandbox here, at start."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ss.prctl(ss.PR_SET_NO_NEW_PRIVS, 1)
+            sandbox_seccomp.install(prog)
+            os._exit(0)
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise OSError(1, "the kernel refused the sandbox's seccomp filter")
 
 
 def _write_all(fd: int, data: bytes) -> None:
