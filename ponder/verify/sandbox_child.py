@@ -77,6 +77,8 @@ def _setup(keep_fd: int, program: dict, cfg: dict) -> None:
     sys.argv = [PROGRAM_FILE]
     sys.executable = cfg.get("python", sys.executable)
     sys.path[:] = [p for p in sys.path if p != cfg.get("ponder_root")]
+    for name in [m for m in sys.modules if m == "ponder" or m.startswith("ponder.")]:
+        del sys.modules[name]  # the runner keeps its own references; programs see only the standard library
 
 
 def _set_limits(limits: dict, cfg: dict) -> None:
