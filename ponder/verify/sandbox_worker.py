@@ -27,7 +27,7 @@ import struct
 import sys
 import time
 
-from ponder.verify import sandbox_child, sandbox_fs, sandbox_report, sandbox_seccomp
+from ponder.verify import sandbox_child, sandbox_fs, sandbox_judge, sandbox_report, sandbox_seccomp
 from ponder.verify import sandbox_sys as ss
 
 # Imported once by the worker so that every program starts with them loaded (the fork server's point). Kept to
@@ -120,6 +120,8 @@ class Supervisor:
         self.child: int | None = None
         self.sock: socket.socket | None = None
         self.pidfd = -1
+        self.prog: int | None = None  # assert mode: the program's process (self.child is the judge)
+        self.prog_sock: socket.socket | None = None
         self.seq = 0
         ss.prctl(ss.PR_SET_PDEATHSIG, signal.SIGKILL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -213,20 +215,38 @@ class Supervisor:
                 ss.CLONE_NEWIPC
             )  # where System V IPC could not be switched off: fresh objects per program
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pid = os.fork()
-        if pid == 0:
-            a.close()
-            sandbox_child.main(b, self.program, self.child_cfg)
+        if self.program["mode"] == "assert":
+            # Two processes: the program answers calls, the judge runs the test code and gives the verdict
+            # (the one whose report counts is the judge: it is self.child here).
+            pa, pb = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            r1, r2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            prog = os.fork()
+            if prog == 0:
+                sandbox_child.main(pb, self.program, self.child_cfg, rpc=r2)
+            pid = os.fork()
+            if pid == 0:
+                sandbox_judge.main(b, r1, self.program, self.child_cfg)
+            for x in (pb, r1, r2):
+                x.close()
+            pa.setblocking(False)
+            self.prog, self.prog_sock = prog, pa
+        else:
+            pid = os.fork()
+            if pid == 0:
+                a.close()
+                sandbox_child.main(b, self.program, self.child_cfg)
         b.close()
         a.setblocking(False)
         self.child, self.sock, self.pidfd = pid, a, os.pidfd_open(pid)
 
     def _forget_child(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
+        for x in (self.sock, self.prog_sock):
+            if x is not None:
+                x.close()
         if self.pidfd >= 0:
             os.close(self.pidfd)
         self.child, self.sock, self.pidfd = None, None, -1
+        self.prog, self.prog_sock = None, None
 
     def kill_all(self) -> None:
         """Kill every process of the program (setsid daemons included) and reap them."""
@@ -245,10 +265,14 @@ class Supervisor:
         self._forget_child()
 
     def others(self) -> list[int]:
-        """Processes of the program other than the child."""
+        """Processes of the program other than the child (and, in assert mode, the program's process)."""
         if self.ns:
-            return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, self.child)]
-        return [p for p in sandbox_fs.descendants(os.getpid()) if p != self.child]
+            return [
+                int(p)
+                for p in os.listdir("/proc")
+                if p.isdigit() and int(p) not in (1, self.child, self.prog)
+            ]
+        return [p for p in sandbox_fs.descendants(os.getpid()) if p not in (self.child, self.prog)]
 
     # ------------------------------------------------------------------ one test
     def test(self, msg: dict) -> dict:
@@ -290,13 +314,34 @@ class Supervisor:
             if self.child is None:
                 self.spawn()
             try:
+                if self.prog is not None:  # assert mode: the program gets its streams, never the tests
+                    spare = [os.memfd_create(n, os.MFD_CLOEXEC) for n in ("nothing", "unused")]
+                    try:
+                        socket.send_fds(self.prog_sock, [req], [spare[0], fds[1], fds[2], spare[1]])
+                    finally:
+                        for fd in spare:
+                            os.close(fd)
                 socket.send_fds(self.sock, [req], fds)
                 break
             except OSError:
                 if attempt:
                     raise
                 self.kill_all()  # the child died between tests; start a fresh one
-        return self._wait(deadline, lim)
+        out = self._wait(deadline, lim)
+        if self.prog is not None and not self._program_settled(deadline):
+            self.kill_all()  # the program's process died, hangs, or left threads running
+        return out
+
+    def _program_settled(self, deadline: float) -> bool:
+        """In assert mode, after the judge's verdict: whether the program's process finished the test
+        cleanly (it reports after its exit handlers ran)."""
+        if select.select([self.prog_sock], [], [], max(0.0, deadline - time.monotonic()) + 0.05)[0]:
+            try:
+                m = json.loads(self.prog_sock.recv(1 << 12))
+                return isinstance(m, dict) and m.get("seq") == self.seq and m.get("clean") is True
+            except (OSError, ValueError, RecursionError):
+                return False
+        return False
 
     def _wait(self, deadline: float, lim: dict) -> dict:
         out = {"done": None, "died": False, "timed_out": False, "memory": False, "status": None, "cpu_s": 0.0}
@@ -349,7 +394,7 @@ class Supervisor:
     def _over_memory(self, lim: dict) -> bool:
         # RLIMIT_AS bounds each process's mappings. This bounds what it cannot see: the sum over a program's
         # processes, and memory files (memfd_create), which hold memory without mapping it.
-        pids = [self.child, *self.others()]
+        pids = [p for p in (self.child, self.prog) if p is not None] + self.others()
         total = sum(_pss_kb(p) for p in pids) + sandbox_fs.memfd_kb(pids)
         return total > lim["memory_mb"] * 1024 + self.base_kb
 
