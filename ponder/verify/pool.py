@@ -23,7 +23,7 @@ from ponder.verify.jobs import (
     payload,
     to_run_result,
 )
-from ponder.verify.sandbox import Limits, SandboxError, WorkerLost, start_workers
+from ponder.verify.sandbox import Limits, SandboxError, WorkerLost, cgroups, start_workers
 
 
 class SandboxPool:
@@ -48,6 +48,8 @@ class SandboxPool:
             raise ValueError(f"workers must be at least 1, got {n}")
         isolation = isolation or os.environ.get("PONDER_SANDBOX_ISOLATION") or "auto"
         self._workers, self.isolation = start_workers(n, isolation, disk_mb=disk_mb, single_uid=single_uid)
+        found = cgroups()
+        self._cgroup_reason = found if isinstance(found, str) else "could not make one"
         self._idle: queue.Queue = queue.Queue()
         for w in self._workers:
             self._idle.put(w)
@@ -59,6 +61,12 @@ class SandboxPool:
     @property
     def size(self) -> int:
         return len(self._workers)
+
+    @property
+    def cgroup(self) -> str:
+        """The kernel-enforced memory and pids limits in effect: "v1" or "v2", or "none (why)"."""
+        w = self._workers[0]
+        return w.cgroup.kind if w.cgroup is not None else f"none ({self._cgroup_reason})"
 
     def close(self) -> None:
         if self._closed:

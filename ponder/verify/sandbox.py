@@ -79,6 +79,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ponder.errors import PonderError
+from ponder.verify import sandbox_cgroup
 
 PONDER_ROOT = str(Path(__file__).resolve().parents[2])
 SANDBOX_UID = 1000  # the program's uid inside the user namespace (privileged mode)
@@ -215,9 +216,10 @@ def namespaces_error(reason: str) -> str:
 class SandboxWorker:
     """One worker process: a supervisor in its own namespaces serving one program at a time."""
 
-    def __init__(self, cfg: dict, index: int):
+    def __init__(self, cfg: dict, index: int, cgroup: sandbox_cgroup.WorkerCgroup | None = None):
         self.cfg = cfg
         self.index = index
+        self.cgroup = cgroup  # memory and pids limits for its programs, where cgroups can be made
         self.proc: subprocess.Popen | None = None
         self.req_w = self.rep_r = -1
         self.workbase: str | None = None
@@ -229,6 +231,10 @@ class SandboxWorker:
         req_r, self.req_w = os.pipe()
         self.rep_r, rep_w = os.pipe()
         cfg = {**self.cfg, "req_fd": req_r, "rep_fd": rep_w}
+        extra: list[int] = []
+        if self.cgroup is not None:
+            cfg["cgroup"] = cg = self.cgroup.fds()
+            extra = [*cg["procs"], cg["memory"], cg["pids"], cg["events"]]
         self._stderr = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(
@@ -236,14 +242,14 @@ class SandboxWorker:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=self._stderr,
-                pass_fds=(req_r, rep_w),
+                pass_fds=(req_r, rep_w, *extra),
                 env={},
                 cwd="/",
                 start_new_session=True,
             )
         finally:
-            os.close(req_r)
-            os.close(rep_w)
+            for fd in (req_r, rep_w, *extra):
+                os.close(fd)
 
     def handshake(self, timeout: float = 60.0) -> dict:
         """Wait for the worker's first message: ``{"ready": true, ...}`` or ``{"ready": false, "error": ...}``."""
@@ -305,6 +311,9 @@ class SandboxWorker:
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self.kill()
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
 
     def restart(self) -> None:
         self.kill()
@@ -371,14 +380,31 @@ class SandboxWorker:
         return lines[-1] if lines else ""
 
 
+def cgroups() -> tuple[str, dict[str, str]] | str:
+    """Where workers' cgroups go (see :mod:`sandbox_cgroup`), or why there are none."""
+    found = sandbox_cgroup.locate()
+    if not isinstance(found, str):
+        sandbox_cgroup.remove_stale(found[1])
+    return found
+
+
 def _launch(n: int, isolation: str, **kw) -> tuple[list[SandboxWorker], list[str]]:
-    workers = [SandboxWorker(worker_config(isolation, i, **kw), i) for i in range(n)]
+    found = cgroups()
+    workers = []
+    for i in range(n):
+        cg = None
+        if not isinstance(found, str):
+            try:
+                cg = sandbox_cgroup.WorkerCgroup(*found, i)
+            except OSError:
+                cg = None
+        workers.append(SandboxWorker(worker_config(isolation, i, **kw), i, cg))
     for w in workers:
         w.spawn()
     errors = [str(r.get("error")) for r in (w.handshake() for w in workers) if not r.get("ready")]
     if errors:
         for w in workers:
-            w.kill()
+            w.close()
     return workers, errors
 
 

@@ -27,7 +27,14 @@ import struct
 import sys
 import time
 
-from ponder.verify import sandbox_child, sandbox_fs, sandbox_judge, sandbox_report, sandbox_seccomp
+from ponder.verify import (
+    sandbox_cgroup,
+    sandbox_child,
+    sandbox_fs,
+    sandbox_judge,
+    sandbox_report,
+    sandbox_seccomp,
+)
 from ponder.verify import sandbox_sys as ss
 
 # Imported once by the worker so that every program starts with them loaded (the fork server's point). Kept to
@@ -142,7 +149,9 @@ class Supervisor:
             "python": self.python,
             "ponder_root": cfg["ponder_root"],
             "seccomp": sandbox_seccomp.build_filter(),
+            "cgroup": {"procs": cfg["cgroup"]["procs"]} if cfg.get("cgroup") else None,
         }
+        self.cg = cfg.get("cgroup")
         _check_seccomp(self.child_cfg["seccomp"])
         self.base_kb = _pss_kb(os.getpid())
         gc.collect()
@@ -214,6 +223,12 @@ class Supervisor:
             ss.unshare(
                 ss.CLONE_NEWIPC
             )  # where System V IPC could not be switched off: fresh objects per program
+        if self.cg:
+            lim = self.program["limits"]
+            try:
+                sandbox_cgroup.set_limits(self.cg, lim["memory_mb"], lim["processes"] + 1)  # +1: the judge
+            except OSError:
+                pass  # usage above a lower limit (v1 refuses): the last limit stays
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         if self.program["mode"] == "assert":
             # Two processes: the program answers calls, the judge runs the test code and gives the verdict
@@ -327,7 +342,10 @@ class Supervisor:
                 if attempt:
                     raise
                 self.kill_all()  # the child died between tests; start a fresh one
+        ooms = sandbox_cgroup.oom_kills(self.cg) if self.cg else 0
         out = self._wait(deadline, lim)
+        if self.cg and sandbox_cgroup.oom_kills(self.cg) > ooms:
+            out["memory"] = True  # the kernel killed a process of the program at the cgroup's limit
         if self.prog is not None and not self._program_settled(deadline):
             self.kill_all()  # the program's process died, hangs, or left threads running
         return out
