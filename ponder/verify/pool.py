@@ -23,7 +23,8 @@ from ponder.verify.jobs import (
     payload,
     to_run_result,
 )
-from ponder.verify.sandbox import Limits, SandboxError, WorkerLost, cgroups, start_workers
+from ponder.verify.sandbox import Limits, SandboxError, WorkerLost
+from ponder.verify.sandbox_start import cgroups, start_workers
 
 
 class SandboxPool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import os
 import platform
 import struct
 from collections.abc import Iterable
@@ -126,3 +127,23 @@ def install(prog: bytes) -> None:
     if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"installing the seccomp filter: {errno.errorcode.get(err, err)}")
+
+
+def check(prog: bytes) -> None:
+    """Install the filter in a throwaway child: a kernel without seccomp stops the sandbox here, at start."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            libc_prctl_no_new_privs()
+            install(prog)
+            os._exit(0)
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise OSError(1, "the kernel refused the sandbox's seccomp filter")
+
+
+def libc_prctl_no_new_privs() -> None:
+    if ctypes.CDLL(None, use_errno=True).prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")

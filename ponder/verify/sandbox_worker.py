@@ -23,7 +23,6 @@ import select
 import shutil
 import signal
 import socket
-import struct
 import sys
 import time
 
@@ -36,6 +35,7 @@ from ponder.verify import (
     sandbox_seccomp,
 )
 from ponder.verify import sandbox_sys as ss
+from ponder.verify.sandbox_wire import recv_msg, send_msg, write_all
 
 # Imported once by the worker so that every program starts with them loaded (the fork server's point). Kept to
 # what programs commonly use: every module mapped into the worker makes each fork and exit slower. All other
@@ -84,35 +84,6 @@ def boot(argv: list[str]) -> None:
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
-# --------------------------------------------------------------------------- framing
-
-
-def send_msg(fd: int, obj: dict) -> None:
-    data = json.dumps(obj).encode()
-    view = memoryview(struct.pack(">I", len(data)) + data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _read_exact(fd: int, n: int) -> bytes | None:
-    parts, left = [], n
-    while left:
-        chunk = os.read(fd, min(left, 1 << 20))
-        if not chunk:
-            return None
-        parts.append(chunk)
-        left -= len(chunk)
-    return b"".join(parts)
-
-
-def recv_msg(fd: int) -> dict | None:
-    head = _read_exact(fd, 4)
-    if head is None:
-        return None
-    body = _read_exact(fd, struct.unpack(">I", head)[0])
-    return None if body is None else json.loads(body)
-
-
 # --------------------------------------------------------------------------- supervisor
 
 
@@ -152,7 +123,7 @@ class Supervisor:
             "cgroup": {"procs": cfg["cgroup"]["procs"]} if cfg.get("cgroup") else None,
         }
         self.cg = cfg.get("cgroup")
-        _check_seccomp(self.child_cfg["seccomp"])
+        sandbox_seccomp.check(self.child_cfg["seccomp"])
         self.base_kb = _pss_kb(os.getpid())
         gc.collect()
         gc.freeze()  # children share these pages copy-on-write; keep the collector off them
@@ -298,7 +269,7 @@ class Supervisor:
         fds = [os.memfd_create(name, os.MFD_CLOEXEC) for name in ("input", "stdout", "stderr", "result")]
         self.seq += 1
         try:
-            _write_all(fds[0], msg["input"].encode("utf-8", "surrogatepass"))
+            write_all(fds[0], msg["input"].encode("utf-8", "surrogatepass"))
             workdir = self._make_workdir()
             t0 = time.monotonic()
             outcome = self._send_and_wait(fds, workdir, t0 + lim["timeout_s"], lim)
@@ -417,28 +388,6 @@ class Supervisor:
         return total > lim["memory_mb"] * 1024 + self.base_kb
 
 
-def _check_seccomp(prog: bytes) -> None:
-    """Install the filter in a throwaway child: a kernel without seccomp stops the sandbox here, at start."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            ss.prctl(ss.PR_SET_NO_NEW_PRIVS, 1)
-            sandbox_seccomp.install(prog)
-            os._exit(0)
-        except BaseException:  # noqa: BLE001
-            os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    if status != 0:
-        raise OSError(1, "the kernel refused the sandbox's seccomp filter")
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.lseek(fd, 0, os.SEEK_SET)
-
-
 def _pss_kb(pid: int) -> int:
     """Proportional memory of a process in KiB (anonymous + shared memory; pages shared by forks are split)."""
     try:
@@ -446,7 +395,3 @@ def _pss_kb(pid: int) -> int:
             return sum(int(line.split()[1]) for line in fh if line.startswith(("Pss_Anon:", "Pss_Shmem:")))
     except (OSError, ValueError, IndexError):
         return 0
-
-
-if __name__ == "__main__":
-    boot(sys.argv)

@@ -9,8 +9,9 @@ import time
 import pytest
 
 from ponder.verify.code import SandboxPool
-from ponder.verify.sandbox import Limits, cgroups
+from ponder.verify.sandbox import Limits
 from ponder.verify.sandbox_cgroup import HEADROOM_MB
+from ponder.verify.sandbox_start import cgroups
 
 from .conftest import STDIO
 

@@ -10,7 +10,8 @@ import warnings
 import pytest
 
 from ponder.verify.code import SandboxPool
-from ponder.verify.sandbox import SandboxError, SandboxWarning, fallback_warning, worker_config
+from ponder.verify.sandbox import SandboxError, SandboxWarning, worker_config
+from ponder.verify.sandbox_start import fallback_warning, start_workers
 
 from .conftest import STDIO, sandbox_processes
 
@@ -117,7 +118,7 @@ def test_auto_and_namespaces_fail_closed_where_namespaces_fail(monkeypatch):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with pytest.raises(SandboxError, match="uid/gid maps.*isolation='rlimits'"):
-                sb.start_workers(1, isolation)
+                start_workers(1, isolation)
         assert not caught  # no silent fallback behind a warning
 
 
