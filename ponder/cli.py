@@ -142,7 +142,7 @@ def exec_programs(
     ),
     memory_mb: int = typer.Option(512, help="Memory limit per program in MiB (records may set their own)."),
     isolation: str = typer.Option(
-        "auto", help="auto (namespaces, else rlimits with a warning), namespaces or rlimits."
+        "auto", help="auto or namespaces (required: no start without them), or rlimits (opt-in, weaker)."
     ),
 ) -> None:
     """Run programs on their tests in the sandbox; write one result record per program.

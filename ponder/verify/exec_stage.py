@@ -141,7 +141,7 @@ def run_exec(input_path: str | Path, output_path: str | Path, opts: ExecOptions)
                     writer.write(rec)
                     bar.update(1)
                 bar.close()
-                isolation = pool.isolation
+                isolation = f"{pool.isolation}, cgroup: {pool.cgroup}"
         else:
             isolation = None
     return {

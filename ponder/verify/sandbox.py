@@ -11,11 +11,12 @@ adversarial test in ``tests/sandbox/``, checked from outside the sandbox):
    program; the host kills the whole worker if the supervisor itself does not answer in time.
 2. **CPU time.** A CPU-time timer per test (``cpu_s``, all threads together; ``SIGPROF`` kills the program), and
    ``RLIMIT_CPU`` per process for the whole program as a backstop.
-3. **Memory.** ``RLIMIT_AS`` per process (``memory_mb`` on top of the interpreter), and every 20 ms the
-   supervisor sums the proportional memory of all processes of a program plus the memory files they hold
-   (``memfd_create``, unmapped and so out of ``RLIMIT_AS``'s sight) and kills them above ``memory_mb``.
+3. **Memory.** ``RLIMIT_AS`` per process (``memory_mb`` on top of the interpreter), every 20 ms the supervisor's
+   sum of the proportional memory of all processes of a program plus the memory files they hold, and, where a
+   cgroup can be made (:mod:`sandbox_cgroup`), a kernel limit of ``memory_mb`` + 64 MiB on all of them with
+   their tmpfs files included.
 4. **Processes.** ``RLIMIT_NPROC`` (``processes``, threads included) for the program's own uid in its own user
-   namespace: fork bombs stop there.
+   namespace, and the cgroup's ``pids.max`` whatever the uid: fork bombs stop there.
 5. **File size and disk.** ``RLIMIT_FSIZE`` (``file_size_mb``); writable places are size-limited tmpfs mounts.
 6. **Empty environment.** The worker starts with no environment variables at all; nothing of the caller's
    environment (tokens, keys) reaches the program, neither in ``os.environ`` nor ``/proc/self/environ``.
@@ -28,10 +29,10 @@ adversarial test in ``tests/sandbox/``, checked from outside the sandbox):
    interpreter, its standard library and its shared libraries, plus null/zero/full/random/urandom devices;
    ``/proc`` is the sandbox's own. The host's other files (home directories, ``/etc``, the caller's data,
    the repository) do not exist for the program, and nothing of the host can be written.
-10. **Expected outputs are never visible.** Only the program and the test inputs enter the sandbox; outputs
-    are compared by the caller. (Assert mode is the exception by its nature: the test code runs inside the
-    program's interpreter, so an adversarial program can inspect or subvert it. Use stdio or call mode where
-    that matters.)
+10. **Expected outputs are never visible, and assert mode cannot be faked.** Only the program and the test
+    inputs enter the program's process; stdio and call outputs are compared by the caller (:mod:`outputs`,
+    which gives a verdict for any output). Assert-mode test code runs in a separate judge process
+    (:mod:`sandbox_rpc`), which the program can neither read nor write, and which alone holds the result file.
 11. **The whole process tree dies.** Each program runs in a PID namespace whose PID 1 is the supervisor; after
     every test that left threads or processes behind (``setsid`` daemons and double forks included) and at the
     end of every program, the supervisor kills everything else in the namespace.
@@ -42,13 +43,21 @@ adversarial test in ``tests/sandbox/``, checked from outside the sandbox):
     outside the program's PID namespace (its parent is the namespace's init, which ignores them), and the
     program runs under a uid of its own with no capabilities (``setuid`` to an unprivileged uid, or all
     capabilities cleared and ``SECBIT_NOROOT`` locked in single-uid mode), ``no_new_privs`` set.
+14. **System calls.** A seccomp filter (:mod:`sandbox_seccomp`) denies with ``EPERM`` what container runtimes
+    deny by default, user namespaces among them (also switched off by sysctl: required, or no start).
+15. **Nothing written is executable; only the standard library is there.** ``/tmp``, ``/dev/shm`` and the
+    working directory are ``noexec``; a ``site-packages`` inside the standard-library folder is covered.
+16. **The run survives the program.** Every report from the program's process and from a worker is checked;
+    a malformed one is that program's ``runtime_error`` and a worker that sent one is replaced; working
+    directories have unguessable names; timers and signal handlers are reset after each test.
 
-Not covered: kernel vulnerabilities (the isolation is the kernel's namespaces and rlimits); timing and other
+Not covered: kernel vulnerabilities (the isolation is the kernel's namespaces, seccomp and rlimits); timing and other
 side channels; CPU contention (a program can use all of its time limit on every core it is given); kernel
-buffers of pipes and sockets (bounded by the kernel's per-user limits only); results of assert-mode tests,
-which the program can subvert in-process (see 10); the source and inputs of programs the same worker ran
-earlier, which may linger in the memory a program inherits (never expected outputs: they never enter the
-sandbox); the set-up of the worker itself, which trusts the Python installation it runs.
+buffers of pipes and sockets beyond what a cgroup charges (without one, the kernel's per-user limits only);
+the source and inputs of programs the same worker ran earlier, which may linger in the memory a program
+inherits (never expected outputs or assert-mode test code: they never enter its process); the set-up of the
+worker itself, which trusts the Python installation it runs. Job-named packages (site-packages for one job)
+are not offered: programs get the standard library only.
 
 Without namespaces
 ==================
