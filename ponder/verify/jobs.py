@@ -85,6 +85,7 @@ class Job:
     entry_point: str | None = None
     limits: Limits = Limits()
     stop_on_first_failure: bool = False
+    packages: tuple[str, ...] = ()  # installed packages the program imports (the pool must offer them)
 
 
 # --------------------------------------------------------------------------- checking jobs
@@ -225,13 +226,14 @@ def make_job(
     memory_mb=None,
     stop_on_first_failure=False,
     limits=None,
+    packages=(),
 ) -> Job:
     limits = limits or Limits()
     if timeout_s is not None:
         limits = replace(limits, timeout_s=timeout_s)
     if memory_mb is not None:
         limits = replace(limits, memory_mb=memory_mb)
-    return Job(source, tests, mode, entry_point, limits, stop_on_first_failure)
+    return Job(source, tests, mode, entry_point, limits, stop_on_first_failure, tuple(packages))
 
 
 def as_job(j: Job | dict) -> Job:
@@ -247,6 +249,7 @@ def as_job(j: Job | dict) -> Job:
         "stop_on_first_failure",
         "timeout_s",
         "memory_mb",
+        "packages",
     }
     unknown = set(j) - known
     if unknown:
@@ -260,4 +263,5 @@ def as_job(j: Job | dict) -> Job:
         j.get("memory_mb"),
         j.get("stop_on_first_failure", False),
         j.get("limits"),
+        j.get("packages", ()),
     )

@@ -10,8 +10,10 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from itertools import islice
 from typing import Any
 
+from ponder.verify import sandbox_packages
 from ponder.verify.jobs import (
     Job,
+    JobError,
     RunResult,
     TestResult,
     as_input_tests,
@@ -32,8 +34,10 @@ class SandboxPool:
 
     ``SandboxPool(workers=4)`` starts 4 workers (each a fork server with the standard library loaded, in its
     own namespaces); use it as a context manager or call :meth:`close`. Thread-safe: every call takes a free
-    worker. ``isolation`` is "auto" (namespaces, else rlimits with a warning), "namespaces" or "rlimits";
-    the ``PONDER_SANDBOX_ISOLATION`` environment variable sets the default.
+    worker. ``isolation`` is "auto" or "namespaces" (required: no start without them) or "rlimits" (an
+    explicit opt-in to weaker isolation); the ``PONDER_SANDBOX_ISOLATION`` environment variable sets the
+    default. ``packages`` names installed packages jobs may ask for (``Job.packages``); programs of other
+    jobs see the standard library only.
     """
 
     def __init__(
@@ -43,12 +47,17 @@ class SandboxPool:
         isolation: str | None = None,
         disk_mb: int = 64,
         single_uid: bool = False,
+        packages: tuple[str, ...] = (),
     ):
         n = workers or os.cpu_count() or 1
         if n < 1:
             raise ValueError(f"workers must be at least 1, got {n}")
         isolation = isolation or os.environ.get("PONDER_SANDBOX_ISOLATION") or "auto"
-        self._workers, self.isolation = start_workers(n, isolation, disk_mb=disk_mb, single_uid=single_uid)
+        self.packages = tuple(sorted(set(packages)))  # offered to the jobs that name them, to no other
+        found = sandbox_packages.resolve(self.packages) if self.packages else None
+        self._workers, self.isolation = start_workers(
+            n, isolation, disk_mb=disk_mb, single_uid=single_uid, packages=found
+        )
         found = cgroups()
         self._cgroup_reason = found if isinstance(found, str) else "could not make one"
         self._idle: queue.Queue = queue.Queue()
@@ -86,11 +95,17 @@ class SandboxPool:
     def _run(self, job: Job, payloads: list[str], keep_going: Callable[[int, dict], bool]) -> list[dict]:
         if self._closed:
             raise SandboxError("the sandbox pool is closed")
+        missing = sorted(set(job.packages) - set(self.packages))
+        if missing:
+            raise JobError(
+                "packages", f"{', '.join(missing)} not offered by this pool (SandboxPool(packages=...))"
+            )
         program = {
             "source": job.source,
             "mode": job.mode,
             "entry_point": job.entry_point,
             "limits": job.limits.to_wire(len(payloads)),
+            "packages": sorted(set(job.packages)),
         }
         host_timeout = (
             job.limits.timeout_s * 2 + 10.0
@@ -175,10 +190,21 @@ class SandboxPool:
         memory_mb: int | None = None,
         stop_on_first_failure: bool = False,
         limits: Limits | None = None,
+        packages: tuple[str, ...] = (),
     ) -> list[TestResult]:
         """Run ``source`` on ``tests``; one result per test (ending early at the first non-pass if asked)."""
         return self.run_job(
-            make_job(source, tests, mode, entry_point, timeout_s, memory_mb, stop_on_first_failure, limits)
+            make_job(
+                source,
+                tests,
+                mode,
+                entry_point,
+                timeout_s,
+                memory_mb,
+                stop_on_first_failure,
+                limits,
+                packages,
+            )
         )
 
     def run_inputs(
@@ -191,10 +217,11 @@ class SandboxPool:
         timeout_s: float | None = None,
         memory_mb: int | None = None,
         limits: Limits | None = None,
+        packages: tuple[str, ...] = (),
     ) -> list[RunResult]:
         """Run ``source`` on ``inputs`` (stdin strings, or argument lists in call mode) and record the outputs."""
         return self.run_inputs_job(
-            make_job(source, inputs, mode, entry_point, timeout_s, memory_mb, False, limits)
+            make_job(source, inputs, mode, entry_point, timeout_s, memory_mb, False, limits, packages)
         )
 
     # ------------------------------------------------------------------ batches

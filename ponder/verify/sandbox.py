@@ -166,10 +166,20 @@ def shared_libraries() -> list[str]:
 
 
 def worker_config(
-    isolation: str, index: int, *, single_uid: bool = False, disk_mb: int = 64, shm_mb: int = 16
+    isolation: str,
+    index: int,
+    *,
+    single_uid: bool = False,
+    disk_mb: int = 64,
+    shm_mb: int = 16,
+    packages: dict | None = None,
 ) -> dict:
-    """What a worker needs to know: isolation, uid/gid maps and how the child drops privileges."""
+    """What a worker needs to know: isolation, uid/gid maps, how the child drops privileges, and the
+    packages it offers (:func:`ponder.verify.sandbox_packages.resolve`)."""
     cfg = {"isolation": isolation, "disk_mb": disk_mb, "shm_mb": shm_mb, "ponder_root": PONDER_ROOT}
+    cfg.update(
+        packages=(packages or {}).get("paths", {}), package_libraries=(packages or {}).get("libraries", [])
+    )
     euid, egid = os.geteuid(), os.getegid()
     if isolation == "namespaces":
         cfg["libraries"] = shared_libraries()  # empty if discovery failed: the worker then looks itself

@@ -84,7 +84,7 @@ def setup(keep: list[int], program: dict, cfg: dict, *, dumpable: bool = True) -
     os.environ.clear()  # the worker started with none; this drops what the interpreter set itself (LC_CTYPE)
     sys.argv = [PROGRAM_FILE]
     sys.executable = cfg.get("python", sys.executable)
-    sys.path[:] = [p for p in sys.path if p != cfg.get("ponder_root")]
+    sys.path[:] = [p for p in sys.path if p != cfg.get("ponder_root")] + program.get("sys_path", [])
     for name in [m for m in sys.modules if m == "ponder" or m.startswith("ponder.")]:
         del sys.modules[name]  # the runner keeps its own references; programs see only the standard library
 

@@ -82,8 +82,10 @@ def start_workers(n: int, isolation: str = "auto", **kw) -> tuple[list[sb.Sandbo
         raise ValueError(f"isolation must be one of {', '.join(sb.ISOLATIONS)}, got {isolation!r}")
     if isolation != "rlimits":
         workers, errors = _launch(n, "namespaces", **kw)
+        if errors and errors[0].startswith("namespaces: "):
+            raise sb.SandboxError(namespaces_error(" ".join(errors[0].removeprefix("namespaces: ").split())))
         if errors:
-            raise sb.SandboxError(namespaces_error(" ".join(errors[0].split())))
+            raise sb.SandboxError(f"cannot start the sandbox: {' '.join(errors[0].split())}")
         return workers, "namespaces"
     kw.pop("single_uid", None)
     workers, errors = _launch(n, "rlimits", **kw)

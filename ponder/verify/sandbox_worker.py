@@ -31,15 +31,15 @@ from ponder.verify import (
     sandbox_child,
     sandbox_fs,
     sandbox_judge,
+    sandbox_packages,
     sandbox_report,
     sandbox_seccomp,
 )
 from ponder.verify import sandbox_sys as ss
 from ponder.verify.sandbox_wire import recv_msg, send_msg, write_all
 
-# Imported once by the worker so that every program starts with them loaded (the fork server's point). Kept to
-# what programs commonly use: every module mapped into the worker makes each fork and exit slower. All other
-# standard-library modules stay importable inside (their files and libraries are bound into the sandbox).
+# Imported once so that every program starts with them loaded; kept to what programs commonly use (each module
+# makes every fork and exit slower). All other standard-library modules stay importable inside.
 PRELOAD = (
     "abc array bisect collections collections.abc copy dataclasses datetime decimal encodings.idna enum fractions "
     "functools heapq io itertools json math numbers operator queue random re statistics string struct textwrap "
@@ -64,7 +64,7 @@ def boot(argv: list[str]) -> None:
             cfg["libraries"] = cfg.get("libraries") or sandbox_fs.discover_libraries()
             cfg["sysv_ipc_off"] = ss.enter_namespaces(cfg["setgroups"], cfg["uid_map"], cfg["gid_map"])
         except OSError as e:
-            send_msg(cfg["rep_fd"], {"ready": False, "error": str(e)})
+            send_msg(cfg["rep_fd"], {"ready": False, "error": f"namespaces: {e}"})
             os._exit(3)
     pid = os.fork()
     if pid == 0:
@@ -95,6 +95,7 @@ class Supervisor:
         self.req_fd, self.rep_fd = cfg["req_fd"], cfg["rep_fd"]
         self.uid = cfg["uid"]
         self.program: dict | None = None
+        self.site = False  # /site mounted with the current program's packages
         self.child: int | None = None
         self.sock: socket.socket | None = None
         self.pidfd = -1
@@ -172,7 +173,9 @@ class Supervisor:
                 self.reset_scratch()
             if not self.ns and self.cfg["privileges"] == "setuid":
                 sandbox_fs.remove_owned_by(self.uid, ("/tmp", "/var/tmp", "/dev/shm"))
-        self.program = None
+        if self.site:
+            ss.umount2(sandbox_packages.SITE, ss.MNT_DETACH)
+        self.program, self.site = None, False
 
     def reset_scratch(self) -> None:
         """Empty the writable places. A tree the program made too deep or too large to delete quickly is
@@ -190,10 +193,8 @@ class Supervisor:
                 sandbox_fs.remove_stubborn(d)
 
     def spawn(self) -> None:
-        if self.ns and not self.cfg.get("sysv_ipc_off"):
-            ss.unshare(
-                ss.CLONE_NEWIPC
-            )  # where System V IPC could not be switched off: fresh objects per program
+        if self.ns and not self.cfg.get("sysv_ipc_off"):  # System V IPC is on: fresh objects per program
+            ss.unshare(ss.CLONE_NEWIPC)
         if self.cg:
             lim = self.program["limits"]
             try:
@@ -265,6 +266,9 @@ class Supervisor:
         if "program" in msg:
             self.end_program()
             self.program = msg["program"]
+            names = self.program.get("packages") or []
+            self.program["sys_path"] = sandbox_packages.sys_path(self.cfg, names)
+            self.site = self.ns and sandbox_packages.mount_site(self.cfg["package_fds"], names, ss)
         lim = self.program["limits"]
         fds = [os.memfd_create(name, os.MFD_CLOEXEC) for name in ("input", "stdout", "stderr", "result")]
         self.seq += 1
@@ -281,8 +285,7 @@ class Supervisor:
             self.reset_scratch()  # the working directory lives there too: each test starts from empty
 
     def _make_workdir(self) -> str:
-        """A fresh working directory under a name no program can guess (one that pre-created the next
-        ``run-N`` would otherwise break every later test)."""
+        """A fresh working directory under a name no program can guess (or pre-create)."""
         for _ in range(8):
             path = f"{self.workbase}/run-{os.urandom(8).hex()}"
             try:
@@ -322,8 +325,7 @@ class Supervisor:
         return out
 
     def _program_settled(self, deadline: float) -> bool:
-        """In assert mode, after the judge's verdict: whether the program's process finished the test
-        cleanly (it reports after its exit handlers ran)."""
+        """Assert mode, after the verdict: whether the program's process finished the test cleanly."""
         if select.select([self.prog_sock], [], [], max(0.0, deadline - time.monotonic()) + 0.05)[0]:
             try:
                 m = json.loads(self.prog_sock.recv(1 << 12))
