@@ -56,8 +56,8 @@ side channels; CPU contention (a program can use all of its time limit on every 
 buffers of pipes and sockets beyond what a cgroup charges (without one, the kernel's per-user limits only);
 the source and inputs of programs the same worker ran earlier, which may linger in the memory a program
 inherits (never expected outputs or assert-mode test code: they never enter its process); the set-up of the
-worker itself, which trusts the Python installation it runs. Job-named packages (site-packages for one job)
-are not offered: programs get the standard library only.
+worker itself, which trusts the Python installation it runs. Programs see the standard library only, unless
+their job names installed packages the pool offers (:mod:`sandbox_packages`): those, and only for that job.
 
 Without namespaces
 ==================
