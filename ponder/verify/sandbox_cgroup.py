@@ -2,12 +2,12 @@
 
 The host makes one cgroup per worker under the cgroup it runs in -- cgroup v2 when the unified hierarchy
 offers the memory and pids controllers there, else the v1 memory and pids hierarchies (machines with a hybrid
-layout, such as these) -- and hands the worker open descriptors of its files; the program's processes join it
-(writing ``0`` to ``cgroup.procs`` before they drop privileges), and the supervisor sets per program:
+layout, such as these) -- and hands the worker open descriptors of its files; the supervisor joins it once
+(every process it forks is then born inside: moving each one would cost milliseconds), and sets per program:
 
 - memory: ``memory_mb`` plus ``HEADROOM_MB`` for the program's processes together, kernel-enforced, with
   what they keep in ``/tmp`` and ``/dev/shm`` counted (tmpfs is memory); an OOM kill there is a ``memory`` result;
-- pids: ``processes`` (+1 for the assert-mode judge), threads included, exact whatever the uid.
+- pids: ``processes`` (+2: the assert-mode judge and the supervisor), threads included, whatever the uid.
 
 :func:`create` returns None and a reason where no cgroup can be made; the pool reports it (``pool.cgroup``)
 and the rlimits and the supervisor's memory total still hold. Standard library only.
@@ -151,7 +151,7 @@ def set_limits(cg: dict, memory_mb: int, processes: int) -> None:
 
 
 def join(cg: dict) -> None:
-    """Move the calling process into the cgroup (before it drops privileges)."""
+    """Move the calling process into the cgroup."""
     for fd in cg["procs"]:
         os.pwrite(fd, b"0", 0)
 

@@ -28,7 +28,7 @@ import threading
 import traceback
 import types
 
-from ponder.verify import outputs, sandbox_cgroup, sandbox_rpc, sandbox_seccomp
+from ponder.verify import outputs, sandbox_rpc, sandbox_seccomp
 from ponder.verify import sandbox_sys as ss
 
 PROGRAM_FILE = "solution.py"
@@ -53,8 +53,6 @@ def setup(keep: list[int], program: dict, cfg: dict, *, dumpable: bool = True) -
     seccomp filter. ``dumpable=False`` (the judge) keeps other processes of the same uid out of this one."""
     os.setpgid(0, 0)  # its own process group: kill(0) from the program reaches nothing of the worker
     ss.prctl(ss.PR_SET_PDEATHSIG, signal.SIGKILL)
-    if cfg.get("cgroup"):  # before the descriptors go: the program's memory and pids limits
-        sandbox_cgroup.join(cfg["cgroup"])
     lo = 3
     for fd in sorted(keep):
         os.closerange(lo, fd)

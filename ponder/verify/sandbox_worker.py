@@ -121,9 +121,10 @@ class Supervisor:
             "python": self.python,
             "ponder_root": cfg["ponder_root"],
             "seccomp": sandbox_seccomp.build_filter(),
-            "cgroup": {"procs": cfg["cgroup"]["procs"]} if cfg.get("cgroup") else None,
         }
         self.cg = cfg.get("cgroup")
+        if self.cg:  # the supervisor joins once: every process it forks is born there (moving each costs ms)
+            sandbox_cgroup.join(self.cg)
         sandbox_seccomp.check(self.child_cfg["seccomp"])
         self.base_kb = _pss_kb(os.getpid())
         gc.collect()
@@ -198,7 +199,9 @@ class Supervisor:
         if self.cg:
             lim = self.program["limits"]
             try:
-                sandbox_cgroup.set_limits(self.cg, lim["memory_mb"], lim["processes"] + 1)  # +1: the judge
+                sandbox_cgroup.set_limits(
+                    self.cg, lim["memory_mb"], lim["processes"] + 2
+                )  # judge, supervisor
             except OSError:
                 pass  # usage above a lower limit (v1 refuses): the last limit stays
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
