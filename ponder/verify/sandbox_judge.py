@@ -14,21 +14,37 @@ import io
 import json
 import linecache
 import os
+import select
 import signal
 import socket
 import sys
+import time
 import traceback
 
 from ponder.verify import sandbox_child as child
 from ponder.verify import sandbox_rpc as rpc_mod
 
+# The judge lives as long as its worker serves assert-mode programs: its own limits, not a program's (each
+# test is bounded by its CPU timer and wall clock).
+LIMITS = {
+    "memory_mb": 1024,
+    "processes": 8,
+    "file_size_mb": 16,
+    "open_files": 64,
+    "cpu_s": 3600,
+    "n_tests": 1,
+}
 
-def main(sock: socket.socket, rpc: socket.socket, program: dict, cfg: dict) -> None:
+
+def main(sock: socket.socket, cfg: dict) -> None:
     """Entry point in the forked judge; never returns."""
     code = 0
     try:
-        child.setup([sock.fileno(), rpc.fileno()], program, cfg, dumpable=False)
-        _Judge(sock, rpc, program).serve()
+        child.setup([sock.fileno()], {"limits": LIMITS}, cfg, dumpable=False)
+        signal.signal(
+            signal.SIGINT, signal.SIG_IGN
+        )  # programs share its uid; other signals end it (it is replaced)
+        _Judge(sock).serve()
     except BaseException:  # noqa: BLE001 - anything here means the judge cannot go on
         code = 70
     finally:
@@ -36,22 +52,20 @@ def main(sock: socket.socket, rpc: socket.socket, program: dict, cfg: dict) -> N
 
 
 class _Judge:
-    def __init__(self, sock: socket.socket, rpc: socket.socket, program: dict):
+    def __init__(self, sock: socket.socket):
         self.sock = sock
-        self.link = rpc_mod.Link(rpc, int(program["limits"]["file_size_mb"]) << 20)
-        self.entry_point = program.get("entry_point")
-        self.compile_error = None
-        try:  # the same compile as the program's process: a program that does not compile is not asked
-            compile(program["source"], child.PROGRAM_FILE, "exec", dont_inherit=True)
-        except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError) as e:
-            self.compile_error = child._exc_line(e)
+        self.link: rpc_mod.Link | None = None
 
     def serve(self) -> None:
         while True:
-            data, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, 4)
-            if not data or len(fds) != 4:
+            data, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, 5)
+            if not data or len(fds) not in (4, 5):
                 return
             req = json.loads(data)
+            if len(fds) == 5:  # a new program: its connection
+                if self.link is not None:
+                    self.link.rpc.close()
+                self.link = rpc_mod.Link(socket.socket(fileno=fds.pop()), int(req["cap"]))
             in_fd, out_fd, err_fd, res_fd = fds
             payload = os.pread(in_fd, os.fstat(in_fd).st_size, 0).decode("utf-8", "surrogatepass")
             os.close(in_fd)
@@ -69,7 +83,7 @@ class _Judge:
                 write_through=True,
             )
             signal.setitimer(signal.ITIMER_PROF, float(req["cpu_s"]))
-            result = self.judge(payload)
+            result = self.judge(payload, req.get("entry_point"))
             signal.setitimer(signal.ITIMER_PROF, 0)
             for stream in (sys.stdout, sys.stderr):
                 try:
@@ -82,9 +96,7 @@ class _Judge:
                 os.close(res_fd)
             self.sock.send(json.dumps({"seq": req["seq"], "clean": True}).encode())
 
-    def judge(self, payload: str) -> dict:
-        if self.compile_error is not None:
-            return {"status": "compile_error", "detail": self.compile_error}
+    def judge(self, payload: str, entry_point: str | None) -> dict:
         linecache.cache[child.TESTS_FILE] = (len(payload), None, payload.splitlines(True), child.TESTS_FILE)
         try:
             tests = compile(payload, child.TESTS_FILE, "exec", dont_inherit=True)
@@ -97,14 +109,11 @@ class _Judge:
             g = {"__name__": "__main__", "__builtins__": builtins, **self.link.load()}
             exec(tests, g)
             check = g.get("check")  # only the test code's own check: a program's would be a proxy
-            if (
-                self.entry_point
-                and callable(check)
-                and not isinstance(check, rpc_mod.Remote)
-                and self.entry_point in g
-            ):
-                check(g[self.entry_point])
+            if entry_point and callable(check) and not isinstance(check, rpc_mod.Remote) and entry_point in g:
+                check(g[entry_point])
             result = {"status": "ok"}
+        except rpc_mod.CompileFailed as e:
+            result = {"status": "compile_error", "detail": str(e)[:500]}
         except rpc_mod.ProgramError as e:
             result = {"status": "runtime_error", "detail": child._exc_line(e)[:500], "exit_code": 1}
         except AssertionError as e:
@@ -137,3 +146,32 @@ def _raised_here(tb) -> bool:
         last = tb.tb_frame.f_code.co_filename
         tb = tb.tb_next
     return last == child.TESTS_FILE
+
+
+# --------------------------------------------------------------------------- in the supervisor
+
+
+def fork_program(program: dict, cfg: dict) -> tuple[int, socket.socket, socket.socket]:
+    """Fork the program's process for assert mode: (pid, its socket to the supervisor, the judge's end of
+    its connection, to hand to the judge with the program's first test)."""
+    pa, pb = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    rpc, r2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:
+        child.main(pb, program, cfg, rpc=r2)
+    pb.close()
+    r2.close()
+    pa.setblocking(False)
+    return pid, pa, rpc
+
+
+def program_settled(sock: socket.socket, seq: int, deadline: float) -> bool:
+    """After the judge's verdict: whether the program's process finished the test cleanly (it reports after
+    its exit handlers ran, with no thread left)."""
+    if select.select([sock], [], [], max(0.0, deadline - time.monotonic()) + 0.05)[0]:
+        try:
+            m = json.loads(sock.recv(1 << 12))
+            return isinstance(m, dict) and m.get("seq") == seq and m.get("clean") is True
+        except (OSError, ValueError, RecursionError):
+            return False
+    return False

@@ -33,6 +33,10 @@ class ProgramError(BaseException):
     """The program failed in a way the test code may not catch (it exited, died, or sent garbage)."""
 
 
+class CompileFailed(ProgramError):
+    """The program does not compile (as its process reports: a lie here only makes it fail)."""
+
+
 # --------------------------------------------------------------------------- plain values
 
 
@@ -142,7 +146,7 @@ def _exact(sock: socket.socket, n: int) -> bytes:
 # --------------------------------------------------------------------------- the program's side
 
 
-def serve_program(code, fresh_main, rpc: socket.socket, cap: int) -> dict:
+def serve_program(code, fresh_main, rpc: socket.socket, cap: int, compile_error: str | None = None) -> dict:
     """Run in the program's process for one test: load the program, answer calls until the judge says
     "end". Returns the child's result ({"status": "ok"}; the verdict is the judge's)."""
     handles: list = []
@@ -152,7 +156,9 @@ def serve_program(code, fresh_main, rpc: socket.socket, cap: int) -> dict:
         if op == "end":
             return {"status": "ok"}
         try:
-            if op == "load":
+            if compile_error is not None:
+                reply = {"compile_error": compile_error}
+            elif op == "load":
                 handles.clear()
                 g = fresh_main()
                 exec(code, g)
@@ -266,6 +272,8 @@ class Link:
         reply = recv(self.rpc, self.cap)
         if not isinstance(reply, dict):
             raise ProgramError("the program sent a malformed reply")
+        if "compile_error" in reply:
+            raise CompileFailed(str(reply["compile_error"])[:500])
         if "exit" in reply:
             raise ProgramError(f"the program exited ({reply['exit']!r:.20}) instead of returning")
         if "err" in reply:

@@ -101,6 +101,7 @@ class Supervisor:
         self.pidfd = -1
         self.prog: int | None = None  # assert mode: the program's process (self.child is the judge)
         self.prog_sock: socket.socket | None = None
+        self.new_rpc: socket.socket | None = None  # the judge's end of a new program's connection
         self.seq = 0
         ss.prctl(ss.PR_SET_PDEATHSIG, signal.SIGKILL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -163,11 +164,17 @@ class Supervisor:
 
     # ------------------------------------------------------------------ programs and children
     def end_program(self) -> None:
-        if self.child is not None or self.program is not None:
-            self.kill_all()
-            if (
-                self.ns
-            ):  # fresh mounts: nothing a program did to them (modes, owners, files) meets the next one
+        if self.program is not None or (self.child is not None and self.prog is not None):
+            if self.prog is not None and self.child is not None and not self.others():
+                os.kill(self.prog, signal.SIGKILL)  # the program's process only: the judge serves the next
+                os.waitpid(self.prog, 0)
+                os.kill(self.child, signal.SIGCONT)  # in case the program stopped it (kill(-1, SIGSTOP))
+                self.prog_sock.close()
+                self.prog, self.prog_sock = None, None
+            else:
+                self.kill_all()
+            # fresh mounts: nothing a program did to them (modes, owners, files) meets the next one
+            if self.ns:
                 for d in self.scratch:
                     sandbox_fs.fresh_tmpfs(d, self.cfg)
             else:
@@ -204,35 +211,28 @@ class Supervisor:
                 )  # judge, supervisor
             except OSError:
                 pass  # usage above a lower limit (v1 refuses): the last limit stays
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         if self.program["mode"] == "assert":
-            # Two processes: the program answers calls, the judge runs the test code and gives the verdict
-            # (the one whose report counts is the judge: it is self.child here).
-            pa, pb = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            r1, r2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            prog = os.fork()
-            if prog == 0:
-                sandbox_child.main(pb, self.program, self.child_cfg, rpc=r2)
-            pid = os.fork()
-            if pid == 0:
-                sandbox_judge.main(b, r1, self.program, self.child_cfg)
-            for x in (pb, r1, r2):
-                x.close()
-            pa.setblocking(False)
-            self.prog, self.prog_sock = prog, pa
-        else:
-            pid = os.fork()
-            if pid == 0:
-                a.close()
-                sandbox_child.main(b, self.program, self.child_cfg)
+            # Two processes: the program's answers calls; the judge -- kept from program to program, and
+            # self.child here, as its report is the one that counts -- runs the test code.
+            self.prog, self.prog_sock, self.new_rpc = sandbox_judge.fork_program(self.program, self.child_cfg)
+            if self.child is not None:
+                return
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            a.close()
+            if self.program["mode"] == "assert":
+                sandbox_judge.main(b, self.child_cfg)
+            sandbox_child.main(b, self.program, self.child_cfg)
         b.close()
         a.setblocking(False)
         self.child, self.sock, self.pidfd = pid, a, os.pidfd_open(pid)
 
     def _forget_child(self) -> None:
-        for x in (self.sock, self.prog_sock):
+        for x in (self.sock, self.prog_sock, self.new_rpc):
             if x is not None:
                 x.close()
+        self.new_rpc = None
         if self.pidfd >= 0:
             os.close(self.pidfd)
         self.child, self.sock, self.pidfd = None, None, -1
@@ -269,6 +269,8 @@ class Supervisor:
         if "program" in msg:
             self.end_program()
             self.program = msg["program"]
+            if self.program["mode"] != "assert" and self.child is not None:
+                self.kill_all()  # a judge kept from an assert-mode program
             names = self.program.get("packages") or []
             self.program["sys_path"] = sandbox_packages.sys_path(self.cfg, names)
             self.site = self.ns and sandbox_packages.mount_site(self.cfg["package_fds"], names, ss)
@@ -301,9 +303,11 @@ class Supervisor:
         raise OSError("could not create a working directory")
 
     def _send_and_wait(self, fds: list[int], workdir: str, deadline: float, lim: dict) -> dict:
-        req = json.dumps({"seq": self.seq, "workdir": workdir, "cpu_s": lim["cpu_s"]}).encode()
+        entry, cap = self.program.get("entry_point"), int(lim["file_size_mb"]) << 20
+        req = {"seq": self.seq, "workdir": workdir, "cpu_s": lim["cpu_s"], "entry_point": entry, "cap": cap}
+        req = json.dumps(req).encode()
         for attempt in (0, 1):
-            if self.child is None:
+            if self.child is None or (self.program["mode"] == "assert" and self.prog is None):
                 self.spawn()
             try:
                 if self.prog is not None:  # assert mode: the program gets its streams, never the tests
@@ -313,7 +317,10 @@ class Supervisor:
                     finally:
                         for fd in spare:
                             os.close(fd)
-                socket.send_fds(self.sock, [req], fds)
+                socket.send_fds(self.sock, [req], fds + ([self.new_rpc.fileno()] if self.new_rpc else []))
+                if self.new_rpc is not None:
+                    self.new_rpc.close()
+                    self.new_rpc = None
                 break
             except OSError:
                 if attempt:
@@ -323,19 +330,9 @@ class Supervisor:
         out = self._wait(deadline, lim)
         if self.cg and sandbox_cgroup.oom_kills(self.cg) > ooms:
             out["memory"] = True  # the kernel killed a process of the program at the cgroup's limit
-        if self.prog is not None and not self._program_settled(deadline):
+        if self.prog is not None and not sandbox_judge.program_settled(self.prog_sock, self.seq, deadline):
             self.kill_all()  # the program's process died, hangs, or left threads running
         return out
-
-    def _program_settled(self, deadline: float) -> bool:
-        """Assert mode, after the verdict: whether the program's process finished the test cleanly."""
-        if select.select([self.prog_sock], [], [], max(0.0, deadline - time.monotonic()) + 0.05)[0]:
-            try:
-                m = json.loads(self.prog_sock.recv(1 << 12))
-                return isinstance(m, dict) and m.get("seq") == self.seq and m.get("clean") is True
-            except (OSError, ValueError, RecursionError):
-                return False
-        return False
 
     def _wait(self, deadline: float, lim: dict) -> dict:
         out = {"done": None, "died": False, "timed_out": False, "memory": False, "status": None, "cpu_s": 0.0}

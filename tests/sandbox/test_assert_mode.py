@@ -3,6 +3,7 @@
 
 import pytest
 
+from ponder.verify.code import SandboxPool
 from ponder.verify.sandbox import Limits
 
 TEST = "assert f(1) == 42"
@@ -107,3 +108,23 @@ def test_honest_programs_keep_python_semantics(pool):
     r = pool.run_tests(src, tests, mode="assert")
     assert [x.status for x in r] == ["passed"] * 4 + ["failed", "passed"], r
     assert 'File "tests.py", line 1' in r[4].stderr
+
+
+def test_a_program_cannot_break_the_judge_for_the_next_program():
+    # After its verdict, at exit, a program signals every process it may (the judge, kept for the next
+    # assert-mode program of the worker, shares its uid).
+    with SandboxPool(1, isolation="namespaces") as pool:
+        _spoil(pool)
+
+
+def _spoil(pool):
+    for sig in ("SIGSTOP", "SIGINT", "SIGTERM", "SIGKILL"):
+        spoiler = f"import atexit, os, signal\natexit.register(lambda: os.kill(-1, signal.{sig}))\ndef f(x):\n    return 42\n"
+        honest = "def f(x):\n    return 42\n"
+        jobs = [
+            {"source": s, "tests": [TEST], "mode": "assert", "entry_point": "f", "timeout_s": 3}
+            for s in (spoiler, honest)
+        ]
+        for _ in range(2):
+            results = [r[0].status for r in pool.run_tests_many(jobs)]
+            assert results[1] == "passed", (sig, results)  # the spoiler's own verdict may be lost, no other
