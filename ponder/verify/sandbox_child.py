@@ -348,10 +348,11 @@ class _Child:
         for timer in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL):
             signal.setitimer(timer, 0)
         for sig, handler in self.handlers.items():
-            try:
-                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-            except (OSError, ValueError, TypeError):
-                pass
+            if signal.getsignal(sig) is not handler:  # only what the test changed: one system call each
+                try:
+                    signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+                except (OSError, ValueError, TypeError):
+                    pass
 
 
 def _write_result(fd: int, result: dict) -> None:
