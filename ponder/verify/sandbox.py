@@ -92,6 +92,8 @@ from ponder.verify import sandbox_cgroup
 PONDER_ROOT = str(Path(__file__).resolve().parents[2])
 SANDBOX_UID = 1000  # the program's uid inside the user namespace (privileged mode)
 HOST_UID_BASE = 0x7E000000  # host uids for programs: far above any real account
+JUDGE_UID_BASE = 0x7F000000  # host uids for assert-mode judges (another range: not programs' processes)
+JUDGE_UID = 1001  # the judge's uid inside the user namespace (privileged mode)
 ISOLATIONS = ("auto", "namespaces", "rlimits")
 _BOOT = (
     "import sys; sys.path.insert(0, {root!r}); from ponder.verify.sandbox_worker import boot; boot(sys.argv)"
@@ -145,9 +147,10 @@ class WorkerLost(Exception):
         self.malformed = malformed
 
 
-def host_uid(index: int) -> int:
-    """The host uid a worker's programs run as: unique per process and worker, far above real accounts."""
-    return HOST_UID_BASE + ((os.getpid() & 0xFFFF) << 6) + (index & 0x3F)
+def host_uid(index: int, base: int = HOST_UID_BASE) -> int:
+    """The host uid a worker's programs run as: unique per process and worker, far above real accounts.
+    With ``base=JUDGE_UID_BASE``: the uid of the worker's assert-mode judge, which programs cannot signal."""
+    return base + ((os.getpid() & 0xFFFF) << 6) + (index & 0x3F)
 
 
 def shared_libraries() -> list[str]:
@@ -186,16 +189,17 @@ def worker_config(
         if euid == 0 and not single_uid:
             # Inside root stays host root (the supervisor must read the interpreter wherever it lives);
             # the program runs as SANDBOX_UID, a host uid of its own with no rights on the host.
-            x = host_uid(index)
-            cfg.update(uid_map=f"0 0 1\n{SANDBOX_UID} {x} 1\n", gid_map=f"0 0 1\n{SANDBOX_UID} {x} 1\n")
-            cfg.update(setgroups="allow", privileges="setuid", uid=SANDBOX_UID)
-        else:
+            x, j = host_uid(index), host_uid(index, JUDGE_UID_BASE)
+            maps = f"0 0 1\n{SANDBOX_UID} {x} 1\n{JUDGE_UID} {j} 1\n"
+            cfg.update(uid_map=maps, gid_map=maps, setgroups="allow", privileges="setuid")
+            cfg.update(uid=SANDBOX_UID, judge_uid=JUDGE_UID)
+        else:  # one uid only: the judge shares it (woken with SIGCONT after each program, see the worker)
             cfg.update(uid_map=f"0 {euid} 1\n", gid_map=f"0 {egid} 1\n", setgroups="deny")
-            cfg.update(privileges="single_uid", uid=0)
+            cfg.update(privileges="single_uid", uid=0, judge_uid=0)
     elif euid == 0:
-        cfg.update(privileges="setuid", uid=host_uid(index))
+        cfg.update(privileges="setuid", uid=host_uid(index), judge_uid=host_uid(index, JUDGE_UID_BASE))
     else:
-        cfg.update(privileges="none", uid=euid)
+        cfg.update(privileges="none", uid=euid, judge_uid=euid)
     return cfg
 
 

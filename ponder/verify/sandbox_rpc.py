@@ -2,7 +2,8 @@
 
 In assert mode the test code (``assert f(1) == 42``, HumanEval's ``check(candidate)``) never runs in the
 program's interpreter. A *judge* process, forked from the supervisor with a pristine interpreter and made
-non-dumpable (the program cannot read or write its memory, its files or its descriptors), runs the test code;
+non-dumpable (the program cannot read or write its memory, its files or its descriptors), runs the test code
+(:mod:`sandbox_judge`; it serves the worker's assert-mode programs one after the other);
 the program's names are proxies there. Calling one sends the arguments to the program's process, which calls
 the real function and sends back the result as plain data: ``None``, bools, ints of any size, floats, strings,
 bytes, complex, and lists, tuples, sets, frozensets, dicts and ranges of those, each rebuilt as the exact

@@ -222,7 +222,7 @@ class Supervisor:
         if pid == 0:
             a.close()
             if self.program["mode"] == "assert":
-                sandbox_judge.main(b, self.child_cfg)
+                sandbox_judge.main(b, {**self.child_cfg, "uid": self.cfg["judge_uid"]})
             sandbox_child.main(b, self.program, self.child_cfg)
         b.close()
         a.setblocking(False)
