@@ -21,7 +21,7 @@ from ponder.errors import PonderError
 from ponder.io import write_json, write_text
 from ponder.losses.dpo import preference_loss
 from ponder.progress import progress
-from ponder.train import checkpoint, distributed, optim, refcache, steps
+from ponder.train import checkpoint, distributed, optim, refcache, settings, steps
 from ponder.train.data import StepSchedule, parse_sources, read_pair_records
 from ponder.train.encode import Encoder, Where
 from ponder.train.logprobs import logprobs
@@ -90,7 +90,9 @@ class DPOConfig:
     shuffle: bool = option(True, help="Shuffle the pairs each epoch (seeded); false keeps file order.")
     seed: int = option(0, help="Seed for data order, mixture sampling and any randomness in training.")
     bf16: bool = option(False, help="bf16 autocast with fp32 master weights.")
-    gradient_checkpointing: bool = option(False, help="Recompute activations in backward to save memory.")
+    gradient_checkpointing: bool = settings.gradient_checkpointing()
+    logits_per_chunk: int = settings.logits_per_chunk()
+    save_dtype: settings.SaveDtype = settings.save_dtype()
     save_every: int = option(0, help="Write a resumable checkpoint every N steps; 0: only the final model.")
     keep_checkpoints: int | None = option(2, help="Keep the N newest checkpoints; null: keep all.")
     resume: bool = option(False, help="Continue the run in `output` from its latest checkpoint.")
@@ -149,15 +151,19 @@ def run(cfg: DPOConfig) -> dict:
     ref_model, ref_table = None, None
     if cfg.precompute_ref:
         ref_table = _precompute_reference(acc, cfg, sources, files, encoder, ref_path)
-    elif not cfg.reference_free:
-        ref_model = load_model(ref_path, trainable=False).to(acc.device)
     policy = load_model(
-        ckpt / "model" if ckpt else cfg.model, gradient_checkpointing=cfg.gradient_checkpointing
+        ckpt / "model" if ckpt else cfg.model,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        logits_per_chunk=cfg.logits_per_chunk,
     )
     optimizer = optim.build_optimizer(
         policy, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=tuple(cfg.adam_betas), eps=cfg.adam_eps
     )
     policy, optimizer = acc.prepare(policy, optimizer)
+    if not (cfg.precompute_ref or cfg.reference_free):
+        # sharded like the policy under FSDP / ZeRO-3 (after it: DeepSpeed's settings are resolved by then)
+        ref = load_model(ref_path, trainable=False, logits_per_chunk=cfg.logits_per_chunk)
+        ref_model = distributed.prepare_reference(acc, ref)
     start = 0
     if ckpt is not None:
         start = checkpoint.load_checkpoint_state(acc, ckpt)["step"]
@@ -229,12 +235,13 @@ def run(cfg: DPOConfig) -> dict:
                 step + 1,
                 steps.trainer_state(schedule, step + 1, config),
                 keep=cfg.keep_checkpoints,
+                dtype=cfg.save_dtype,
             )
     bar.close()
 
     # ------------------------------------------------------------------ final model and report
     elapsed = time.perf_counter() - t0
-    checkpoint.save_model(acc, policy, tokenizer, out / "model")
+    checkpoint.save_model(acc, policy, tokenizer, out / "model", cfg.save_dtype)
     logger.close()
     summary = {
         "recipe": "dpo",
@@ -335,7 +342,8 @@ def _precompute_reference(
         cached = refcache.load(path, key)
         if cached is None:
             if model is None:
-                model = load_model(ref_path, trainable=False).to(acc.device)
+                ref = load_model(ref_path, trainable=False, logits_per_chunk=cfg.logits_per_chunk)
+                model = distributed.prepare_reference(acc, ref)
             values = _reference_pass(acc, cfg, model, groups)
             cached = [None] * (max(index) + 1)
             for k, v in zip(index, values, strict=True):

@@ -20,7 +20,7 @@ from ponder.errors import PonderError
 from ponder.io import write_json, write_text
 from ponder.losses.sft import sft_loss
 from ponder.records import Pair, Sample
-from ponder.train import checkpoint, distributed, optim, steps
+from ponder.train import checkpoint, distributed, optim, settings, steps
 from ponder.train.data import Conversation, PromptCompletion, StepSchedule, parse_sources, read_sft_records
 from ponder.train.encode import Encoder, Where
 from ponder.train.logprobs import logprobs
@@ -75,7 +75,9 @@ class SFTConfig:
     shuffle: bool = option(True, help="Shuffle the examples each epoch (seeded); false keeps file order.")
     seed: int = option(0, help="Seed for data order, mixture sampling and any randomness in training.")
     bf16: bool = option(False, help="bf16 autocast with fp32 master weights.")
-    gradient_checkpointing: bool = option(False, help="Recompute activations in backward to save memory.")
+    gradient_checkpointing: bool = settings.gradient_checkpointing()
+    logits_per_chunk: int = settings.logits_per_chunk()
+    save_dtype: settings.SaveDtype = settings.save_dtype()
     save_every: int = option(0, help="Write a resumable checkpoint every N steps; 0: only the final model.")
     keep_checkpoints: int | None = option(2, help="Keep the N newest checkpoints; null: keep all.")
     resume: bool = option(False, help="Continue the run in `output` from its latest checkpoint.")
@@ -126,7 +128,9 @@ def run(cfg: SFTConfig) -> dict:
     total = schedule.total_steps
     warmup = optim.warmup_steps(total, cfg.warmup_ratio)
     model = load_model(
-        ckpt / "model" if ckpt else cfg.model, gradient_checkpointing=cfg.gradient_checkpointing
+        ckpt / "model" if ckpt else cfg.model,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        logits_per_chunk=cfg.logits_per_chunk,
     )
     optimizer = optim.build_optimizer(
         model, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=tuple(cfg.adam_betas), eps=cfg.adam_eps
@@ -194,12 +198,13 @@ def run(cfg: SFTConfig) -> dict:
                 step + 1,
                 steps.trainer_state(schedule, step + 1, config),
                 keep=cfg.keep_checkpoints,
+                dtype=cfg.save_dtype,
             )
     bar.close()
 
     # ------------------------------------------------------------------ final model and report
     elapsed = time.perf_counter() - t0
-    checkpoint.save_model(acc, model, tokenizer, out / "model")
+    checkpoint.save_model(acc, model, tokenizer, out / "model", cfg.save_dtype)
     logger.close()
     summary = {
         "recipe": "sft",
