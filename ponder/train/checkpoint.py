@@ -67,8 +67,9 @@ def save_model(accelerator, model, tokenizer, path: str | Path, dtype: str = "fl
         tmp = path.with_name(f".partial-{path.name}")
         if tmp.exists():
             shutil.rmtree(tmp)
-        state_dict = cast_state_dict(state_dict, SAVE_DTYPES[dtype])
-        accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+        unwrapped = accelerator.unwrap_model(model)
+        state_dict = cast_state_dict(_drop_tied_head(unwrapped, state_dict), SAVE_DTYPES[dtype])
+        unwrapped.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
         _name_dtype(tmp / "config.json", dtype)
         tokenizer.save_pretrained(tmp)
         if path.exists():
@@ -91,6 +92,21 @@ def cast_state_dict(state_dict: dict[str, torch.Tensor], dtype: torch.dtype) -> 
             cast[key] = v.to(dtype)
         out[k] = cast[key]
     return out
+
+
+def _drop_tied_head(model, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Without the LM head's weight when it is tied to the input embedding: a state dict gathered from
+    shards (FSDP) holds two separate copies, which ``save_pretrained`` would both store."""
+    if not getattr(getattr(model, "config", None), "tie_word_embeddings", False):
+        return state_dict
+    names = {id(m): n for n, m in model.named_modules()}
+    head, embed = model.get_output_embeddings(), model.get_input_embeddings()
+    if head is None or embed is None or id(head) not in names or id(embed) not in names:
+        return state_dict
+    head_key, embed_key = f"{names[id(head)]}.weight", f"{names[id(embed)]}.weight"
+    if head_key in state_dict and embed_key in state_dict and head_key != embed_key:
+        return {k: v for k, v in state_dict.items() if k != head_key}
+    return state_dict
 
 
 def _name_dtype(config_path: Path, dtype: str) -> None:
