@@ -124,7 +124,8 @@ from transformers import Qwen2Config, Qwen2ForCausalLM
 from ponder.train import chunked
 from ponder.train.logprobs import logprobs
 from ponder.train.metrics import peak_rss_bytes, reset_peak_rss, rss_bytes
-from ponder.train.packing import PromptGroup, pack, register_attention
+from ponder.train.attention import register_attention
+from ponder.train.packing import PromptGroup, pack
 
 vocab, tokens = int(sys.argv[1]), int(sys.argv[2])
 torch.manual_seed(0)
