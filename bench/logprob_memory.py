@@ -31,8 +31,8 @@ VOCAB = 151_936
 WHOLE_BYTES_PER_TOKEN = 2.7 * 2**30 / 1000  # measured: the whole-logits peak grows ~2.5 GiB per 1,000 tokens
 
 
-def build_model(folder: Path) -> Path:
-    """The nano preset with Qwen's vocabulary; the tokenizer is ponder's tiny one (ids below 1,024)."""
+def build_model(folder: Path, preset: str = "nano") -> Path:
+    """A tiny preset with Qwen's vocabulary; the tokenizer is ponder's tiny one (ids below 1,024)."""
     if (folder / "model.safetensors").exists():
         return folder
     import torch
@@ -40,10 +40,10 @@ def build_model(folder: Path) -> Path:
 
     from ponder.models.tiny import build_tiny_model, make_config
 
-    build_tiny_model(folder, "nano", seed=0)
+    build_tiny_model(folder, preset, seed=0)
     tok = AutoTokenizer.from_pretrained(str(folder))
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(make_config("nano", VOCAB, tok.eos_token_id, tok.pad_token_id))
+    model = Qwen2ForCausalLM(make_config(preset, VOCAB, tok.eos_token_id, tok.pad_token_id))
     model.save_pretrained(folder)
     return folder
 
