@@ -28,6 +28,11 @@ def make_accelerator():
     from accelerate import Accelerator
 
     cpu = not torch.cuda.is_available()
+    if cpu and os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
+        # accelerate would run it as plain data parallel (or stop on a missing package) without saying so
+        raise PonderError(
+            "a DeepSpeed launch config needs GPUs; on CPU launch with fsdp.yaml (FSDP2) or torchrun (DDP)"
+        )
     acc = Accelerator(cpu=cpu)
     if cpu and acc.num_processes > 1 and os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
         _fsdp_on_cpu(acc)
@@ -79,17 +84,16 @@ def prepare_reference(acc, model: torch.nn.Module) -> torch.nn.Module:
     return model.to(acc.device).eval()
 
 
-def _deepspeed_reference(acc, model: torch.nn.Module) -> torch.nn.Module:
-    import deepspeed
-
-    ds = acc.state.deepspeed_plugin.deepspeed_config
+def reference_deepspeed_config(ds: dict) -> dict | None:
+    """The DeepSpeed config of a frozen reference from the policy's (accelerate's ``deepspeed_config``):
+    ZeRO-3 parameter sharding and the 16-bit setting kept; no optimizer, no "auto" entries (those are
+    resolved for the trainer only). ``None`` below stage 3, where parameters are not sharded."""
     zero = dict(ds.get("zero_optimization", {}))
     if zero.get("stage") != 3:
-        return model.to(acc.device).eval()
-    # Only what an inference engine reads; "auto" entries are for the trainer and are left out.
+        return None
     config = {
         "zero_optimization": {
-            k: v for k, v in zero.items() if v != "auto" and not k.startswith("offload_opt")
+            k: v for k, v in zero.items() if v != "auto" and not k.startswith("offload_optimizer")
         },
         "train_micro_batch_size_per_gpu": 1,
         "gradient_accumulation_steps": 1,
@@ -97,6 +101,15 @@ def _deepspeed_reference(acc, model: torch.nn.Module) -> torch.nn.Module:
     for key in ("bf16", "fp16"):
         if ds.get(key, {}).get("enabled") is True:
             config[key] = {"enabled": True}
+    return config
+
+
+def _deepspeed_reference(acc, model: torch.nn.Module) -> torch.nn.Module:
+    config = reference_deepspeed_config(acc.state.deepspeed_plugin.deepspeed_config)
+    if config is None:
+        return model.to(acc.device).eval()
+    import deepspeed
+
     engine, *_ = deepspeed.initialize(model=model, config=config)
     engine.eval()
     return engine
