@@ -56,3 +56,16 @@ def sft_file(tmp_path_factory):
 
 def grads(model):
     return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+
+EPS = torch.finfo(torch.float32).eps
+
+
+def assert_close(actual, expected, factor=64, eps=EPS):
+    """|actual - expected| <= factor * eps * max|expected|: the rounding of the magnitudes compared (fp32
+    by default; pass bf16's eps for bf16 computations)."""
+    a = torch.as_tensor(actual, dtype=torch.float64).detach()
+    e = torch.as_tensor(expected, dtype=torch.float64).detach()
+    bound = factor * eps * float(e.abs().max())
+    err = float((a - e).abs().max())
+    assert err <= bound, (err, bound)

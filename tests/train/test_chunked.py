@@ -13,16 +13,7 @@ from ponder.train.logprobs import logprobs
 from ponder.train.model import load_model
 from ponder.train.packing import PromptGroup, pack, pad
 from tests.helpers import subprocess_env
-from tests.train.conftest import grads
-
-EPS = torch.finfo(torch.float32).eps
-
-
-def assert_close(actual, expected, factor=64, eps=EPS):
-    """|actual - expected| <= factor * eps * max|expected|: rounding of the magnitudes compared."""
-    bound = factor * eps * float(expected.detach().abs().max())
-    err = float((actual - expected).detach().abs().max())
-    assert err <= bound, (err, bound)
+from tests.train.conftest import assert_close, grads
 
 
 def _groups(seed=0):

@@ -17,9 +17,9 @@ from ponder.train.metrics import read_metrics
 from ponder.train.model import load_model
 from ponder.train.packing import PromptGroup, pack
 from tests.helpers import ROOT, subprocess_env
+from tests.train.conftest import assert_close
 
 FSDP_YAML = Path(ponder.__file__).parent / "recipes" / "configs" / "accelerate" / "fsdp.yaml"
-EPS = torch.finfo(torch.float32).eps
 
 
 def _launch(*args, mixed_precision=None):
@@ -40,12 +40,6 @@ def _launch(*args, mixed_precision=None):
     return r.stdout
 
 
-def _close(actual: float | torch.Tensor, expected: float | torch.Tensor, factor: float) -> None:
-    a, e = torch.as_tensor(actual, dtype=torch.float64), torch.as_tensor(expected, dtype=torch.float64)
-    bound = factor * EPS * float(e.abs().max())
-    assert float((a - e).abs().max()) <= bound, (a, e, bound)
-
-
 def test_reference_is_sharded_and_gets_rank_0_weights(tiny_model_dir):
     """Rank 1's reference starts as zeros (the placeholders of cpu_ram_efficient_loading); after
     prepare_reference every rank holds about half of it and computes rank 0's log-probs. bf16 as shipped."""
@@ -61,7 +55,7 @@ def test_reference_is_sharded_and_gets_rank_0_weights(tiny_model_dir):
     model = load_model(tiny_model_dir, trainable=False)
     with torch.no_grad():
         one = logprobs(model, pack([PromptGroup((5, 6, 7, 8), ((9, 10, 11), (12, 13)))])).tokens
-    _close(rank0["ref"], one, factor=torch.finfo(torch.bfloat16).eps / EPS * 4)
+    assert_close(rank0["ref"], one, factor=4, eps=torch.finfo(torch.bfloat16).eps)
 
 
 def _weights(folder):
@@ -75,11 +69,11 @@ def _same_run(fsdp_dir, one_dir, keys):
     assert [r["step"] for r in ra] == [r["step"] for r in rb] == [1, 2, 3]
     for x, y in zip(ra, rb, strict=True):
         for key in keys:
-            _close(x[key], y[key], factor=64)
+            assert_close(x[key], y[key], factor=64)
     wa, wb = _weights(fsdp_dir / "model"), _weights(one_dir / "model")
     assert wa.keys() == wb.keys()  # the tied head is stored once, as by one process
     for name in wb:
-        _close(wa[name], wb[name], factor=2048)
+        assert_close(wa[name], wb[name], factor=2048)
 
 
 def test_fsdp2_dpo_and_sft_equal_one_process(tmp_path, tiny_model_dir, pair_file, sft_file):
