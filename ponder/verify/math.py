@@ -5,7 +5,7 @@ Public API (stable):
 - ``extract_answer(text, *, strict=False, fallbacks=DEFAULT_FALLBACKS) -> str | None``
 - ``is_equivalent(pred, gold, *, timeout_s=DEFAULT_TIMEOUT_S) -> bool``
 - ``answer_key(answer) -> str``: equal for equivalent answers in the common forms (for voting)
-- ``majority_vote(answers) -> Vote(answer, count, share)``
+- ``majority_vote(answers) -> Vote(answer, count, share, clusters)`` (:mod:`ponder.verify.vote`)
 - ``grade(response, gold) -> Verdict(correct, pred, reason)``; never raises on model output
 
 How two answers are compared (``compare``): identical text, then both are parsed (LaTeX or plain text)
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from functools import lru_cache
 
 from ponder.records import Verdict
@@ -34,6 +33,7 @@ from ponder.verify.answers.normalize import MAX_PARSE_CHARS, clean, text_key
 from ponder.verify.answers.numeric import Evaluator, Timeout, Unevaluable, symbol_value, value_key
 from ponder.verify.answers.scalars import Budget
 from ponder.verify.answers.sets import as_set, pieces
+from ponder.verify.vote import Vote, plurality
 
 __all__ = [
     "DEFAULT_FALLBACKS",
@@ -51,15 +51,6 @@ __all__ = [
 DEFAULT_TIMEOUT_S = 1.0
 _COMMA_DECIMAL = re.compile(r"\$?\s*-?\d+,\d+\s*\$?")
 _POINT_DECIMAL = re.compile(r"\$?\s*-?\d*\.\d+\s*\$?")
-
-
-@dataclass(frozen=True)
-class Vote:
-    """The winning answer of a vote, its number of votes, and ``count / len(answers)``."""
-
-    answer: str | None
-    count: int
-    share: float
 
 
 def extract_answer(text: str, *, strict: bool = False, fallbacks=DEFAULT_FALLBACKS) -> str | None:
@@ -241,45 +232,25 @@ def _key(n: tuple, depth: int) -> str:
 
 
 def majority_vote(answers, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Vote:
-    """The most common answer among ``answers`` (None for unextractable ones).
+    """The most common answer among ``answers`` (None for unextractable ones), with every cluster.
 
-    Answers are clustered by ``answer_key``; then the clusters' representatives (the first answer of
-    each) are merged with ``is_equivalent``, so the work grows with the number of distinct answers, not
-    with the number of answers squared. ``share`` is ``count / len(answers)``, unextractable answers
-    included (PFPO's definition). Ties go to the answer seen first.
+    The one vote of :mod:`ponder.verify.vote`: answers are clustered by ``answer_key``; then the clusters'
+    representatives (the first answer of each) are merged with ``is_equivalent``, so the work grows with the
+    number of distinct answers, not with the number of answers squared. ``share`` is ``count / len(answers)``,
+    unextractable answers included (PFPO's definition). Ties go to the answer seen first.
 
     Each comparison has ``timeout_s``; all comparisons of one vote together have ``10 * timeout_s``,
     after which the remaining clusters stay apart, so a vote returns in bounded time whatever the answers.
     """
     answers = list(answers)
-    total = len(answers)
-    clusters: dict[str, list] = {}  # key -> [first index, count, representative]
-    for i, a in enumerate(answers):
-        if not isinstance(a, str) or not a.strip():
-            continue
-        key = answer_key(a)
-        c = clusters.get(key)
-        if c is None:
-            clusters[key] = [i, 1, a]
-        else:
-            c[1] += 1
-    groups: list[list] = []  # [first index, count, representative]
-    deadline = time.monotonic() + 10 * timeout_s
-    for first, count, rep in sorted(clusters.values(), key=lambda c: (-c[1], c[0])):
-        for g in groups:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                continue
-            if is_equivalent(rep, g[2], timeout_s=min(timeout_s, left)):
-                g[1] += count
-                g[0] = min(g[0], first)
-                break
-        else:
-            groups.append([first, count, rep])
-    if not groups:
-        return Vote(answer=None, count=0, share=0.0)
-    best = max(groups, key=lambda g: (g[1], -g[0]))
-    return Vote(answer=best[2], count=best[1], share=best[1] / total)
+
+    def key(a) -> str | None:
+        return answer_key(a) if isinstance(a, str) and a.strip() else None
+
+    def same(a: str, b: str, left: float) -> bool:
+        return is_equivalent(a, b, timeout_s=min(timeout_s, left))
+
+    return plurality(answers, key, same=same, budget_s=10 * timeout_s)
 
 
 def grade(response: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Verdict:
