@@ -20,8 +20,10 @@ from typing import Any
 from ponder.errors import InputError, PonderError
 from ponder.generation.base import Generator, SamplingParams, render_prompt
 from ponder.io import StageWriter, write_records
-from ponder.pairs.code_process import VALUES, prefix_pairs, prefix_value, problem_rng, sample_prefixes
+from ponder.pairs.code_process import VALUES, prefix_pairs, sample_prefixes
 from ponder.pairs.code_stage import load_samples_by_id, test_mode
+from ponder.pairs.pairing import problem_rng
+from ponder.pairs.prefixes import prefix_value
 from ponder.progress import progress
 from ponder.records import Pair, Problem, Sample, iter_json_objects, load_records
 from ponder.verify.code import Job, Limits, SandboxPool
@@ -103,7 +105,7 @@ def _value_chunk(
     cuts = [
         sample_prefixes(
             smp.responses,
-            problem_rng(s.seed, p.id, "cuts"),
+            problem_rng("code-process", "cuts", s.seed, p.id),
             upper_step_ratio=s.upper_step_ratio,
             sample_ratio=s.sample_ratio,
             max_prefixes=s.max_prefixes_per_problem,
@@ -146,8 +148,8 @@ def _value_chunk(
             passed = [counts[("value", k, m, c)] for c in range(s.completions_per_prefix)]
             x = {
                 "text": pre.text,
-                "sample": pre.sample,
-                "lines": pre.lines,
+                "response_index": pre.response_index,
+                "steps": pre.steps,
                 "passed": passed,
                 "value": prefix_value(passed, s.value),
             }
@@ -157,7 +159,11 @@ def _value_chunk(
             prefixes.append(x)
         values = [x["value"] for x in prefixes]
         pairs = prefix_pairs(
-            values, len(tests), problem_rng(s.seed, p.id, "pairs"), lower_bound=s.lower_bound, margin=s.margin
+            values,
+            len(tests),
+            problem_rng("code-process", "pairs", s.seed, p.id),
+            lower_bound=s.lower_bound,
+            margin=s.margin,
         )
         records.append(
             {
@@ -239,8 +245,8 @@ def run_code_process(
                 "chosen_value": a["value"],
                 "rejected_value": b["value"],
                 "tests": rec["tests"],
-                "chosen_sample": a["sample"],
-                "rejected_sample": b["sample"],
+                "chosen_index": a["response_index"],
+                "rejected_index": b["response_index"],
             }
             pairs.append(
                 Pair(

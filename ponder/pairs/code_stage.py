@@ -21,7 +21,6 @@ passes more of the problem's own tests than the rejected one), and ``chosen_corr
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from ponder.feedback.pseudo_tests import agrees, pass_counts, pseudo_tests, vote
 from ponder.feedback.test_inputs import input_mode
 from ponder.io import StageWriter, write_records
 from ponder.pairs.code import LABELS, cap_pairs, dedupe_pairs, ground_truth_pairs, margin_pairs, pair_records
+from ponder.pairs.pairing import problem_rng
 from ponder.progress import progress
 from ponder.records import Problem, Sample, iter_json_objects, load_records
 from ponder.verify.code import Job, Limits, SandboxPool
@@ -201,7 +201,7 @@ def _score_chunk(
         if s.score_gold or s.labels == "gold":
             rec.update(gold_passed=gold[k], gold_tests=len(p.tests or []))
         pairs = dedupe_pairs(pairs, smp.responses)
-        rng = random.Random(f"code-pairs\x00{s.seed}\x00{p.id}")
+        rng = problem_rng("code-pairs", s.seed, p.id)
         rec["pairs"] = [list(x) for x in cap_pairs(pairs, s.max_pairs_per_problem, rng)]
         out.append(rec)
     return out

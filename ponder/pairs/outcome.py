@@ -45,7 +45,7 @@ def outcome_pairs(
     pos = [i for i, ok in enumerate(item.positive) if ok]
     neg = [i for i, ok in enumerate(item.positive) if not ok]
     steps = [count_steps(r) for r in s.responses] if pairing == "closest_steps" else None
-    rng = problem_rng(seed, s.id, draw, salt="outcome")
+    rng = problem_rng("outcome", seed, draw, s.id)
     out = []
     for k, (c, r) in enumerate(pair_indices(pos, neg, pairing, rng, steps=steps, closest_k=closest_k)):
         meta = {

@@ -26,14 +26,30 @@ from dataclasses import dataclass
 
 from ponder.verify import math as vmath
 
+VALUES = ("sum", "max", "mean")
+
 
 @dataclass(frozen=True)
 class Prefix:
-    """A cut solution: ``text``, the response it came from, and its number of steps (non-empty lines)."""
+    """A cut response, math or code: ``text`` (the start of the assistant turn), the response it came from,
+    and its number of steps (math: non-empty lines; code: lines up to the cut)."""
 
     text: str
     response_index: int
     steps: int
+
+
+def prefix_value(scores: Sequence[float], how: str = "sum") -> float:
+    """The value of a prefix from the scores of its completions (PFPO, Sec. 3.3): ``sum`` for math, where a
+    score is 1 when the completion reaches the label (so the value counts them), ``max`` or ``mean`` for code,
+    where a score is the number of tests the completed program passes. No completion: 0."""
+    if how not in VALUES:
+        raise ValueError(f"value must be one of {', '.join(VALUES)}, got {how!r}")
+    if not scores:
+        return 0.0 if how != "sum" else 0
+    if how == "sum":
+        return sum(scores)
+    return float(max(scores)) if how == "max" else sum(scores) / len(scores)
 
 
 def response_prefixes(

@@ -32,7 +32,7 @@ from ponder.generation import Generator, SamplingParams, render_prompt
 from ponder.io import StageWriter, write_json
 from ponder.pairs.outcome import PairSummary, make_pair
 from ponder.pairs.pairing import PAIRINGS, pair_indices, problem_rng
-from ponder.pairs.prefixes import Prefix, all_same_answer, problem_prefixes
+from ponder.pairs.prefixes import Prefix, all_same_answer, prefix_value, problem_prefixes
 from ponder.progress import progress
 from ponder.records import iter_json_objects
 from ponder.verify.rules import RULES, extract_with
@@ -100,11 +100,11 @@ def completions_path(output: str | Path) -> Path:
     return output.with_name(f"{output.stem}.completions.jsonl")
 
 
-def prefix_value(prefix: str, completions: list[str], label: str, rule: str = "math") -> tuple[int, list]:
-    """``(value, preds)``: how many completions reach ``label`` (the answer is read from prefix + completion,
-    so the last answer written counts), and the answer of each."""
+def completion_scores(prefix: str, completions: list[str], label: str, rule: str) -> tuple[list[bool], list]:
+    """``(scores, preds)``: whether each completion reaches ``label`` (the answer is read from prefix +
+    completion, so the last answer written counts), and the answer of each."""
     preds = [extract_with(rule, prefix + c) for c in completions]
-    return sum(matches(p, label) for p in preds), preds
+    return [matches(p, label) for p in preds], preds
 
 
 def messages_of(prompt: Any) -> list[dict]:
@@ -124,7 +124,7 @@ def _prefixes_of(item: Labelled, s: ProcessSettings) -> tuple[list[Prefix], str 
         max_prefixes_per_problem=s.max_prefixes_per_problem,
         min_steps=s.min_steps,
         filter_all_same=False,
-        rng=problem_rng(s.seed, sample.id, salt="prefix"),
+        rng=problem_rng("prefix", s.seed, 0, sample.id),
     )
     return prefixes, (None if prefixes else "no response with enough steps")
 
@@ -175,9 +175,10 @@ def _complete_chunk(chunk, writer, generator, tokenizer, params, s: ProcessSetti
         entry["completions"] = [x.text for x in comps]
         entry["finish_reasons"] = [x.finish_reason for x in comps]
         entry["num_tokens"] = [x.num_tokens for x in comps]
-        entry["value"], entry["preds"] = prefix_value(
+        scores, entry["preds"] = completion_scores(
             entry["text"], entry["completions"], records[r]["label"], s.rule
         )
+        entry["value"] = prefix_value(scores, "sum")
         remaining[r] -= 1
         if remaining[r] == 0:
             finish(r)
@@ -189,7 +190,7 @@ def process_pairs(record: dict, s: ProcessSettings, draw: int = 0) -> list:
     pos = [i for i, p in enumerate(prefixes) if p["value"] >= s.value_threshold]
     neg = [i for i, p in enumerate(prefixes) if p["value"] < s.value_threshold]
     steps = [p["steps"] for p in prefixes]
-    rng = problem_rng(s.seed, record["id"], draw, salt="process")
+    rng = problem_rng("process", s.seed, draw, record["id"])
     out = []
     for k, (c, r) in enumerate(pair_indices(pos, neg, s.pairing, rng, steps=steps, closest_k=s.closest_k)):
         meta = {

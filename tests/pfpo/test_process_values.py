@@ -2,18 +2,19 @@
 
 import pytest
 
-from ponder.pairs.process import ProcessSettings, prefix_value, process_pairs
+from ponder.pairs.prefixes import prefix_value
+from ponder.pairs.process import ProcessSettings, completion_scores, process_pairs
 
 
 def test_prefix_value_counts_completions_reaching_the_label():
     """Label 5. Completions: one boxes 5, one boxes 6, one boxes nothing -> value 1. A box already in the
     prefix counts when the completion writes no new one, and a later box in the completion wins."""
-    value, preds = prefix_value(
+    scores, preds = completion_scores(
         "Step 1: 2 + 3 = 5.", ["\nSo \\boxed{5}.", "\n\\boxed{6}", "\nhmm"], "5", "boxed"
     )
-    assert (value, preds) == (1, ["5", "6", None])
-    value, _ = prefix_value("So \\boxed{5}", ["", "\nno wait \\boxed{7}"], "5", "boxed")
-    assert value == 1
+    assert (prefix_value(scores, "sum"), preds) == (1, ["5", "6", None])
+    scores, _ = completion_scores("So \\boxed{5}", ["", "\nno wait \\boxed{7}"], "5", "boxed")
+    assert prefix_value(scores, "sum") == 1
 
 
 def _record(values, steps=None):

@@ -10,9 +10,9 @@ from ponder.pairs.code_process import (
     cut_points,
     prefix_after,
     prefix_pairs,
-    prefix_value,
     sample_prefixes,
 )
+from ponder.pairs.prefixes import prefix_value
 
 
 def test_margin_and_lower_bound():
@@ -77,10 +77,10 @@ def test_sample_prefixes_ratio_merge_and_cap():
     prefixes = sample_prefixes(
         [RESPONSE, RESPONSE.replace("a + b", "b + a"), "no code"], rng, sample_ratio=0.3
     )
-    assert 1 <= len(prefixes) <= 2 and {p.sample for p in prefixes} <= {0, 1}
+    assert 1 <= len(prefixes) <= 2 and {p.response_index for p in prefixes} <= {0, 1}
     assert len({p.text for p in prefixes}) == len(prefixes)
     allp = sample_prefixes([RESPONSE], random.Random(1), sample_ratio=1.0, max_prefixes=None)
-    assert [p.lines for p in allp] == [1, 2, 3, 4]
+    assert [p.steps for p in allp] == [1, 2, 3, 4]
     capped = sample_prefixes([RESPONSE], random.Random(1), sample_ratio=1.0, max_prefixes=2)
     assert len(capped) == 2
 
@@ -89,6 +89,9 @@ def test_prefix_values():
     assert prefix_value([3, 7, 5], "max") == 7
     assert prefix_value([3, 7, 5], "mean") == pytest.approx(5.0)
     assert prefix_value([], "max") == 0.0
+    assert prefix_value([True, False, True], "sum") == 2  # math: completions reaching the label
+    with pytest.raises(ValueError, match="value must be one of"):
+        prefix_value([1], "median")
 
 
 def test_prefix_pairs_positive_negative_margin():
