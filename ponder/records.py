@@ -384,9 +384,9 @@ def read_pairs(path: str | Path) -> Iterator[Pair]:
     return read_records(path, Pair)
 
 
-def load_records(path: str | Path, kind: type[R], *, unique_ids: bool = True) -> list[R]:
-    """Read a whole file into a list, checking that ids are unique (stages rely on ids to resume)."""
-    out: list[R] = []
+def iter_unique(path: str | Path, kind: type[R], *, unique_ids: bool = True) -> Iterator[tuple[int, R]]:
+    """``(line, record)`` of every record of a file, checking each one and that ids are unique (stages rely
+    on ids to resume); a repeated id is an InputError naming both lines."""
     first_line: dict[str, int] = {}
     for lineno, obj in iter_json_objects(path):
         rec = kind.from_dict(obj, path=path, line=lineno)
@@ -397,25 +397,17 @@ def load_records(path: str | Path, kind: type[R], *, unique_ids: bool = True) ->
                     path, f"duplicate id {rid!r} (first on line {first_line[rid]})", line=lineno, field="id"
                 )
             first_line[rid] = lineno
-        out.append(rec)
-    return out
+        yield lineno, rec
+
+
+def load_records(path: str | Path, kind: type[R], *, unique_ids: bool = True) -> list[R]:
+    """Read a whole file into a list, checking that ids are unique (stages rely on ids to resume)."""
+    return [rec for _, rec in iter_unique(path, kind, unique_ids=unique_ids)]
 
 
 def validate_file(path: str | Path, kind: type[Record], *, unique_ids: bool = True) -> int:
     """Check every record of a file without keeping them; return the count. Memory: the set of ids only."""
-    first_line: dict[str, int] = {}
-    n = 0
-    for lineno, obj in iter_json_objects(path):
-        rec = kind.from_dict(obj, path=path, line=lineno)
-        rid = getattr(rec, "id", None)
-        if unique_ids and rid is not None:
-            if rid in first_line:
-                raise InputError(
-                    path, f"duplicate id {rid!r} (first on line {first_line[rid]})", line=lineno, field="id"
-                )
-            first_line[rid] = lineno
-        n += 1
-    return n
+    return sum(1 for _ in iter_unique(path, kind, unique_ids=unique_ids))
 
 
 def load_dataset(path: str | Path, kind: type[Record] = Problem):

@@ -29,6 +29,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ponder.config import option
+from ponder.errors import PonderError
+from ponder.generation.backend import BackendSettings, model_name
 from ponder.generation.base import Completion, Generator, Prompt, SamplingParams, check_prompt
 
 REFUSED = {
@@ -332,6 +335,33 @@ class _Handler(BaseHTTPRequestHandler):
             "choices": choices,
             "usage": self._usage(prompt_tokens, results),
         }
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Where ``ponder serve`` listens and what it calls the model."""
+
+    port: int = option(8000, help="Port to listen on (0: pick a free one; the URL is printed).")
+    host: str = option("127.0.0.1", help="Address to bind (127.0.0.1: this machine only).")
+    name: str | None = option(
+        None, help="Model name clients use (default: the folder name; runs/X/model gives X)."
+    )
+    quiet: bool = option(False, help="Do not log each request.")
+
+
+def serve_model(model: str, settings: ServeSettings, backend: BackendSettings) -> None:
+    """``ponder serve``: load ``model`` with ``backend`` and serve it until interrupted."""
+    generator = backend.open(model)
+    try:
+        serve(
+            generator,
+            settings.name or model_name(model),
+            settings.host,
+            settings.port,
+            log=not settings.quiet,
+        )
+    except OSError as e:
+        raise PonderError(f"cannot serve on {settings.host}:{settings.port}: {e.strerror or e}") from None
 
 
 def serve(

@@ -24,6 +24,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ponder.generation.base import SamplingParams
 from ponder.verify import math as vmath
 
 VALUES = ("sum", "max", "mean")
@@ -37,6 +38,12 @@ class Prefix:
     text: str
     response_index: int
     steps: int
+
+
+def completion_sampling(settings) -> SamplingParams:
+    """How a prefix builder samples completions: ``completions_per_prefix`` of them per prefix, with the
+    builder's temperature, top-p, token budget and seed (math and code builders alike)."""
+    return SamplingParams.of(settings, settings.completions_per_prefix)
 
 
 def prefix_value(scores: Sequence[float], how: str = "sum") -> float:

@@ -207,5 +207,5 @@ def test_cli_eval_on_a_tiny_model(tmp_path, tiny_model_dir):
     )
     assert (
         r.returncode == 2
-        and r.stderr.strip() == "ponder: error: --k: every k must be between 1 and --n (2), got '3'"
+        and r.stderr.strip() == "ponder: error: --k: every k must be between 1 and --n (2), got [3]"
     )

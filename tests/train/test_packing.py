@@ -3,13 +3,14 @@
 import pytest
 import torch
 
-from ponder.recipes.dpo import DPOConfig, _pair_losses
+from ponder.recipes.dpo import DPOConfig
+from ponder.recipes.dpo.train import _pair_losses
 from ponder.train.data import read_pair_records
 from ponder.train.encode import Encoder, Where
 from ponder.train.logprobs import logprobs
 from ponder.train.model import load_model
 from ponder.train.packing import PromptGroup, pack, pad, plan_microbatches
-from tests.train.conftest import grads
+from tests.helpers import grads
 
 ATOL = 1e-5
 
