@@ -160,8 +160,14 @@ def test_sft_steps_lower_the_loss_of_a_repeated_batch(real_model_dir, real_token
 def test_dpo_steps_start_at_ln2_and_raise_the_margin(real_model_dir, tmp_path):
     prompt = CONVERSATIONS[0][:1]
     pairs = [
-        {"prompt": prompt, "chosen": CONVERSATIONS[0][1]["content"], "rejected": "It is \\boxed{43}."},
         {
+            "id": "a",
+            "prompt": prompt,
+            "chosen": CONVERSATIONS[0][1]["content"],
+            "rejected": "It is \\boxed{43}.",
+        },
+        {
+            "id": "b",
             "prompt": [{"role": "user", "content": "What is 2 + 3?"}],
             "chosen": "\\boxed{5}",
             "rejected": "\\boxed{6}",
@@ -237,7 +243,14 @@ def test_thinker_infer_runs_the_stages_the_verdict_asks_for(real_model_dir, real
     assert stages[:2] == ["fast", "verify"]
     verdict = ep.turns[1].get("verdict")
     assert stages == (["fast", "verify"] if verdict == "yes" else ["fast", "verify", "slow", "summary"])
-    # Fast Thinking is one greedy chat turn on the stage's prompt: the same text as a direct generate.
-    fast = ep.turns[0]
-    direct = real_generator.generate([fast["prompt"]], SamplingParams(n=1, temperature=0, max_new_tokens=48))
-    assert fast["response"] == direct[0][0].text
+    # Each stage is one greedy chat turn on the dialogue so far (earlier questions and answers, then the stage's
+    # question): the same text as a direct generate of those messages.
+    messages = []
+    for turn in ep.turns:
+        messages.append({"role": "user", "content": turn["user"]})
+        direct = real_generator.generate(
+            [list(messages)], SamplingParams(n=1, temperature=0, max_new_tokens=48)
+        )
+        assert turn["response"] == direct[0][0].text, turn["stage"]
+        messages.append({"role": "assistant", "content": turn["response"]})
+    assert "17 + 25" in ep.turns[0]["user"]
