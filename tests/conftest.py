@@ -107,3 +107,30 @@ def sft_file(tmp_path_factory):
         path, [{"prompt": p.prompt, "completion": p.meta["long"]} for p in make("arithmetic", 16, 1)]
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def real_model_dir() -> Path:
+    """SmolLM2-135M-Instruct imported by ``make real-model`` (``runs/smollm2-135m`` or ``PONDER_REAL_MODEL``).
+    A missing folder fails the ``real`` tests with the command that makes it: they run only when asked for
+    (``make test-real``)."""
+    from tests.helpers import ROOT
+
+    path = Path(os.environ.get("PONDER_REAL_MODEL", ROOT / "runs" / "smollm2-135m"))
+    if not (path / "model.safetensors").is_file():
+        pytest.fail(f"{path}: no imported real model; run `make real-model` first")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_tokenizer(real_model_dir):
+    from ponder.train.model import load_tokenizer
+
+    return load_tokenizer(real_model_dir)
+
+
+@pytest.fixture(scope="session")
+def real_generator(real_model_dir):
+    from ponder.generation.hf import HFGenerator
+
+    return HFGenerator(real_model_dir, batch_size=8)

@@ -1,4 +1,4 @@
-"""``ponder tiny-model``, ``synth``, ``check`` and ``tasks``: models, problems and record files."""
+"""``ponder tiny-model``, ``models``, ``synth``, ``check`` and ``tasks``: models, problems and record files."""
 
 from __future__ import annotations
 
@@ -25,6 +25,30 @@ def tiny_model(
 
     quiet()
     typer.echo(build_preset(out_dir, preset, seed))
+
+
+models_app = group("models", "Bring models into ponder's format.")
+
+
+@models_app.command("import-gguf")
+def models_import_gguf(
+    gguf_file: Path = typer.Argument(..., help="GGUF file (llama.cpp format, quantised or not)."),
+    out_dir: Path = typer.Argument(..., help="Folder to write (must not exist or be empty)."),
+    dtype: str = typer.Option("float32", help="Weights dtype of the written model: float32 or bfloat16."),
+) -> None:
+    """Write a GGUF file as a standard HF folder (safetensors, tokenizer, chat template) that every stage,
+    transformers and vLLM load; checked against the GGUF model's tokens and logits before it is published.
+
+    Example: ponder models import-gguf SmolLM2-135M-Instruct.Q4_1.gguf runs/smollm2-135m
+    """
+    from ponder.models.gguf import import_gguf
+
+    quiet()
+    s = import_gguf(gguf_file, out_dir, dtype=dtype)
+    typer.echo(
+        f"wrote {s.architecture} ({s.parameters:,} parameters, {s.dtype}) to {s.out}; "
+        f"logits match the GGUF model to {s.max_logit_error:.1e} of their magnitude"
+    )
 
 
 @app.command("synth")

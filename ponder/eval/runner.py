@@ -7,8 +7,9 @@ overrides the file's rule. For each benchmark the runner
 1. asks a *solver* for ``n`` attempts per problem (by default one chat turn through a Generator; a method
    can pass its own, e.g. Thinker's multi-stage inference chain), writing them as Sample records through
    :class:`~ponder.io.StageWriter` (``OUT/samples/NAME.jsonl``), so an interrupted evaluation resumes;
-2. grades every attempt with the rule and clusters equivalent answers with the one majority vote
-   (:func:`ponder.verify.rules.vote_with`), as PFPO's labels do;
+2. grades every attempt with the rule, clusters equivalent answers with the one majority vote
+   (:func:`ponder.verify.rules.vote_with`), as PFPO's labels do, and writes each response's verdict and
+   extracted answer back into its sample (``correct``, ``preds``);
 3. summarises with :func:`ponder.eval.metrics.summarize` (accuracy = pass@1 averaged over n, pass@k, maj@k,
    mean tokens, tokens of correct answers, truncated share, reflection words, tokens per stage when the
    solver reports stages) and writes ``OUT/report.json``, ``OUT/report.md`` and ``OUT/report.png``.
@@ -16,6 +17,7 @@ overrides the file's rule. For each benchmark the runner
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +27,7 @@ from ponder.errors import PonderError
 from ponder.eval.metrics import ProblemResult, summarize
 from ponder.eval.report import bar_plot, markdown_table
 from ponder.generation.base import Generator, SamplingParams
-from ponder.io import StageWriter, write_json, write_text
+from ponder.io import StageWriter, write_json, write_records, write_text
 from ponder.progress import progress
 from ponder.records import Problem, Sample, load_records, read_samples
 from ponder.verify.rules import RULES, vote_with
@@ -191,12 +193,15 @@ def score_benchmark(bench: Benchmark, samples_path: Path, ks: Sequence[int]) -> 
     by_id = {p.id: p for p in bench.problems}
     results: list[ProblemResult] = []
     stage_tokens: dict[str, list[int]] = {}
+    graded: list[Sample] = []
     for s in read_samples(samples_path):
         p = by_id.get(s.id)
         if p is None:
+            graded.append(s)
             continue
         rule = p.meta.get("rule", bench.rule)
         correct, preds = grade_sample(p, s, rule)
+        graded.append(dataclasses.replace(s, correct=correct, preds=preds))
         keys = [] if rule == "code" else vote_with(rule, preds).labels(len(preds))
         results.append(
             ProblemResult(correct, keys, list(s.num_tokens), list(s.finish_reasons), list(s.responses))
@@ -204,6 +209,8 @@ def score_benchmark(bench: Benchmark, samples_path: Path, ks: Sequence[int]) -> 
         for stages in s.meta.get("stages", []):
             for name, n in stages.items():
                 stage_tokens.setdefault(name, []).append(n)
+    # Each response's verdict beside it, so other tools (or people) can check them one by one.
+    write_records(samples_path, graded)
     summary = summarize(results, ks=ks)
     summary["rule"] = bench.rule
     if stage_tokens:

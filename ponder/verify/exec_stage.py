@@ -5,7 +5,9 @@ Input records (JSONL or Parquet), one program each::
     {"id": "p1-s0", "source": "print(int(input()) * 2)", "tests": [{"input": "2\\n", "output": "4\\n"}],
      "mode": "stdio", "entry_point": null, "timeout_s": 5, "memory_mb": 512, "stop_on_first_failure": false}
 
-``id``, ``source`` and ``tests`` are required; ``mode`` defaults to stdio, the limits to the command's options.
+``id``, ``source`` and ``tests`` are required; ``mode`` defaults to stdio, the limits to the command's options;
+``packages`` (a list of installed top-level modules, e.g. ``["numpy"]``) makes them importable for that program
+only -- every other program sees the standard library alone.
 Tests are as in :mod:`ponder.verify.code` (call mode: ``entry_point`` and argument lists; assert mode: test
 code). With ``--record-outputs`` tests need no ``output`` (a plain input string or argument list will do) and
 the results record what each program printed or returned.
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ponder.config import option
-from ponder.errors import InputError
+from ponder.errors import InputError, PonderError
 from ponder.io import StageWriter
 from ponder.progress import progress
 from ponder.records import iter_json_objects
@@ -31,7 +33,17 @@ from ponder.verify.jobs import Job, JobError, as_input_tests, check_job
 from ponder.verify.pool import SandboxPool
 from ponder.verify.sandbox import ISOLATIONS, Limits
 
-FIELDS = ("id", "source", "tests", "mode", "entry_point", "timeout_s", "memory_mb", "stop_on_first_failure")
+FIELDS = (
+    "id",
+    "source",
+    "tests",
+    "mode",
+    "entry_point",
+    "timeout_s",
+    "memory_mb",
+    "stop_on_first_failure",
+    "packages",
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +57,7 @@ class ExecSettings:
     timeout_s: float = option(5.0, help="Wall-clock limit per test in seconds (records may set their own).")
     memory_mb: int = option(512, help="Memory limit per program in MiB (records may set their own).")
     isolation: str = option(
-        "auto", help="auto (namespaces, else rlimits with a warning), namespaces or rlimits."
+        "auto", help="auto or namespaces (required: no start without them), or rlimits (opt-in, weaker)."
     )
 
     def __post_init__(self) -> None:
@@ -101,15 +113,21 @@ def parse_record(obj: Any, opts: ExecOptions) -> tuple[str, Job]:
     stop = obj.get("stop_on_first_failure", False)
     if not isinstance(stop, bool):
         raise JobError("stop_on_first_failure", f"expected true or false, got {stop!r}")
-    return rid, Job(obj["source"], tests, mode, obj.get("entry_point"), limits, stop)
+    packages = obj.get("packages") or []
+    if not isinstance(packages, list) or not all(isinstance(p, str) and p.isidentifier() for p in packages):
+        raise JobError("packages", f"expected a list of top-level module names, got {packages!r}"[:200])
+    return rid, Job(obj["source"], tests, mode, obj.get("entry_point"), limits, stop, tuple(packages))
 
 
-def check_input(path: str | Path, opts: ExecOptions) -> int:
-    """Check every record before running anything; returns the count. Raises InputError at the first problem."""
+def check_input(path: str | Path, opts: ExecOptions, packages: set[str] | None = None) -> int:
+    """Check every record before running anything; returns the count (and adds the packages records name to
+    ``packages``). Raises InputError at the first problem."""
     seen: dict[str, int] = {}
     for lineno, obj in iter_json_objects(path):
         try:
-            rid, _ = parse_record(obj, opts)
+            rid, job = parse_record(obj, opts)
+            if packages is not None:
+                packages.update(job.packages)
         except JobError as e:
             raise InputError(path, e.message, line=lineno, field=e.field) from None
         if rid in seen:
@@ -150,12 +168,17 @@ def output_record(rid: str, job: Job, results: list, record_outputs: bool) -> di
 
 def run_exec(input_path: str | Path, output_path: str | Path, opts: ExecOptions) -> dict:
     """Run every program of ``input_path``; write one result record per program to ``output_path``."""
-    total = check_input(input_path, opts)
+    packages: set[str] = set()
+    total = check_input(input_path, opts, packages)
     with StageWriter(output_path) as writer:
         todo = [(rid, job) for rid, job in _jobs(input_path, opts, writer.done)]
         all_passed = 0
         if todo:
-            with SandboxPool(opts.workers, isolation=opts.isolation) as pool:
+            try:
+                pool = SandboxPool(opts.workers, isolation=opts.isolation, packages=tuple(packages))
+            except ValueError as e:  # a package no record can have: say which, in one line
+                raise PonderError(str(e)) from None
+            with pool:
                 it = (
                     pool.iter_inputs([j for _, j in todo])
                     if opts.record_outputs
@@ -169,7 +192,7 @@ def run_exec(input_path: str | Path, output_path: str | Path, opts: ExecOptions)
                     writer.write(rec)
                     bar.update(1)
                 bar.close()
-                isolation = pool.isolation
+                isolation = f"{pool.isolation}, cgroup: {pool.cgroup}"
         else:
             isolation = None
     return {

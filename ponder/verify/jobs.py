@@ -85,6 +85,7 @@ class Job:
     entry_point: str | None = None
     limits: Limits = Limits()
     stop_on_first_failure: bool = False
+    packages: tuple[str, ...] = ()  # installed packages the program imports (the pool must offer them)
 
 
 # --------------------------------------------------------------------------- checking jobs
@@ -156,6 +157,32 @@ def call_args(x: Any) -> list:
 
 # --------------------------------------------------------------------------- judging
 
+REPLY_STATUSES = ("ok", "failed", "timeout", "memory", "runtime_error", "compile_error", "output_limit")
+
+
+def check_reply(raw: Any) -> dict | None:
+    """A worker's report on one test with every field checked (status known, texts are strings, numbers
+    finite and in range), or None when it is malformed in any way."""
+    if not isinstance(raw, dict) or raw.get("status") not in REPLY_STATUSES:
+        return None
+    out = {"status": raw["status"]}
+    for name in ("stdout", "stderr", "detail"):
+        v = raw.get(name, "" if name == "detail" else None)
+        if v is None and name == "detail":
+            v = ""
+        if not isinstance(v, str):
+            return None
+        out[name] = v
+    d = raw.get("duration_s")
+    if isinstance(d, bool) or not isinstance(d, int | float) or not 0 <= d < 1e9:
+        return None
+    out["duration_s"] = float(d)
+    value = raw.get("value")
+    if value is not None and not isinstance(value, str):
+        return None
+    out["value"] = value
+    return out
+
 
 def judge(raw: dict, test: Any, mode: str) -> TestResult:
     """Turn the sandbox's report on one test into a TestResult, comparing with the expected output here."""
@@ -168,9 +195,7 @@ def judge(raw: dict, test: Any, mode: str) -> TestResult:
         elif mode == "call":
             same = outputs.call_output_equal(value, test["output"])
             status = "passed" if same else "failed"
-            detail = (
-                "" if same else f"expected {_clip(json.dumps(test['output']), 200)}, got {_clip(value, 200)}"
-            )
+            detail = "" if same else f"expected {outputs.short_json(test['output'])}, got {_clip(value, 200)}"
         else:
             status = "passed"
     elif status == "output_limit":
@@ -201,13 +226,14 @@ def make_job(
     memory_mb=None,
     stop_on_first_failure=False,
     limits=None,
+    packages=(),
 ) -> Job:
     limits = limits or Limits()
     if timeout_s is not None:
         limits = replace(limits, timeout_s=timeout_s)
     if memory_mb is not None:
         limits = replace(limits, memory_mb=memory_mb)
-    return Job(source, tests, mode, entry_point, limits, stop_on_first_failure)
+    return Job(source, tests, mode, entry_point, limits, stop_on_first_failure, tuple(packages))
 
 
 def as_job(j: Job | dict) -> Job:
@@ -223,6 +249,7 @@ def as_job(j: Job | dict) -> Job:
         "stop_on_first_failure",
         "timeout_s",
         "memory_mb",
+        "packages",
     }
     unknown = set(j) - known
     if unknown:
@@ -236,4 +263,5 @@ def as_job(j: Job | dict) -> Job:
         j.get("memory_mb"),
         j.get("stop_on_first_failure", False),
         j.get("limits"),
+        j.get("packages", ()),
     )

@@ -10,19 +10,23 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from itertools import islice
 from typing import Any
 
+from ponder.verify import sandbox_packages
 from ponder.verify.jobs import (
     Job,
+    JobError,
     RunResult,
     TestResult,
     as_input_tests,
     as_job,
     check_job,
+    check_reply,
     judge,
     make_job,
     payload,
     to_run_result,
 )
-from ponder.verify.sandbox import Limits, SandboxError, WorkerLost, start_workers
+from ponder.verify.sandbox import Limits, SandboxError, WorkerLost
+from ponder.verify.sandbox_start import cgroups, start_workers
 
 
 class SandboxPool:
@@ -30,8 +34,10 @@ class SandboxPool:
 
     ``SandboxPool(workers=4)`` starts 4 workers (each a fork server with the standard library loaded, in its
     own namespaces); use it as a context manager or call :meth:`close`. Thread-safe: every call takes a free
-    worker. ``isolation`` is "auto" (namespaces, else rlimits with a warning), "namespaces" or "rlimits";
-    the ``PONDER_SANDBOX_ISOLATION`` environment variable sets the default.
+    worker. ``isolation`` is "auto" or "namespaces" (required: no start without them) or "rlimits" (an
+    explicit opt-in to weaker isolation); the ``PONDER_SANDBOX_ISOLATION`` environment variable sets the
+    default. ``packages`` names installed packages jobs may ask for (``Job.packages``); programs of other
+    jobs see the standard library only.
     """
 
     def __init__(
@@ -41,12 +47,19 @@ class SandboxPool:
         isolation: str | None = None,
         disk_mb: int = 64,
         single_uid: bool = False,
+        packages: tuple[str, ...] = (),
     ):
         n = workers or os.cpu_count() or 1
         if n < 1:
             raise ValueError(f"workers must be at least 1, got {n}")
         isolation = isolation or os.environ.get("PONDER_SANDBOX_ISOLATION") or "auto"
-        self._workers, self.isolation = start_workers(n, isolation, disk_mb=disk_mb, single_uid=single_uid)
+        self.packages = tuple(sorted(set(packages)))  # offered to the jobs that name them, to no other
+        found = sandbox_packages.resolve(self.packages) if self.packages else None
+        self._workers, self.isolation = start_workers(
+            n, isolation, disk_mb=disk_mb, single_uid=single_uid, packages=found
+        )
+        found = cgroups()
+        self._cgroup_reason = found if isinstance(found, str) else "could not make one"
         self._idle: queue.Queue = queue.Queue()
         for w in self._workers:
             self._idle.put(w)
@@ -58,6 +71,12 @@ class SandboxPool:
     @property
     def size(self) -> int:
         return len(self._workers)
+
+    @property
+    def cgroup(self) -> str:
+        """The kernel-enforced memory and pids limits in effect: "v1" or "v2", or "none (why)"."""
+        w = self._workers[0]
+        return w.cgroup.kind if w.cgroup is not None else f"none ({self._cgroup_reason})"
 
     def close(self) -> None:
         if self._closed:
@@ -76,11 +95,17 @@ class SandboxPool:
     def _run(self, job: Job, payloads: list[str], keep_going: Callable[[int, dict], bool]) -> list[dict]:
         if self._closed:
             raise SandboxError("the sandbox pool is closed")
+        missing = sorted(set(job.packages) - set(self.packages))
+        if missing:
+            raise JobError(
+                "packages", f"{', '.join(missing)} not offered by this pool (SandboxPool(packages=...))"
+            )
         program = {
             "source": job.source,
             "mode": job.mode,
             "entry_point": job.entry_point,
             "limits": job.limits.to_wire(len(payloads)),
+            "packages": sorted(set(job.packages)),
         }
         host_timeout = (
             job.limits.timeout_s * 2 + 10.0
@@ -106,31 +131,30 @@ class SandboxPool:
                 if not keep_going(i, raw):
                     break
             if payloads and not ended:  # stopped early: the program's processes must go now
-                self._request(worker, {"op": "end"}, program, host_timeout)
+                self._request(worker, {"op": "end"}, program, host_timeout, check=False)
         finally:
             self._idle.put(worker)
         return raws
 
     @staticmethod
-    def _request(worker, msg: dict, program: dict, timeout: float) -> dict:
+    def _request(worker, msg: dict, program: dict, timeout: float, *, check: bool = True) -> dict:
         """One test on ``worker``. A worker that went away (killed from outside, crashed) is restarted and
-        the test tried once more; one that stopped answering is restarted and the test counts as a timeout."""
+        the test tried once more; one that stopped answering is restarted and the test counts as a timeout;
+        one whose reply is malformed in any way is replaced and the test is a runtime error."""
         for attempt in (0, 1):
             try:
-                return worker.request(msg, timeout)
+                raw = worker.request(msg, timeout)
             except WorkerLost as e:
                 worker.restart()
                 msg = {**msg, "program": program}
-                if e.timed_out or attempt:
-                    status = "timeout" if e.timed_out else "runtime_error"
-                    return {
-                        "status": status,
-                        "detail": str(e),
-                        "stdout": "",
-                        "stderr": "",
-                        "duration_s": 0.0,
-                        "_restarted": True,
-                    }
+                if e.timed_out or e.malformed or attempt:
+                    return _lost("timeout" if e.timed_out else "runtime_error", f"{e}; it was replaced")
+                continue
+            reply = check_reply(raw) if check else raw
+            if reply is not None:
+                return reply
+            worker.restart()
+            return _lost("runtime_error", "the sandbox worker sent a malformed report; it was replaced")
         raise AssertionError("unreachable")
 
     def run_job(self, job: Job) -> list[TestResult]:
@@ -166,10 +190,21 @@ class SandboxPool:
         memory_mb: int | None = None,
         stop_on_first_failure: bool = False,
         limits: Limits | None = None,
+        packages: tuple[str, ...] = (),
     ) -> list[TestResult]:
         """Run ``source`` on ``tests``; one result per test (ending early at the first non-pass if asked)."""
         return self.run_job(
-            make_job(source, tests, mode, entry_point, timeout_s, memory_mb, stop_on_first_failure, limits)
+            make_job(
+                source,
+                tests,
+                mode,
+                entry_point,
+                timeout_s,
+                memory_mb,
+                stop_on_first_failure,
+                limits,
+                packages,
+            )
         )
 
     def run_inputs(
@@ -182,10 +217,11 @@ class SandboxPool:
         timeout_s: float | None = None,
         memory_mb: int | None = None,
         limits: Limits | None = None,
+        packages: tuple[str, ...] = (),
     ) -> list[RunResult]:
         """Run ``source`` on ``inputs`` (stdin strings, or argument lists in call mode) and record the outputs."""
         return self.run_inputs_job(
-            make_job(source, inputs, mode, entry_point, timeout_s, memory_mb, False, limits)
+            make_job(source, inputs, mode, entry_point, timeout_s, memory_mb, False, limits, packages)
         )
 
     # ------------------------------------------------------------------ batches
@@ -213,6 +249,17 @@ class SandboxPool:
                 for j, item in islice(it, 1):
                     pending[self._executor.submit(fn, item)] = j
                 yield i, f.result()
+
+
+def _lost(status: str, detail: str) -> dict:
+    return {
+        "status": status,
+        "detail": detail,
+        "stdout": "",
+        "stderr": "",
+        "duration_s": 0.0,
+        "_restarted": True,
+    }
 
 
 def _stop_workers(workers: list) -> None:

@@ -5,17 +5,18 @@ Threat model
 
 The program is hostile: sampled model output, possibly written to break out, to cheat, or to take the machine
 down. The caller is the ponder process that asks for it to run. The sandbox guarantees (each property has an
-adversarial test in ``tests/sandbox/``, checked from outside the sandbox):
+adversarial test in ``tests/verify/test_sandbox*.py``, checked from outside the sandbox):
 
 1. **Wall time.** Each test has a wall-clock limit (``timeout_s``), enforced by the supervisor, which kills the
    program; the host kills the whole worker if the supervisor itself does not answer in time.
 2. **CPU time.** A CPU-time timer per test (``cpu_s``, all threads together; ``SIGPROF`` kills the program), and
    ``RLIMIT_CPU`` per process for the whole program as a backstop.
-3. **Memory.** ``RLIMIT_AS`` per process (``memory_mb`` on top of the interpreter), and every 20 ms the
-   supervisor sums the proportional memory of all processes of a program plus the memory files they hold
-   (``memfd_create``, unmapped and so out of ``RLIMIT_AS``'s sight) and kills them above ``memory_mb``.
+3. **Memory.** ``RLIMIT_AS`` per process (``memory_mb`` on top of the interpreter), every 20 ms the supervisor's
+   sum of the proportional memory of all processes of a program plus the memory files they hold, and, where a
+   cgroup can be made (:mod:`sandbox_cgroup`), a kernel limit of ``memory_mb`` + 64 MiB on all of them with
+   their tmpfs files included.
 4. **Processes.** ``RLIMIT_NPROC`` (``processes``, threads included) for the program's own uid in its own user
-   namespace: fork bombs stop there.
+   namespace, and the cgroup's ``pids.max`` whatever the uid: fork bombs stop there.
 5. **File size and disk.** ``RLIMIT_FSIZE`` (``file_size_mb``); writable places are size-limited tmpfs mounts.
 6. **Empty environment.** The worker starts with no environment variables at all; nothing of the caller's
    environment (tokens, keys) reaches the program, neither in ``os.environ`` nor ``/proc/self/environ``.
@@ -28,10 +29,10 @@ adversarial test in ``tests/sandbox/``, checked from outside the sandbox):
    interpreter, its standard library and its shared libraries, plus null/zero/full/random/urandom devices;
    ``/proc`` is the sandbox's own. The host's other files (home directories, ``/etc``, the caller's data,
    the repository) do not exist for the program, and nothing of the host can be written.
-10. **Expected outputs are never visible.** Only the program and the test inputs enter the sandbox; outputs
-    are compared by the caller. (Assert mode is the exception by its nature: the test code runs inside the
-    program's interpreter, so an adversarial program can inspect or subvert it. Use stdio or call mode where
-    that matters.)
+10. **Expected outputs are never visible, and assert mode cannot be faked.** Only the program and the test
+    inputs enter the program's process; stdio and call outputs are compared by the caller (:mod:`outputs`,
+    which gives a verdict for any output). Assert-mode test code runs in a separate judge process
+    (:mod:`sandbox_rpc`), which the program can neither read nor write, and which alone holds the result file.
 11. **The whole process tree dies.** Each program runs in a PID namespace whose PID 1 is the supervisor; after
     every test that left threads or processes behind (``setsid`` daemons and double forks included) and at the
     end of every program, the supervisor kills everything else in the namespace.
@@ -42,22 +43,33 @@ adversarial test in ``tests/sandbox/``, checked from outside the sandbox):
     outside the program's PID namespace (its parent is the namespace's init, which ignores them), and the
     program runs under a uid of its own with no capabilities (``setuid`` to an unprivileged uid, or all
     capabilities cleared and ``SECBIT_NOROOT`` locked in single-uid mode), ``no_new_privs`` set.
+14. **System calls.** A seccomp filter (:mod:`sandbox_seccomp`) denies with ``EPERM`` what container runtimes
+    deny by default, user namespaces among them (also switched off by sysctl: required, or no start).
+15. **Nothing written is executable; only the standard library is there.** ``/tmp``, ``/dev/shm`` and the
+    working directory are ``noexec``; a ``site-packages`` inside the standard-library folder is covered.
+16. **The run survives the program.** Every report from the program's process and from a worker is checked;
+    a malformed one is that program's ``runtime_error`` and a worker that sent one is replaced; working
+    directories have unguessable names; timers and signal handlers are reset after each test.
 
-Not covered: kernel vulnerabilities (the isolation is the kernel's namespaces and rlimits); timing and other
+Not covered: kernel vulnerabilities (the isolation is the kernel's namespaces, seccomp and rlimits); timing and other
 side channels; CPU contention (a program can use all of its time limit on every core it is given); kernel
-buffers of pipes and sockets (bounded by the kernel's per-user limits only); results of assert-mode tests,
-which the program can subvert in-process (see 10); the source and inputs of programs the same worker ran
-earlier, which may linger in the memory a program inherits (never expected outputs: they never enter the
-sandbox); the set-up of the worker itself, which trusts the Python installation it runs.
+buffers of pipes and sockets beyond what a cgroup charges (without one, the kernel's per-user limits only);
+the source and inputs of programs the same worker ran earlier, which may linger in the memory a program
+inherits (never expected outputs or assert-mode test code: they never enter its process); the set-up of the
+worker itself, which trusts the Python installation it runs. Programs see the standard library only, unless
+their job names installed packages the pool offers (:mod:`sandbox_packages`): those, and only for that job.
 
 Without namespaces
 ==================
 
-Where ``unshare`` fails (no unprivileged user namespaces, seccomp in a container) or with
-``isolation="rlimits"`` (or ``PONDER_SANDBOX_ISOLATION=rlimits``), the worker runs with rlimits, its own uid
+Namespaces are required: where ``unshare`` fails (no unprivileged user namespaces, a container's seccomp
+profile, an exhausted ``user.max_user_namespaces``) or where the sandbox cannot switch user namespaces off for
+its programs, starting the sandbox raises :class:`SandboxError` with one line saying why, how to opt in to
+the weaker mode and what it exposes. Only ``isolation="rlimits"`` (or ``PONDER_SANDBOX_ISOLATION=rlimits``)
+runs programs without namespaces: rlimits, the seccomp filter, cgroup limits where available, its own uid
 (when started as root) and a child-subreaper supervisor that finds the program's processes by walking
-``/proc``. A :class:`SandboxWarning` then names what is no longer guaranteed: network isolation (8), hiding the
-host's files (9) and, when not root, protection of the caller from signals (13) and an exact process limit (4).
+``/proc``; a :class:`SandboxWarning` names what programs can then do: open network connections (8), read the
+host's files (9) and, when not root, signal the caller's processes (13) and outgrow the process limit (4).
 """
 
 from __future__ import annotations
@@ -71,15 +83,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ponder.errors import PonderError
+from ponder.verify import sandbox_cgroup
 
 PONDER_ROOT = str(Path(__file__).resolve().parents[2])
 SANDBOX_UID = 1000  # the program's uid inside the user namespace (privileged mode)
 HOST_UID_BASE = 0x7E000000  # host uids for programs: far above any real account
+JUDGE_UID_BASE = 0x7F000000  # host uids for assert-mode judges (another range: not programs' processes)
+JUDGE_UID = 1001  # the judge's uid inside the user namespace (privileged mode)
 ISOLATIONS = ("auto", "namespaces", "rlimits")
 _BOOT = (
     "import sys; sys.path.insert(0, {root!r}); from ponder.verify.sandbox_worker import boot; boot(sys.argv)"
@@ -125,16 +139,18 @@ class Limits:
 
 
 class WorkerLost(Exception):
-    """The worker died or did not answer; it has been killed."""
+    """The worker died, did not answer, or answered with a malformed message; it has been killed."""
 
-    def __init__(self, message: str, *, timed_out: bool):
+    def __init__(self, message: str, *, timed_out: bool, malformed: bool = False):
         super().__init__(message)
         self.timed_out = timed_out
+        self.malformed = malformed
 
 
-def host_uid(index: int) -> int:
-    """The host uid a worker's programs run as: unique per process and worker, far above real accounts."""
-    return HOST_UID_BASE + ((os.getpid() & 0xFFFF) << 6) + (index & 0x3F)
+def host_uid(index: int, base: int = HOST_UID_BASE) -> int:
+    """The host uid a worker's programs run as: unique per process and worker, far above real accounts.
+    With ``base=JUDGE_UID_BASE``: the uid of the worker's assert-mode judge, which programs cannot signal."""
+    return base + ((os.getpid() & 0xFFFF) << 6) + (index & 0x3F)
 
 
 def shared_libraries() -> list[str]:
@@ -153,52 +169,47 @@ def shared_libraries() -> list[str]:
 
 
 def worker_config(
-    isolation: str, index: int, *, single_uid: bool = False, disk_mb: int = 64, shm_mb: int = 16
+    isolation: str,
+    index: int,
+    *,
+    single_uid: bool = False,
+    disk_mb: int = 64,
+    shm_mb: int = 16,
+    packages: dict | None = None,
 ) -> dict:
-    """What a worker needs to know: isolation, uid/gid maps and how the child drops privileges."""
+    """What a worker needs to know: isolation, uid/gid maps, how the child drops privileges, and the
+    packages it offers (:func:`ponder.verify.sandbox_packages.resolve`)."""
     cfg = {"isolation": isolation, "disk_mb": disk_mb, "shm_mb": shm_mb, "ponder_root": PONDER_ROOT}
+    cfg.update(
+        packages=(packages or {}).get("paths", {}), package_libraries=(packages or {}).get("libraries", [])
+    )
     euid, egid = os.geteuid(), os.getegid()
     if isolation == "namespaces":
         cfg["libraries"] = shared_libraries()  # empty if discovery failed: the worker then looks itself
         if euid == 0 and not single_uid:
             # Inside root stays host root (the supervisor must read the interpreter wherever it lives);
             # the program runs as SANDBOX_UID, a host uid of its own with no rights on the host.
-            x = host_uid(index)
-            cfg.update(uid_map=f"0 0 1\n{SANDBOX_UID} {x} 1\n", gid_map=f"0 0 1\n{SANDBOX_UID} {x} 1\n")
-            cfg.update(setgroups="allow", privileges="setuid", uid=SANDBOX_UID)
-        else:
+            x, j = host_uid(index), host_uid(index, JUDGE_UID_BASE)
+            maps = f"0 0 1\n{SANDBOX_UID} {x} 1\n{JUDGE_UID} {j} 1\n"
+            cfg.update(uid_map=maps, gid_map=maps, setgroups="allow", privileges="setuid")
+            cfg.update(uid=SANDBOX_UID, judge_uid=JUDGE_UID)
+        else:  # one uid only: the judge shares it (woken with SIGCONT after each program, see the worker)
             cfg.update(uid_map=f"0 {euid} 1\n", gid_map=f"0 {egid} 1\n", setgroups="deny")
-            cfg.update(privileges="single_uid", uid=0)
+            cfg.update(privileges="single_uid", uid=0, judge_uid=0)
     elif euid == 0:
-        cfg.update(privileges="setuid", uid=host_uid(index))
+        cfg.update(privileges="setuid", uid=host_uid(index), judge_uid=host_uid(index, JUDGE_UID_BASE))
     else:
-        cfg.update(privileges="none", uid=euid)
+        cfg.update(privileges="none", uid=euid, judge_uid=euid)
     return cfg
-
-
-def fallback_warning(reason: str, cfg: dict) -> str:
-    lost = [
-        "network isolation (programs can open connections, also to 127.0.0.1)",
-        "hiding the host's files (programs can read what any user may read, and write world-writable places)",
-    ]
-    if cfg["privileges"] == "none":
-        lost += [
-            "protection of the caller from signals (a program runs as this user and can kill(-1) its processes)",
-            "an exact process limit (RLIMIT_NPROC counts every process of this user)",
-            "killing processes a program leaves behind when its worker is killed",
-        ]
-    return (
-        f"ponder sandbox: kernel namespaces are unavailable ({reason}); running programs with rlimits only. "
-        f"No longer guaranteed: {'; '.join(lost)}."
-    )
 
 
 class SandboxWorker:
     """One worker process: a supervisor in its own namespaces serving one program at a time."""
 
-    def __init__(self, cfg: dict, index: int):
+    def __init__(self, cfg: dict, index: int, cgroup: sandbox_cgroup.WorkerCgroup | None = None):
         self.cfg = cfg
         self.index = index
+        self.cgroup = cgroup  # memory and pids limits for its programs, where cgroups can be made
         self.proc: subprocess.Popen | None = None
         self.req_w = self.rep_r = -1
         self.workbase: str | None = None
@@ -210,6 +221,10 @@ class SandboxWorker:
         req_r, self.req_w = os.pipe()
         self.rep_r, rep_w = os.pipe()
         cfg = {**self.cfg, "req_fd": req_r, "rep_fd": rep_w}
+        extra: list[int] = []
+        if self.cgroup is not None:
+            cfg["cgroup"] = cg = self.cgroup.fds()
+            extra = [*cg["procs"], cg["memory"], cg["pids"], cg["events"]]
         self._stderr = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(
@@ -217,14 +232,14 @@ class SandboxWorker:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=self._stderr,
-                pass_fds=(req_r, rep_w),
+                pass_fds=(req_r, rep_w, *extra),
                 env={},
                 cwd="/",
                 start_new_session=True,
             )
         finally:
-            os.close(req_r)
-            os.close(rep_w)
+            for fd in (req_r, rep_w, *extra):
+                os.close(fd)
 
     def handshake(self, timeout: float = 60.0) -> dict:
         """Wait for the worker's first message: ``{"ready": true, ...}`` or ``{"ready": false, "error": ...}``."""
@@ -286,6 +301,9 @@ class SandboxWorker:
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self.kill()
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
 
     def restart(self) -> None:
         self.kill()
@@ -311,8 +329,18 @@ class SandboxWorker:
         (n,) = struct.unpack(">I", head)
         if n > 256 << 20:
             self.kill()
-            raise WorkerLost("sandbox worker sent an oversized reply", timed_out=False)
-        return json.loads(self._read_exact(n, deadline))
+            raise WorkerLost(
+                "sandbox worker sent an oversized (malformed) reply", timed_out=False, malformed=True
+            )
+        body = self._read_exact(n, deadline)
+        try:
+            msg = json.loads(body)
+        except (ValueError, RecursionError, MemoryError):
+            msg = None
+        if not isinstance(msg, dict):
+            self.kill()
+            raise WorkerLost("sandbox worker sent a malformed reply", timed_out=False, malformed=True)
+        return msg
 
     def _read_exact(self, n: int, deadline: float) -> bytes:
         parts, left = [], n
@@ -340,40 +368,3 @@ class SandboxWorker:
         except OSError:
             return ""
         return lines[-1] if lines else ""
-
-
-def _launch(n: int, isolation: str, **kw) -> tuple[list[SandboxWorker], list[str]]:
-    workers = [SandboxWorker(worker_config(isolation, i, **kw), i) for i in range(n)]
-    for w in workers:
-        w.spawn()
-    errors = [str(r.get("error")) for r in (w.handshake() for w in workers) if not r.get("ready")]
-    if errors:
-        for w in workers:
-            w.kill()
-    return workers, errors
-
-
-def start_workers(n: int, isolation: str = "auto", **kw) -> tuple[list[SandboxWorker], str]:
-    """Start ``n`` workers in parallel. Returns them and the isolation in effect ("namespaces" or "rlimits").
-
-    With ``isolation="auto"`` a failure to create namespaces falls back to rlimits with a :class:`SandboxWarning`
-    naming what is no longer guaranteed; with ``"namespaces"`` it raises :class:`SandboxError`. Keyword
-    arguments go to :func:`worker_config`.
-    """
-    if isolation not in ISOLATIONS:
-        raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, got {isolation!r}")
-    if isolation != "rlimits":
-        workers, errors = _launch(n, "namespaces", **kw)
-        if not errors:
-            return workers, "namespaces"
-        if isolation == "namespaces":
-            raise SandboxError(f"cannot start the sandbox with namespaces: {errors[0]}")
-        reason = errors[0]
-    else:
-        reason = "isolation='rlimits' was asked for"
-    kw.pop("single_uid", None)
-    workers, errors = _launch(n, "rlimits", **kw)
-    if errors:
-        raise SandboxError(f"cannot start the sandbox even without namespaces: {errors[0]}")
-    warnings.warn(fallback_warning(reason, workers[0].cfg), SandboxWarning, stacklevel=3)
-    return workers, "rlimits"

@@ -28,7 +28,7 @@ import threading
 import traceback
 import types
 
-from ponder.verify import outputs
+from ponder.verify import outputs, sandbox_rpc, sandbox_seccomp
 from ponder.verify import sandbox_sys as ss
 
 PROGRAM_FILE = "solution.py"
@@ -36,23 +36,28 @@ TESTS_FILE = "tests.py"
 _USER_FILES = (PROGRAM_FILE, TESTS_FILE)
 
 
-def main(sock: socket.socket, program: dict, cfg: dict) -> None:
-    """Entry point in the forked child; never returns."""
+def main(sock: socket.socket, program: dict, cfg: dict, rpc: socket.socket | None = None) -> None:
+    """Entry point in the forked child; never returns. ``rpc``: the connection to the judge (assert mode)."""
     code = 0
     try:
-        _setup(sock.fileno(), program, cfg)
-        _Child(sock, program).serve()
+        setup([sock.fileno()] + ([rpc.fileno()] if rpc else []), program, cfg)
+        _Child(sock, program, rpc).serve()
     except BaseException:  # noqa: BLE001 - anything here means the child cannot go on
         code = 70
     finally:
         os._exit(code)
 
 
-def _setup(keep_fd: int, program: dict, cfg: dict) -> None:
+def setup(keep: list[int], program: dict, cfg: dict, *, dumpable: bool = True) -> None:
+    """Drop everything but the descriptors in ``keep``, set the limits, drop privileges, install the
+    seccomp filter. ``dumpable=False`` (the judge) keeps other processes of the same uid out of this one."""
     os.setpgid(0, 0)  # its own process group: kill(0) from the program reaches nothing of the worker
     ss.prctl(ss.PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.closerange(3, keep_fd)
-    os.closerange(keep_fd + 1, 1 << 16)
+    lo = 3
+    for fd in sorted(keep):
+        os.closerange(lo, fd)
+        lo = fd + 1
+    os.closerange(lo, 1 << 16)
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
@@ -64,9 +69,11 @@ def _setup(keep_fd: int, program: dict, cfg: dict) -> None:
         pass
     _set_limits(program["limits"], cfg)
     _drop_privileges(cfg)
+    sandbox_seccomp.install(cfg["seccomp"])  # after no_new_privs; the program and its children inherit it
     # After a uid change the kernel makes the process non-dumpable, which hides /proc/self from the program
-    # itself; programs may read their own /proc entries (nothing else runs under this uid).
-    ss.prctl(ss.PR_SET_DUMPABLE, 1)
+    # itself; programs may read their own /proc entries (only the judge runs under this uid too, and it
+    # stays non-dumpable).
+    ss.prctl(ss.PR_SET_DUMPABLE, 1 if dumpable else 0)
     for name in ("SIGINT", "SIGTERM", "SIGCHLD"):
         signal.signal(
             getattr(signal, name), signal.SIG_DFL if name != "SIGINT" else signal.default_int_handler
@@ -75,7 +82,9 @@ def _setup(keep_fd: int, program: dict, cfg: dict) -> None:
     os.environ.clear()  # the worker started with none; this drops what the interpreter set itself (LC_CTYPE)
     sys.argv = [PROGRAM_FILE]
     sys.executable = cfg.get("python", sys.executable)
-    sys.path[:] = [p for p in sys.path if p != cfg.get("ponder_root")]
+    sys.path[:] = [p for p in sys.path if p != cfg.get("ponder_root")] + program.get("sys_path", [])
+    for name in [m for m in sys.modules if m == "ponder" or m.startswith("ponder.")]:
+        del sys.modules[name]  # the runner keeps its own references; programs see only the standard library
 
 
 def _set_limits(limits: dict, cfg: dict) -> None:
@@ -132,11 +141,19 @@ def _drop_privileges(cfg: dict) -> None:
 
 
 class _Child:
-    def __init__(self, sock: socket.socket, program: dict):
+    def __init__(self, sock: socket.socket, program: dict, rpc: socket.socket | None = None):
         self.sock = sock
+        self.rpc = rpc
+        self.cap = int(program["limits"]["file_size_mb"]) << 20
         self.mode = program["mode"]
         self.entry_point = program.get("entry_point")
         self.recursion_limit = sys.getrecursionlimit()
+        self.handlers = {}
+        for sig in signal.valid_signals():
+            try:
+                self.handlers[sig] = signal.getsignal(sig)
+            except (OSError, ValueError):
+                pass
         self.module: dict | None = None
         self.module_error: tuple[str, str] | None = None
         self.compile_error: str | None = None
@@ -177,6 +194,8 @@ class _Child:
         os.chdir(req["workdir"])
         self._bind_streams(in_fd, out_fd, err_fd)
         if self.compile_error is not None:
+            if self.mode == "assert":  # the judge asks all the same: tell it
+                sandbox_rpc.serve_program(None, None, self.rpc, self.cap, compile_error=self.compile_error)
             result = {"status": "compile_error", "detail": self.compile_error}
         else:
             # CPU time of all threads of this test; SIGPROF's default action ends the process.
@@ -275,24 +294,8 @@ class _Child:
         return f"entry point {name!r} is not defined (neither a function nor a method of class Solution)"
 
     def _assert(self, payload: str) -> dict:
-        linecache.cache[TESTS_FILE] = (len(payload), None, payload.splitlines(True), TESTS_FILE)
-        try:
-            tests = compile(payload, TESTS_FILE, "exec", dont_inherit=True)
-        except (SyntaxError, ValueError, OverflowError, RecursionError) as e:
-            return {"status": "runtime_error", "detail": f"the test code does not compile: {_exc_line(e)}"}
-        g = self._fresh_main()
-        exec(self.code, g)
-        try:
-            exec(tests, g)
-            check = g.get("check")
-            if self.entry_point and callable(check) and self.entry_point in g:
-                check(g[self.entry_point])
-        except AssertionError as e:
-            result = self._exception(e)
-            if _innermost_user_file(e.__traceback__) == TESTS_FILE:
-                result["status"] = "failed"
-            return result
-        return {"status": "ok"}
+        # The test code runs in the judge (sandbox_rpc); here the program only answers its calls.
+        return sandbox_rpc.serve_program(self.code, self._fresh_main, self.rpc, self.cap)
 
     def _system_exit(self, e: SystemExit) -> dict:
         code = _exit_code(e)
@@ -341,6 +344,15 @@ class _Child:
             except BaseException:  # noqa: BLE001 - a failed flush while closing: the output is already cut
                 pass
         sys.setrecursionlimit(self.recursion_limit)
+        # Timers and signal handlers a test set must not fire in the next one (or between tests).
+        for timer in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL):
+            signal.setitimer(timer, 0)
+        for sig, handler in self.handlers.items():
+            if signal.getsignal(sig) is not handler:  # only what the test changed: one system call each
+                try:
+                    signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+                except (OSError, ValueError, TypeError):
+                    pass
 
 
 def _write_result(fd: int, result: dict) -> None:

@@ -22,6 +22,7 @@ import sysconfig
 import tempfile
 import time
 
+from ponder.verify import sandbox_packages
 from ponder.verify import sandbox_sys as ss
 
 DEVICES = ("null", "zero", "full", "random", "urandom")
@@ -32,13 +33,17 @@ def build_root(cfg: dict) -> str:
     """Mount the sandbox root and ``pivot_root`` into it. Returns the interpreter's path inside."""
     ss.mount(None, "/", None, ss.MS_REC | ss.MS_PRIVATE)
     python = os.path.realpath(sys.executable)
-    files = sorted({*cfg["libraries"], *_loaded_libraries(), python})
+    packages = cfg.get("packages") or {}
+    files = sorted({*cfg["libraries"], *cfg.get("package_libraries", []), *_loaded_libraries(), python})
     dirs = [os.path.realpath(sysconfig.get_paths()["stdlib"])]
     interp = _elf_interpreter(python)
-    root = _pick_mountpoint(files + dirs)
+    root = _pick_mountpoint(files + dirs + [p for ps in packages.values() for p in ps])
     ss.mount("tmpfs", root, "tmpfs", ss.MS_NOSUID | ss.MS_NODEV, "size=4m,nr_inodes=8192,mode=755")
     for path in dirs:
         _bind(root, path, is_dir=True)
+    for path in dirs:
+        _hide_site_packages(root, path)
+    sandbox_packages.stage(root, packages, _bind_at)
     for path in files:
         _bind(root, path, is_dir=False)
     if interp:
@@ -54,6 +59,11 @@ def build_root(cfg: dict) -> str:
     ss.umount2(".", ss.MNT_DETACH)  # the old root, stacked under the new one
     os.chdir("/")
     ss.mount(None, "/", None, _RO)
+    cfg["package_fds"] = sandbox_packages.open_staged(packages)  # kept; the staging folder is then covered
+    ss.mount(
+        "tmpfs", sandbox_packages.STAGE, "tmpfs", ss.MS_NOSUID | ss.MS_NODEV | ss.MS_NOEXEC, "size=4k,mode=0"
+    )
+    ss.mount(None, sandbox_packages.STAGE, None, _RO | ss.MS_NOEXEC)
     return python
 
 
@@ -175,6 +185,28 @@ def _bind(root: str, path: str, *, is_dir: bool) -> None:
     ss.mount(None, target, None, _RO)
 
 
+def _hide_site_packages(root: str, stdlib: str) -> None:
+    # Installations such as pyenv, conda and the python container images keep their site-packages inside
+    # the standard-library folder: cover it with an empty read-only tmpfs, so only the standard library is
+    # there (packages a job names are bound elsewhere, for that job only).
+    for name in ("site-packages", "dist-packages"):
+        target = f"{root}{stdlib}/{name}"
+        if os.path.isdir(target):
+            ss.mount(
+                "tmpfs",
+                target,
+                "tmpfs",
+                ss.MS_NOSUID | ss.MS_NODEV | ss.MS_NOEXEC,
+                "size=4k,nr_inodes=1,mode=555",
+            )
+            ss.mount(None, target, None, _RO | ss.MS_NOEXEC)
+
+
+def _bind_at(src: str, target: str) -> None:
+    ss.mount(src, target, None, ss.MS_BIND | ss.MS_REC)
+    ss.mount(None, target, None, _RO)
+
+
 def _soname_links(root: str, files: list[str]) -> None:
     # The loader looks libraries up by their soname (libz.so.1), a symlink to the file that is mapped.
     wanted = set(files)
@@ -224,9 +256,10 @@ def fresh_tmpfs(path: str, cfg: dict, *, replace: bool = True) -> None:
     if replace:
         ss.umount2(path, ss.MNT_DETACH)
     size, inodes = (cfg["shm_mb"], 1024) if path.endswith("/dev/shm") else (cfg["disk_mb"], 16384)
-    ss.mount(
-        "tmpfs", path, "tmpfs", ss.MS_NOSUID | ss.MS_NODEV, f"size={int(size)}m,nr_inodes={inodes},mode=1777"
-    )
+    # noexec: a program cannot write a binary or a shared library and run it (the interpreter's own files
+    # are read-only, so nothing it wrote can be executed anywhere).
+    flags = ss.MS_NOSUID | ss.MS_NODEV | ss.MS_NOEXEC
+    ss.mount("tmpfs", path, "tmpfs", flags, f"size={int(size)}m,nr_inodes={inodes},mode=1777")
 
 
 def remove_stubborn(path: str) -> None:

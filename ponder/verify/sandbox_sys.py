@@ -152,8 +152,9 @@ def enter_namespaces(setgroups: str, uid_map: str, gid_map: str) -> bool:
     """Move this process into new user, mount, PID, network, IPC and UTS namespaces with the given maps.
 
     The maps must be written from outside the new user namespace: a helper forked beforehand does it. Children
-    forked afterwards land in the new PID namespace. Inside, user namespaces and System V IPC are switched off
-    (best effort; the sysctls changed are the new namespaces' own). Returns whether System V IPC is off.
+    forked afterwards land in the new PID namespace. Inside, user namespaces are switched off (raises OSError
+    when that fails) and System V IPC where possible (the sysctls changed are the new namespaces' own). Returns
+    whether System V IPC is off.
     """
     r, w = os.pipe()
     me = os.getpid()
@@ -181,14 +182,22 @@ def enter_namespaces(setgroups: str, uid_map: str, gid_map: str) -> bool:
     _, status = os.waitpid(helper, 0)
     if status != 0:
         raise OSError(1, "writing the user namespace's uid/gid maps failed")
-    # Programs may not create user namespaces of their own (a large kernel attack surface), nor System V IPC
-    # objects, which would outlive a program (POSIX shared memory lives in /dev/shm, emptied after each test).
-    off = {
-        "user/max_user_namespaces": "0",
-        "kernel/shmmni": "0",
-        "kernel/msgmni": "0",
-        "kernel/sem": "0 0 0 0",
-    }
+    # Programs may not create user namespaces of their own (a large kernel attack surface): required, and
+    # checked by reading it back -- a sandbox that cannot switch them off does not start (the seccomp filter
+    # denies them too). System V IPC objects would outlive a program (POSIX shared memory lives in /dev/shm,
+    # emptied after each test): switched off where possible, else each program gets an IPC namespace.
+    try:
+        with open("/proc/sys/user/max_user_namespaces", "w") as fh:
+            fh.write("0")
+        with open("/proc/sys/user/max_user_namespaces") as fh:
+            if fh.read().strip() != "0":
+                raise OSError(1, "the limit did not change")
+    except OSError as e:
+        raise OSError(
+            e.errno or 1,
+            f"cannot switch off user namespaces inside the sandbox (user.max_user_namespaces: {e.strerror or e})",
+        ) from None
+    off = {"kernel/shmmni": "0", "kernel/msgmni": "0", "kernel/sem": "0 0 0 0"}
     done = set()
     for name, value in off.items():
         try:
@@ -197,4 +206,4 @@ def enter_namespaces(setgroups: str, uid_map: str, gid_map: str) -> bool:
             done.add(name)
         except OSError:
             pass
-    return {"kernel/shmmni", "kernel/msgmni", "kernel/sem"} <= done
+    return set(off) <= done

@@ -23,23 +23,29 @@ import select
 import shutil
 import signal
 import socket
-import struct
 import sys
 import time
 
-from ponder.verify import sandbox_child, sandbox_fs
+from ponder.verify import (
+    sandbox_cgroup,
+    sandbox_child,
+    sandbox_fs,
+    sandbox_judge,
+    sandbox_packages,
+    sandbox_report,
+    sandbox_seccomp,
+)
 from ponder.verify import sandbox_sys as ss
+from ponder.verify.sandbox_wire import recv_msg, send_msg, write_all
 
-# Imported once by the worker so that every program starts with them loaded (the fork server's point). Kept to
-# what programs commonly use: every module mapped into the worker makes each fork and exit slower. All other
-# standard-library modules stay importable inside (their files and libraries are bound into the sandbox).
+# Imported once so that every program starts with them loaded; kept to what programs commonly use (each module
+# makes every fork and exit slower). All other standard-library modules stay importable inside.
 PRELOAD = (
     "abc array bisect collections collections.abc copy dataclasses datetime decimal encodings.idna enum fractions "
     "functools heapq io itertools json math numbers operator queue random re statistics string struct textwrap "
     "threading time typing unicodedata"
 ).split()
 
-STDERR_KEEP = 1 << 16
 TICK_S = 0.02  # how often the memory total is checked while a test runs
 TICK_FALLBACK_S = 0.1  # without namespaces each check walks the host's whole process table
 
@@ -58,7 +64,7 @@ def boot(argv: list[str]) -> None:
             cfg["libraries"] = cfg.get("libraries") or sandbox_fs.discover_libraries()
             cfg["sysv_ipc_off"] = ss.enter_namespaces(cfg["setgroups"], cfg["uid_map"], cfg["gid_map"])
         except OSError as e:
-            send_msg(cfg["rep_fd"], {"ready": False, "error": str(e)})
+            send_msg(cfg["rep_fd"], {"ready": False, "error": f"namespaces: {e}"})
             os._exit(3)
     pid = os.fork()
     if pid == 0:
@@ -78,35 +84,6 @@ def boot(argv: list[str]) -> None:
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
-# --------------------------------------------------------------------------- framing
-
-
-def send_msg(fd: int, obj: dict) -> None:
-    data = json.dumps(obj).encode()
-    view = memoryview(struct.pack(">I", len(data)) + data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _read_exact(fd: int, n: int) -> bytes | None:
-    parts, left = [], n
-    while left:
-        chunk = os.read(fd, min(left, 1 << 20))
-        if not chunk:
-            return None
-        parts.append(chunk)
-        left -= len(chunk)
-    return b"".join(parts)
-
-
-def recv_msg(fd: int) -> dict | None:
-    head = _read_exact(fd, 4)
-    if head is None:
-        return None
-    body = _read_exact(fd, struct.unpack(">I", head)[0])
-    return None if body is None else json.loads(body)
-
-
 # --------------------------------------------------------------------------- supervisor
 
 
@@ -118,9 +95,13 @@ class Supervisor:
         self.req_fd, self.rep_fd = cfg["req_fd"], cfg["rep_fd"]
         self.uid = cfg["uid"]
         self.program: dict | None = None
+        self.site = False  # /site mounted with the current program's packages
         self.child: int | None = None
         self.sock: socket.socket | None = None
         self.pidfd = -1
+        self.prog: int | None = None  # assert mode: the program's process (self.child is the judge)
+        self.prog_sock: socket.socket | None = None
+        self.new_rpc: socket.socket | None = None  # the judge's end of a new program's connection
         self.seq = 0
         ss.prctl(ss.PR_SET_PDEATHSIG, signal.SIGKILL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -140,7 +121,12 @@ class Supervisor:
             "uid": self.uid,
             "python": self.python,
             "ponder_root": cfg["ponder_root"],
+            "seccomp": sandbox_seccomp.build_filter(),
         }
+        self.cg = cfg.get("cgroup")
+        if self.cg:  # the supervisor joins once: every process it forks is born there (moving each costs ms)
+            sandbox_cgroup.join(self.cg)
+        sandbox_seccomp.check(self.child_cfg["seccomp"])
         self.base_kb = _pss_kb(os.getpid())
         gc.collect()
         gc.freeze()  # children share these pages copy-on-write; keep the collector off them
@@ -157,7 +143,15 @@ class Supervisor:
                 return
             op = msg.get("op")
             if op == "test":
-                reply = self.test(msg)
+                try:
+                    reply = self.test(msg)
+                except Exception as e:  # noqa: BLE001 - whatever the program did, the worker stays up
+                    self.end_program()
+                    reply = {
+                        "status": "runtime_error",
+                        "detail": f"the sandbox could not run the test: {e!r}"[:500],
+                    }
+                    reply.update(stdout="", stderr="", duration_s=0.0, value=None, exit_code=None)
                 if msg.get("last"):
                     # Before replying: when the caller hears back, no process of the program is left.
                     self.end_program()
@@ -170,12 +164,26 @@ class Supervisor:
 
     # ------------------------------------------------------------------ programs and children
     def end_program(self) -> None:
-        if self.child is not None or self.program is not None:
-            self.kill_all()
-            self.reset_scratch()
+        if self.program is not None or (self.child is not None and self.prog is not None):
+            if self.prog is not None and self.child is not None and not self.others():
+                os.kill(self.prog, signal.SIGKILL)  # the program's process only: the judge serves the next
+                os.waitpid(self.prog, 0)
+                os.kill(self.child, signal.SIGCONT)  # in case the program stopped it (kill(-1, SIGSTOP))
+                self.prog_sock.close()
+                self.prog, self.prog_sock = None, None
+            else:
+                self.kill_all()
+            # fresh mounts: nothing a program did to them (modes, owners, files) meets the next one
+            if self.ns:
+                for d in self.scratch:
+                    sandbox_fs.fresh_tmpfs(d, self.cfg)
+            else:
+                self.reset_scratch()
             if not self.ns and self.cfg["privileges"] == "setuid":
                 sandbox_fs.remove_owned_by(self.uid, ("/tmp", "/var/tmp", "/dev/shm"))
-        self.program = None
+        if self.site:
+            ss.umount2(sandbox_packages.SITE, ss.MNT_DETACH)
+        self.program, self.site = None, False
 
     def reset_scratch(self) -> None:
         """Empty the writable places. A tree the program made too deep or too large to delete quickly is
@@ -193,25 +201,42 @@ class Supervisor:
                 sandbox_fs.remove_stubborn(d)
 
     def spawn(self) -> None:
-        if self.ns and not self.cfg.get("sysv_ipc_off"):
-            ss.unshare(
-                ss.CLONE_NEWIPC
-            )  # where System V IPC could not be switched off: fresh objects per program
+        if self.ns and not self.cfg.get("sysv_ipc_off"):  # System V IPC is on: fresh objects per program
+            ss.unshare(ss.CLONE_NEWIPC)
+        if self.cg:
+            lim = self.program["limits"]
+            try:
+                sandbox_cgroup.set_limits(
+                    self.cg, lim["memory_mb"], lim["processes"] + 2
+                )  # judge, supervisor
+            except OSError:
+                pass  # usage above a lower limit (v1 refuses): the last limit stays
+        if self.program["mode"] == "assert":
+            # Two processes: the program's answers calls; the judge -- kept from program to program, and
+            # self.child here, as its report is the one that counts -- runs the test code.
+            self.prog, self.prog_sock, self.new_rpc = sandbox_judge.fork_program(self.program, self.child_cfg)
+            if self.child is not None:
+                return
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:
             a.close()
+            if self.program["mode"] == "assert":
+                sandbox_judge.main(b, {**self.child_cfg, "uid": self.cfg["judge_uid"]})
             sandbox_child.main(b, self.program, self.child_cfg)
         b.close()
         a.setblocking(False)
         self.child, self.sock, self.pidfd = pid, a, os.pidfd_open(pid)
 
     def _forget_child(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
+        for x in (self.sock, self.prog_sock, self.new_rpc):
+            if x is not None:
+                x.close()
+        self.new_rpc = None
         if self.pidfd >= 0:
             os.close(self.pidfd)
         self.child, self.sock, self.pidfd = None, None, -1
+        self.prog, self.prog_sock = None, None
 
     def kill_all(self) -> None:
         """Kill every process of the program (setsid daemons included) and reap them."""
@@ -230,47 +255,84 @@ class Supervisor:
         self._forget_child()
 
     def others(self) -> list[int]:
-        """Processes of the program other than the child."""
+        """Processes of the program other than the child (and, in assert mode, the program's process)."""
         if self.ns:
-            return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, self.child)]
-        return [p for p in sandbox_fs.descendants(os.getpid()) if p != self.child]
+            return [
+                int(p)
+                for p in os.listdir("/proc")
+                if p.isdigit() and int(p) not in (1, self.child, self.prog)
+            ]
+        return [p for p in sandbox_fs.descendants(os.getpid()) if p not in (self.child, self.prog)]
 
     # ------------------------------------------------------------------ one test
     def test(self, msg: dict) -> dict:
         if "program" in msg:
             self.end_program()
             self.program = msg["program"]
+            if self.program["mode"] != "assert" and self.child is not None:
+                self.kill_all()  # a judge kept from an assert-mode program
+            names = self.program.get("packages") or []
+            self.program["sys_path"] = sandbox_packages.sys_path(self.cfg, names)
+            self.site = self.ns and sandbox_packages.mount_site(self.cfg["package_fds"], names, ss)
         lim = self.program["limits"]
         fds = [os.memfd_create(name, os.MFD_CLOEXEC) for name in ("input", "stdout", "stderr", "result")]
         self.seq += 1
-        workdir = f"{self.workbase}/run-{self.seq}"
         try:
-            _write_all(fds[0], msg["input"].encode("utf-8", "surrogatepass"))
-            os.mkdir(workdir, 0o700)
-            if self.cfg["privileges"] != "none":
-                os.chown(workdir, self.uid, self.uid)
+            write_all(fds[0], msg["input"].encode("utf-8", "surrogatepass"))
+            workdir = self._make_workdir()
             t0 = time.monotonic()
             outcome = self._send_and_wait(fds, workdir, t0 + lim["timeout_s"], lim)
             duration = time.monotonic() - t0
-            return self._collect(outcome, fds, duration, lim)
+            return sandbox_report.report(outcome, fds, duration, lim, self.program["mode"])
         finally:
             for fd in fds:
                 os.close(fd)
             self.reset_scratch()  # the working directory lives there too: each test starts from empty
 
+    def _make_workdir(self) -> str:
+        """A fresh working directory under a name no program can guess (or pre-create)."""
+        for _ in range(8):
+            path = f"{self.workbase}/run-{os.urandom(8).hex()}"
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                continue
+            if self.cfg["privileges"] != "none":
+                os.chown(path, self.uid, self.uid, follow_symlinks=False)
+            return path
+        raise OSError("could not create a working directory")
+
     def _send_and_wait(self, fds: list[int], workdir: str, deadline: float, lim: dict) -> dict:
-        req = json.dumps({"seq": self.seq, "workdir": workdir, "cpu_s": lim["cpu_s"]}).encode()
+        entry, cap = self.program.get("entry_point"), int(lim["file_size_mb"]) << 20
+        req = {"seq": self.seq, "workdir": workdir, "cpu_s": lim["cpu_s"], "entry_point": entry, "cap": cap}
+        req = json.dumps(req).encode()
         for attempt in (0, 1):
-            if self.child is None:
+            if self.child is None or (self.program["mode"] == "assert" and self.prog is None):
                 self.spawn()
             try:
-                socket.send_fds(self.sock, [req], fds)
+                if self.prog is not None:  # assert mode: the program gets its streams, never the tests
+                    spare = [os.memfd_create(n, os.MFD_CLOEXEC) for n in ("nothing", "unused")]
+                    try:
+                        socket.send_fds(self.prog_sock, [req], [spare[0], fds[1], fds[2], spare[1]])
+                    finally:
+                        for fd in spare:
+                            os.close(fd)
+                socket.send_fds(self.sock, [req], fds + ([self.new_rpc.fileno()] if self.new_rpc else []))
+                if self.new_rpc is not None:
+                    self.new_rpc.close()
+                    self.new_rpc = None
                 break
             except OSError:
                 if attempt:
                     raise
                 self.kill_all()  # the child died between tests; start a fresh one
-        return self._wait(deadline, lim)
+        ooms = sandbox_cgroup.oom_kills(self.cg) if self.cg else 0
+        out = self._wait(deadline, lim)
+        if self.cg and sandbox_cgroup.oom_kills(self.cg) > ooms:
+            out["memory"] = True  # the kernel killed a process of the program at the cgroup's limit
+        if self.prog is not None and not sandbox_judge.program_settled(self.prog_sock, self.seq, deadline):
+            self.kill_all()  # the program's process died, hangs, or left threads running
+        return out
 
     def _wait(self, deadline: float, lim: dict) -> dict:
         out = {"done": None, "died": False, "timed_out": False, "memory": False, "status": None, "cpu_s": 0.0}
@@ -298,7 +360,7 @@ class Supervisor:
                     continue
                 try:
                     m = json.loads(data)
-                except ValueError:
+                except (ValueError, RecursionError):  # the program may write anything to this socket
                     continue
                 if isinstance(m, dict) and m.get("seq") == self.seq:
                     out["done"] = m
@@ -323,112 +385,9 @@ class Supervisor:
     def _over_memory(self, lim: dict) -> bool:
         # RLIMIT_AS bounds each process's mappings. This bounds what it cannot see: the sum over a program's
         # processes, and memory files (memfd_create), which hold memory without mapping it.
-        pids = [self.child, *self.others()]
+        pids = [p for p in (self.child, self.prog) if p is not None] + self.others()
         total = sum(_pss_kb(p) for p in pids) + sandbox_fs.memfd_kb(pids)
         return total > lim["memory_mb"] * 1024 + self.base_kb
-
-    def _collect(self, o: dict, fds: list[int], duration: float, lim: dict) -> dict:
-        cap = int(lim["output_bytes"])
-        out_size = os.fstat(fds[1]).st_size
-        stdout = os.pread(fds[1], min(out_size, cap), 0).decode("utf-8", "replace")
-        stderr = _read_head_tail(fds[2], STDERR_KEEP)
-        res = None
-        if o["done"] is not None or o["died"]:
-            raw = os.pread(fds[3], cap + (1 << 16), 0)
-            try:
-                res = json.loads(raw) if raw else None
-            except ValueError:
-                res = None
-        reply = {
-            "stdout": stdout,
-            "stderr": stderr,
-            "duration_s": round(duration, 6),
-            "value": None,
-            "exit_code": None,
-        }
-        reply.update(self._classify(o, res, lim))
-        if out_size > cap and reply["status"] not in ("timeout", "memory"):
-            reply.update(status="output_limit", detail=f"stdout longer than {cap} bytes (truncated)")
-        return reply
-
-    def _classify(self, o: dict, res, lim: dict) -> dict:
-        mode = self.program["mode"]
-        if o["timed_out"]:
-            return {"status": "timeout", "detail": f"wall time limit of {lim['timeout_s']:g}s"}
-        if o["memory"]:
-            return {
-                "status": "memory",
-                "detail": f"the program's processes used more than {lim['memory_mb']} MiB",
-            }
-        if isinstance(res, dict) and res.get("status") in (
-            "ok",
-            "failed",
-            "runtime_error",
-            "memory",
-            "compile_error",
-        ):
-            value = res.get("value")
-            if res["status"] == "ok" and mode == "call" and not _valid_json_text(value, lim["output_bytes"]):
-                return {"status": "runtime_error", "detail": "no usable return value was reported"}
-            return {
-                "status": res["status"],
-                "detail": _text(res.get("detail"), 1000),
-                "value": value if mode == "call" else None,
-                "exit_code": res.get("exit_code") if isinstance(res.get("exit_code"), int) else None,
-            }
-        status = o["status"]
-        if status is None:
-            return {"status": "runtime_error", "detail": "the program replaced the test runner's report"}
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            if sig in (signal.SIGPROF, signal.SIGXCPU) or (
-                sig == signal.SIGKILL and o["cpu_s"] >= lim["cpu_s"]
-            ):
-                return {"status": "timeout", "detail": "CPU time limit"}
-            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-            hint = " (often a stack overflow from deep recursion)" if sig == signal.SIGSEGV else ""
-            return {"status": "runtime_error", "detail": f"killed by {name}{hint}", "exit_code": -sig}
-        code = os.waitstatus_to_exitcode(status)
-        if mode == "stdio" and code == 0:
-            return {"status": "ok", "detail": "", "exit_code": 0}
-        if mode == "stdio":
-            return {"status": "runtime_error", "detail": f"exit code {code}", "exit_code": code}
-        return {
-            "status": "runtime_error",
-            "detail": f"the program exited (code {code}) before finishing",
-            "exit_code": code,
-        }
-
-
-def _text(value, n: int) -> str:
-    """A string from the child, made safe to pass on: at most ``n`` characters, valid UTF-8."""
-    return str(value or "")[:n].encode("utf-8", "replace").decode("utf-8")
-
-
-def _valid_json_text(value, cap: int) -> bool:
-    if not isinstance(value, str) or len(value) > cap:
-        return False
-    try:
-        json.loads(value)
-    except (ValueError, RecursionError):
-        return False
-    return True
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.lseek(fd, 0, os.SEEK_SET)
-
-
-def _read_head_tail(fd: int, keep: int) -> str:
-    size = os.fstat(fd).st_size
-    if size <= keep:
-        return os.pread(fd, size, 0).decode("utf-8", "replace")
-    head = os.pread(fd, keep // 4, 0).decode("utf-8", "replace")
-    tail = os.pread(fd, keep - keep // 4, size - (keep - keep // 4)).decode("utf-8", "replace")
-    return f"{head}\n...[{size - keep} bytes cut]...\n{tail}"
 
 
 def _pss_kb(pid: int) -> int:
@@ -438,7 +397,3 @@ def _pss_kb(pid: int) -> int:
             return sum(int(line.split()[1]) for line in fh if line.startswith(("Pss_Anon:", "Pss_Shmem:")))
     except (OSError, ValueError, IndexError):
         return 0
-
-
-if __name__ == "__main__":
-    boot(sys.argv)

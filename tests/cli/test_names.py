@@ -42,6 +42,7 @@ CONTRACT = {
     "demo sample": ["--out", "--seed"],
     "serve": ["--port", "--host", "--name", "--batch-size"],
     "tiny-model": ["--preset", "--seed"],
+    "models import-gguf": ["--dtype"],
     "synth": ["--output", "--n", "--knob", "--sft"],
     "check": ["--kind"],
     "tasks humaneval": ["--output"],

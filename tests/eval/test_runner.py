@@ -7,7 +7,7 @@ from ponder.errors import PonderError
 from ponder.eval.runner import Attempt, compare_runs, evaluate, load_benchmark, parse_spec
 from ponder.generation.base import SamplingParams
 from ponder.io import write_records
-from ponder.records import Problem
+from ponder.records import Problem, read_samples
 from ponder.verify.code_extract import extract_code
 from tests.helpers import ponder_cmd, subprocess_env
 
@@ -74,6 +74,16 @@ def test_evaluate_by_hand(tmp_path):
     assert saved["rows"][0]["name"] == "arith" and saved["rows"][0]["accuracy"] == pytest.approx(0.5)
     assert "| arith | 2 | 6 | 0.500 |" in (tmp_path / "run" / "report.md").read_text()
     assert (tmp_path / "run" / "report.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_samples_file_keeps_each_verdict_beside_its_response(tmp_path):
+    """The verdicts of test_evaluate_by_hand, one per response, and the extracted answers."""
+    bench = load_benchmark(str(_bench(tmp_path)))
+    evaluate(Scripted(ANSWERS), [bench], SamplingParams(n=3), tmp_path / "run", ks=(1,))
+    samples = {s.id: s for s in read_samples(tmp_path / "run" / "samples" / "arith.jsonl")}
+    assert samples["a"].correct == [True, True, False] and samples["b"].correct == [False, True, False]
+    assert samples["a"].preds == ["2", "2.0", "3"]
+    assert samples["a"].responses == [t for t, *_ in ANSWERS["a"]]
 
 
 def test_evaluate_resumes_without_asking_again(tmp_path):

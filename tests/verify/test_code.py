@@ -194,3 +194,30 @@ def test_payload_never_carries_the_expected_output():
     assert "SECRET" not in jobs.payload(t, "stdio")
     assert "SECRET" not in jobs.payload({"input": [1], "output": "SECRET"}, "call")
     assert json.loads(jobs.payload({"input": "[1, 2]"}, "call")) == [1, 2]
+
+
+def test_judges_give_a_status_for_any_output(pool):
+    # 10**400 against a float, a 5,000-digit number printed, NaN and deep nesting returned: each is a verdict.
+    r = pool.run_tests(
+        "def f():\n    return 10**400", [{"input": [], "output": 1.5}], mode="call", entry_point="f"
+    )
+    assert r[0].status == "failed" and r[0].output == "1" + "0" * 400
+    big = "import sys\nsys.set_int_max_str_digits(0)\nprint(7 * (10**5000 - 1) // 9)\n"
+    r = pool.run_tests(big, [{"input": "", "output": "5" * 5000}, {"input": "", "output": "7" * 5000}])
+    assert [x.status for x in r] == ["failed", "passed"]
+    assert pool.run_inputs(big, [""])[0].key == "7" * 5000
+    src = "import sys\nsys.set_int_max_str_digits(0)\ndef f(k):\n    return 7 * (10**5000 - 1) // 9 + k\n"
+    r = pool.run_tests(
+        src,
+        [{"input": [0], "output": 7 * (10**5000 - 1) // 9}, {"input": [1], "output": 1.5}],
+        mode="call",
+        entry_point="f",
+    )
+    assert [x.status for x in r] == ["passed", "failed"] and r[0].output == "7" * 5000
+    nan = pool.run_tests(
+        "def f(x):\n    return float(x)",
+        [{"input": ["nan"], "output": 1.0}, {"input": ["inf"], "output": 1e308}],
+        mode="call",
+        entry_point="f",
+    )
+    assert [x.status for x in nan] == ["failed", "failed"]

@@ -28,6 +28,23 @@ def test_whole_function_gets_the_imports():
     assert run_tests(prog, [CHECK], mode="assert", entry_point="total")[0].passed
 
 
+def test_whole_function_keeps_the_prompts_helpers():
+    """HumanEval/10 style: the prompt defines a helper the answer may call; the answer redefines the entry point."""
+    prompt_code = (
+        "def is_even(n: int) -> bool:\n    return n % 2 == 0\n\n\n"
+        'def evens(xs):\n    """The even numbers of xs."""\n'
+    )
+    resp = "```python\ndef evens(xs):\n    return [x for x in xs if is_even(x)]\n```"
+    prog = assemble_program(resp, entry_point="evens", prompt_code=prompt_code)
+    assert prog.startswith(prompt_code)
+    check = "def check(candidate):\n    assert candidate([1, 2, 3, 4]) == [2, 4]\n"
+    assert run_tests(prog, [check], mode="assert", entry_point="evens")[0].passed
+    # Prompt code that does not compile alone (a bare signature) contributes its imports only.
+    bare = "import math\ndef evens(xs):\n"
+    prog = assemble_program(resp, entry_point="evens", prompt_code=bare)
+    assert prog == "import math\n" + "def evens(xs):\n    return [x for x in xs if is_even(x)]\n"
+
+
 def test_body_only_goes_after_the_signature():
     for resp in ["```python\n    return sum(xs)\n```", "    return sum(xs)\n"]:
         prog = assemble_program(resp, entry_point="total", prompt_code=PROMPT_CODE)

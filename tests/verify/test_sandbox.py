@@ -339,3 +339,51 @@ def test_13_caller_survives_kill_of_parent_and_kill_minus_one(pool):
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_9c_only_the_standard_library_is_there(pool):
+    # pyenv (as on these machines), conda and the python images keep site-packages inside the stdlib folder.
+    import sysconfig
+
+    stdlib = sysconfig.get_paths()["stdlib"]
+    site = os.path.join(stdlib, "site-packages")
+    assert os.listdir(site)  # the host's has packages (pip at least)
+    src = f"""
+import os, sys
+print(sorted(os.listdir({site!r})), os.path.exists({sysconfig.get_paths()["purelib"]!r}))
+sys.path += [{site!r}, {sysconfig.get_paths()["purelib"]!r}]
+for name in ("pip", "setuptools", "numpy", "torch", "pytest", "ponder"):
+    try:
+        __import__(name)
+        print("IMPORTED", name)
+    except ImportError:
+        pass
+import json, sqlite3, decimal, ctypes
+print("stdlib ok")
+"""
+    r = _run(pool, src)
+    assert r.stdout == "[] False\nstdlib ok\n", r
+
+
+def test_9d_tmp_and_the_working_directory_are_noexec(pool):
+    src = """
+import mmap, os, shutil, subprocess, sys
+for d in ("/tmp", ".", "/dev/shm"):
+    path = os.path.join(d, "py")
+    shutil.copy(sys.executable, path)
+    os.chmod(path, 0o755)
+    try:
+        subprocess.run([path, "-c", "print('RAN')"])
+        print("EXECUTED", d)
+    except PermissionError as e:
+        print("denied", e.errno)
+    with open(path, "rb") as fh:
+        try:
+            mmap.mmap(fh.fileno(), 4096, prot=mmap.PROT_READ | mmap.PROT_EXEC)
+            print("MAPPED", d)
+        except PermissionError as e:
+            print("denied", e.errno)
+    os.unlink(path)
+"""
+    r = _run(pool, src, limits=Limits(timeout_s=20))
+    assert r.stdout == "denied 13\ndenied 1\n" * 3, r
