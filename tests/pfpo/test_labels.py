@@ -107,7 +107,11 @@ def test_label_file_resumes_without_duplicates(tmp_path):
     src = tmp_path / "samples.jsonl"
     _write(src, [_sample(["\\boxed{3}"] * 2, sid="p1"), _sample(["\\boxed{4}"] * 2, sid="p2")])
     out = tmp_path / "labelled.jsonl"
-    marker = label_sample(_sample(["\\boxed{3}"] * 2, sid="p1"), "vote", rule="boxed").to_dict()
+    # What the killed run wrote for p1 (with its fingerprint), marked so that a recomputed p1 would show.
+    first = tmp_path / "first.jsonl"
+    _write(first, [_sample(["\\boxed{3}"] * 2, sid="p1")])
+    label_file(first, tmp_path / "first-out.jsonl", by="vote", rule="boxed", workers=1)
+    marker = json.loads((tmp_path / "first-out.jsonl").read_text())
     marker["resumed"] = True
     (tmp_path / "labelled.jsonl.partial").write_text(json.dumps(marker) + "\n" + '{"id": "p2", "tor')
     label_file(src, out, by="vote", rule="boxed", workers=1)

@@ -102,18 +102,11 @@ def test_code_pairs_pseudo_with_measurement(tmp_path, code_pool):
 def test_code_pairs_resume_reuses_scores(tmp_path, code_pool):
     """A scores record already on disk (a killed run) is not recomputed: its pairs are used as they are."""
     problems, samples = write_double(tmp_path, [GOOD, BAD])
+    # The record a first run wrote (with its fingerprint), its pairs reversed so that reuse shows.
+    run_code_pairs(problems, samples, tmp_path / "first.jsonl", CodePairSettings(margin=3), pool=code_pool)
+    [old] = [json.loads(x) for x in open(tmp_path / "first.scores.jsonl")]
+    old |= {"passed": [0, 4], "pairs": [[1, 0]]}
     partial = tmp_path / "pairs.scores.jsonl.partial"
-    old = {
-        "id": "double",
-        "labels": "pseudo",
-        "programs": 2,
-        "extracted": 2,
-        "inputs": 5,
-        "pseudo_tests": [],
-        "passed": [0, 4],
-        "tests": 5,
-        "pairs": [[1, 0]],
-    }
     partial.write_text(json.dumps(old) + "\n" + '{"id": "torn', encoding="utf-8")
     run_code_pairs(problems, samples, tmp_path / "pairs.jsonl", CodePairSettings(margin=3), pool=code_pool)
     [pair] = list(read_pairs(tmp_path / "pairs.jsonl"))
