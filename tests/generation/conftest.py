@@ -87,11 +87,11 @@ def chatty_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
 class Server:
     """A ``ponder serve`` subprocess on 127.0.0.1 and a free port chosen by the system."""
 
-    def __init__(self, model_dir: Path, name: str, log_path: Path):
+    def __init__(self, model_dir: Path, name: str, log_path: Path, extra: tuple[str, ...] = ()):
         self.log_path = log_path
         self._log = open(log_path, "w")
         self.proc = subprocess.Popen(
-            ponder_cmd("serve", str(model_dir), "--port", "0", "--name", name, "--batch-size", "16"),
+            ponder_cmd("serve", str(model_dir), "--port", "0", "--name", name, "--batch-size", "16", *extra),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=subprocess_env(**THREADS_ENV),
