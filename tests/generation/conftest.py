@@ -132,3 +132,45 @@ def tiny_server(tiny_model_dir, tmp_path_factory):
     server = Server(tiny_model_dir, "nano", tmp_path_factory.mktemp("serve") / "serve.log")
     yield server
     server.stop()
+
+
+# --------------------------------------------------------------------------- ponder generate, killed and resumed
+
+
+def generate_args(tmp_path: Path, model: Path, seed: int) -> list[str]:
+    """``ponder generate`` options for the resume tests: problems in ``tmp_path/p.jsonl``, 2 samples of up to
+    40 tokens per problem, batches of 4 (so records appear one batch at a time)."""
+    return [
+        "--model",
+        str(model),
+        "--input",
+        str(tmp_path / "p.jsonl"),
+        "--n",
+        "2",
+        "--max-new-tokens",
+        "40",
+        "--batch-size",
+        "4",
+        "--seed",
+        str(seed),
+    ]
+
+
+def start_generate(args: list[str], out: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        ponder_cmd("generate", *args, "--output", str(out)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=subprocess_env(**THREADS_ENV),
+    )
+
+
+def lines_of(path: Path) -> list[str]:
+    return path.read_bytes().decode().splitlines() if path.exists() else []
+
+
+def wait_for_lines(proc: subprocess.Popen, path: Path, n: int, timeout_s: float = 300) -> None:
+    """Wait until ``path`` holds ``n`` lines (or the process ends, or ``timeout_s`` passes)."""
+    deadline = time.monotonic() + timeout_s
+    while len(lines_of(path)) < n and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)

@@ -4,50 +4,13 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 from ponder.io import write_records
 from ponder.tasks.synthetic import make
-from tests.generation.conftest import THREADS_ENV
+from tests.generation.conftest import THREADS_ENV, generate_args, lines_of, start_generate, wait_for_lines
 from tests.helpers import ponder_cmd, subprocess_env
 
 N_PROBLEMS = 24
-
-
-def _args(tmp_path, model, seed):
-    return [
-        "--model",
-        str(model),
-        "--input",
-        str(tmp_path / "p.jsonl"),
-        "--n",
-        "2",
-        "--max-new-tokens",
-        "40",
-        "--batch-size",
-        "4",
-        "--seed",
-        str(seed),
-    ]
-
-
-def _lines(path):
-    return path.read_bytes().decode().splitlines() if path.exists() else []
-
-
-def _start(args, out):
-    return subprocess.Popen(
-        ponder_cmd("generate", *args, "--output", str(out)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=subprocess_env(**THREADS_ENV),
-    )
-
-
-def _wait_for_lines(proc, partial, n):
-    deadline = time.monotonic() + 300
-    while len(_lines(partial)) < n and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
 
 
 def _run(args, out):
@@ -64,19 +27,19 @@ def test_a_killed_run_resumed_with_another_seed_recomputes_the_old_samples(tmp_p
     (no sample of seed 1 survives), and the run says how many records it recomputed and why."""
     write_records(tmp_path / "p.jsonl", make("linear", N_PROBLEMS, seed=3))
     out, partial = tmp_path / "s.jsonl", tmp_path / "s.jsonl.partial"
-    proc = _start(_args(tmp_path, tiny_model_dir, 1), out)
-    _wait_for_lines(proc, partial, 4)
+    proc = start_generate(generate_args(tmp_path, tiny_model_dir, 1), out)
+    wait_for_lines(proc, partial, 4)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    killed = len(_lines(partial))
+    killed = len(lines_of(partial))
     assert not out.exists() and 4 <= killed < N_PROBLEMS, "the run must be killed mid-way"
-    r = _run(_args(tmp_path, tiny_model_dir, 2), out)
+    r = _run(generate_args(tmp_path, tiny_model_dir, 2), out)
     assert r.returncode == 0, r.stderr
     assert f"ponder: {out}: recomputed records: {killed} whose settings changed" in r.stderr
     assert f"({N_PROBLEMS} new, 0 resumed)" in r.stdout
     fresh = tmp_path / "fresh.jsonl"
-    assert _run(_args(tmp_path, tiny_model_dir, 2), fresh).returncode == 0
-    assert sorted(_lines(out)) == sorted(_lines(fresh))  # same records, same fingerprints
+    assert _run(generate_args(tmp_path, tiny_model_dir, 2), fresh).returncode == 0
+    assert sorted(lines_of(out)) == sorted(lines_of(fresh))  # same records, same fingerprints
 
 
 def test_a_second_run_on_the_same_output_fails_at_once(tmp_path, tiny_model_dir):
@@ -84,10 +47,10 @@ def test_a_second_run_on_the_same_output_fails_at_once(tmp_path, tiny_model_dir)
     same output fails with one line naming the output and the first run's process; nothing interleaves."""
     write_records(tmp_path / "p.jsonl", make("linear", 500, seed=3))
     out, partial = tmp_path / "s.jsonl", tmp_path / "s.jsonl.partial"
-    args = _args(tmp_path, tiny_model_dir, 1)
-    first = _start(args, out)
+    args = generate_args(tmp_path, tiny_model_dir, 1)
+    first = start_generate(args, out)
     try:
-        _wait_for_lines(first, partial, 1)
+        wait_for_lines(first, partial, 1)
         second = _run(args, out)
         assert first.poll() is None, "the first run must still be writing"
         assert second.returncode == 2
@@ -98,5 +61,5 @@ def test_a_second_run_on_the_same_output_fails_at_once(tmp_path, tiny_model_dir)
     finally:
         first.kill()
         first.wait()
-    ids = [json.loads(line)["id"] for line in _lines(partial)]
+    ids = [json.loads(line)["id"] for line in lines_of(partial)]
     assert ids and len(ids) == len(set(ids))  # the first run's records only, each once
