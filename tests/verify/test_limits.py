@@ -88,23 +88,27 @@ def test_a_slow_symbolic_comparison_returns_false_at_its_time_limit_from_a_threa
 
 
 class _CannotStart:
-    """Stands in for a worker whose process cannot be started (fork failing with EAGAIN, say)."""
+    """Stands in for a worker whose process cannot be started (fork failing with EAGAIN, say). Records the
+    thread of each attempt (the pool's starter thread)."""
 
-    attempts = 0
+    threads: list = []
     gate = threading.Event()
 
     def __init__(self):
-        type(self).attempts += 1
+        type(self).threads.append(threading.current_thread())
         self.gate.wait(HANG_S)  # holds the start until the test has looked at the lock
         raise OSError(11, "Resource temporarily unavailable")
 
+    @classmethod
+    def attempts(cls, pool) -> int:
+        return sum(t is pool._starter for t in cls.threads)
+
 
 def test_a_worker_that_cannot_start_costs_bounded_attempts_and_holds_no_lock(monkeypatch):
-    monkeypatch.setattr(limits, "_Worker", _CannotStart)
     monkeypatch.setattr(limits, "SPAWN_BACKOFF_S", 600.0, raising=False)
-    _CannotStart.attempts = 0
     _CannotStart.gate.clear()
     pool = WorkerPool(size=1)
+    pool._new_worker = _CannotStart  # this pool only: the module's pool keeps starting real workers
     box = {}
     t = threading.Thread(target=lambda: box.setdefault("out", pool.call("ping", (), HANG_S)), daemon=True)
     t.start()
@@ -115,21 +119,20 @@ def test_a_worker_that_cannot_start_costs_bounded_attempts_and_holds_no_lock(mon
     t.join(HANG_S)
     assert not t.is_alive(), "a call spins on a worker that cannot start"
     assert box["out"] is None
-    assert _CannotStart.attempts == 1  # the failure starts a pause: no second attempt within it
+    assert _CannotStart.attempts(pool) == 1  # the failure starts a pause: no second attempt within it
     assert _in_thread(lambda: pool.call("ping", (), HANG_S)) is None
-    assert _CannotStart.attempts == 1, "a call during the pause tried again"
+    assert _CannotStart.attempts(pool) == 1, "a call during the pause tried again"
 
 
 def test_starts_resume_after_the_pause(monkeypatch):
     monkeypatch.setattr(limits, "SPAWN_BACKOFF_S", 0.0, raising=False)
     pool = WorkerPool(size=1)
     try:
-        with monkeypatch.context() as m:
-            m.setattr(limits, "_Worker", _CannotStart)
-            _CannotStart.gate.set()
-            _CannotStart.attempts = 0
-            assert _in_thread(lambda: pool.call("ping", (), HANG_S)) is None
-            assert 1 <= _CannotStart.attempts <= limits.SPAWN_TRIES
+        pool._new_worker = _CannotStart
+        _CannotStart.gate.set()
+        assert _in_thread(lambda: pool.call("ping", (), HANG_S)) is None
+        assert 1 <= _CannotStart.attempts(pool) <= limits.SPAWN_TRIES
+        del pool._new_worker  # starts work again
         assert _in_thread(lambda: pool.call("ping", (), HANG_S)) == "pong"
     finally:
         pool.close()

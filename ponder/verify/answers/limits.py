@@ -165,7 +165,7 @@ class WorkerPool:
                     cond.wait()
                 self._wanted -= 1
             try:
-                w = _Worker()
+                w = self._new_worker()
             except OSError:
                 w = None
             with cond:
@@ -182,6 +182,9 @@ class WorkerPool:
                     self._failures = 0
                     self._idle.append(w)
                 cond.notify_all()
+
+    def _new_worker(self) -> _Worker:
+        return _Worker()
 
     def prestart(self) -> None:
         """Start a worker in the background if none exists yet (it imports sympy while we work)."""
