@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from ponder.errors import PonderError
+from ponder.generation.server_requests import ServerLimits
 
 app = typer.Typer(
     name="ponder",
@@ -297,6 +298,9 @@ def generate(
     )
 
 
+_SERVE = ServerLimits()  # the defaults of ponder serve's limits, declared once in ServerLimits
+
+
 @app.command("serve")
 def serve(
     model_dir: str = typer.Argument(..., help="Model folder (or hub name) to serve with the hf backend."),
@@ -309,19 +313,71 @@ def serve(
     dtype: str = typer.Option("float32", help="Weights dtype: float32 or bfloat16."),
     quiet: bool = typer.Option(False, help="Do not log each request."),
     threads: int = typer.Option(0, help="Torch CPU threads (0: torch's default, one per core)."),
+    api_key: str | None = typer.Option(
+        None,
+        "--api-key",
+        help="Key clients must send as 'Authorization: Bearer KEY' (shown by ps: see --api-key-env).",
+    ),
+    api_key_env: str | None = typer.Option(
+        None,
+        "--api-key-env",
+        help="Environment variable holding the key clients must send (instead of --api-key).",
+    ),
+    allowed_host: list[str] = typer.Option(
+        [],
+        "--allowed-host",
+        help="Host header name allowed besides the bound address and localhost (repeatable; * any).",
+    ),
+    max_body_mb: float = typer.Option(
+        _SERVE.max_body_bytes / 2**20, "--max-body-mb", help="Largest request body (MiB)."
+    ),
+    max_connections: int = typer.Option(
+        _SERVE.max_connections, "--max-connections", help="Connections served at once."
+    ),
+    max_n: int = typer.Option(_SERVE.max_n, "--max-n", help="Largest n (completions per prompt)."),
+    max_tokens: int = typer.Option(
+        _SERVE.max_tokens, "--max-tokens", help="Largest max_tokens per completion."
+    ),
+    max_prompts: int = typer.Option(_SERVE.max_prompts, "--max-prompts", help="Most prompts per request."),
+    socket_timeout: float = typer.Option(
+        _SERVE.socket_timeout_s, "--socket-timeout", help="Seconds a connection may stay silent."
+    ),
 ) -> None:
     """Serve a local model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models).
 
     Example: ponder serve runs/tiny --port 8000
     """
+    import os
+
     from ponder.generation.server import serve as run_server
+    from ponder.generation.server_requests import ServerLimits
     from ponder.generation.stage import open_backend
 
+    if api_key_env:
+        if api_key is not None:
+            raise PonderError("give --api-key or --api-key-env, not both")
+        api_key = os.environ.get(api_key_env)
+        if not api_key:
+            raise PonderError(f"--api-key-env: the environment variable {api_key_env} is not set")
+    limits = ServerLimits(
+        max_body_bytes=int(max_body_mb * 2**20),
+        socket_timeout_s=socket_timeout,
+        max_connections=max_connections,
+        max_n=max_n,
+        max_tokens=max_tokens,
+        max_prompts=max_prompts,
+        api_key=api_key,
+        allowed_hosts=tuple(allowed_host),
+    )
+    try:
+        limits.check()
+    except ValueError as e:
+        raise PonderError(str(e)) from None
     _quiet_transformers()
     _set_threads(threads)
     generator = open_backend("hf", model_dir, dtype=dtype, batch_size=batch_size)
     try:
-        run_server(generator, name or _model_name(model_dir), host, port, log=not quiet)
+        run_server(generator, name or _model_name(model_dir), host, port, log=not quiet, limits=limits)
     except OSError as e:
         raise PonderError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
 

@@ -11,7 +11,8 @@ Shapes on disk (extra keys are kept and written back unchanged, so stages never 
 - ``Episode``  ``{id, prompt, turns[], answer?, meta?}`` -- a multi-stage dialogue (Thinker).
 
 Reading streams one line (or one Parquet batch) at a time, so memory stays flat for any file size.
-Bad input raises :class:`~ponder.errors.InputError` naming the file, the line and the field.
+Bad input raises :class:`~ponder.errors.InputError` naming the file, the line and the field (wrong types
+here; broken JSON, deep nesting, huge integers and lone surrogates in :mod:`ponder.jsonl`).
 Writing lives in :mod:`ponder.io` (atomic files, resumable stage output).
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ponder.errors import InputError
+from ponder.jsonl import iter_lines, valid_text
 
 Message = dict[str, Any]
 PromptLike = str | list[Message]
@@ -325,7 +327,8 @@ def iter_json_objects(path: str | Path) -> Iterator[tuple[int, Any]]:
     """Yield ``(line_number, parsed_value)`` for each non-blank line of a JSONL file, or each Parquet row.
 
     Streams: one line (or one Parquet batch) is in memory at a time. Raises InputError for a missing or
-    empty file, invalid UTF-8 and broken JSON, naming the line.
+    empty file, invalid UTF-8, broken JSON, nesting deeper than ``MAX_DEPTH``, integers too long to convert
+    and lone surrogates, naming the line (and the top-level field when there is one).
     """
     path = Path(path)
     if not path.exists():
@@ -336,22 +339,9 @@ def iter_json_objects(path: str | Path) -> Iterator[tuple[int, Any]]:
         yield from _iter_parquet(path)
         return
     seen_any = False
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise InputError(path, f"invalid UTF-8 at byte {e.start} of the line", line=lineno) from None
-            if lineno == 1 and text.startswith("\ufeff"):
-                text = text[1:]
-            if not text.strip():
-                continue
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise InputError(path, f"broken JSON: {e.msg} (column {e.colno})", line=lineno) from None
-            seen_any = True
-            yield lineno, value
+    for lineno, value in iter_lines(path):
+        seen_any = True
+        yield lineno, value
     if not seen_any:
         raise InputError(path, "file is empty (no records)")
 
@@ -434,7 +424,9 @@ def load_dataset(path: str | Path, kind: type[Record] = Problem):
 
 
 def dumps(rec: Record | dict) -> str:
-    """One JSONL line (no newline) for a record."""
-    return json.dumps(
-        rec.to_dict() if isinstance(rec, Record) else rec, ensure_ascii=False, separators=(",", ":")
+    """One JSONL line (no newline) for a record; always encodable as UTF-8 (see :func:`valid_text`)."""
+    return valid_text(
+        json.dumps(
+            rec.to_dict() if isinstance(rec, Record) else rec, ensure_ascii=False, separators=(",", ":")
+        )
     )

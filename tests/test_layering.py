@@ -5,12 +5,13 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "ponder"
 
-BASE = {"errors", "records", "parquet", "io", "config", "progress"}
+BASE = {"errors", "jsonl", "records", "parquet", "io", "config", "progress"}
 ALLOWED = {
     "errors": set(),
-    "parquet": {"errors"},
-    "records": {"errors", "parquet"},
-    "io": {"errors", "parquet", "records"},
+    "jsonl": {"errors"},
+    "parquet": {"errors", "jsonl"},
+    "records": {"errors", "jsonl", "parquet"},
+    "io": {"errors", "jsonl", "parquet", "records"},
     "config": {"errors"},
     "progress": set(),
     "losses": set(),

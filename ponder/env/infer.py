@@ -17,6 +17,7 @@ from ponder.env.qa import QAEnv, QAEnvConfig
 from ponder.env.runner import run_episodes, stage_tokens
 from ponder.env.thinker import ThinkerEnv, ThinkerEnvConfig, verification_counts
 from ponder.generation.base import Generator
+from ponder.generation.stage import model_identity
 from ponder.io import StageWriter
 from ponder.records import Episode, Problem, load_records, read_records
 
@@ -105,9 +106,22 @@ def infer_file(
     """Write the episodes of every problem of ``input_path`` to ``output`` (resumable); return the summary."""
     problems = load_records(input_path, Problem)  # validated in full before any output exists
     t0 = time.perf_counter()
-    with StageWriter(output) as w:
-        resumed = w.resumed
-        todo = [p for p in problems if any(i not in w.done for i in episode_ids(p, n))]
+    settings = {
+        "n": n,
+        "task": task,
+        "thinker": thinker,
+        "qa": qa,
+        "temperature": temperature,
+        "top_p": top_p,
+        "seed": seed,
+        "fast_only": fast_only,
+        "model": model_identity(generator),
+    }
+    with StageWriter(output, settings=settings) as w:
+        # Every episode id is asked about (not only until the first missing one): has() marks stale records.
+        missing = {p.id: [not w.has(i, p) for i in episode_ids(p, n)] for p in problems}
+        todo = [p for p in problems if any(missing[p.id])]
+        resumed = sum(len(m) - sum(m) for m in missing.values())
         for start in range(0, len(todo), problems_per_batch):
             chunk = todo[start : start + problems_per_batch]
             eps = run_chain(

@@ -17,6 +17,7 @@ from ponder.env.qa import QAEnvConfig
 from ponder.env.thinker import ThinkerEnvConfig
 from ponder.eval.runner import Attempt, Solver
 from ponder.generation.base import Generator, SamplingParams
+from ponder.generation.stage import model_identity
 from ponder.records import Episode, Problem
 
 
@@ -62,6 +63,12 @@ def thinker_solver(
             [attempt_of(ep) for ep in eps[i * params.n : (i + 1) * params.n]] for i in range(len(problems))
         ]
 
+    solve.identity = {  # type: ignore[attr-defined]
+        "solver": "thinker",
+        "config": config,
+        "fast_only": fast_only,
+        "model": model_identity(generator),
+    }
     return solve
 
 
@@ -84,4 +91,5 @@ def qa_solver(generator: Generator, config: QAEnvConfig | None = None) -> Solver
             [attempt_of(ep) for ep in eps[i * params.n : (i + 1) * params.n]] for i in range(len(problems))
         ]
 
+    solve.identity = {"solver": "qa", "config": config, "model": model_identity(generator)}  # type: ignore[attr-defined]
     return solve

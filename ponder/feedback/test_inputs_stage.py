@@ -29,6 +29,7 @@ from typing import Any
 from ponder.errors import InputError, PonderError
 from ponder.feedback.test_inputs import build_prompt, function_arity, input_mode, parse_test_inputs
 from ponder.generation.base import Generator, SamplingParams
+from ponder.generation.stage import model_identity
 from ponder.io import StageWriter
 from ponder.progress import progress
 from ponder.records import Problem, iter_json_objects
@@ -135,8 +136,11 @@ def run_test_inputs(
     counts: Counter = Counter()
     repairs: Counter = Counter()
     n_inputs: list[int] = []
-    with StageWriter(output) as writer:
-        todo = [p for p in problems if p.id not in writer.done]
+    fingerprinted = {"source": source, "settings": settings, "json_mode": json_mode}
+    if source == "llm":
+        fingerprinted |= {"sampling": params, "model": model_identity(generator)}
+    with StageWriter(output, settings=fingerprinted) as writer:
+        todo = [p for p in problems if not writer.has(p.id, p)]
         bar = progress(
             total=len(problems), initial=len(problems) - len(todo), desc="test inputs", unit="problem"
         )

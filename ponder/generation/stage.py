@@ -6,6 +6,9 @@ exists) and turns each problem into the prompt the model gets: a string prompt b
 prompts are sent as raw text. ``run_generate`` writes one :class:`~ponder.records.Sample` per problem through
 :class:`~ponder.io.StageWriter`: records are appended as each prompt's samples finish, so a run killed at any
 point (even ``kill -9``) and started again skips the ids already written and never duplicates or tears a line.
+Each record's fingerprint covers its prompt and problem fields, the sampling parameters and the model (its
+name and, for a local folder, the size and time of its weight files): a run resumed with another
+temperature, another model or a retrained one recomputes the records made with the old ones.
 Records appear in the order they finish; join them to problems by ``id``.
 """
 
@@ -97,6 +100,25 @@ def check_chat_template(generator: Generator, items: Sequence[Item]) -> None:
         raise PonderError("the model's tokenizer has no chat template; send prompts as raw text with --raw")
 
 
+def model_identity(generator: Generator) -> dict[str, Any]:
+    """What names the model behind ``generator``: backend, model name or folder, and for a local folder
+    the names, sizes and modification times of its files (a retrained model in the same folder differs)."""
+    model = getattr(generator, "model", None)
+    name = getattr(model, "name_or_path", None) if not isinstance(model, str) else model
+    llm = getattr(generator, "llm", None)
+    if name is None and llm is not None:
+        name = llm.llm_engine.model_config.model
+    out: dict[str, Any] = {"backend": generator.name, "model": None if name is None else str(name)}
+    if getattr(generator, "base_url", None):
+        out["base_url"] = generator.base_url
+    folder = Path(str(name)) if name else None
+    if folder is not None and folder.is_dir():
+        out["files"] = sorted(
+            (f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in folder.iterdir() if f.is_file()
+        )
+    return out
+
+
 def run_generate(
     generator: Generator,
     items: Sequence[Item],
@@ -113,8 +135,13 @@ def run_generate(
     start = time.perf_counter()
     tokens = 0
     finished_by_stop = 0
-    with StageWriter(output) as writer:
-        todo = [it for it in items if it.problem.id not in writer.done]
+    settings = {"sampling": params, "model": model_identity(generator)}
+    with StageWriter(output, settings=settings) as writer:
+        todo = [
+            it
+            for it in items
+            if not writer.has(it.problem.id, (it.prompt, it.problem.answer, it.problem.meta))
+        ]
         resumed = len(items) - len(todo)
         bar = progress(total=len(items), initial=resumed, desc=desc, unit="prompt")
         try:
@@ -148,6 +175,7 @@ def run_generate(
         "records": len(items),
         "new": n_new,
         "resumed": resumed,
+        "recomputed": sum(writer.changed.values()),
         "samples": n_new * params.n,
         "generated_tokens": tokens,
         "stop_share": finished_by_stop / max(n_new * params.n, 1),

@@ -19,6 +19,7 @@ from typing import Any
 
 from ponder.errors import InputError, PonderError
 from ponder.generation.base import Generator, SamplingParams, render_prompt
+from ponder.generation.stage import model_identity
 from ponder.io import StageWriter, write_records
 from ponder.pairs.code_process import VALUES, prefix_pairs, prefix_value, problem_rng, sample_prefixes
 from ponder.pairs.code_stage import load_samples_by_id, test_mode
@@ -208,8 +209,9 @@ def run_code_process(
     own_pool = pool is None
     pool = pool or SandboxPool(workers or None)
     try:
-        with StageWriter(values_path) as writer:
-            todo = [w for w in work if w[0].id not in writer.done]
+        fingerprinted = {"settings": settings, "model": model_identity(generator)}
+        with StageWriter(values_path, settings=fingerprinted) as writer:
+            todo = [w for w in work if not writer.has(w[0].id, w)]
             bar = progress(
                 total=len(work), initial=len(work) - len(todo), desc="value prefixes", unit="problem"
             )

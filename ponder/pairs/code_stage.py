@@ -239,8 +239,8 @@ def run_code_pairs(
     own_pool = pool is None
     pool = pool or SandboxPool(workers or None)
     try:
-        with StageWriter(scores_path) as writer:
-            todo = [(p, smp) for p, smp in todo_all if p.id not in writer.done]
+        with StageWriter(scores_path, settings=settings) as writer:
+            todo = [(p, smp) for p, smp in todo_all if not writer.has(p.id, (p, smp))]
             bar = progress(
                 total=len(todo_all), initial=len(todo_all) - len(todo), desc="score programs", unit="problem"
             )

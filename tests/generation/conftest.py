@@ -87,11 +87,11 @@ def chatty_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
 class Server:
     """A ``ponder serve`` subprocess on 127.0.0.1 and a free port chosen by the system."""
 
-    def __init__(self, model_dir: Path, name: str, log_path: Path):
+    def __init__(self, model_dir: Path, name: str, log_path: Path, extra: tuple[str, ...] = ()):
         self.log_path = log_path
         self._log = open(log_path, "w")
         self.proc = subprocess.Popen(
-            ponder_cmd("serve", str(model_dir), "--port", "0", "--name", name, "--batch-size", "16"),
+            ponder_cmd("serve", str(model_dir), "--port", "0", "--name", name, "--batch-size", "16", *extra),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=subprocess_env(**THREADS_ENV),
@@ -132,3 +132,45 @@ def tiny_server(tiny_model_dir, tmp_path_factory):
     server = Server(tiny_model_dir, "nano", tmp_path_factory.mktemp("serve") / "serve.log")
     yield server
     server.stop()
+
+
+# --------------------------------------------------------------------------- ponder generate, killed and resumed
+
+
+def generate_args(tmp_path: Path, model: Path, seed: int) -> list[str]:
+    """``ponder generate`` options for the resume tests: problems in ``tmp_path/p.jsonl``, 2 samples of up to
+    40 tokens per problem, batches of 4 (so records appear one batch at a time)."""
+    return [
+        "--model",
+        str(model),
+        "--input",
+        str(tmp_path / "p.jsonl"),
+        "--n",
+        "2",
+        "--max-new-tokens",
+        "40",
+        "--batch-size",
+        "4",
+        "--seed",
+        str(seed),
+    ]
+
+
+def start_generate(args: list[str], out: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        ponder_cmd("generate", *args, "--output", str(out)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=subprocess_env(**THREADS_ENV),
+    )
+
+
+def lines_of(path: Path) -> list[str]:
+    return path.read_bytes().decode().splitlines() if path.exists() else []
+
+
+def wait_for_lines(proc: subprocess.Popen, path: Path, n: int, timeout_s: float = 300) -> None:
+    """Wait until ``path`` holds ``n`` lines (or the process ends, or ``timeout_s`` passes)."""
+    deadline = time.monotonic() + timeout_s
+    while len(lines_of(path)) < n and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
