@@ -31,7 +31,9 @@ def test_defaults_yaml_then_overrides(tmp_path):
     assert cfg == Cfg(
         model="m", beta=0.5, files=["a.jsonl", "b.jsonl"], bf16=True, optim=Optim(lr=3e-7, schedule="linear")
     )
-    assert load_config(Cfg, path).optim.lr == pytest.approx(3e-7)  # YAML 1.1 reads 3e-7 as text
+    assert (
+        load_config(Cfg, path).optim.lr == 3e-7
+    )  # YAML 1.1 reads 3e-7 as text: parsed, it is exactly float('3e-7')
 
 
 def test_unknown_key_names_file_line_and_suggests(tmp_path):

@@ -9,7 +9,7 @@ import typer
 from ponder.cli import app, quiet
 from ponder.cli.options import input_option, model_option, output_option, settings
 from ponder.generation.backend import BackendSettings
-from ponder.generation.server import ServeSettings
+from ponder.generation.server_requests import ServeSettings
 from ponder.generation.stage import GenerateSettings
 
 

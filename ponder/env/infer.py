@@ -18,7 +18,7 @@ from ponder.config import option
 from ponder.env.qa import QAEnv, QAEnvConfig
 from ponder.env.runner import run_episodes, stage_tokens
 from ponder.env.thinker import ThinkerEnv, ThinkerEnvConfig, verification_counts
-from ponder.generation.backend import BackendSettings
+from ponder.generation.backend import BackendSettings, model_identity
 from ponder.generation.base import Generator
 from ponder.io import StageWriter
 from ponder.records import Episode, Problem, load_records, read_records
@@ -120,15 +120,19 @@ def infer_file(
     n = settings.samples_per_problem
     task = "qa" if isinstance(env, QAEnvConfig) else "thinker"
     t0 = time.perf_counter()
-    with backend.use(model) as generator, StageWriter(output) as w:
-        resumed = w.resumed
-        todo = [p for p in problems if any(i not in w.done for i in episode_ids(p, n))]
-        for start in range(0, len(todo), problems_per_batch):
-            chunk = todo[start : start + problems_per_batch]
-            desc = f"{task} {start + len(chunk)}/{len(todo)} problems"
-            for ep in run_chain(generator, chunk, settings, env=env, desc=desc):
-                if ep.id not in w.done:
-                    w.write(ep)
+    with backend.use(model) as generator:
+        identity = {"settings": settings, "task": task, "env": env, "model": model_identity(generator)}
+        with StageWriter(output, settings=identity) as w:
+            # Every episode id is asked about (not only until the first missing one): has() marks stale records.
+            missing = {p.id: [not w.has(i, p) for i in episode_ids(p, n)] for p in problems}
+            todo = [p for p in problems if any(missing[p.id])]
+            resumed = sum(len(m) - sum(m) for m in missing.values())
+            for start in range(0, len(todo), problems_per_batch):
+                chunk = todo[start : start + problems_per_batch]
+                desc = f"{task} {start + len(chunk)}/{len(todo)} problems"
+                for ep in run_chain(generator, chunk, settings, env=env, desc=desc):
+                    if ep.id not in w.done:
+                        w.write(ep)
     summary = summarize_episodes(list(read_records(output, Episode)))
     summary.update(resumed=resumed, seconds=time.perf_counter() - t0, output=str(output))
     return summary

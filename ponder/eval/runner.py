@@ -26,6 +26,7 @@ from typing import Any
 from ponder.errors import PonderError
 from ponder.eval.metrics import ProblemResult, summarize
 from ponder.eval.report import bar_plot, markdown_table
+from ponder.generation.backend import model_identity
 from ponder.generation.base import Generator, SamplingParams
 from ponder.io import StageWriter, write_json, write_records, write_text
 from ponder.progress import progress
@@ -104,6 +105,7 @@ def chat_solver(generator: Generator, *, system: str | None = None) -> Solver:
         outs = generator.generate(prompts, params)
         return [[Attempt(c.text, c.num_tokens, c.finish_reason) for c in comps] for comps in outs]
 
+    solve.identity = {"solver": "chat", "system": system, "model": model_identity(generator)}  # type: ignore[attr-defined]
     return solve
 
 
@@ -157,10 +159,15 @@ def run_benchmark(
     *,
     chunk_problems: int = 64,
 ) -> Path:
-    """Write ``out_dir/samples/NAME.jsonl`` (resumable): n attempts per problem with tokens per stage."""
+    """Write ``out_dir/samples/NAME.jsonl`` (resumable): n attempts per problem with tokens per stage.
+
+    A solver made here (:func:`chat_solver`, the Thinker solvers) carries an ``identity`` (kind, model,
+    options) that goes into each record's fingerprint with ``params``: samples made by another model or
+    with other options are made again on resume."""
     path = out_dir / "samples" / f"{bench.name}.jsonl"
-    with StageWriter(path) as writer:
-        todo = [p for p in bench.problems if p.id not in writer.done]
+    settings = {"sampling": params, "solver": getattr(solver, "identity", None)}
+    with StageWriter(path, settings=settings) as writer:
+        todo = [p for p in bench.problems if not writer.has(p.id, p)]
         bar = progress(
             total=len(bench.problems),
             initial=len(bench.problems) - len(todo),

@@ -16,6 +16,7 @@ from ponder.env.infer import InferSettings, run_chain
 from ponder.env.qa import QAEnvConfig
 from ponder.env.thinker import ThinkerEnvConfig
 from ponder.eval.runner import Attempt, Solver
+from ponder.generation.backend import model_identity
 from ponder.generation.base import Generator, SamplingParams
 from ponder.records import Episode, Problem
 
@@ -59,6 +60,16 @@ def chain_solver(
             [attempt_of(ep) for ep in eps[i * params.n : (i + 1) * params.n]] for i in range(len(problems))
         ]
 
+    # what names this solver's attempts (the evaluation's resume fingerprint)
+    if isinstance(env, QAEnvConfig):
+        solve.identity = {"solver": "qa", "config": env, "model": model_identity(generator)}  # type: ignore[attr-defined]
+    else:
+        solve.identity = {  # type: ignore[attr-defined]
+            "solver": "thinker",
+            "config": env,
+            "fast_only": fast_only,
+            "model": model_identity(generator),
+        }
     return solve
 
 

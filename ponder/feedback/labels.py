@@ -239,9 +239,13 @@ def label_file(
         raise PonderError("--output must differ from --input")
     total = validate_file(input_path, Sample)
     workers = settings.workers or os.cpu_count() or 1
-    with StageWriter(output_path) as writer:
-        todo = (s for s in read_samples(input_path) if s.id not in writer.done)
-        bar = progress(total=total, initial=len(writer.done), desc=f"label ({by})", unit="sample")
+    # workers change how fast, not what: they are no part of the settings a record was made with
+    with StageWriter(
+        output_path, settings={"by": by, "min_vote_share": min_vote_share, "rule": rule}
+    ) as writer:
+        labelled = {s.id for s in read_samples(input_path) if writer.has(s.id, s)}
+        todo = (s for s in read_samples(input_path) if s.id not in labelled)
+        bar = progress(total=total, initial=len(labelled), desc=f"label ({by})", unit="sample")
         try:
             for d in _run(todo, by, min_vote_share, rule, workers):
                 writer.write(d)

@@ -36,7 +36,7 @@ from ponder.feedback.test_inputs import (
     input_mode,
     parse_test_inputs,
 )
-from ponder.generation.backend import BackendSettings
+from ponder.generation.backend import BackendSettings, model_identity
 from ponder.generation.base import Generator, SamplingParams
 from ponder.io import StageWriter, write_json
 from ponder.progress import progress
@@ -163,8 +163,11 @@ def run_test_inputs(
     counts: Counter = Counter()
     repairs: Counter = Counter()
     n_inputs: list[int] = []
-    with StageWriter(output) as writer:
-        todo = [p for p in problems if p.id not in writer.done]
+    fingerprinted: dict[str, Any] = {"settings": settings}  # the source, the sampling and the repairs
+    if source == "llm":
+        fingerprinted["model"] = model_identity(generator)
+    with StageWriter(output, settings=fingerprinted) as writer:
+        todo = [p for p in problems if not writer.has(p.id, p)]
         bar = progress(
             total=len(problems), initial=len(problems) - len(todo), desc="test inputs", unit="problem"
         )

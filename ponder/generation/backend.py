@@ -4,7 +4,8 @@
 commands that generate (``generate``, ``eval``, ``pairs process``, ``pairs code-process``, ``tests generate``,
 ``thinker infer``, ``serve``) take their options from it, and recipe configs nest it (``generation:``).
 ``settings.open(model)`` checks the options and returns a :class:`~ponder.generation.base.Generator`; a bad
-option or a model that does not load becomes one line naming the option.
+option or a model that does not load becomes one line naming the option. :func:`model_name` and
+:func:`model_identity` say which model a run used (its display name; what its resume fingerprints hold).
 """
 
 from __future__ import annotations
@@ -160,3 +161,22 @@ def model_name(model: str) -> str:
     """A readable default name: ``runs/dpo/model`` -> ``dpo`` (training writes every model to OUT/model)."""
     path = Path(model)
     return path.parent.name if path.name == "model" and path.parent.name else path.name
+
+
+def model_identity(generator: Generator) -> dict[str, Any]:
+    """What names the model behind ``generator``: backend, model name or folder, and for a local folder
+    the names, sizes and modification times of its files (a retrained model in the same folder differs)."""
+    model = getattr(generator, "model", None)
+    name = getattr(model, "name_or_path", None) if not isinstance(model, str) else model
+    llm = getattr(generator, "llm", None)
+    if name is None and llm is not None:
+        name = llm.llm_engine.model_config.model
+    out: dict[str, Any] = {"backend": generator.name, "model": None if name is None else str(name)}
+    if getattr(generator, "base_url", None):
+        out["base_url"] = generator.base_url
+    folder = Path(str(name)) if name else None
+    if folder is not None and folder.is_dir():
+        out["files"] = sorted(
+            (f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in folder.iterdir() if f.is_file()
+        )
+    return out

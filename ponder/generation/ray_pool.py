@@ -63,6 +63,7 @@ class RayGenerator(Generator):
         threads = max(1, int(cpus_per_worker)) if gpus_per_worker == 0 else None
         self.workers = [actor.remote(backend, str(model), options, threads) for _ in range(workers)]
         self.shard_prompts = shard_prompts
+        self.model = str(model)  # what the workers load (names the model in output fingerprints)
 
     def generate_iter(
         self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]

@@ -6,6 +6,9 @@ exists) and turns each problem into the prompt the model gets: a string prompt b
 prompts are sent as raw text. ``run_generate`` writes one :class:`~ponder.records.Sample` per problem through
 :class:`~ponder.io.StageWriter`: records are appended as each prompt's samples finish, so a run killed at any
 point (even ``kill -9``) and started again skips the ids already written and never duplicates or tears a line.
+Each record's fingerprint covers its prompt and problem fields, the sampling parameters and the model (its
+name and, for a local folder, the size and time of its weight files): a run resumed with another
+temperature, another model or a retrained one recomputes the records made with the old ones.
 Records appear in the order they finish; join them to problems by ``id``. :class:`GenerateSettings` holds
 the stage's settings and :func:`generate_file` runs the whole stage from them.
 """
@@ -20,7 +23,7 @@ from typing import Any
 
 from ponder.config import option
 from ponder.errors import InputError, PonderError
-from ponder.generation.backend import BackendSettings
+from ponder.generation.backend import BackendSettings, model_identity
 from ponder.generation.base import Generator, Prompt, SamplingParams
 from ponder.io import StageWriter
 from ponder.progress import progress
@@ -119,8 +122,13 @@ def run_generate(
     start = time.perf_counter()
     tokens = 0
     finished_by_stop = 0
-    with StageWriter(output) as writer:
-        todo = [it for it in items if it.problem.id not in writer.done]
+    settings = {"sampling": params, "model": model_identity(generator)}
+    with StageWriter(output, settings=settings) as writer:
+        todo = [
+            it
+            for it in items
+            if not writer.has(it.problem.id, (it.prompt, it.problem.answer, it.problem.meta))
+        ]
         resumed = len(items) - len(todo)
         bar = progress(total=len(items), initial=resumed, desc=desc, unit="prompt")
         try:
@@ -154,6 +162,7 @@ def run_generate(
         "records": len(items),
         "new": n_new,
         "resumed": resumed,
+        "recomputed": sum(writer.changed.values()),
         "samples": n_new * params.n,
         "generated_tokens": tokens,
         "stop_share": finished_by_stop / max(n_new * params.n, 1),

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from ponder.config import option
 from ponder.errors import InputError, PonderError
 from ponder.feedback.labels import summary_path
-from ponder.generation.backend import BackendSettings
+from ponder.generation.backend import BackendSettings, model_identity
 from ponder.generation.base import Generator, render_prompt
 from ponder.io import write_json, write_records
 from ponder.pairs.code_process import prefix_pairs, sample_prefixes
@@ -206,6 +206,7 @@ def run_code_process(
         workers=settings.workers,
         desc="value prefixes",
         chunk_problems=chunk_problems,
+        fingerprinted={"settings": settings.fingerprinted(), "model": model_identity(generator)},
     )
     pairs = []
     for p, smp, _ in work:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,6 +64,10 @@ class CodeRunSettings:
             raise ValueError("workers must be >= 0 (0: one per core), timeout_s and memory_mb positive")
 
     @property
+    def fingerprinted(self) -> dict[str, Any]:
+        """The settings a scores record depends on (all but ``workers``, which change how fast only)."""
+        return {k: v for k, v in asdict(self).items() if k != "workers"}
+
     def limits(self) -> Limits:
         return Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb)
 
@@ -102,16 +106,18 @@ def score_problems(
     workers: int,
     desc: str,
     chunk_problems: int = 16,
+    fingerprinted: Any = None,
 ) -> dict[str, dict[str, Any]]:
     """Score the problems of ``work`` (items whose first element is the Problem) not yet in ``path``, a chunk
     at a time through ``score_chunk`` (all sandbox work of a chunk runs together), one record per problem
-    through :class:`~ponder.io.StageWriter` (resumable); return every record of ``path`` by id. The sandbox
-    pool is opened here (``workers``) when none is given."""
+    through :class:`~ponder.io.StageWriter` (resumable: a record made from another item or other
+    ``fingerprinted`` settings is made again); return every record of ``path`` by id. The sandbox pool is
+    opened here (``workers``) when none is given."""
     own_pool = pool is None
     pool = pool or SandboxPool(workers or None)
     try:
-        with StageWriter(path) as writer:
-            todo = [w for w in work if w[0].id not in writer.done]
+        with StageWriter(path, settings=fingerprinted) as writer:
+            todo = [w for w in work if not writer.has(w[0].id, w)]
             bar = progress(total=len(work), initial=len(work) - len(todo), desc=desc, unit="problem")
             try:
                 for c in range(0, len(todo), chunk_problems):
@@ -280,6 +286,7 @@ def run_code_pairs(
         workers=settings.workers,
         desc="score programs",
         chunk_problems=chunk_problems,
+        fingerprinted=settings.fingerprinted(),
     )
     pairs = []
     for p, smp in todo_all:

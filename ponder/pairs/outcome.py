@@ -146,9 +146,9 @@ def build_outcome_pairs(
         for draw in range(draws):
             all_pairs += outcome_pairs(item, pairing=pairing, seed=seed, draw=draw, closest_k=closest_k)
     summary.bump("pairs", len(all_pairs))
-    with StageWriter(output_path) as writer:
+    with StageWriter(output_path, drop_unchecked=True) as writer:
         for p in all_pairs:
-            if p.id not in writer.done:
+            if not writer.has(p.id, p):  # a pair that changed since it was written is replaced
                 writer.write(p)
     summary.extra = {"pairing": pairing, "draws": draws, "gold_pair_accuracy": gold_pair_accuracy(all_pairs)}
     write_json(summary_path(output_path), summary.to_dict())

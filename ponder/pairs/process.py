@@ -22,7 +22,7 @@ The label is the only feedback used: a gold answer never enters the values.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +30,7 @@ from ponder.config import at_least, option
 from ponder.errors import PonderError
 from ponder.feedback.labels import Labelled, matches, read_labelled, summary_path
 from ponder.generation import Generator, render_prompt
-from ponder.generation.backend import BackendSettings
+from ponder.generation.backend import BackendSettings, model_identity
 from ponder.io import StageWriter, write_json
 from ponder.pairs.outcome import PAIRING_HELP, Pairing, PairSummary, make_pair
 from ponder.pairs.pairing import pair_indices, problem_rng
@@ -87,6 +87,9 @@ class ProcessSettings:
             )
 
 
+_PAIRING_ONLY = frozenset({"value_threshold", "pairing", "closest_k", "draws", "chunk_problems"})
+
+
 def completions_path(output: str | Path) -> Path:
     output = Path(output)
     return output.with_name(f"{output.stem}.completions.jsonl")
@@ -126,8 +129,11 @@ def complete_prefixes(
 ) -> None:
     """Step 1-3: prefixes, their completions and values, one record per problem in ``output`` (resumable)."""
     params = completion_sampling(s)
-    with StageWriter(output) as writer:
-        todo = [it for it in items if it.id not in writer.done]
+    # Pairing options do not change completions: changing them re-pairs without completing again.
+    settings = {k: v for k, v in asdict(s).items() if k not in _PAIRING_ONLY}
+    settings["model"] = model_identity(generator)
+    with StageWriter(output, settings=settings) as writer:
+        todo = [it for it in items if not writer.has(it.id, it)]
         bar = progress(
             total=len(items), initial=len(items) - len(todo), desc="prefix completions", unit="problem"
         )
@@ -266,9 +272,9 @@ def _pairs_from_completions(comp_path: Path, output_path: str | Path, s: Process
     for reason, n in sorted(skipped.items()):
         summary.stages[f"skipped: {reason}"] = n
     summary.bump("pairs", len(pairs))
-    with StageWriter(output_path) as writer:
+    with StageWriter(output_path, drop_unchecked=True) as writer:
         for p in pairs:
-            if p.id not in writer.done:
+            if not writer.has(p.id, p):
                 writer.write(p)
     summary.extra = {
         "value_histogram": {str(v): values.get(v, 0) for v in range(s.completions_per_prefix + 1)},

@@ -80,11 +80,18 @@ def build_thinkpo_pairs(
     summary = summarize(
         judgements, long_records=len(longs), short_records=len(shorts), unit=unit, settings=settings
     )
-    with StageWriter(output) as writer:
-        summary["resumed"] = len(writer.done)
+    summary["resumed"] = 0
+    with StageWriter(
+        output, settings={"conversational": settings.conversational}, drop_unchecked=True
+    ) as writer:
         for (lg, short, _), j in zip(jobs, judgements, strict=True):
-            if j.reason == KEPT and lg.id not in writer.done:
-                writer.write(make_pair(lg, short, j, conversational=settings.conversational))
+            if j.reason != KEPT:
+                continue
+            pair = make_pair(lg, short, j, conversational=settings.conversational)
+            if writer.has(lg.id, pair):
+                summary["resumed"] += 1
+            else:
+                writer.write(pair)
     summary_path, plot_path = side_paths(output)
     summary["output"] = str(output)
     if plot and summary["kept"]:

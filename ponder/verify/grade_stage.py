@@ -7,8 +7,8 @@ share of all responses, unextractable ones included).
 
 The input is validated in full before any output is written, so a bad file leaves no output and
 gives one line naming the file, line and field. Output goes through ``StageWriter``: a killed run
-resumes where it stopped without losing or duplicating records. Samples are graded by a pool of
-processes in input order.
+resumes where it stopped without losing or duplicating records, and a sample whose record or grading
+rule changed since it was graded is graded again. Samples are graded by a pool of processes in input order.
 """
 
 from __future__ import annotations
@@ -105,9 +105,10 @@ def grade_file(
     total = validate_file(input_path, Sample)
     workers = workers or os.cpu_count() or 1
     summary = GradeSummary()
-    with StageWriter(output_path) as writer:
-        summary.resumed = len(writer.done)
-        todo = (s for s in read_samples(input_path) if s.id not in writer.done)
+    with StageWriter(output_path, settings={"rule": rule}) as writer:
+        graded = {s.id for s in read_samples(input_path) if writer.has(s.id, s)}
+        summary.resumed = len(graded)
+        todo = (s for s in read_samples(input_path) if s.id not in graded)
         bar = progress(total=max(0, total - summary.resumed), desc="grade", unit="sample")
         try:
             for d, vote_ok in _run(todo, rule, workers):

@@ -18,7 +18,9 @@ process under a hard time limit (:mod:`ponder.verify.answers.limits`). The rules
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections import OrderedDict
 from functools import lru_cache
 
 from ponder.records import Verdict
@@ -150,32 +152,74 @@ def is_equivalent(pred: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S)
     return compare(pred, gold, timeout_s=timeout_s)[0]
 
 
-@lru_cache(maxsize=65536)
-def answer_key(answer: str) -> str:
+def answer_key(answer: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
     """A cheap canonical key: equal for equivalent answers in the common forms (``1/2``, ``0.5``,
     ``\\frac12``; ``(1,2)`` and ``\\left(1,2\\right)``; ``\\{2, 1\\}`` and ``1, 2``; ``x+1`` and ``1+x``;
     ``x \\ge 2`` and ``[2, \\infty)``).
 
     Equal keys mean equivalent answers (``majority_vote`` merges clusters by key without checking);
     equivalent answers in rarer forms may get different keys, which ``majority_vote`` merges with
-    ``is_equivalent``.
+    ``is_equivalent``. Returns within about ``timeout_s``: an answer whose value takes longer to compute
+    gets the key of its written form (and is not cached, so a later call with more time may do better).
     """
     if not isinstance(answer, str) or not answer.strip():
         return ""
+    cached = _KEYS.get(answer)
+    if cached is not None:
+        return cached
     node = _parsed(answer.strip())
     if node is None:
         text = text_key(answer[: MAX_PARSE_CHARS * 4])
-        return "t:" + text if text else "raw:" + answer.strip()
+        return _KEYS.put(answer, "t:" + text if text else "raw:" + answer.strip())
+    deadline = time.monotonic() + max(0.0, timeout_s)
     try:
-        return _key(node, 0)
+        key = _key(node, 0, deadline)
+    except Timeout:
+        return _written_key(answer, node)
     except Exception:  # noqa: BLE001 - never raise on model output
-        try:
-            return "c:" + canon(node)
-        except Exception:  # noqa: BLE001
-            return "t:" + text_key(answer[: MAX_PARSE_CHARS * 4])
+        key = _written_key(answer, node)
+    return _KEYS.put(answer, key)
 
 
-def _key(n: tuple, depth: int) -> str:
+def _written_key(answer: str, node: tuple) -> str:
+    """The key of an answer's written form (canonical structure), for answers without a value key."""
+    try:
+        return "c:" + canon(node)
+    except Exception:  # noqa: BLE001
+        return "t:" + text_key(answer[: MAX_PARSE_CHARS * 4])
+
+
+class _KeyCache:
+    """The keys of recent answers (least recently used dropped first); safe to share between threads."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._lock = threading.Lock()
+        self._data: OrderedDict[str, str] = OrderedDict()
+
+    def get(self, answer: str) -> str | None:
+        with self._lock:
+            key = self._data.get(answer)
+            if key is not None:
+                self._data.move_to_end(answer)
+            return key
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    def put(self, answer: str, key: str) -> str:
+        with self._lock:
+            self._data[answer] = key
+            if len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return key
+
+
+_KEYS = _KeyCache(65536)
+
+
+def _key(n: tuple, depth: int, deadline: float) -> str:
     n = unwrap(n)
     k = n[0]
     if depth > 20:
@@ -186,21 +230,21 @@ def _key(n: tuple, depth: int) -> str:
         value, name = assignment(n)
         if value is not None:
             # Names are part of the key: x = 3 and k = 3 are different answers to is_equivalent.
-            return ("=" + canon(name) + ":" if name is not None else "") + _key(value, depth + 1)
-        as_a_set = as_set(n, Budget(time.monotonic() + 1.0))
+            return ("=" + canon(name) + ":" if name is not None else "") + _key(value, depth + 1, deadline)
+        as_a_set = as_set(n, Budget(deadline))
         if as_a_set is not None and as_a_set != n:
-            return _key(as_a_set, depth + 1)
+            return _key(as_a_set, depth + 1, deadline)
         return "r:" + canon(n)
     if k in ("list", "set", "pm"):
-        return "{" + ",".join(sorted(_key(x, depth + 1) for x in items_of(n))) + "}"
+        return "{" + ",".join(sorted(_key(x, depth + 1, deadline) for x in items_of(n))) + "}"
     if k == "seq":
-        return n[1] + ",".join(_key(x, depth + 1) for x in n[3]) + n[2]
+        return n[1] + ",".join(_key(x, depth + 1, deadline) for x in n[3]) + n[2]
     if k == "vec":
-        return "(" + ",".join(_key(x, depth + 1) for x in n[1]) + ")"
+        return "(" + ",".join(_key(x, depth + 1, deadline) for x in n[1]) + ")"
     if k == "ratio":
-        return ":".join(_key(x, depth + 1) for x in n[1])
+        return ":".join(_key(x, depth + 1, deadline) for x in n[1])
     if k in ("union", "reals", "empty"):
-        ps = pieces(n, Budget(time.monotonic() + 1.0))
+        ps = pieces(n, Budget(deadline))
         if ps is None:
             return "c:" + canon(n)
         return "s:" + ";".join(
@@ -210,22 +254,22 @@ def _key(n: tuple, depth: int) -> str:
             for p in ps
         )
     if k in ("pct", "deg"):
-        return ("%" if k == "pct" else "deg") + _key(n[1], depth + 1)
+        return ("%" if k == "pct" else "deg") + _key(n[1], depth + 1, deadline)
     if k == "base":
         return f"b:{n[1]}_{n[2]}"
     if k == "matrix":
-        return "[" + ";".join(",".join(_key(x, depth + 1) for x in r) for r in n[1]) + "]"
+        return "[" + ";".join(",".join(_key(x, depth + 1, deadline) for x in r) for r in n[1]) + "]"
     names = free(n)
     if not names:
         try:
-            return "n:" + value_key(Evaluator()(n))
+            return "n:" + value_key(Evaluator(deadline=deadline)(n))
         except Unevaluable:
             return "c:" + canon(n)
     values = []
     for pt in (0, 1, 3):  # two positive points and a negative one
         env = {nm: symbol_value(nm, pt) for nm in names}
         try:
-            values.append(value_key(Evaluator(env)(n)))
+            values.append(value_key(Evaluator(env, deadline)(n)))
         except Unevaluable:
             return "c:" + canon(n)
     return "f:" + ",".join(sorted(names)) + ":" + ",".join(values)
@@ -239,18 +283,28 @@ def majority_vote(answers, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Vote:
     number of distinct answers, not with the number of answers squared. ``share`` is ``count / len(answers)``,
     unextractable answers included (PFPO's definition). Ties go to the answer seen first.
 
-    Each comparison has ``timeout_s``; all comparisons of one vote together have ``10 * timeout_s``,
-    after which the remaining clusters stay apart, so a vote returns in bounded time whatever the answers.
+    Each key and each comparison has ``timeout_s``; the whole vote has ``10 * timeout_s``: after that,
+    answers not yet keyed are keyed by their exact text and the remaining clusters stay apart, so a vote
+    returns in bounded time whatever the answers.
     """
     answers = list(answers)
+    deadline = time.monotonic() + 10 * timeout_s
+    keys: dict[str, str] = {}  # text -> key: an answer repeated verbatim is keyed once
 
     def key(a) -> str | None:
-        return answer_key(a) if isinstance(a, str) and a.strip() else None
+        if not isinstance(a, str) or not a.strip():
+            return None
+        k = keys.get(a)
+        if k is None:
+            left = deadline - time.monotonic()
+            k = answer_key(a, timeout_s=min(timeout_s, left)) if left > 0 else "raw:" + a.strip()
+            keys[a] = k
+        return k
 
     def same(a: str, b: str, left: float) -> bool:
         return is_equivalent(a, b, timeout_s=min(timeout_s, left))
 
-    return plurality(answers, key, same=same, budget_s=10 * timeout_s)
+    return plurality(answers, key, same=same, deadline=deadline)
 
 
 def grade(response: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Verdict:

@@ -63,14 +63,14 @@ def plurality(
     key: Callable[[Any], Hashable | None],
     *,
     same: Callable[[Any, Any, float], bool] | None = None,
-    budget_s: float | None = None,
+    deadline: float | None = None,
 ) -> Vote:
     """Vote over ``items`` (see the module docstring).
 
     ``same(a, b, seconds_left)`` merges clusters the key kept apart (equivalent answers in rarer forms); it
     is asked about the first items of clusters, largest clusters first, so the work grows with the number of
-    distinct keys. With ``budget_s`` all those calls together stop after that many seconds: the clusters not
-    compared by then stay apart, so a vote returns in bounded time whatever the items are.
+    distinct keys. With ``deadline`` (a :func:`time.monotonic` time) those calls stop when it passes: the
+    clusters not compared by then stay apart, so a vote returns in bounded time whatever the items are.
     """
     by_key: dict[Hashable, list[int]] = {}
     for i, item in enumerate(items):
@@ -78,7 +78,6 @@ def plurality(
         if k is not None:
             by_key.setdefault(k, []).append(i)
     groups: list[tuple[int, list[int]]] = []  # (first item of the founding cluster, every member)
-    deadline = None if budget_s is None else time.monotonic() + budget_s
     for members in sorted(by_key.values(), key=lambda m: (-len(m), m[0])):
         target = None
         for founder, group in groups if same is not None else ():

@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -13,7 +12,15 @@ from ponder.generation.hf import HFGenerator
 from ponder.io import write_records
 from ponder.records import Problem, read_samples
 from ponder.tasks.synthetic import make
-from tests.helpers import THREADS_ENV, ponder_cmd, subprocess_env
+from tests.helpers import (
+    THREADS_ENV,
+    generate_args,
+    lines_of,
+    ponder_cmd,
+    start_generate,
+    subprocess_env,
+    wait_for_lines,
+)
 
 
 def run(*args, check=True):
@@ -92,47 +99,23 @@ def test_raw_prompts_are_sent_as_they_are(tmp_path, chatty_model_dir):
     assert s.prompt == text and s.responses == [" 42"] and s.finish_reasons == ["stop"]
 
 
-def _lines(path):
-    return path.read_bytes().decode().splitlines() if path.exists() else []
-
-
 def test_resume_after_kill_9_gives_every_id_once_and_the_same_samples(tmp_path, tiny_model_dir):
     problems = make("linear", 24, seed=3)
     write_records(tmp_path / "p.jsonl", problems)
-    args = [
-        "--model",
-        str(tiny_model_dir),
-        "--input",
-        str(tmp_path / "p.jsonl"),
-        "--n",
-        "2",
-        "--max-new-tokens",
-        "40",
-        "--batch-size",
-        "4",
-        "--seed",
-        "1",
-    ]
+    args = generate_args(tmp_path, tiny_model_dir, 1)
     out, partial = tmp_path / "s.jsonl", tmp_path / "s.jsonl.partial"
-    proc = subprocess.Popen(
-        ponder_cmd("generate", *args, "--output", str(out)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=subprocess_env(**THREADS_ENV),
-    )
-    deadline = time.monotonic() + 120
-    while len(_lines(partial)) < 4 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    proc = start_generate(args, out)
+    wait_for_lines(proc, partial, 4, timeout_s=120)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    assert not out.exists() and 4 <= len(_lines(partial)) < 24, "the run must be killed mid-way"
+    assert not out.exists() and 4 <= len(lines_of(partial)) < 24, "the run must be killed mid-way"
     # A write cut by the kill leaves a torn last line; the restart must drop it, not keep or crash on it.
     with open(partial, "a") as fh:
         fh.write('{"id": "linear-3-23", "prompt": [{"role": "us')
     r = run(*args, "--output", str(out))
     assert "resumed)" in r.stdout and "(0 new" not in r.stdout
-    lines = _lines(out)
+    lines = lines_of(out)
     ids = [json.loads(line)["id"] for line in lines]  # every line parses: no torn line
     assert sorted(ids) == sorted(p.id for p in problems) and len(ids) == len(set(ids))
     # The resumed file holds exactly what one uninterrupted run gives (samples depend on seed, prompt, index).

@@ -5,7 +5,9 @@ import subprocess
 
 import pytest
 
-from tests.helpers import ponder_cmd, subprocess_env
+from tests.helpers import approx, ponder_cmd, subprocess_env
+
+# Expected floats are float64 results of a few operations: 4 roundings of their size (tests/helpers.py).
 
 ENV = {"OMP_NUM_THREADS": "1", "PONDER_NO_PROGRESS": "1"}
 
@@ -32,10 +34,10 @@ def test_demo_smoke_reports_measured_feedback_and_pass_at_1(tmp_path):
     # The headline numbers are recomputed from the scores file the pairs were built from.
     scores = _lines(out / "pairs-policy.scores.jsonl")
     agree = [a for r in scores for a in r.get("reference_agrees", []) if a is not None]
-    assert agree and report["pseudo_output_accuracy"] == pytest.approx(sum(agree) / len(agree))
+    assert agree and report["pseudo_output_accuracy"] == approx(sum(agree) / len(agree), factor=4)
     diffs = [r["gold_passed"][i] - r["gold_passed"][j] for r in scores for i, j in r["pairs"]]
     assert report["pairs"]["outcome"] == len(_lines(out / "pairs-policy.jsonl")) == len(diffs) > 0
-    assert report["pair_precision"] == pytest.approx(sum(d > 0 for d in diffs) / len(diffs))
+    assert report["pair_precision"] == approx(sum(d > 0 for d in diffs) / len(diffs), factor=4)
     for r in scores:  # every pair obeys the margin rule on the pseudo pass counts
         for i, j in r["pairs"]:
             assert r["passed"][i] - r["passed"][j] >= report["settings"]["pairs"]["margin"]

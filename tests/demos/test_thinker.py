@@ -5,6 +5,10 @@ import json
 import pytest
 import torch
 
+from tests.helpers import approx
+
+# Expected floats are float64 results of a few operations: 4 roundings of their size (tests/helpers.py).
+
 
 @pytest.mark.slow
 def test_demo_smoke(tmp_path):
@@ -23,7 +27,7 @@ def test_demo_smoke(tmp_path):
         assert (row["accuracy"], row["mean_tokens"]) == (ev["accuracy"], ev["mean_tokens"])
     by_name = {r["name"]: r for r in saved["rows"]}
     assert set(k for k in by_name["thinker"] if k.startswith("tokens_")) >= {"tokens_fast", "tokens_verify"}
-    assert by_name["thinker-fast"]["mean_tokens"] == pytest.approx(by_name["thinker-fast"]["tokens_fast"])
+    assert by_name["thinker-fast"]["mean_tokens"] == approx(by_name["thinker-fast"]["tokens_fast"], factor=4)
     # the inference-mode verification matrix: every judged fast answer counted once, rates consistent with it
     thinker = by_name["thinker"]
     counts = {
@@ -31,8 +35,8 @@ def test_demo_smoke(tmp_path):
     }
     judged = sum(counts.values())
     assert 0 < judged <= SIZES["smoke"].test_problems * SIZES["smoke"].eval_samples
-    assert thinker["said_yes"] == pytest.approx((counts["right_yes"] + counts["wrong_yes"]) / judged)
-    assert thinker["verify_accuracy"] == pytest.approx((counts["right_yes"] + counts["wrong_no"]) / judged)
+    assert thinker["said_yes"] == approx((counts["right_yes"] + counts["wrong_yes"]) / judged, factor=4)
+    assert thinker["verify_accuracy"] == approx((counts["right_yes"] + counts["wrong_no"]) / judged, factor=4)
     assert "said_yes" not in by_name["thinker-fast"]
     assert set(saved["rl"]["thinker"]["last_verification"]) == set(counts)
     for png in ("report.png", "training_curves.png"):

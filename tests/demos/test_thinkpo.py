@@ -6,7 +6,9 @@ import subprocess
 import pytest
 
 from ponder.demos.thinkpo_report import style_stats
-from tests.helpers import ponder_cmd, subprocess_env
+from tests.helpers import approx, ponder_cmd, subprocess_env
+
+# Expected floats are float64 results of a few operations: 4 roundings of their size (tests/helpers.py).
 
 ENV = {"OMP_NUM_THREADS": "1", "PONDER_NO_PROGRESS": "1"}
 # The smallest run that still yields pairs: the SFT model must learn the short style well enough that some
@@ -49,8 +51,8 @@ def test_demo_smallest_reports_and_moves_the_model(tmp_path):
         assert r["long_share"] == style_stats(out / "eval" / name / "samples" / "test.jsonl")["long_share"]
     v = report["verdict"]
     t, c = rows["thinkpo"], rows["sft-continued"]
-    assert v["accuracy_vs_control"] == pytest.approx(t["accuracy"] - c["accuracy"])
-    assert v["mean_tokens_vs_control"] == pytest.approx(t["mean_tokens"] - c["mean_tokens"])
+    assert v["accuracy_vs_control"] == approx(t["accuracy"] - c["accuracy"], factor=4)
+    assert v["mean_tokens_vs_control"] == approx(t["mean_tokens"] - c["mean_tokens"], factor=4)
     assert v["thinkpo_above_control"] == (v["accuracy_vs_control"] > 0 and v["mean_tokens_vs_control"] > 0)
     assert report["pairs"]["kept"] > 0
     assert report["training"]["thinkpo"]["steps"] == report["training"]["sft-continued"]["steps"] > 0

@@ -9,7 +9,9 @@ from ponder.eval.runner import Attempt, evaluate, grade_sample, load_benchmark
 from ponder.generation.base import SamplingParams
 from ponder.io import write_records
 from ponder.records import Problem, Sample
-from tests.helpers import ponder_cmd, subprocess_env
+from tests.helpers import approx, ponder_cmd, subprocess_env
+
+# Expected floats are float64 results of a few operations: 4 roundings of their size (tests/helpers.py).
 
 
 class Scripted:
@@ -62,7 +64,7 @@ def test_call_and_assert_benchmarks_with_pass_at_k(tmp_path):
         Scripted(answers), [load_benchmark(f"{path}:code")], SamplingParams(n=3), tmp_path / "r", ks=(1, 2)
     )
     b = report["benchmarks"]["code"]
-    assert b["accuracy"] == pytest.approx(2 / 3) and b["pass@2"] == pytest.approx(1.0)
+    assert b["accuracy"] == approx(2 / 3, factor=4) and b["pass@2"] == approx(1.0, factor=4)
     assert (tmp_path / "r" / "report.md").exists() and (tmp_path / "r" / "report.png").exists()
 
 

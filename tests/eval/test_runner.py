@@ -9,7 +9,9 @@ from ponder.generation.base import SamplingParams
 from ponder.io import write_records
 from ponder.records import Problem, read_samples
 from ponder.verify.code_extract import extract_code
-from tests.helpers import ponder_cmd, subprocess_env
+from tests.helpers import approx, ponder_cmd, subprocess_env
+
+# Expected floats are float64 results of a few operations: 4 roundings of their size (tests/helpers.py).
 
 
 def _bench(tmp_path, name="arith"):
@@ -64,14 +66,14 @@ def test_evaluate_by_hand(tmp_path):
         Scripted(ANSWERS), [bench], SamplingParams(n=3), tmp_path / "run", ks=(1, 2, 3), name="m"
     )
     s = report["benchmarks"]["arith"]
-    assert s["accuracy"] == pytest.approx(0.5)
-    assert s["pass@2"] == pytest.approx(5 / 6)
-    assert s["maj@3"] == pytest.approx(0.5)
-    assert s["mean_tokens"] == pytest.approx(12.5)
-    assert s["mean_tokens_correct"] == pytest.approx(35 / 3)
-    assert s["truncated_share"] == pytest.approx(1 / 6)
+    assert s["accuracy"] == approx(0.5, factor=4)
+    assert s["pass@2"] == approx(5 / 6, factor=4)
+    assert s["maj@3"] == approx(0.5, factor=4)
+    assert s["mean_tokens"] == approx(12.5, factor=4)
+    assert s["mean_tokens_correct"] == approx(35 / 3, factor=4)
+    assert s["truncated_share"] == approx(1 / 6, factor=4)
     saved = json.loads((tmp_path / "run" / "report.json").read_text())
-    assert saved["rows"][0]["name"] == "arith" and saved["rows"][0]["accuracy"] == pytest.approx(0.5)
+    assert saved["rows"][0]["name"] == "arith" and saved["rows"][0]["accuracy"] == approx(0.5, factor=4)
     assert "| arith | 2 | 6 | 0.500 |" in (tmp_path / "run" / "report.md").read_text()
     assert (tmp_path / "run" / "report.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -142,7 +144,7 @@ def test_code_rule_runs_the_tests(tmp_path):
     report = evaluate(
         Scripted(answers), [load_benchmark(f"{path}:code")], SamplingParams(n=2), tmp_path / "r"
     )
-    assert report["benchmarks"]["code"]["accuracy"] == pytest.approx(0.5)
+    assert report["benchmarks"]["code"]["accuracy"] == approx(0.5, factor=4)
 
 
 def test_extract_code_order():

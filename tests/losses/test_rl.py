@@ -16,6 +16,11 @@ from ponder.losses.rl import (
     whiten,
 )
 from ponder.losses.variants import GRPO_VARIANTS
+from tests.helpers import approx, assert_close
+
+# Values are float64 from a few operations on the inputs: 4 roundings of the largest value compared is
+# ample (tests/helpers.py); literals written with 6 decimals are off by up to 5e-7 and get 8.
+FEW = 4
 
 
 def t(x):
@@ -29,8 +34,8 @@ def test_gae_gamma_lambda_one_is_reward_minus_value():
     Â_2 = 0.2; Â_1 = 0.2 + 0.2 = 0.4; Â_0 = 0.1 + 0.4 = 0.5 -- i.e. Â_t = R - V_t. Returns Â + V = 1 everywhere.
     """
     adv, ret = gae(t([[0.0, 0.0, 1.0]]), t([[0.5, 0.6, 0.8]]), t([[1, 1, 1]]), gamma=1.0, lam=1.0)
-    assert torch.allclose(adv, t([[0.5, 0.4, 0.2]]))
-    assert torch.allclose(ret, t([[1.0, 1.0, 1.0]]))
+    assert_close(adv, t([[0.5, 0.4, 0.2]]), factor=FEW)
+    assert_close(ret, t([[1.0, 1.0, 1.0]]), factor=FEW)
 
 
 def test_gae_discounted_with_padding():
@@ -44,8 +49,8 @@ def test_gae_discounted_with_padding():
     values = t([[1.0, 0.5, 9.0], [1.0, 7.0, 7.0]])
     mask = t([[1, 1, 0], [1, 0, 0]])
     adv, ret = gae(rewards, values, mask, gamma=0.9, lam=0.5)
-    assert torch.allclose(adv, t([[0.125, 1.5, 0.0], [2.0, 0.0, 0.0]]))
-    assert torch.allclose(ret, t([[1.125, 2.0, 0.0], [3.0, 0.0, 0.0]]))
+    assert_close(adv, t([[0.125, 1.5, 0.0], [2.0, 0.0, 0.0]]), factor=FEW)
+    assert_close(ret, t([[1.125, 2.0, 0.0], [3.0, 0.0, 0.0]]), factor=FEW)
 
 
 def test_gae_rejects_left_padding():
@@ -74,22 +79,22 @@ def test_policy_loss_clipped_and_unclipped_regimes():
     out = policy_loss(
         logp, torch.zeros_like(logp), t([[1.0, 1.0, -1.0, -1.0]]), t([[1, 1, 1, 1]]), clip_low=0.2
     )
-    assert torch.allclose(out.per_token, t([[-1.1, -1.2, 0.8, 1.5]]))
-    assert out.loss.item() == pytest.approx(0.0, abs=1e-12)
-    assert out.clip_fraction.item() == pytest.approx(0.5)
+    assert_close(out.per_token, t([[-1.1, -1.2, 0.8, 1.5]]), factor=FEW)
+    assert out.loss.item() == approx(0.0, factor=FEW, scale=1.5)  # a sum of terms up to 1.5
+    assert out.clip_fraction.item() == 0.5  # 2 of 4: exact
     out.loss.backward()
-    assert torch.allclose(logp.grad, t([[-1.1, 0.0, 0.0, 1.5]]) / 4)
+    assert_close(logp.grad, t([[-1.1, 0.0, 0.0, 1.5]]) / 4, factor=FEW)
 
 
 def test_policy_loss_clip_higher_and_ratio_one():
     """DAPO clip-higher (0.2, 0.28): (A=+1, ρ=1.25) is inside [0.8, 1.28] so ℓ = -1.25, unclipped.
     With ρ = 1 everywhere (first PPO epoch) ℓ = -A and the approx KL is 0."""
     out = policy_loss(torch.log(t([[1.25]])), t([[0.0]]), t([[1.0]]), t([[1]]), clip_low=0.2, clip_high=0.28)
-    assert out.loss.item() == pytest.approx(-1.25)
+    assert out.loss.item() == approx(-1.25, factor=FEW)
     assert out.clip_fraction.item() == 0.0
     out = policy_loss(t([[-0.3, -2.0]]), t([[-0.3, -2.0]]), t([[0.5, -2.0]]), t([[1, 1]]))
-    assert out.loss.item() == pytest.approx((-0.5 + 2.0) / 2)
-    assert out.approx_kl.item() == pytest.approx(0.0)
+    assert out.loss.item() == approx((-0.5 + 2.0) / 2, factor=FEW)
+    assert out.approx_kl.item() == 0.0  # log-ratios exactly 0
 
 
 def test_value_loss_clipped():
@@ -103,19 +108,19 @@ def test_value_loss_clipped():
     """
     v, old, ret, m = t([[1.0, 0.6, 1.2]]), t([[0.5, 0.5, 0.5]]), t([[0.0, 1.0, 1.0]]), t([[1, 1, 1]])
     out = value_loss(v, old, ret, m, clip=0.2)
-    assert torch.allclose(out.per_token, t([[0.5, 0.08, 0.045]]))
-    assert out.loss.item() == pytest.approx(0.625 / 3)
-    assert out.clip_fraction.item() == pytest.approx(1 / 3)
-    assert value_loss(v, old, ret, m, clip=None).loss.item() == pytest.approx(0.2)
+    assert_close(out.per_token, t([[0.5, 0.08, 0.045]]), factor=FEW)
+    assert out.loss.item() == approx(0.625 / 3, factor=FEW)
+    assert out.clip_fraction.item() == approx(1 / 3, factor=FEW)
+    assert value_loss(v, old, ret, m, clip=None).loss.item() == approx(0.2, factor=FEW)
 
 
 def test_kl_estimators():
     """π = 0.5, π_ref = 0.25 at the sampled token: log ρ = log 0.5 = -0.693147.
     k1 = 0.693147; k2 = ½ · 0.480453 = 0.240227; k3 = 0.5 - 1 + 0.693147 = 0.193147."""
     logp, ref = t([math.log(0.5)]), t([math.log(0.25)])
-    assert kl_estimate(logp, ref, "k1").item() == pytest.approx(math.log(2))
-    assert kl_estimate(logp, ref, "k2").item() == pytest.approx(0.5 * math.log(2) ** 2)
-    assert kl_estimate(logp, ref, "k3").item() == pytest.approx(0.5 - 1 + math.log(2))
+    assert kl_estimate(logp, ref, "k1").item() == approx(math.log(2), factor=FEW)
+    assert kl_estimate(logp, ref, "k2").item() == approx(0.5 * math.log(2) ** 2, factor=FEW)
+    assert kl_estimate(logp, ref, "k3").item() == approx(0.5 - 1 + math.log(2), factor=FEW, scale=1.0)
     with pytest.raises(ValueError, match="k1, k2, k3"):
         kl_estimate(logp, ref, "k4")
 
@@ -162,15 +167,15 @@ def test_micro_batches_add_up_to_the_batch(mode):
         ).loss
         part.backward()
         total += part.item()
-    assert total == pytest.approx(full.item(), abs=1e-12)
-    assert torch.allclose(split_p.grad, full_p.grad)
+    assert total == approx(full.item(), factor=FEW)  # two partial sums against one sum
+    assert_close(split_p.grad, full_p.grad, factor=FEW)
 
 
 def test_whiten():
     """Real values (1, 2, 3) and one padded 100: mean 2, population std sqrt(2/3) = 0.816497;
     whitened (-1.224745, 0, 1.224745), padding 0."""
     out = whiten(t([[1.0, 2.0], [3.0, 100.0]]), t([[1, 1], [1, 0]]))
-    assert torch.allclose(out, t([[-1.224745, 0.0], [1.224745, 0.0]]), atol=1e-6)
+    assert_close(out, t([[-1.224745, 0.0], [1.224745, 0.0]]), factor=8)
 
 
 def test_group_advantages_by_hand():
@@ -178,9 +183,9 @@ def test_group_advantages_by_hand():
     group 3 is one sample -> 0. Dr. GRPO: ±0.5 and 0."""
     scores, groups = t([1.0, 0.0, 5.0, 0.0, 1.0]), torch.tensor([7, 7, 3, 7, 7])
     out = group_advantages(scores, groups, eps=0.0)
-    assert torch.allclose(out, t([0.866025, -0.866025, 0.0, -0.866025, 0.866025]), atol=1e-6)
+    assert_close(out, t([0.866025, -0.866025, 0.0, -0.866025, 0.866025]), factor=8)
     out = group_advantages(scores, groups, scale_by_std=False)
-    assert torch.allclose(out, t([0.5, -0.5, 0.0, -0.5, 0.5]))
+    assert_close(out, t([0.5, -0.5, 0.0, -0.5, 0.5]), factor=FEW)
 
 
 def _loop_advantages(scores, groups, scale_by_std, eps):
@@ -210,7 +215,8 @@ def test_group_advantages_equal_a_plain_loop(scale_by_std):
         groups = torch.randint(0, max(1, n // 3), (n,), generator=g)
         got = group_advantages(scores, groups, scale_by_std=scale_by_std, eps=1e-6)
         want = _loop_advantages(scores.tolist(), groups.tolist(), scale_by_std, 1e-6)
-        assert torch.allclose(got, t(want), atol=1e-9), trial
+        # the same mean and std, vectorised against a loop: a few roundings of scores up to 3
+        assert_close(got, t(want), factor=FEW, scale=3.0)
 
 
 def test_grpo_variants_name_their_choices():

@@ -13,6 +13,9 @@ from ponder.pairs.code_process import (
     sample_prefixes,
 )
 from ponder.pairs.prefixes import prefix_value
+from tests.helpers import approx
+
+# Expected floats are float64 results of a few operations: 4 roundings of their size (tests/helpers.py).
 
 
 def test_margin_and_lower_bound():
@@ -87,7 +90,7 @@ def test_sample_prefixes_ratio_merge_and_cap():
 
 def test_prefix_values():
     assert prefix_value([3, 7, 5], "max") == 7
-    assert prefix_value([3, 7, 5], "mean") == pytest.approx(5.0)
+    assert prefix_value([3, 7, 5], "mean") == approx(5.0, factor=4)
     assert prefix_value([], "max") == 0.0
     assert prefix_value([True, False, True], "sum") == 2  # math: completions reaching the label
     with pytest.raises(ValueError, match="value must be one of"):

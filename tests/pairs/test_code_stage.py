@@ -14,7 +14,9 @@ from ponder.pairs.code_process_stage import CodeProcessSettings, run_code_proces
 from ponder.pairs.code_stage import CodePairSettings, run_code_pairs
 from ponder.records import Problem, Sample, load_records, read_pairs
 from ponder.tasks.synthetic import make, sample_inputs
-from tests.helpers import ponder_cmd, subprocess_env
+from tests.helpers import approx, ponder_cmd, subprocess_env
+
+# Expected floats are float64 results of a few operations: 4 roundings of their size (tests/helpers.py).
 
 GOOD = "Plan: double it.\n```python\nn = int(input())\nprint(n * 2)\n```"
 BAD = "Plan: add two.\n```python\nn = int(input())\nprint(n + 2)\n```"
@@ -94,24 +96,17 @@ def test_code_pairs_pseudo_with_measurement(tmp_path, code_pool):
     assert s["pseudo_output_accuracy"] == 1.0 and s["pair_precision"] == 1.0 and s["pairs"] == 2
     # both chosen sides (GOOD) pass the two hidden tests, neither rejected side (BAD, no code) does
     assert s["chosen_correct_share"] == 1.0 and s["rejected_correct_share"] == 0.0
-    assert s["extracted_share"] == pytest.approx(4 / 5)
+    assert s["extracted_share"] == approx(4 / 5, factor=4)
 
 
 def test_code_pairs_resume_reuses_scores(tmp_path, code_pool):
     """A scores record already on disk (a killed run) is not recomputed: its pairs are used as they are."""
     problems, samples = write_double(tmp_path, [GOOD, BAD])
+    # The record a first run wrote (with its fingerprint), its pairs reversed so that reuse shows.
+    run_code_pairs(problems, samples, tmp_path / "first.jsonl", CodePairSettings(margin=3), pool=code_pool)
+    [old] = [json.loads(x) for x in open(tmp_path / "first.scores.jsonl")]
+    old |= {"passed": [0, 4], "pairs": [[1, 0]]}
     partial = tmp_path / "pairs.scores.jsonl.partial"
-    old = {
-        "id": "double",
-        "labels": "pseudo",
-        "programs": 2,
-        "extracted": 2,
-        "inputs": 5,
-        "pseudo_tests": [],
-        "passed": [0, 4],
-        "tests": 5,
-        "pairs": [[1, 0]],
-    }
     partial.write_text(json.dumps(old) + "\n" + '{"id": "torn', encoding="utf-8")
     run_code_pairs(problems, samples, tmp_path / "pairs.jsonl", CodePairSettings(margin=3), pool=code_pool)
     [pair] = list(read_pairs(tmp_path / "pairs.jsonl"))

@@ -1,7 +1,8 @@
-"""Recipe-level equivalences on the nano model (fp32, 1e-5) and what a run writes."""
+"""Recipe-level equivalences on the nano model (fp32) and what a run writes."""
 
 import functools
 import json
+import math
 import shutil
 
 import pytest
@@ -16,9 +17,11 @@ from ponder.train.distributed import make_accelerator
 from ponder.train.encode import Encoder, Where
 from ponder.train.metrics import read_metrics
 from ponder.train.model import load_model
-from tests.helpers import grads
+from tests.helpers import approx, assert_close, grads
 
-ATOL = 1e-5
+# One batch against accumulated micro-batches sums the same terms in another order (and runs the kernels
+# on other shapes): 64 roundings of the largest value compared, as for packing (tests/train/test_packing.py).
+FACTOR = 64
 
 
 def _pairs(tokenizer, path, n=8):
@@ -52,10 +55,8 @@ def test_dpo_one_batch_of_8_equals_8_accumulated_batches_of_1(model, tiny_model_
     n_small, small, g_small = _step(model, groups, fn, budget=1)
     assert (n_big, n_small) == (1, 8)
     assert big["pairs"] == small["pairs"] == 8
-    torch.testing.assert_close(
-        torch.tensor(big["loss"] / 8), torch.tensor(small["loss"] / 8), atol=ATOL, rtol=0
-    )
-    torch.testing.assert_close(g_big, g_small, atol=ATOL, rtol=0)
+    assert_close(torch.tensor(big["loss"] / 8), torch.tensor(small["loss"] / 8), factor=FACTOR)
+    assert_close(g_big, g_small, factor=FACTOR)
 
 
 def test_sft_one_batch_equals_accumulation_with_token_mean_over_the_step(model, tokenizer, sft_file):
@@ -67,10 +68,8 @@ def test_sft_one_batch_equals_accumulation_with_token_mean_over_the_step(model, 
     n_big, big, g_big = _step(model, groups, fn, budget=100_000)
     n_small, small, g_small = _step(model, groups, fn, budget=1)
     assert (n_big, n_small) == (1, 8)
-    torch.testing.assert_close(
-        torch.tensor(big["nll"] / scored), torch.tensor(small["nll"] / scored), atol=ATOL, rtol=0
-    )
-    torch.testing.assert_close(g_big, g_small, atol=ATOL, rtol=0)
+    assert_close(torch.tensor(big["nll"] / scored), torch.tensor(small["nll"] / scored), factor=FACTOR)
+    assert_close(g_big, g_small, factor=FACTOR)
 
 
 def _dpo_cfg(tiny_model_dir, data, out, **kw):
@@ -97,10 +96,11 @@ def test_precomputed_reference_equals_live_reference(tmp_path, tiny_model_dir, p
     assert len(a) == len(b) == 3 and a[-1]["loss"] < a[0]["loss"]
     for ra, rb in zip(a, b, strict=True):
         for key in ("loss", "rewards_chosen", "rewards_rejected", "margin"):
-            assert abs(ra[key] - rb[key]) < ATOL, (key, ra, rb)
+            # cached reference log-probs against recomputed ones: the same forward on other batch shapes
+            assert ra[key] == approx(rb[key], factor=FACTOR, scale=1.0), (key, ra, rb)
     cached = list((tmp_path / ".ponder_ref").glob("pairs.jsonl.*.json"))
     assert len(cached) == 1 and len(json.loads(cached[0].read_text())["logps"]) == 16
-    assert live["final"]["loss"] == pytest.approx(pre["final"]["loss"], abs=ATOL)
+    assert live["final"]["loss"] == approx(pre["final"]["loss"], factor=FACTOR)
 
     # A second run reads the cache instead of running the reference model again ...
     def fail(*a, **k):
@@ -133,7 +133,8 @@ def test_a_run_writes_metrics_tensorboard_model_and_summary(tmp_path, tiny_model
         "lr",
     ):
         assert isinstance(rows[0][key], float | int), key
-    assert rows[0]["loss"] == pytest.approx(0.693147, abs=1e-5)  # policy == reference before the first update
+    # policy == reference before the first update: -log sigmoid(0) = log 2, a mean of 4 fp32 values
+    assert rows[0]["loss"] == approx(math.log(2), factor=4)
     assert rows[0]["pairs"] == 4 and rows[0]["tokens"] > 0
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     reloaded = AutoModelForCausalLM.from_pretrained(out / "model")

@@ -11,9 +11,16 @@ from safetensors.torch import load_file
 
 from ponder.recipes import dpo, sft
 from ponder.train.metrics import read_metrics
-from tests.helpers import ponder_cmd, subprocess_env
+from tests.helpers import approx, assert_close, ponder_cmd, subprocess_env
 
-ATOL = 1e-5
+# Two gloo processes all-reduce gradients in another order than one process sums them. Metrics (losses and
+# rewards sum log-probs of order 1) differ by that rounding. Weights differ by more: AdamW divides each
+# element's step by the root of its second moment, so for elements whose gradient is tiny a difference of a
+# few eps x the batch's gradient scale becomes a visible part of their step. They are compared at the
+# model's weight scale (1: the norm weights) rather than each tensor's own (measured here: at most 1.8e-6,
+# 15 x eps; a rank training on the wrong data moves weights by ~lr = 1e-3). A resumed run replays the same
+# arithmetic: 4 roundings.
+FACTOR = 256
 
 
 def _env():
@@ -24,16 +31,17 @@ def _weights(folder):
     return load_file(str(folder / "model.safetensors"))
 
 
-def _assert_same_run(a, b, keys=("loss",), atol=ATOL):
+def _assert_same_run(a, b, keys=("loss",), factor=FACTOR):
     ra, rb = read_metrics(a / "metrics.jsonl"), read_metrics(b / "metrics.jsonl")
     assert [r["step"] for r in ra] == [r["step"] for r in rb]
     for x, y in zip(ra, rb, strict=True):
         for key in keys:
-            assert abs(x[key] - y[key]) < atol, (key, x, y)
+            # losses and rewards sum log-probs of order 1 (their own value can be near 0); lr is a product
+            assert x[key] == approx(y[key], factor=factor, scale=None if key == "lr" else 1.0), (key, x, y)
     wa, wb = _weights(a / "model"), _weights(b / "model")
     assert wa.keys() == wb.keys()
     for name in wa:
-        torch.testing.assert_close(wa[name], wb[name], atol=atol, rtol=0)
+        assert_close(wa[name], wb[name], factor=factor, scale=1.0)
 
 
 def test_killed_run_resumes_to_the_uninterrupted_trace(tmp_path, tiny_model_dir, pair_file):
@@ -77,7 +85,7 @@ def test_killed_run_resumes_to_the_uninterrupted_trace(tmp_path, tiny_model_dir,
         **args,
     )
     dpo.run(cfg)
-    _assert_same_run(out, whole, keys=("loss", "rewards_chosen", "margin", "lr"), atol=1e-6)
+    _assert_same_run(out, whole, keys=("loss", "rewards_chosen", "margin", "lr"), factor=4)
     # Resuming a finished run does nothing and returns its summary.
     before = (whole / "metrics.jsonl").read_text()
     again = dpo.run(dataclasses.replace(cfg, resume=True))

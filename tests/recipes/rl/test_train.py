@@ -13,6 +13,7 @@ from ponder.recipes.rl.config import RLConfig
 from ponder.recipes.rl.train import STAGE_NAMES
 from ponder.records import Problem
 from ponder.train.checkpoint import list_checkpoints
+from tests.helpers import approx, assert_close
 
 QUESTION = "Compute 3 + 4."
 RIGHT, WRONG = "\\boxed{7}", "\\boxed{8}"
@@ -147,13 +148,15 @@ def test_killed_run_resumes_to_the_same_result(coin_model, tmp_path):
     rows_a = [json.loads(x) for x in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     rows_b = [json.loads(x) for x in (b / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows_b] == [1, 2]
+    # A resumed run replays the same arithmetic on the same CPU: 4 roundings of the value (losses of order 1).
     for key in ("answer/reward", "rollout_tokens", "policy_loss", "value_loss", "rollout_tokens_total"):
-        assert rows_b[1][key] == pytest.approx(rows_a[1][key], rel=1e-5, abs=1e-7), key
+        assert rows_b[1][key] == approx(rows_a[1][key], factor=4, scale=1.0), key
     from safetensors.torch import load_file
 
     wa = load_file(str(tmp_path / "a" / "model" / "model.safetensors"))
     wb = load_file(str(b / "model" / "model.safetensors"))
-    assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+    for k in wa:
+        assert_close(wa[k], wb[k], factor=4, scale=1.0)  # weights at the model's scale (norm weights: 1)
     assert full["rollout_tokens"] == resumed["rollout_tokens"]
 
 
