@@ -101,16 +101,7 @@ class ServeSettings:
     def __post_init__(self) -> None:
         if self.api_key is not None and self.api_key_env:
             raise ValueError("give api_key or api_key_env, not both")
-        for name in (
-            "max_body_mb",
-            "max_connections",
-            "max_n",
-            "max_tokens",
-            "max_prompts",
-            "socket_timeout",
-        ):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        self._limits(self.api_key).check()  # every limit positive
 
     def limits(self) -> ServerLimits:
         """The server's guards; the key is read from ``api_key_env`` when that names it."""
@@ -119,6 +110,9 @@ class ServeSettings:
             api_key = os.environ.get(self.api_key_env)
             if not api_key:
                 raise PonderError(f"--api-key-env: the environment variable {self.api_key_env} is not set")
+        return self._limits(api_key)
+
+    def _limits(self, api_key: str | None) -> ServerLimits:
         return ServerLimits(
             max_body_bytes=int(self.max_body_mb * 2**20),
             socket_timeout_s=self.socket_timeout,
