@@ -23,10 +23,26 @@ def type_name(v: Any) -> str:
     )
 
 
-def string(v: Any) -> str:
-    if isinstance(v, str):
-        return v
-    raise ValueError(f"expected a string, got {type_name(v)}")
+def _typed(accepts: Callable[[Any], bool], expected: str, convert: Callable[[Any], Any] = lambda v: v):
+    """A checker of one JSON type: the value (converted) when ``accepts`` it, else ValueError."""
+
+    def checker(v: Any) -> Any:
+        if accepts(v):
+            return convert(v)
+        raise ValueError(f"expected {expected}, got {type_name(v)}")
+
+    return checker
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)  # JSON true is no integer
+
+
+string = _typed(lambda v: isinstance(v, str), "a string")
+integer = _typed(_is_int, "an integer")
+boolean = _typed(lambda v: isinstance(v, bool), "true or false")
+number = _typed(lambda v: _is_int(v) or isinstance(v, float), "a number", float)
+mapping = _typed(lambda v: isinstance(v, dict), "an object")
 
 
 def record_id(v: Any) -> str:
@@ -83,30 +99,6 @@ def list_of(check: Callable[[Any], Any]) -> Callable[[Any], list]:
         return out
 
     return checker
-
-
-def integer(v: Any) -> int:
-    if isinstance(v, int) and not isinstance(v, bool):
-        return v
-    raise ValueError(f"expected an integer, got {type_name(v)}")
-
-
-def boolean(v: Any) -> bool:
-    if isinstance(v, bool):
-        return v
-    raise ValueError(f"expected true or false, got {type_name(v)}")
-
-
-def number(v: Any) -> float:
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        return float(v)
-    raise ValueError(f"expected a number, got {type_name(v)}")
-
-
-def mapping(v: Any) -> dict:
-    if isinstance(v, dict):
-        return v
-    raise ValueError(f"expected an object, got {type_name(v)}")
 
 
 def finish_reason(v: Any) -> str:

@@ -88,6 +88,12 @@ class Record:
         return out
 
 
+# Fields of every record about one problem (all but Verdict): checked first (``id``, ``prompt``) and
+# last (``meta``).
+ID_AND_PROMPT = {"id": (rf.record_id, True), "prompt": (rf.text_or_messages, True)}
+META = {"meta": (rf.mapping, False)}
+
+
 @dataclass
 class Problem(Record):
     """A question to answer; ``answer`` is the gold answer when known, ``tests`` the code tests when any."""
@@ -101,12 +107,11 @@ class Problem(Record):
     extra: dict = field(default_factory=dict, repr=False)
 
     SPEC = {
-        "id": (rf.record_id, True),
-        "prompt": (rf.text_or_messages, True),
+        **ID_AND_PROMPT,
         "answer": (rf.answer, False),
         "tests": (rf.list_of(rf.test), False),
         "source": (rf.string, False),
-        "meta": (rf.mapping, False),
+        **META,
     }
 
 
@@ -128,8 +133,7 @@ class Sample(Record):
     extra: dict = field(default_factory=dict, repr=False)
 
     SPEC = {
-        "id": (rf.record_id, True),
-        "prompt": (rf.text_or_messages, True),
+        **ID_AND_PROMPT,
         "responses": (rf.list_of(rf.string), True),
         "finish_reasons": (rf.list_of(rf.finish_reason), True),
         "num_tokens": (rf.list_of(rf.integer), True),
@@ -138,7 +142,7 @@ class Sample(Record):
         "correct": (rf.list_of(rf.boolean), False),
         "vote_answer": (rf.string, False),
         "vote_share": (rf.number, False),
-        "meta": (rf.mapping, False),
+        **META,
     }
 
     def check(self) -> None:
@@ -161,11 +165,10 @@ class Pair(Record):
     extra: dict = field(default_factory=dict, repr=False)
 
     SPEC = {
-        "id": (rf.record_id, True),
-        "prompt": (rf.text_or_messages, True),
+        **ID_AND_PROMPT,
         "chosen": (rf.text_or_messages, True),
         "rejected": (rf.text_or_messages, True),
-        "meta": (rf.mapping, False),
+        **META,
     }
 
 
@@ -193,11 +196,10 @@ class Episode(Record):
     extra: dict = field(default_factory=dict, repr=False)
 
     SPEC = {
-        "id": (rf.record_id, True),
-        "prompt": (rf.text_or_messages, True),
+        **ID_AND_PROMPT,
         "turns": (rf.list_of(rf.mapping), True),
         "answer": (rf.answer, False),
-        "meta": (rf.mapping, False),
+        **META,
     }
 
 
