@@ -29,7 +29,7 @@ from ponder.eval.report import bar_plot, markdown_table
 from ponder.generation.backend import model_identity
 from ponder.generation.base import Generator, SamplingParams
 from ponder.io import StageWriter, write_json, write_records, write_text
-from ponder.progress import progress
+from ponder.progress import in_chunks
 from ponder.records import Problem, Sample, load_records, read_samples
 from ponder.verify.rules import RULES, vote_with
 
@@ -168,14 +168,8 @@ def run_benchmark(
     settings = {"sampling": params, "solver": getattr(solver, "identity", None)}
     with StageWriter(path, settings=settings) as writer:
         todo = [p for p in bench.problems if not writer.has(p.id, p)]
-        bar = progress(
-            total=len(bench.problems),
-            initial=len(bench.problems) - len(todo),
-            desc=bench.name,
-            unit="problem",
-        )
-        for c in range(0, len(todo), chunk_problems):
-            chunk = todo[c : c + chunk_problems]
+        total = len(bench.problems)
+        for chunk, bar in in_chunks(todo, chunk_problems, total=total, desc=bench.name, unit="problem"):
             for p, attempts in zip(chunk, solver(chunk, params), strict=True):
                 writer.write(
                     Sample(
@@ -191,7 +185,6 @@ def run_benchmark(
                     )
                 )
                 bar.update(1)
-        bar.close()
     return path
 
 

@@ -39,7 +39,7 @@ from ponder.feedback.test_inputs import (
 from ponder.generation.backend import BackendSettings, model_identity
 from ponder.generation.base import Generator, SamplingParams
 from ponder.io import StageWriter, write_json
-from ponder.progress import progress
+from ponder.progress import in_chunks
 from ponder.records import Problem, iter_unique
 
 SOURCES = ("llm", "sampler", "given")
@@ -168,37 +168,31 @@ def run_test_inputs(
         fingerprinted["model"] = model_identity(generator)
     with StageWriter(output, settings=fingerprinted) as writer:
         todo = [p for p in problems if not writer.has(p.id, p)]
-        bar = progress(
-            total=len(problems), initial=len(problems) - len(todo), desc="test inputs", unit="problem"
-        )
-        try:
-            for c in range(0, len(todo), chunk_problems):
-                chunk = todo[c : c + chunk_problems]
-                if source == "sampler":
-                    done = [
-                        with_inputs(
-                            p,
-                            sampled_inputs(p, settings.n_inputs, settings.sampler_seed),
-                            "sampler",
-                            {"seed": settings.sampler_seed},
-                        )
-                        for p in chunk
-                    ]
-                elif source == "given":
-                    done = [with_inputs(p, p.meta["test_inputs"], "given", {}) for p in chunk]
-                else:
-                    params = request_params(settings.params(), json_mode=settings.json_mode)
-                    done = _ask_model(chunk, generator, params, settings, template)
-                for rec in done:
-                    writer.write(rec)
-                    meta = rec.meta
-                    counts[meta["test_inputs_source"]] += 1
-                    n_inputs.append(len(meta["test_inputs"]))
-                    for r in meta["test_inputs_log"].get("repairs", []):
-                        repairs[_repair_kind(r)] += 1
-                    bar.update(1)
-        finally:
-            bar.close()
+        chunks = in_chunks(todo, chunk_problems, total=len(problems), desc="test inputs", unit="problem")
+        for chunk, bar in chunks:
+            if source == "sampler":
+                done = [
+                    with_inputs(
+                        p,
+                        sampled_inputs(p, settings.n_inputs, settings.sampler_seed),
+                        "sampler",
+                        {"seed": settings.sampler_seed},
+                    )
+                    for p in chunk
+                ]
+            elif source == "given":
+                done = [with_inputs(p, p.meta["test_inputs"], "given", {}) for p in chunk]
+            else:
+                params = request_params(settings.params(), json_mode=settings.json_mode)
+                done = _ask_model(chunk, generator, params, settings, template)
+            for rec in done:
+                writer.write(rec)
+                meta = rec.meta
+                counts[meta["test_inputs_source"]] += 1
+                n_inputs.append(len(meta["test_inputs"]))
+                for r in meta["test_inputs_log"].get("repairs", []):
+                    repairs[_repair_kind(r)] += 1
+                bar.update(1)
     return {
         "output": str(output),
         "problems": len(problems),

@@ -26,7 +26,7 @@ from ponder.errors import InputError, PonderError
 from ponder.generation.backend import BackendSettings, model_identity
 from ponder.generation.base import Generator, Prompt, SamplingParams
 from ponder.io import StageWriter
-from ponder.progress import progress
+from ponder.progress import in_chunks
 from ponder.records import Problem, Sample, iter_unique
 
 
@@ -130,31 +130,24 @@ def run_generate(
             if not writer.has(it.problem.id, (it.prompt, it.problem.answer, it.problem.meta))
         ]
         resumed = len(items) - len(todo)
-        bar = progress(total=len(items), initial=resumed, desc=desc, unit="prompt")
-        try:
-            for c in range(0, len(todo), chunk_prompts):
-                chunk = todo[c : c + chunk_prompts]
-                for i, comps in generator.generate_iter([it.prompt for it in chunk], params):
-                    it = chunk[i]
-                    writer.write(
-                        Sample(
-                            id=it.problem.id,
-                            prompt=it.prompt,
-                            responses=[x.text for x in comps],
-                            finish_reasons=[x.finish_reason for x in comps],
-                            num_tokens=[x.num_tokens for x in comps],
-                            answer=it.problem.answer,
-                            meta=it.problem.meta,
-                        )
+        for chunk, bar in in_chunks(todo, chunk_prompts, total=len(items), desc=desc, unit="prompt"):
+            for i, comps in generator.generate_iter([it.prompt for it in chunk], params):
+                it = chunk[i]
+                writer.write(
+                    Sample(
+                        id=it.problem.id,
+                        prompt=it.prompt,
+                        responses=[x.text for x in comps],
+                        finish_reasons=[x.finish_reason for x in comps],
+                        num_tokens=[x.num_tokens for x in comps],
+                        answer=it.problem.answer,
+                        meta=it.problem.meta,
                     )
-                    tokens += sum(x.num_tokens for x in comps)
-                    finished_by_stop += sum(x.finish_reason == "stop" for x in comps)
-                    bar.update(1)
-                    bar.set_postfix(
-                        tok_s=f"{tokens / max(time.perf_counter() - start, 1e-9):.0f}", refresh=False
-                    )
-        finally:
-            bar.close()
+                )
+                tokens += sum(x.num_tokens for x in comps)
+                finished_by_stop += sum(x.finish_reason == "stop" for x in comps)
+                bar.update(1)
+                bar.set_postfix(tok_s=f"{tokens / max(time.perf_counter() - start, 1e-9):.0f}", refresh=False)
     seconds = time.perf_counter() - start
     n_new = len(todo)
     return {

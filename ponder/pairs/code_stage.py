@@ -35,7 +35,7 @@ from ponder.feedback.test_inputs import check_code_problem, input_mode
 from ponder.io import StageWriter, write_json, write_records
 from ponder.pairs.code import cap_pairs, dedupe_pairs, ground_truth_pairs, margin_pairs, pair_records
 from ponder.pairs.pairing import problem_rng
-from ponder.progress import progress
+from ponder.progress import in_chunks
 from ponder.records import Problem, Sample, iter_json_objects, iter_unique, load_records
 from ponder.verify.code import Job, Limits, SandboxPool
 from ponder.verify.code_program import problem_program
@@ -118,14 +118,10 @@ def score_problems(
     try:
         with StageWriter(path, settings=fingerprinted) as writer:
             todo = [w for w in work if not writer.has(w[0].id, w)]
-            bar = progress(total=len(work), initial=len(work) - len(todo), desc=desc, unit="problem")
-            try:
-                for c in range(0, len(todo), chunk_problems):
-                    for rec in score_chunk(pool, todo[c : c + chunk_problems]):
-                        writer.write(rec)
-                        bar.update(1)
-            finally:
-                bar.close()
+            for chunk, bar in in_chunks(todo, chunk_problems, total=len(work), desc=desc, unit="problem"):
+                for rec in score_chunk(pool, chunk):
+                    writer.write(rec)
+                    bar.update(1)
     finally:
         if own_pool:
             pool.close()

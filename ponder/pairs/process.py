@@ -35,7 +35,7 @@ from ponder.io import StageWriter, write_json
 from ponder.pairs.outcome import PAIRING_HELP, Pairing, PairSummary, make_pair
 from ponder.pairs.pairing import pair_indices, problem_rng
 from ponder.pairs.prefixes import Prefix, all_same_answer, completion_sampling, prefix_value, problem_prefixes
-from ponder.progress import progress
+from ponder.progress import in_chunks
 from ponder.records import iter_json_objects
 from ponder.verify.rules import extract_with
 
@@ -134,14 +134,11 @@ def complete_prefixes(
     settings["model"] = model_identity(generator)
     with StageWriter(output, settings=settings) as writer:
         todo = [it for it in items if not writer.has(it.id, it)]
-        bar = progress(
-            total=len(items), initial=len(items) - len(todo), desc="prefix completions", unit="problem"
+        chunks = in_chunks(
+            todo, s.chunk_problems, total=len(items), desc="prefix completions", unit="problem"
         )
-        try:
-            for c in range(0, len(todo), s.chunk_problems):
-                _complete_chunk(todo[c : c + s.chunk_problems], writer, generator, tokenizer, params, s, bar)
-        finally:
-            bar.close()
+        for chunk, bar in chunks:
+            _complete_chunk(chunk, writer, generator, tokenizer, params, s, bar)
 
 
 def _complete_chunk(chunk, writer, generator, tokenizer, params, s: ProcessSettings, bar) -> None:
