@@ -72,6 +72,25 @@ def fine_tune(src: Path, dst: Path, conversations: list[list[dict]], steps: int,
     return dst
 
 
+def sft_tiny(model_dir: Path, data: Path, out: Path) -> Path:
+    """``model_dir`` after ponder's SFT recipe on ``data`` into ``out``: 40 steps of 16 examples at a constant
+    lr of 3e-3, enough for the tiny models to learn fixed answers. Returns the trained model's folder."""
+    from ponder.recipes.sft import SFTConfig, run
+
+    cfg = SFTConfig(
+        model=str(model_dir),
+        data=[str(data)],
+        output=str(out),
+        lr=3e-3,
+        max_steps=40,
+        examples_per_step=16,
+        warmup_ratio=0.0,
+        lr_schedule="constant",
+        tensorboard=False,
+    )
+    return Path(run(cfg)["model"])
+
+
 def chat(prompt: str, answer: str) -> list[dict]:
     """One user turn and its assistant answer."""
     return [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]

@@ -15,7 +15,7 @@ from ponder.generation.base import SamplingParams
 from ponder.io import write_records
 from ponder.records import Problem, load_records
 from ponder.tasks.synthetic import make, sample_inputs
-from tests.helpers import Server, ponder_cmd, subprocess_env
+from tests.helpers import Server, ponder_cmd, sft_tiny, subprocess_env
 
 JSON_ANSWER = '{"inputs": ["1\\n", "2 3\\n"]}'
 TEMPLATE = "Test inputs for: {problem}\nWrite {n}."  # short prompts keep the fine-tuning cheap
@@ -24,8 +24,6 @@ TEMPLATE = "Test inputs for: {problem}\nWrite {n}."  # short prompts keep the fi
 @pytest.fixture(scope="module")
 def json_model_dir(tiny_model_dir, tmp_path_factory):
     """The nano model fine-tuned with ponder's SFT recipe to answer test-input prompts with JSON_ANSWER."""
-    from ponder.recipes.sft import SFTConfig, run
-
     tmp = tmp_path_factory.mktemp("json-model")
     data = tmp / "sft.jsonl"
     write_records(
@@ -35,20 +33,7 @@ def json_model_dir(tiny_model_dir, tmp_path_factory):
             for p in make("code", 16, seed=7)
         ],
     )
-    summary = run(
-        SFTConfig(
-            model=str(tiny_model_dir),
-            data=[str(data)],
-            output=str(tmp / "run"),
-            lr=3e-3,
-            max_steps=40,
-            examples_per_step=16,
-            warmup_ratio=0.0,
-            lr_schedule="constant",
-            tensorboard=False,
-        )
-    )
-    return summary["model"]
+    return sft_tiny(tiny_model_dir, data, tmp / "run")
 
 
 def generate_inputs(server, tmp_path, problems, *extra):

@@ -13,7 +13,7 @@ from ponder.recipes.rl.config import RLConfig
 from ponder.recipes.rl.train import STAGE_NAMES
 from ponder.records import Problem
 from ponder.train.checkpoint import list_checkpoints
-from tests.helpers import approx, assert_close
+from tests.helpers import approx, assert_close, sft_tiny
 
 QUESTION = "Compute 3 + 4."
 RIGHT, WRONG = "\\boxed{7}", "\\boxed{8}"
@@ -23,9 +23,6 @@ RIGHT, WRONG = "\\boxed{7}", "\\boxed{8}"
 def coin_model(tiny_model_dir, tmp_path_factory):
     """The nano model after a little SFT on one question answered half the time right (7) and half wrong (8):
     a policy with reward rate about 1/2 that RL can push to 1 by answering 7."""
-    from ponder.recipes.sft import SFTConfig
-    from ponder.recipes.sft import run as sft
-
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("coin")
     data = root / "sft.jsonl"
@@ -34,22 +31,10 @@ def coin_model(tiny_model_dir, tmp_path_factory):
         for i in range(32)
     ]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    sft(
-        SFTConfig(
-            model=str(tiny_model_dir),
-            data=[str(data)],
-            output=str(root / "sft"),
-            lr=3e-3,
-            max_steps=40,
-            examples_per_step=16,
-            warmup_ratio=0.0,
-            lr_schedule="constant",
-            tensorboard=False,
-        )
-    )
+    model = sft_tiny(tiny_model_dir, data, root / "sft")
     problems = root / "problems.jsonl"
     write_records(problems, [Problem(id=f"q{i}", prompt=QUESTION, answer="7") for i in range(64)])
-    return root / "sft" / "model", problems
+    return model, problems
 
 
 def answer_probs(model_dir) -> tuple[float, float]:
