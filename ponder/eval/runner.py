@@ -7,7 +7,9 @@ overrides the file's rule. For each benchmark the runner
 1. asks a *solver* for ``n`` attempts per problem (by default one chat turn through a Generator; a method
    can pass its own, e.g. Thinker's multi-stage inference chain), writing them as Sample records through
    :class:`~ponder.io.StageWriter` (``OUT/samples/NAME.jsonl``), so an interrupted evaluation resumes;
-2. grades every attempt with the rule and clusters equivalent answers for voting;
+2. grades every attempt with the rule, clusters equivalent answers with the one majority vote
+   (:func:`ponder.verify.rules.vote_with`), as PFPO's labels do, and writes each response's verdict and
+   extracted answer back into its sample (``correct``, ``preds``);
 3. summarises with :func:`ponder.eval.metrics.summarize` (accuracy = pass@1 averaged over n, pass@k, maj@k,
    mean tokens, tokens of correct answers, truncated share, reflection words, tokens per stage when the
    solver reports stages) and writes ``OUT/report.json``, ``OUT/report.md`` and ``OUT/report.png``.
@@ -15,6 +17,7 @@ overrides the file's rule. For each benchmark the runner
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +26,12 @@ from typing import Any
 from ponder.errors import PonderError
 from ponder.eval.metrics import ProblemResult, summarize
 from ponder.eval.report import bar_plot, markdown_table
+from ponder.generation.backend import model_identity
 from ponder.generation.base import Generator, SamplingParams
-from ponder.io import StageWriter, write_json, write_text
-from ponder.progress import progress
+from ponder.io import StageWriter, write_json, write_records, write_text
+from ponder.progress import in_chunks
 from ponder.records import Problem, Sample, load_records, read_samples
-from ponder.verify.rules import RULES
+from ponder.verify.rules import RULES, vote_with
 
 EVAL_RULES = (*RULES, "code")
 
@@ -101,6 +105,7 @@ def chat_solver(generator: Generator, *, system: str | None = None) -> Solver:
         outs = generator.generate(prompts, params)
         return [[Attempt(c.text, c.num_tokens, c.finish_reason) for c in comps] for comps in outs]
 
+    solve.identity = {"solver": "chat", "system": system, "model": model_identity(generator)}  # type: ignore[attr-defined]
     return solve
 
 
@@ -143,31 +148,6 @@ def grade_sample(problem: Problem, sample: Sample, rule: str) -> tuple[list[bool
     return correct, preds
 
 
-def cluster_keys(preds: Sequence[str | None], rule: str) -> list[str | None]:
-    """A voting key per prediction: equivalent answers share a key (answer_key clusters, merged by
-    is_equivalent among their representatives, as ``majority_vote`` does). None stays None."""
-    from ponder.verify.math import answer_key, is_equivalent
-
-    if rule == "choice":
-        return [p.upper() if p else None for p in preds]
-    keys: list[str | None] = []
-    cluster_of: dict[str, str] = {}  # answer_key -> cluster label
-    reps: list[tuple[str, str]] = []  # (cluster label, its first prediction)
-    for p in preds:
-        if p is None:
-            keys.append(None)
-            continue
-        k = answer_key(p)
-        if k not in cluster_of:
-            label = next((lab for lab, rep in reps if is_equivalent(p, rep)), None)
-            if label is None:
-                label = k
-                reps.append((label, p))
-            cluster_of[k] = label
-        keys.append(cluster_of[k])
-    return keys
-
-
 # --------------------------------------------------------------------------- running
 
 
@@ -179,18 +159,17 @@ def run_benchmark(
     *,
     chunk_problems: int = 64,
 ) -> Path:
-    """Write ``out_dir/samples/NAME.jsonl`` (resumable): n attempts per problem with tokens per stage."""
+    """Write ``out_dir/samples/NAME.jsonl`` (resumable): n attempts per problem with tokens per stage.
+
+    A solver made here (:func:`chat_solver`, the Thinker solvers) carries an ``identity`` (kind, model,
+    options) that goes into each record's fingerprint with ``params``: samples made by another model or
+    with other options are made again on resume."""
     path = out_dir / "samples" / f"{bench.name}.jsonl"
-    with StageWriter(path) as writer:
-        todo = [p for p in bench.problems if p.id not in writer.done]
-        bar = progress(
-            total=len(bench.problems),
-            initial=len(bench.problems) - len(todo),
-            desc=bench.name,
-            unit="problem",
-        )
-        for c in range(0, len(todo), chunk_problems):
-            chunk = todo[c : c + chunk_problems]
+    settings = {"sampling": params, "solver": getattr(solver, "identity", None)}
+    with StageWriter(path, settings=settings) as writer:
+        todo = [p for p in bench.problems if not writer.has(p.id, p)]
+        total = len(bench.problems)
+        for chunk, bar in in_chunks(todo, chunk_problems, total=total, desc=bench.name, unit="problem"):
             for p, attempts in zip(chunk, solver(chunk, params), strict=True):
                 writer.write(
                     Sample(
@@ -206,7 +185,6 @@ def run_benchmark(
                     )
                 )
                 bar.update(1)
-        bar.close()
     return path
 
 
@@ -215,19 +193,24 @@ def score_benchmark(bench: Benchmark, samples_path: Path, ks: Sequence[int]) -> 
     by_id = {p.id: p for p in bench.problems}
     results: list[ProblemResult] = []
     stage_tokens: dict[str, list[int]] = {}
+    graded: list[Sample] = []
     for s in read_samples(samples_path):
         p = by_id.get(s.id)
         if p is None:
+            graded.append(s)
             continue
         rule = p.meta.get("rule", bench.rule)
         correct, preds = grade_sample(p, s, rule)
-        keys = [] if rule == "code" else cluster_keys(preds, rule)
+        graded.append(dataclasses.replace(s, correct=correct, preds=preds))
+        keys = [] if rule == "code" else vote_with(rule, preds).labels(len(preds))
         results.append(
             ProblemResult(correct, keys, list(s.num_tokens), list(s.finish_reasons), list(s.responses))
         )
         for stages in s.meta.get("stages", []):
             for name, n in stages.items():
                 stage_tokens.setdefault(name, []).append(n)
+    # Each response's verdict beside it, so other tools (or people) can check them one by one.
+    write_records(samples_path, graded)
     summary = summarize(results, ks=ks)
     summary["rule"] = bench.rule
     if stage_tokens:

@@ -13,129 +13,108 @@ Answers carry ``usage`` (``prompt_tokens`` counted once per prompt, ``completion
 each choice's count as defined in :mod:`ponder.generation.base`). With ``seed``, choice ``j`` equals sample
 ``j`` of the hf backend with that seed: requests are reproducible whatever else the server is doing.
 
-Requests arriving together are batched: HTTP threads put them on a queue and one worker thread runs all
-waiting prompts through the generator at once, answering each request as soon as its prompts are done.
+Requests arriving together are batched (:mod:`ponder.generation.batcher`); a request that cannot be served
+(a chat template refusing its roles, say) fails by itself (400 or 500 with the reason), never its batch.
+
+Guards (:class:`ServerLimits`, options of ``ponder serve``), all enforced before any generation starts:
+
+- body: ``Content-Length`` must be a non-negative integer (else 400; ``Transfer-Encoding`` bodies get 411);
+  a body over ``max_body_bytes`` gets 413 without being read;
+- sockets: reads and writes time out after ``socket_timeout_s`` (a client that stops sending loses its
+  connection); at most ``max_connections`` connections are served at once, the next ones get 503 at once;
+- work: ``n`` at most ``max_n``, ``max_tokens`` at most ``max_tokens`` (and the model's context), at most
+  ``max_prompts`` prompts per request (400 naming the field and the limit);
+- clients: with ``api_key`` every request but ``GET /health`` needs ``Authorization: Bearer KEY`` (401);
+  the ``Host`` header must name an allowed host (403): the bound address, ``localhost``, ``127.0.0.1``,
+  ``::1`` and ``allowed_hosts`` (``*`` allows any), which stops DNS-rebinding pages from reaching a local
+  server through a browser.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
-import queue
 import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ponder.generation.base import Completion, Generator, Prompt, SamplingParams, check_prompt
-
-REFUSED = {
-    "stream": "streaming",
-    "logprobs": "logprobs",
-    "top_logprobs": "logprobs",
-    "echo": "echo",
-    "suffix": "suffix",
-    "logit_bias": "logit_bias",
-    "presence_penalty": "presence_penalty",
-    "frequency_penalty": "frequency_penalty",
-    "tools": "tools",
-    "functions": "functions",
-}
-RESPONSE_FORMATS = ("text", "json_object", "json_schema")
-
-
-class RequestError(Exception):
-    def __init__(self, message: str, status: int = 400, param: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.param = param
-
-
-@dataclass
-class _Job:
-    prompts: list[Prompt]
-    params: SamplingParams
-    done: threading.Event = field(default_factory=threading.Event)
-    results: list[list[Completion] | None] = field(default_factory=list)
-    prompt_tokens: int = 0
-    error: BaseException | None = None
-
-
-class Batcher:
-    """Runs the prompts of concurrent requests through one generator together (one worker thread)."""
-
-    def __init__(self, generator: Generator, max_prompts: int = 256):
-        self.generator = generator
-        # Tokenizers are used from this one thread only (fast tokenizers are not safe to share across threads).
-        self.count_tokens = getattr(generator, "count_prompt_tokens", None)
-        self.max_prompts = max_prompts
-        self._queue: queue.Queue[_Job] = queue.Queue()
-        self._thread = threading.Thread(target=self._loop, name="ponder-batcher", daemon=True)
-        self._thread.start()
-
-    def submit(self, prompts: list[Prompt], params: SamplingParams) -> tuple[list[list[Completion]], int]:
-        """Completions for each prompt, and the number of prompt tokens (0 if the generator cannot count)."""
-        job = _Job(prompts, params, results=[None] * len(prompts))
-        self._queue.put(job)
-        job.done.wait()
-        if job.error is not None:
-            raise job.error
-        return job.results, job.prompt_tokens  # type: ignore[return-value]
-
-    def _loop(self) -> None:
-        while True:
-            jobs = [self._queue.get()]
-            size = len(jobs[0].prompts)
-            while size < self.max_prompts:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                jobs.append(job)
-                size += len(job.prompts)
-            self._run(jobs)
-
-    def _run(self, jobs: list[_Job]) -> None:
-        owners: list[tuple[_Job, int]] = []
-        prompts: list[Prompt] = []
-        params: list[SamplingParams] = []
-        for job in jobs:
-            for k, p in enumerate(job.prompts):
-                owners.append((job, k))
-                prompts.append(p)
-                params.append(job.params)
-        left = {id(job): len(job.prompts) for job in jobs}
-        try:
-            if self.count_tokens is not None:
-                for job in jobs:
-                    job.prompt_tokens = sum(self.count_tokens(p) for p in job.prompts)
-            for i, comps in self.generator.generate_iter(prompts, params):
-                job, k = owners[i]
-                job.results[k] = comps
-                left[id(job)] -= 1
-                if left[id(job)] == 0:
-                    job.done.set()
-        except Exception as e:  # the server must answer every waiting request, whatever went wrong
-            for job in jobs:
-                if not job.done.is_set():
-                    job.error = e
-                    job.done.set()
+from ponder.errors import PonderError
+from ponder.generation.backend import BackendSettings, model_name
+from ponder.generation.base import Completion, Generator, SamplingParams, check_prompt
+from ponder.generation.batcher import Batcher
+from ponder.generation.server_requests import (
+    LOCAL_HOSTS,
+    RequestError,
+    ServerLimits,
+    ServeSettings,
+    error_body,
+    flatten_content,
+    host_name,
+    parse_params,
+    status_of,
+)
 
 
 class OpenAIServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], generator: Generator, model_name: str, *, log: bool = True):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        generator: Generator,
+        model_name: str,
+        *,
+        log: bool = True,
+        limits: ServerLimits = ServerLimits(),
+    ):
+        limits.check()
         super().__init__(address, _Handler)
         self.generator = generator
         self.model_name = model_name
-        self.batcher = Batcher(generator)
+        self.limits = limits
+        self.batcher = Batcher(generator, max_prompts=limits.max_prompts)
         self.log = log
         self.created = int(time.time())
         max_positions = getattr(generator, "max_positions", None)
-        self.default_max_tokens = int(max_positions) if max_positions else 1024
+        self.default_max_tokens = min(int(max_positions) if max_positions else 1024, limits.max_tokens)
+        self.allowed_hosts = {h.lower() for h in (*LOCAL_HOSTS, address[0], *limits.allowed_hosts)}
+        self._slots = threading.BoundedSemaphore(limits.max_connections)
+
+    def process_request(self, request, client_address) -> None:
+        # A connection beyond the cap gets 503 at once, from the accepting thread, instead of a new thread.
+        if not self._slots.acquire(blocking=False):
+            body = json.dumps(
+                error_body(503, "the server is busy: too many connections; retry later")
+            ).encode()
+            try:
+                request.settimeout(1.0)
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    b"Retry-After: 1\r\nConnection: close\r\n"
+                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def host_allowed(self, host_header: str | None) -> bool:
+        return "*" in self.allowed_hosts or host_name(host_header) in self.allowed_hosts
 
     @property
     def url(self) -> str:
@@ -143,88 +122,75 @@ class OpenAIServer(ThreadingHTTPServer):
         return f"http://{host}:{port}/v1"
 
 
-def _flatten_content(content: Any, where: str) -> str:
-    # The OpenAI SDK may send content as a list of parts; text parts are joined, anything else is refused.
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
-                texts.append(part["text"])
-            else:
-                raise RequestError(f"{where}: only text content parts are supported", param="messages")
-        return "".join(texts)
-    raise RequestError(f"{where}: 'content' must be a string or a list of text parts", param="messages")
-
-
-def _number(body: dict, name: str, default: Any, kind: type) -> Any:
-    v = body.get(name)
-    if v is None:
-        return default
-    if isinstance(v, bool) or not isinstance(v, int | float) or (kind is int and not isinstance(v, int)):
-        raise RequestError(f"'{name}' must be {'an integer' if kind is int else 'a number'}", param=name)
-    return v
-
-
-def parse_params(body: dict, default_max_tokens: int) -> SamplingParams:
-    """SamplingParams from an OpenAI request body; RequestError (HTTP 400) naming the bad field."""
-    for name, what in REFUSED.items():
-        v = body.get(name)
-        if v not in (None, False, 0, 0.0, {}, []):
-            raise RequestError(f"'{name}' is not supported by ponder serve ({what})", param=name)
-    fmt = body.get("response_format")
-    if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") in RESPONSE_FORMATS):
-        raise RequestError(
-            f"'response_format' must be an object with 'type' one of {', '.join(RESPONSE_FORMATS)}",
-            param="response_format",
-        )
-    stop = body.get("stop")
-    if stop is None:
-        stop = []
-    elif isinstance(stop, str):
-        stop = [stop]
-    elif not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
-        raise RequestError("'stop' must be a string or a list of strings", param="stop")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    max_tokens = _number({"max_tokens": max_tokens}, "max_tokens", default_max_tokens, int)
-    best_of = body.get("best_of")
-    n = _number(body, "n", 1, int)
-    if best_of not in (None, 1, n):
-        raise RequestError("'best_of' is not supported by ponder serve", param="best_of")
-    try:
-        return SamplingParams(
-            n=n,
-            temperature=float(_number(body, "temperature", 1.0, float)),
-            top_p=float(_number(body, "top_p", 1.0, float)),
-            max_new_tokens=max_tokens,
-            stop=tuple(s for s in stop if s),
-            seed=_number(body, "seed", None, int),
-            response_format=fmt,
-        )
-    except ValueError as e:
-        raise RequestError(str(e)) from None
-
-
 class _Handler(BaseHTTPRequestHandler):
     server: OpenAIServer
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        self.timeout = self.server.limits.socket_timeout_s  # applied to the socket by StreamRequestHandler
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.log:
             sys.stderr.write(f"ponder serve: {self.address_string()} {format % args}\n")
 
-    def _send(self, status: int, obj: Any) -> None:
-        data = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    def _send(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(obj, ensure_ascii=False).encode("utf-8", "replace")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
     def _error(self, status: int, message: str, param: str | None = None) -> None:
-        kind = {400: "invalid_request_error", 404: "not_found_error"}.get(status, "server_error")
-        self._send(status, {"error": {"message": message, "type": kind, "param": param, "code": status}})
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        self._send(status, error_body(status, message, param), headers)
+
+    def _refused(self) -> bool:
+        """Answer (and return True) when the Host or the API key is wrong."""
+        if not self.server.host_allowed(self.headers.get("Host")):
+            self.close_connection = True
+            allowed = ", ".join(sorted(self.server.allowed_hosts))
+            self._error(
+                403,
+                f"Host {self.headers.get('Host')!r} is not allowed (allowed: {allowed}; see --allowed-host)",
+            )
+            return True
+        key = self.server.limits.api_key
+        if key is not None and self.path.split("?", 1)[0].rstrip("/") not in ("/health", "/v1/health"):
+            given = self.headers.get("Authorization") or ""
+            scheme, _, token = given.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
+                self._error(401, "missing or wrong API key: send 'Authorization: Bearer KEY'")
+                return True
+        return False
+
+    def _read_body(self) -> bytes:
+        """The request body, after checking its declared length (RequestError with 400, 411 or 413)."""
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            raise RequestError(
+                "send the body with a Content-Length (Transfer-Encoding is not supported)", 411
+            )
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return b""
+        raw = raw.strip()
+        if not raw.isdigit() or not raw.isascii():
+            self.close_connection = True  # the body's end is unknown: the connection cannot be reused
+            raise RequestError(f"Content-Length must be a non-negative integer, got {raw!r}")
+        length = int(raw)
+        if length > self.server.limits.max_body_bytes:
+            self.close_connection = True  # the body is not read
+            raise RequestError(
+                f"the body has {length} bytes, more than this server accepts ({self.server.limits.max_body_bytes})",
+                413,
+            )
+        return self.rfile.read(length)
 
     def _model_card(self) -> dict:
         return {
@@ -235,6 +201,8 @@ class _Handler(BaseHTTPRequestHandler):
         }
 
     def do_GET(self) -> None:
+        if self._refused():
+            return
         path = self.path.split("?", 1)[0].rstrip("/")
         if path == "/v1/models":
             self._send(200, {"object": "list", "data": [self._model_card()]})
@@ -246,16 +214,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"no route GET {path}")
 
     def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
-        if path not in ("/v1/chat/completions", "/v1/completions"):
-            self._error(404, f"no route POST {path}")
+        if self._refused():
+            self.close_connection = True  # its body was not read
             return
+        path = self.path.split("?", 1)[0].rstrip("/")
         try:
-            length = int(self.headers.get("Content-Length") or 0)
+            data = self._read_body()
+            if path not in ("/v1/chat/completions", "/v1/completions"):
+                raise RequestError(f"no route POST {path}", 404)
             try:
-                body = json.loads(self.rfile.read(length) or b"null")
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                body = json.loads(data or b"null")
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
                 raise RequestError(f"the body is not valid JSON: {e}") from None
+            except ValueError as e:  # an integer literal too long to convert
+                raise RequestError(f"the body is not usable JSON: {e}") from None
             if not isinstance(body, dict):
                 raise RequestError("the body must be a JSON object")
             model = body.get("model")
@@ -263,15 +235,17 @@ class _Handler(BaseHTTPRequestHandler):
                 raise RequestError(
                     f"The model `{model}` does not exist (served: {self.server.model_name})", 404, "model"
                 )
-            params = parse_params(body, self.server.default_max_tokens)
+            params = parse_params(body, self.server.default_max_tokens, self.server.limits)
             if path == "/v1/chat/completions":
                 self._send(200, self._chat(body, params))
             else:
                 self._send(200, self._completions(body, params))
         except RequestError as e:
             self._error(e.status, str(e), e.param)
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True  # the client stopped sending or went away
         except Exception as e:  # report, keep serving
-            self._error(500, f"{type(e).__name__}: {e}")
+            self._error(status_of(e), f"{type(e).__name__}: {e}")
 
     @staticmethod
     def _usage(prompt_tokens: int, results: list[list[Completion]]) -> dict:
@@ -292,7 +266,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise RequestError(
                     f"messages[{k}]: expected an object with a string 'role'", param="messages"
                 )
-            clean.append({"role": m["role"], "content": _flatten_content(m.get("content"), f"messages[{k}]")})
+            clean.append({"role": m["role"], "content": flatten_content(m.get("content"), f"messages[{k}]")})
         prompt = check_prompt(clean)
         results, prompt_tokens = self.server.batcher.submit([prompt], params)
         choices = [
@@ -318,6 +292,12 @@ class _Handler(BaseHTTPRequestHandler):
         prompts = [prompt] if isinstance(prompt, str) else prompt
         if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
             raise RequestError("'prompt' must be a string or a non-empty list of strings", param="prompt")
+        if len(prompts) > self.server.limits.max_prompts:
+            raise RequestError(
+                f"'prompt' may hold at most {self.server.limits.max_prompts} prompts on this server, "
+                f"got {len(prompts)}",
+                param="prompt",
+            )
         results, prompt_tokens = self.server.batcher.submit(prompts, params)
         choices = [
             {"index": i * params.n + j, "text": c.text, "finish_reason": c.finish_reason, "logprobs": None}
@@ -334,12 +314,35 @@ class _Handler(BaseHTTPRequestHandler):
         }
 
 
+def serve_model(model: str, settings: ServeSettings, backend: BackendSettings) -> None:
+    """``ponder serve``: load ``model`` with ``backend`` and serve it until interrupted."""
+    limits = settings.limits()
+    generator = backend.open(model)
+    try:
+        serve(
+            generator,
+            settings.name or model_name(model),
+            settings.host,
+            settings.port,
+            log=not settings.quiet,
+            limits=limits,
+        )
+    except OSError as e:
+        raise PonderError(f"cannot serve on {settings.host}:{settings.port}: {e.strerror or e}") from None
+
+
 def serve(
-    generator: Generator, model_name: str, host: str = "127.0.0.1", port: int = 8000, *, log: bool = True
+    generator: Generator,
+    model_name: str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    log: bool = True,
+    limits: ServerLimits = ServerLimits(),
 ) -> None:
     """Serve until interrupted. Prints ``ponder serve: NAME at http://HOST:PORT/v1`` once it accepts requests
     (with ``port=0`` the system picks a free port, and this line tells which)."""
-    server = OpenAIServer((host, port), generator, model_name, log=log)
+    server = OpenAIServer((host, port), generator, model_name, log=log, limits=limits)
     print(f"ponder serve: {model_name} at {server.url}", file=sys.stderr, flush=True)
     try:
         server.serve_forever(poll_interval=0.2)

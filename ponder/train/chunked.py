@@ -30,9 +30,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-# Logit values (scored tokens x vocabulary) computed at once: 2**25 fp32 values are 128 MiB, about 220
-# tokens of a 151,936-token vocabulary per chunk. Large enough for full-speed matrix products.
-LOGITS_PER_CHUNK = 2**25
+from ponder.train.settings import LOGITS_PER_CHUNK
 
 
 def chunk_tokens(vocab: int, logits_per_chunk: int) -> int:

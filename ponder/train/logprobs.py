@@ -59,8 +59,10 @@ def _forward(model: torch.nn.Module, batch: TokenBatch, keep: torch.Tensor | int
     """The model's ``logits`` output for ``batch``; ``keep``: positions given to the head (0: all)."""
     if batch.layout is not None:
         config = _unwrap(model).config
-        # A mask per layer type, all None: transformers then builds no mask (the layout replaces it).
-        no_mask = {t: None for t in set(getattr(config, "layer_types", None) or ["full_attention"])}
+        # No mask: the layout replaces it. Models with layer types take a mask per type (all None); the others
+        # (Llama) build their own from None, which for one unpadded row is plain causal and left unused.
+        types = getattr(config, "layer_types", None)
+        no_mask = {t: None for t in set(types)} if types else None
         return model(
             input_ids=batch.input_ids,
             position_ids=batch.position_ids,

@@ -4,7 +4,9 @@ Function problems in the HumanEval style give the model a signature and docstrin
 call ``meta.entry_point``. A chat model answers either with the whole function or with its body only, and
 often leaves out the imports the signature needs (``from typing import List``). So:
 
-- a response whose code defines the entry point runs as written, after the import lines of the prompt code;
+- a response whose code defines the entry point runs after the whole prompt code when that compiles on its own
+  (its imports and any helper it defines, e.g. HumanEval/10's ``is_palindrome``, stay available; the prompt's
+  docstring-only function is redefined by the response's), else after the prompt code's import lines;
 - a response whose code does not (a body, or a helper only) runs after the whole prompt code -- the way
   HumanEval's own harness joins prompt and completion.
 
@@ -32,6 +34,14 @@ def import_lines(code: str) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+def _compiles(code: str) -> bool:
+    try:
+        compile(code, "<prompt>", "exec")
+    except Exception:  # noqa: BLE001 -- SyntaxError, but also RecursionError/MemoryError on pathological text
+        return False
+    return True
+
+
 def assemble_program(
     text: str, *, entry_point: str | None = None, prompt_code: str | None = None
 ) -> str | None:
@@ -44,6 +54,8 @@ def assemble_program(
         body = text if text.startswith((" ", "\t")) else None
         return None if body is None else prompt_code + body.rstrip("\n") + "\n"
     if defines(code, entry_point):
+        if _compiles(prompt_code):
+            return prompt_code + code
         head = import_lines(prompt_code)
         return head + code if head and head not in code else code
     return prompt_code + code

@@ -5,7 +5,7 @@ Public API (stable):
 - ``extract_answer(text, *, strict=False, fallbacks=DEFAULT_FALLBACKS) -> str | None``
 - ``is_equivalent(pred, gold, *, timeout_s=DEFAULT_TIMEOUT_S) -> bool``
 - ``answer_key(answer) -> str``: equal for equivalent answers in the common forms (for voting)
-- ``majority_vote(answers) -> Vote(answer, count, share)``
+- ``majority_vote(answers) -> Vote(answer, count, share, clusters)`` (:mod:`ponder.verify.vote`)
 - ``grade(response, gold) -> Verdict(correct, pred, reason)``; never raises on model output
 
 How two answers are compared (``compare``): identical text, then both are parsed (LaTeX or plain text)
@@ -18,8 +18,9 @@ process under a hard time limit (:mod:`ponder.verify.answers.limits`). The rules
 from __future__ import annotations
 
 import re
+import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
 from functools import lru_cache
 
 from ponder.records import Verdict
@@ -34,6 +35,7 @@ from ponder.verify.answers.normalize import MAX_PARSE_CHARS, clean, text_key
 from ponder.verify.answers.numeric import Evaluator, Timeout, Unevaluable, symbol_value, value_key
 from ponder.verify.answers.scalars import Budget
 from ponder.verify.answers.sets import as_set, pieces
+from ponder.verify.vote import Vote, plurality
 
 __all__ = [
     "DEFAULT_FALLBACKS",
@@ -51,15 +53,6 @@ __all__ = [
 DEFAULT_TIMEOUT_S = 1.0
 _COMMA_DECIMAL = re.compile(r"\$?\s*-?\d+,\d+\s*\$?")
 _POINT_DECIMAL = re.compile(r"\$?\s*-?\d*\.\d+\s*\$?")
-
-
-@dataclass(frozen=True)
-class Vote:
-    """The winning answer of a vote, its number of votes, and ``count / len(answers)``."""
-
-    answer: str | None
-    count: int
-    share: float
 
 
 def extract_answer(text: str, *, strict: bool = False, fallbacks=DEFAULT_FALLBACKS) -> str | None:
@@ -159,32 +152,74 @@ def is_equivalent(pred: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S)
     return compare(pred, gold, timeout_s=timeout_s)[0]
 
 
-@lru_cache(maxsize=65536)
-def answer_key(answer: str) -> str:
+def answer_key(answer: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
     """A cheap canonical key: equal for equivalent answers in the common forms (``1/2``, ``0.5``,
     ``\\frac12``; ``(1,2)`` and ``\\left(1,2\\right)``; ``\\{2, 1\\}`` and ``1, 2``; ``x+1`` and ``1+x``;
     ``x \\ge 2`` and ``[2, \\infty)``).
 
     Equal keys mean equivalent answers (``majority_vote`` merges clusters by key without checking);
     equivalent answers in rarer forms may get different keys, which ``majority_vote`` merges with
-    ``is_equivalent``.
+    ``is_equivalent``. Returns within about ``timeout_s``: an answer whose value takes longer to compute
+    gets the key of its written form (and is not cached, so a later call with more time may do better).
     """
     if not isinstance(answer, str) or not answer.strip():
         return ""
+    cached = _KEYS.get(answer)
+    if cached is not None:
+        return cached
     node = _parsed(answer.strip())
     if node is None:
         text = text_key(answer[: MAX_PARSE_CHARS * 4])
-        return "t:" + text if text else "raw:" + answer.strip()
+        return _KEYS.put(answer, "t:" + text if text else "raw:" + answer.strip())
+    deadline = time.monotonic() + max(0.0, timeout_s)
     try:
-        return _key(node, 0)
+        key = _key(node, 0, deadline)
+    except Timeout:
+        return _written_key(answer, node)
     except Exception:  # noqa: BLE001 - never raise on model output
-        try:
-            return "c:" + canon(node)
-        except Exception:  # noqa: BLE001
-            return "t:" + text_key(answer[: MAX_PARSE_CHARS * 4])
+        key = _written_key(answer, node)
+    return _KEYS.put(answer, key)
 
 
-def _key(n: tuple, depth: int) -> str:
+def _written_key(answer: str, node: tuple) -> str:
+    """The key of an answer's written form (canonical structure), for answers without a value key."""
+    try:
+        return "c:" + canon(node)
+    except Exception:  # noqa: BLE001
+        return "t:" + text_key(answer[: MAX_PARSE_CHARS * 4])
+
+
+class _KeyCache:
+    """The keys of recent answers (least recently used dropped first); safe to share between threads."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._lock = threading.Lock()
+        self._data: OrderedDict[str, str] = OrderedDict()
+
+    def get(self, answer: str) -> str | None:
+        with self._lock:
+            key = self._data.get(answer)
+            if key is not None:
+                self._data.move_to_end(answer)
+            return key
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    def put(self, answer: str, key: str) -> str:
+        with self._lock:
+            self._data[answer] = key
+            if len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return key
+
+
+_KEYS = _KeyCache(65536)
+
+
+def _key(n: tuple, depth: int, deadline: float) -> str:
     n = unwrap(n)
     k = n[0]
     if depth > 20:
@@ -195,21 +230,21 @@ def _key(n: tuple, depth: int) -> str:
         value, name = assignment(n)
         if value is not None:
             # Names are part of the key: x = 3 and k = 3 are different answers to is_equivalent.
-            return ("=" + canon(name) + ":" if name is not None else "") + _key(value, depth + 1)
-        as_a_set = as_set(n, Budget(time.monotonic() + 1.0))
+            return ("=" + canon(name) + ":" if name is not None else "") + _key(value, depth + 1, deadline)
+        as_a_set = as_set(n, Budget(deadline))
         if as_a_set is not None and as_a_set != n:
-            return _key(as_a_set, depth + 1)
+            return _key(as_a_set, depth + 1, deadline)
         return "r:" + canon(n)
     if k in ("list", "set", "pm"):
-        return "{" + ",".join(sorted(_key(x, depth + 1) for x in items_of(n))) + "}"
+        return "{" + ",".join(sorted(_key(x, depth + 1, deadline) for x in items_of(n))) + "}"
     if k == "seq":
-        return n[1] + ",".join(_key(x, depth + 1) for x in n[3]) + n[2]
+        return n[1] + ",".join(_key(x, depth + 1, deadline) for x in n[3]) + n[2]
     if k == "vec":
-        return "(" + ",".join(_key(x, depth + 1) for x in n[1]) + ")"
+        return "(" + ",".join(_key(x, depth + 1, deadline) for x in n[1]) + ")"
     if k == "ratio":
-        return ":".join(_key(x, depth + 1) for x in n[1])
+        return ":".join(_key(x, depth + 1, deadline) for x in n[1])
     if k in ("union", "reals", "empty"):
-        ps = pieces(n, Budget(time.monotonic() + 1.0))
+        ps = pieces(n, Budget(deadline))
         if ps is None:
             return "c:" + canon(n)
         return "s:" + ";".join(
@@ -219,67 +254,57 @@ def _key(n: tuple, depth: int) -> str:
             for p in ps
         )
     if k in ("pct", "deg"):
-        return ("%" if k == "pct" else "deg") + _key(n[1], depth + 1)
+        return ("%" if k == "pct" else "deg") + _key(n[1], depth + 1, deadline)
     if k == "base":
         return f"b:{n[1]}_{n[2]}"
     if k == "matrix":
-        return "[" + ";".join(",".join(_key(x, depth + 1) for x in r) for r in n[1]) + "]"
+        return "[" + ";".join(",".join(_key(x, depth + 1, deadline) for x in r) for r in n[1]) + "]"
     names = free(n)
     if not names:
         try:
-            return "n:" + value_key(Evaluator()(n))
+            return "n:" + value_key(Evaluator(deadline=deadline)(n))
         except Unevaluable:
             return "c:" + canon(n)
     values = []
     for pt in (0, 1, 3):  # two positive points and a negative one
         env = {nm: symbol_value(nm, pt) for nm in names}
         try:
-            values.append(value_key(Evaluator(env)(n)))
+            values.append(value_key(Evaluator(env, deadline)(n)))
         except Unevaluable:
             return "c:" + canon(n)
     return "f:" + ",".join(sorted(names)) + ":" + ",".join(values)
 
 
 def majority_vote(answers, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Vote:
-    """The most common answer among ``answers`` (None for unextractable ones).
+    """The most common answer among ``answers`` (None for unextractable ones), with every cluster.
 
-    Answers are clustered by ``answer_key``; then the clusters' representatives (the first answer of
-    each) are merged with ``is_equivalent``, so the work grows with the number of distinct answers, not
-    with the number of answers squared. ``share`` is ``count / len(answers)``, unextractable answers
-    included (PFPO's definition). Ties go to the answer seen first.
+    The one vote of :mod:`ponder.verify.vote`: answers are clustered by ``answer_key``; then the clusters'
+    representatives (the first answer of each) are merged with ``is_equivalent``, so the work grows with the
+    number of distinct answers, not with the number of answers squared. ``share`` is ``count / len(answers)``,
+    unextractable answers included (PFPO's definition). Ties go to the answer seen first.
 
-    Each comparison has ``timeout_s``; all comparisons of one vote together have ``10 * timeout_s``,
-    after which the remaining clusters stay apart, so a vote returns in bounded time whatever the answers.
+    Each key and each comparison has ``timeout_s``; the whole vote has ``10 * timeout_s``: after that,
+    answers not yet keyed are keyed by their exact text and the remaining clusters stay apart, so a vote
+    returns in bounded time whatever the answers.
     """
     answers = list(answers)
-    total = len(answers)
-    clusters: dict[str, list] = {}  # key -> [first index, count, representative]
-    for i, a in enumerate(answers):
-        if not isinstance(a, str) or not a.strip():
-            continue
-        key = answer_key(a)
-        c = clusters.get(key)
-        if c is None:
-            clusters[key] = [i, 1, a]
-        else:
-            c[1] += 1
-    groups: list[list] = []  # [first index, count, representative]
     deadline = time.monotonic() + 10 * timeout_s
-    for first, count, rep in sorted(clusters.values(), key=lambda c: (-c[1], c[0])):
-        for g in groups:
+    keys: dict[str, str] = {}  # text -> key: an answer repeated verbatim is keyed once
+
+    def key(a) -> str | None:
+        if not isinstance(a, str) or not a.strip():
+            return None
+        k = keys.get(a)
+        if k is None:
             left = deadline - time.monotonic()
-            if left <= 0:
-                continue
-            if is_equivalent(rep, g[2], timeout_s=min(timeout_s, left)):
-                g[1] += count
-                g[0] = min(g[0], first)
-                break
-        else:
-            groups.append([first, count, rep])
-    if not groups:
-        return Vote(answer=None, count=0, share=0.0)
-    best = max(groups, key=lambda g: (g[1], -g[0]))
-    return Vote(answer=best[2], count=best[1], share=best[1] / total)
+            k = answer_key(a, timeout_s=min(timeout_s, left)) if left > 0 else "raw:" + a.strip()
+            keys[a] = k
+        return k
+
+    def same(a: str, b: str, left: float) -> bool:
+        return is_equivalent(a, b, timeout_s=min(timeout_s, left))
+
+    return plurality(answers, key, same=same, deadline=deadline)
 
 
 def grade(response: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Verdict:

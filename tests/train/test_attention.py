@@ -10,7 +10,7 @@ from ponder.train.attention import _token_ids
 from ponder.train.logprobs import logprobs
 from ponder.train.model import load_model
 from ponder.train.packing import PromptGroup, pack
-from tests.train.conftest import assert_close
+from tests.helpers import assert_close
 
 
 def test_token_ids_of_a_layout():
@@ -47,6 +47,6 @@ def test_flex_kernel_equals_per_segment_sdpa(tiny_model_dir):
                 out[kernel, share] = torch.cat([lp.tokens, lp.entropy])
     for share in (True, False):
         flex, sdpa = out["flex", share], out["sdpa", share]
-        assert_close(flex, sdpa)
+        assert_close(flex, sdpa, factor=64)
     # and attention stays inside segments: the shared and separate layouts agree too
-    assert_close(out["flex", True], out["sdpa", False])
+    assert_close(out["flex", True], out["sdpa", False], factor=64)

@@ -12,8 +12,7 @@ from ponder.train import chunked
 from ponder.train.logprobs import logprobs
 from ponder.train.model import load_model
 from ponder.train.packing import PromptGroup, pack, pad
-from tests.helpers import subprocess_env
-from tests.train.conftest import assert_close, grads
+from tests.helpers import BF16_ROUNDINGS, assert_close, grads, subprocess_env
 
 
 def _groups(seed=0):
@@ -59,12 +58,12 @@ def test_chunked_equals_whole_logits(models, layout):
     a, grad_a = _run(small, batch, **kw)
     b, grad_b = _run(whole, batch, **kw)
     assert a.tokens.shape == (batch.targets.numel(),) and a.tokens.numel() > 3 * 7
-    assert_close(a.tokens, b.tokens)
-    assert_close(a.sequences, b.sequences)
-    assert_close(a.entropy, b.entropy)
-    assert_close(grad_a, grad_b)
+    assert_close(a.tokens, b.tokens, factor=64)
+    assert_close(a.sequences, b.sequences, factor=64)
+    assert_close(a.entropy, b.entropy, factor=64)
+    assert_close(grad_a, grad_b, factor=64)
     if layout == "packed":
-        assert_close(a.hidden, b.hidden)
+        assert_close(a.hidden, b.hidden, factor=64)
     # the tied embedding got its gradient through the chunked head too
     assert float(small.lm_head.weight.grad.abs().sum()) > 0
 
@@ -81,9 +80,8 @@ def test_chunked_equals_whole_logits_under_bf16_autocast(models):
         lp.sequences.sum().backward()
         out.append((lp.tokens.detach(), grads(model).clone()))
     assert out[0][0].dtype == torch.float32
-    bf16 = torch.finfo(torch.bfloat16).eps
-    assert_close(out[0][0], out[1][0], factor=4, eps=bf16)
-    assert_close(out[0][1], out[1][1], factor=4, eps=bf16)
+    assert_close(out[0][0], out[1][0], factor=4 * BF16_ROUNDINGS)
+    assert_close(out[0][1], out[1][1], factor=4 * BF16_ROUNDINGS)
 
 
 def test_gradient_flows_only_where_asked():
@@ -95,7 +93,7 @@ def test_gradient_flows_only_where_asked():
     logp, _ = chunked.ChunkedLogProbs.apply(h, w, None, t, 3, torch.float32, False)
     logp.sum().backward()
     expected = torch.autograd.grad(torch.log_softmax(h @ w.T, -1).gather(1, t[:, None]).sum(), h)[0]
-    assert_close(h.grad, expected)
+    assert_close(h.grad, expected, factor=64)
 
 
 def test_heads_it_does_not_cover_keep_the_plain_path(tiny_model_dir):

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ponder.train.optim import build_optimizer, lr_at, warmup_steps
+from tests.helpers import approx
 
 
 def test_schedule_by_hand():
@@ -16,11 +17,11 @@ def test_schedule_by_hand():
     """
     kw = dict(base_lr=1.0, total_steps=10, warmup=2)
     assert [lr_at(s, **kw) for s in (0, 1, 2)] == [0.0, 0.5, 1.0]
-    assert lr_at(6, schedule="cosine", **kw) == pytest.approx(0.5)
-    assert lr_at(6, schedule="linear", **kw) == pytest.approx(0.5)
+    assert lr_at(6, schedule="cosine", **kw) == approx(0.5, factor=4)  # float64 cos: a few roundings
+    assert lr_at(6, schedule="linear", **kw) == approx(0.5, factor=4)
     assert lr_at(6, schedule="constant", **kw) == 1.0
     end = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 7 / 8))
-    assert lr_at(9, schedule="cosine", min_lr_ratio=0.1, **kw) == pytest.approx(end)
+    assert lr_at(9, schedule="cosine", min_lr_ratio=0.1, **kw) == approx(end, factor=4)
     assert warmup_steps(10, 0.1) == 1 and warmup_steps(10, 0.15) == 2
 
 
@@ -32,8 +33,9 @@ def test_schedule_matches_transformers(kind):
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=3e-4)
     sched = make(opt, num_warmup_steps=3, num_training_steps=17)
     for step in range(17):
-        assert lr_at(step, base_lr=3e-4, total_steps=17, warmup=3, schedule=kind) == pytest.approx(
-            opt.param_groups[0]["lr"], rel=1e-12, abs=1e-18
+        assert lr_at(step, base_lr=3e-4, total_steps=17, warmup=3, schedule=kind) == approx(
+            opt.param_groups[0]["lr"],
+            factor=4,  # the same float64 formula, written in two places
         )
         opt.step()
         sched.step()

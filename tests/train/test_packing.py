@@ -1,17 +1,27 @@
-"""Packing: layout by hand, then the fast paths against the slow ones on the nano model (fp32, 1e-5)."""
+"""Packing: layout by hand, then the fast paths against the slow ones on the nano model (fp32).
+
+Packed, padded and prompt-shared batches compute the same sums over rows of different lengths, which
+the attention and matmul kernels block differently: results agree to fp32 rounding of the largest value
+compared, times a factor for the depth of the computation (tests/helpers.py).
+"""
 
 import pytest
 import torch
 
-from ponder.recipes.dpo import DPOConfig, _pair_losses
+from ponder.recipes.dpo import DPOConfig
+from ponder.recipes.dpo.train import _pair_losses
 from ponder.train.data import read_pair_records
 from ponder.train.encode import Encoder, Where
 from ponder.train.logprobs import logprobs
 from ponder.train.model import load_model
 from ponder.train.packing import PromptGroup, pack, pad, plan_microbatches
-from tests.train.conftest import grads
+from tests.helpers import assert_close, grads
 
-ATOL = 1e-5
+# Losses and log-probs: a sum of a few dozen token log-probs, each a log-softmax over the vocabulary after
+# two transformer layers. Gradients: sums over every token of the batch through those layers. 64 roundings
+# of the largest value leaves a wide margin (measured here: at most 3.5; the log-prob of ~19.6 that failed
+# a bare 1e-6 on another CPU model was off by 0.8).
+FACTOR = 64
 
 
 def test_layout_of_a_shared_prompt_pair():
@@ -90,16 +100,16 @@ def test_packed_equals_padded_dpo_loss_and_gradients(policy_and_ref, pairs):
     loss_packed, grad_packed = _dpo(policy, ref, pack(pairs))
     loss_padded, grad_padded = _dpo(policy, ref, pad(pairs))
     assert loss_packed.std() > 0.01  # the pairs differ: a real comparison, not a constant
-    torch.testing.assert_close(loss_packed, loss_padded, atol=ATOL, rtol=0)
-    torch.testing.assert_close(grad_packed, grad_padded, atol=ATOL, rtol=0)
+    assert_close(loss_packed, loss_padded, factor=FACTOR)
+    assert_close(grad_packed, grad_padded, factor=FACTOR)
 
 
 def test_prompt_shared_equals_separate_dpo_loss_and_gradients(policy_and_ref, pairs):
     policy, ref = policy_and_ref
     loss_shared, grad_shared = _dpo(policy, ref, pack(pairs, share_prompt=True))
     loss_separate, grad_separate = _dpo(policy, ref, pack(pairs, share_prompt=False))
-    torch.testing.assert_close(loss_shared, loss_separate, atol=ATOL, rtol=0)
-    torch.testing.assert_close(grad_shared, grad_separate, atol=ATOL, rtol=0)
+    assert_close(loss_shared, loss_separate, factor=FACTOR)
+    assert_close(grad_shared, grad_separate, factor=FACTOR)
 
 
 def test_packed_equals_padded_with_masks(model):
@@ -120,8 +130,8 @@ def test_packed_equals_padded_with_masks(model):
         lp.sequences.sum().backward()
         out.append((lp.tokens.detach(), grads(model).clone()))
     assert out[0][0].shape == (10,)
-    torch.testing.assert_close(out[0][0], out[1][0], atol=ATOL, rtol=0)
-    torch.testing.assert_close(out[0][1], out[1][1], atol=ATOL, rtol=0)
+    assert_close(out[0][0], out[1][0], factor=FACTOR)
+    assert_close(out[0][1], out[1][1], factor=FACTOR)
 
 
 def test_attention_never_crosses_segments(model):
@@ -133,8 +143,9 @@ def test_attention_never_crosses_segments(model):
         first = logprobs(model, pack([a, b])).sequences[1:]
         second = logprobs(model, pack([other, b])).sequences[1:]
         alone = logprobs(model, pack([b])).sequences
-    torch.testing.assert_close(first, second, atol=1e-6, rtol=0)
-    torch.testing.assert_close(first, alone, atol=1e-6, rtol=0)
+    # A leak across segments moves log-probs by ~1; rounding moves them by a few eps x |log-prob| (~20).
+    assert_close(first, second, factor=FACTOR)
+    assert_close(first, alone, factor=FACTOR)
 
 
 def test_hidden_states_are_the_lm_head_inputs(model):
@@ -145,7 +156,7 @@ def test_hidden_states_are_the_lm_head_inputs(model):
         logits = model.lm_head(lp.hidden)
     assert lp.hidden.shape == (3, model.config.hidden_size)
     expected = torch.log_softmax(logits, -1).gather(-1, batch.targets[:, None])[:, 0]
-    torch.testing.assert_close(lp.tokens, expected, atol=1e-6, rtol=0)
+    assert_close(lp.tokens, expected, factor=8)  # the same log-softmax, chunked vs whole: a few roundings
     assert lp.entropy.shape == (3,) and bool((lp.entropy > 0).all())
 
 
@@ -157,8 +168,8 @@ def test_gradient_checkpointing_keeps_the_layout(tiny_model_dir, pairs):
         ref = load_model(tiny_model_dir, trainable=False)
         _perturb(policy)
         out.append(_dpo(policy, ref, pack(pairs)))
-    torch.testing.assert_close(out[0][0], out[1][0], atol=ATOL, rtol=0)
-    torch.testing.assert_close(out[0][1], out[1][1], atol=ATOL, rtol=0)
+    assert_close(out[0][0], out[1][0], factor=FACTOR)
+    assert_close(out[0][1], out[1][1], factor=FACTOR)
 
 
 def _perturb(model):

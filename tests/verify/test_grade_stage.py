@@ -6,7 +6,6 @@ import subprocess
 import pytest
 
 from ponder.errors import InputError, PonderError
-from ponder.io import StageWriter
 from ponder.records import Sample, load_records
 from ponder.verify.grade_stage import grade_file, grade_sample
 from tests.helpers import ponder_cmd, subprocess_env
@@ -65,15 +64,12 @@ def test_parallel_equals_serial(tmp_path):
 def test_a_killed_run_resumes_without_losing_or_repeating(tmp_path):
     src = _write(tmp_path / "samples.jsonl", SAMPLES)
     out = tmp_path / "graded.jsonl"
-    # A run killed after two records: they sit in graded.jsonl.partial, the second one torn.
-    first, _ = grade_sample(Sample.from_dict(SAMPLES[0]))
-    marker = first.to_dict() | {"vote_share": 0.123}  # tells whether it was graded again
-    w = StageWriter(out)
-    w.write(marker)
-    w.close()  # killed: never committed
+    # A run killed after two records: they sit in graded.jsonl.partial, the second one torn. The first is
+    # what grading it gives (with its fingerprint), marked to tell whether it was graded again.
+    grade_file(_write(tmp_path / "first.jsonl", SAMPLES[:1]), tmp_path / "first-graded.jsonl", workers=1)
+    marker = json.loads((tmp_path / "first-graded.jsonl").read_text()) | {"vote_share": 0.123}
     partial = out.with_name(out.name + ".partial")
-    with open(partial, "a") as fh:
-        fh.write('{"id": "s1", "prompt": "torn')
+    partial.write_text(json.dumps(marker) + "\n" + '{"id": "s1", "prompt": "torn')
     summary = grade_file(src, out, workers=2)
     assert summary.resumed == 1 and summary.samples == len(SAMPLES) - 1
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -135,4 +131,7 @@ def test_command_grades_one_prediction(tmp_path):
     proc = run("--pred", "1")
     assert proc.returncode == 2 and "--pred and --gold go together" in proc.stderr
     proc = run("--pred", "1", "--gold", "1", "--rule", "fuzzy")
-    assert proc.returncode == 2 and "unknown grading rule 'fuzzy'" in proc.stderr
+    assert (
+        proc.returncode == 2
+        and "--rule: 'fuzzy' is not one of 'math', 'boxed', 'number', 'choice'" in proc.stderr
+    )

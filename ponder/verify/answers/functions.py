@@ -1,7 +1,10 @@
 """The functions an answer may use (sqrt, log, factorial, binomial, trig, gcd, ...), evaluated with guards.
 
 Each takes the evaluator and argument values; exact rationals stay exact where the result is rational
-(``\\sqrt{9/4}``, ``10!``, ``\\binom{10}{3}``); sizes that cannot be computed raise :class:`Overflow`.
+(``\\sqrt{9/4}``, ``10!``, ``\\binom{10}{3}``); sizes that cannot be computed raise :class:`Overflow`
+before any work starts: arguments of periodic functions beyond 2^1024, of exponentials beyond 2^39,
+factorials, gamma and binomials beyond 10^6 / 10^7, and floors of values beyond the 60 computed digits
+(which are already whole numbers: they are returned as they are, not converted to exact integers).
 """
 
 from __future__ import annotations
@@ -9,7 +12,22 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from ponder.verify.answers.values import CTX, Mat, Overflow, Unevaluable, as_int, exact_power, real, to_mp
+from ponder.verify.answers.values import (
+    CTX,
+    Mat,
+    Overflow,
+    Unevaluable,
+    as_int,
+    check_exp,
+    check_periodic,
+    exact_power,
+    mag,
+    real,
+    to_mp,
+)
+
+# Beyond this many bits before the point a computed value (60 digits, ~200 bits) has no fractional part.
+_WHOLE_LOG2 = 256
 
 
 def det(ev, m: Mat):
@@ -81,7 +99,7 @@ def _binom(ev, n, k):
     a, b = as_int(n), as_int(k)
     if a is not None and b is not None and 0 <= a <= 20000:
         return Fraction(math.comb(a, b)) if 0 <= b else Fraction(0)
-    if abs(real(n)) > 10**7:
+    if abs(real(n)) > 10**7 or abs(real(k)) > 10**7:
         raise Overflow("binomial too large")
     return CTX.binomial(to_mp(n), to_mp(k))
 
@@ -103,27 +121,58 @@ def _realfn(fn):
     return f
 
 
-def _mpfn(fn):
+_ZERO_AT_ZERO = frozenset(("sin", "tan", "asin", "atan", "sinh", "tanh"))
+
+
+def _mpfn(name: str, check=None):
+    # Looked up at call time: CTX forwards to the calling thread's own mpmath context.
     def f(ev, x):
-        if (
-            isinstance(x, Fraction)
-            and x == 0
-            and fn in (CTX.sin, CTX.tan, CTX.asin, CTX.atan, CTX.sinh, CTX.tanh)
-        ):
+        if check is not None:
+            check(x)
+        if isinstance(x, Fraction) and x == 0 and name in _ZERO_AT_ZERO:
             return Fraction(0)
-        return fn(to_mp(x))
+        return getattr(CTX, name)(to_mp(x))
 
     return f
 
 
+def _rounded(r, exact, computed):
+    if isinstance(r, Fraction):
+        return Fraction(exact(r))
+    if not CTX.isfinite(r):
+        raise Unevaluable("floor of an infinite value")
+    if mag(r) > _WHOLE_LOG2:
+        return r  # already whole; int() of it would allocate one bit per unit of its exponent
+    return Fraction(int(computed(r)))
+
+
 def _floor(ev, x):
-    r = real(x)
-    return Fraction(math.floor(r)) if isinstance(r, Fraction) else Fraction(int(CTX.floor(r)))
+    return _rounded(real(x), math.floor, CTX.floor)
 
 
 def _ceil(ev, x):
-    r = real(x)
-    return Fraction(math.ceil(r)) if isinstance(r, Fraction) else Fraction(int(CTX.ceil(r)))
+    return _rounded(real(x), math.ceil, CTX.ceil)
+
+
+def _gamma(ev, x):
+    if abs(x) > 10**6:
+        raise Overflow("gamma too large")
+    return CTX.gamma(to_mp(x))
+
+
+def _exp(ev, x):
+    if x == 0:
+        return Fraction(1)
+    check_exp(x)
+    return CTX.exp(to_mp(x))
+
+
+def _reciprocal(name: str, check):
+    def f(ev, x):
+        check(x)
+        return 1 / getattr(CTX, name)(to_mp(x))
+
+    return f
 
 
 def _abs(ev, x):
@@ -146,7 +195,7 @@ FUNCTIONS = {
     "sqrt": _sqrt,
     "root": _root,
     "log": _log,
-    "exp": lambda ev, x: CTX.exp(to_mp(x)) if x != 0 else Fraction(1),
+    "exp": _exp,
     "abs": _abs,
     "norm": _abs,
     "floor": _floor,
@@ -160,19 +209,23 @@ FUNCTIONS = {
     "max": _realfn(max),
     "min": _realfn(min),
     "sgn": _sgn,
-    "gamma": lambda ev, x: CTX.gamma(to_mp(x)),
+    "gamma": _gamma,
     "re": lambda ev, x: x if isinstance(x, Fraction) else to_mp(x).real,
     "im": lambda ev, x: Fraction(0) if isinstance(x, Fraction) else to_mp(x).imag,
     "arg": lambda ev, x: CTX.arg(to_mp(x)),
-    "sec": lambda ev, x: 1 / CTX.cos(to_mp(x)),
-    "csc": lambda ev, x: 1 / CTX.sin(to_mp(x)),
-    "cot": lambda ev, x: 1 / CTX.tan(to_mp(x)),
+    "sec": _reciprocal("cos", check_periodic),
+    "csc": _reciprocal("sin", check_periodic),
+    "cot": _reciprocal("tan", check_periodic),
     "asec": lambda ev, x: CTX.acos(1 / to_mp(x)),
     "acsc": lambda ev, x: CTX.asin(1 / to_mp(x)),
     "acot": lambda ev, x: CTX.atan(1 / to_mp(x)),
-    "sech": lambda ev, x: 1 / CTX.cosh(to_mp(x)),
-    "csch": lambda ev, x: 1 / CTX.sinh(to_mp(x)),
-    "coth": lambda ev, x: 1 / CTX.tanh(to_mp(x)),
+    "sech": _reciprocal("cosh", check_exp),
+    "csch": _reciprocal("sinh", check_exp),
+    "coth": _reciprocal("tanh", check_exp),
 }
-for _name in ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh"):
-    FUNCTIONS[_name] = _mpfn(getattr(CTX, _name))
+for _name in ("sin", "cos", "tan"):
+    FUNCTIONS[_name] = _mpfn(_name, check_periodic)
+for _name in ("sinh", "cosh", "tanh"):
+    FUNCTIONS[_name] = _mpfn(_name, check_exp)
+for _name in ("asin", "acos", "atan", "asinh", "acosh", "atanh"):
+    FUNCTIONS[_name] = _mpfn(_name)

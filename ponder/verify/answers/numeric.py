@@ -5,9 +5,12 @@ Rational arithmetic stays exact (``Fraction``) while the numbers stay below ``MA
 (roots, pi, logs, trig) are computed with mpmath at 60 significant digits in a private context, which
 is safe to use from many threads at once.
 
-Every operation is bounded: powers whose result would need more than 2^``MAX_EXP_LOG2`` bits of exponent
-(``10^{10^{10^{10}}}``), factorials beyond ``10^6`` and sums of more than ``MAX_TERMS`` terms raise
-:class:`Unevaluable` instead of running; the evaluator also checks a deadline every few steps.
+Every operation is bounded before it starts: powers whose result would need more than 2^``MAX_EXP_LOG2``
+bits of exponent (``10^{10^{10^{10}}}``), factorials beyond ``10^6``, periodic functions and exponentials of
+arguments too large to reduce (``\\sin(10^{10^{11}})``, see :mod:`ponder.verify.answers.functions`), sums of
+more than ``MAX_TERMS`` terms and nested sums of more than ``MAX_TOTAL_TERMS`` terms in all raise
+:class:`Unevaluable` (or :class:`Overflow`) instead of running; the evaluator also checks a deadline every
+few steps, so no single step can outlast it by more than a bounded amount of work.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ponder.verify.answers.values import (
     CTX,
     MAX_EXP_LOG2,
     MAX_TERMS,
+    MAX_TOTAL_TERMS,
     POINTS,
     TOL,
     ZERO_TOL,
@@ -71,6 +75,7 @@ class Evaluator:
         self.env = env or {}
         self.deadline = deadline
         self.steps = 0
+        self.terms = 0  # terms of all sums and products so far
         self.went_complex = False
 
     def __call__(self, node):
@@ -257,6 +262,9 @@ class Evaluator:
             raise Unevaluable("sum bounds are not integers")
         if b - a + 1 > MAX_TERMS:
             raise Unevaluable("too many terms")
+        self.terms += max(0, b - a + 1)
+        if self.terms > MAX_TOTAL_TERMS:
+            raise Unevaluable("too many terms in nested sums")
         acc = Fraction(0) if op == "sum" else Fraction(1)
         saved = self.env.get(var)
         try:

@@ -36,7 +36,13 @@ class _ThreadContext:
 CTX = _ThreadContext()
 MAX_BITS = 100_000
 MAX_EXP_LOG2 = 40  # results need at most 2^40 bits of exponent
-MAX_TERMS = 10_000
+MAX_TERMS = 10_000  # terms of one sum or product
+MAX_TOTAL_TERMS = 20_000  # terms of all sums of one evaluation: nested sums multiply their terms
+# Periodic functions reduce their argument modulo pi with as many bits as the argument has before its
+# point: sin(10^{10^{11}}) would need 3.3e11 bits of pi. Arguments beyond 2^1024 (about 10^308) are refused.
+MAX_PERIODIC_LOG2 = 1024
+# exp(x) has about 1.44 x bits of exponent: beyond 2^39 that exceeds MAX_EXP_LOG2.
+MAX_EXP_ARG_LOG2 = MAX_EXP_LOG2 - 1
 TOL = CTX.mpf(10) ** -40  # two values computed to 60 digits agree to this relative tolerance
 ZERO_TOL = CTX.mpf(10) ** -45
 
@@ -78,6 +84,38 @@ def to_mp(v):
     if isinstance(v, Fraction):
         return CTX.mpf(v.numerator) / v.denominator
     return v
+
+
+def mag(v) -> int:
+    """log2 of the magnitude of a number (rounded up); very negative for zero."""
+    if isinstance(v, Fraction):
+        if v == 0:
+            return -(1 << 62)
+        return v.numerator.bit_length() - v.denominator.bit_length() + 1
+    return -(1 << 62) if v == 0 else int(CTX.mag(v))
+
+
+def _cap(x, limit: int, what: str) -> None:
+    if (isinstance(x, Fraction) or CTX.isfinite(x)) and mag(x) > limit:
+        raise Overflow(f"argument of {what} too large")
+
+
+def check_periodic(x) -> None:
+    """Raise Overflow for an argument of sin/cos/tan too large to reduce modulo pi (MAX_PERIODIC_LOG2);
+    for a complex argument, its imaginary part is the argument of an exponential."""
+    if type(x).__name__ == "mpc":
+        _cap(x.imag, MAX_EXP_ARG_LOG2, "an exponential")
+        x = x.real
+    _cap(x, MAX_PERIODIC_LOG2, "a periodic function")
+
+
+def check_exp(x) -> None:
+    """Raise Overflow for an argument of exp/sinh/cosh/... whose result is too large to represent
+    (MAX_EXP_ARG_LOG2); for a complex argument, its imaginary part is the argument of sin and cos."""
+    if type(x).__name__ == "mpc":
+        _cap(x.imag, MAX_PERIODIC_LOG2, "a periodic function")
+        x = x.real
+    _cap(x, MAX_EXP_ARG_LOG2, "an exponential")
 
 
 def big(v: Fraction) -> bool:
