@@ -282,7 +282,7 @@ def run_code_pairs(
         workers=settings.workers,
         desc="score programs",
         chunk_problems=chunk_problems,
-        fingerprinted=settings.fingerprinted(),
+        fingerprinted=settings.fingerprinted,
     )
     pairs = []
     for p, smp in todo_all:
