@@ -67,7 +67,7 @@ def main() -> None:
     import torch
 
     from ponder.io import write_records
-    from ponder.recipes import sft
+    from ponder.recipes.sft import train as sft
     from ponder.tasks.synthetic import make
     from ponder.train.encode import Encoder
     from ponder.train.model import load_tokenizer

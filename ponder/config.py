@@ -24,14 +24,60 @@ C = TypeVar("C")
 _MISSING = dataclasses.MISSING
 
 
-def option(default: Any = _MISSING, help: str = "", **kwargs: Any) -> Any:  # noqa: A002 -- mirrors argparse
-    """Declare a config field with its help text. Mutable defaults (list, dict) are copied per instance."""
+def option(
+    default: Any = _MISSING,
+    help: str = "",  # noqa: A002 -- mirrors argparse
+    *,
+    flag: str | None = None,
+    short: str | None = None,
+    repeat: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Declare a settings field with its help text: the one declaration its command-line option, its YAML key
+    and its ``key=value`` override come from. ``flag`` names the command-line option when it is not
+    ``--field-name`` (e.g. ``"--from"``, or ``"--filter-all-same/--keep-all-same"`` for a bool); ``short`` adds
+    a one-letter alias; a list field is one comma-separated option unless ``repeat`` (the option is given once
+    per item). Mutable defaults (list, dict) are copied per instance."""
+    metadata: dict[str, Any] = {"help": help}
+    if repeat:
+        metadata["repeat"] = True
+    if flag is not None:
+        metadata["flag"] = flag
+    if short is not None:
+        metadata["short"] = short
     if isinstance(default, list | dict | set):
         value = default
-        return dataclasses.field(
-            default_factory=lambda: type(value)(value), metadata={"help": help}, **kwargs
-        )
-    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+        return dataclasses.field(default_factory=lambda: type(value)(value), metadata=metadata, **kwargs)
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
+
+
+def default_of(f: dataclasses.Field) -> Any:
+    """A field's default value (``_MISSING`` for a required field)."""
+    if f.default is not _MISSING:
+        return f.default
+    if f.default_factory is not _MISSING:
+        return f.default_factory()
+    return _MISSING
+
+
+def is_required(f: dataclasses.Field) -> bool:
+    return f.default is _MISSING and f.default_factory is _MISSING
+
+
+def at_least(settings: Any, minimum: float, *names: str) -> None:
+    """Refuse a settings object whose fields ``names`` are below ``minimum`` (the message names the field)."""
+    for name in names:
+        value = getattr(settings, name)
+        if value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def check_unset(section: Any, names: Sequence[str], where: str, why: str) -> None:
+    """Refuse a section whose ``names`` differ from their defaults: a recipe sets those fields itself
+    (``why`` says from what), so a value given for them would be silently overwritten."""
+    for f in dataclasses.fields(section):
+        if f.name in names and getattr(section, f.name) != default_of(f):
+            raise ValueError(f"{where}.{f.name} is set by the recipe ({why}); remove it from {where}")
 
 
 def _yaml_lines(text: str) -> dict[tuple[str, ...], int]:
@@ -56,7 +102,7 @@ def _type_label(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
+def coerce(value: Any, tp: Any, where: str) -> Any:
     """Check ``value`` against the annotation ``tp``; strings from the command line are parsed as YAML."""
     origin = get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -67,7 +113,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         for a in args:
             if a is not type(None):
                 try:
-                    return _coerce(value, a, where)
+                    return coerce(value, a, where)
                 except ConfigError:
                     pass
         raise ConfigError(f"{where}: expected {_type_label(tp)}, got {value!r}")
@@ -85,7 +131,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         (item_tp, *_) = get_args(tp) or (Any,)
-        items = [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+        items = [coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict or tp is dict:
         if isinstance(value, str):
@@ -156,9 +202,14 @@ def _build(cls: type[C], values: dict[str, Any], prefix: str, locate) -> C:
         if dataclasses.is_dataclass(tp):
             if not isinstance(raw, dict):
                 raise ConfigError(f"{locate(path)}: expected a mapping of {tp.__name__} fields, got {raw!r}")
+            base = default_of(fields[key])
+            if dataclasses.is_dataclass(
+                base
+            ):  # a recipe's default section: its values are the starting point
+                raw = _deep_merge(_shallow(base), raw)
             kwargs[key] = _build(tp, raw, f"{path}.", locate)
         else:
-            kwargs[key] = _coerce(raw, tp, locate(path))
+            kwargs[key] = coerce(raw, tp, locate(path))
     for name, f in fields.items():
         if name not in kwargs and f.default is _MISSING and f.default_factory is _MISSING:
             tp = hints[name]
@@ -170,6 +221,14 @@ def _build(cls: type[C], values: dict[str, Any], prefix: str, locate) -> C:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{locate(prefix.rstrip('.') or cls.__name__)}: {e}") from None
+
+
+def _shallow(instance: Any) -> dict[str, Any]:
+    """The fields of a dataclass instance as a tree of plain values (nested sections as dicts)."""
+    return {
+        f.name: _shallow(v) if dataclasses.is_dataclass(v := getattr(instance, f.name)) else v
+        for f in dataclasses.fields(instance)
+    }
 
 
 def _set_dotted(tree: dict, key: str, value: Any) -> None:
@@ -240,33 +299,31 @@ def load_config(
     return _build(cls, tree, "", locate)
 
 
+def extend(settings: Any, cls: type[C], **more: Any) -> C:
+    """``cls`` (a config that adds run fields to ``settings``' class) from ``settings`` and the ``more`` fields."""
+    return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}, **more)
+
+
 def config_to_dict(cfg: Any) -> dict[str, Any]:
     """A plain dict (nested for nested configs), e.g. to save next to a run."""
     return dataclasses.asdict(cfg)
 
 
 def describe(cls: type) -> str:
-    """One line per field: ``key (type, default): help`` -- shown by ``--help`` and in docs."""
+    """One line per field: ``key (type, default): help`` -- shown by ``--show-config`` and in docs. A nested
+    section lists its fields with the defaults of the section's default value."""
     out = []
-    hints = _hints(cls)
 
-    def walk(c, prefix):
+    def walk(c: type, instance: Any, prefix: str) -> None:
+        hints = _hints(c)
         for f in dataclasses.fields(c):
-            tp = hints_of(c)[f.name]
+            tp = hints[f.name]
+            default = getattr(instance, f.name) if instance is not None else default_of(f)
             if dataclasses.is_dataclass(tp):
-                walk(tp, f"{prefix}{f.name}.")
+                walk(tp, default if dataclasses.is_dataclass(default) else None, f"{prefix}{f.name}.")
                 continue
-            default = (
-                f.default
-                if f.default is not _MISSING
-                else (f.default_factory() if f.default_factory is not _MISSING else "required")
-            )
-            out.append(
-                f"{prefix}{f.name} ({_type_label(tp)}, default {default!r}): {f.metadata.get('help', '')}"
-            )
+            shown = "required" if default is _MISSING else repr(default)
+            out.append(f"{prefix}{f.name} ({_type_label(tp)}, default {shown}): {f.metadata.get('help', '')}")
 
-    def hints_of(c):
-        return hints if c is cls else _hints(c)
-
-    walk(cls, "")
+    walk(cls, None, "")
     return "\n".join(out)

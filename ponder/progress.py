@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def progress(
@@ -27,3 +29,17 @@ def progress(
         disable=disable,
         **kw,
     )
+
+
+def in_chunks(
+    todo: Sequence[T], size: int, *, total: int, desc: str = "", unit: str = "it"
+) -> Iterator[tuple[Sequence[T], Any]]:
+    """``(chunk, bar)``: ``todo`` ``size`` items at a time, and a bar over ``total`` items that starts at the
+    ``total - len(todo)`` already done (a resumed stage); the caller updates the bar, which closes when the
+    loop ends, however it ends."""
+    bar = progress(total=total, initial=total - len(todo), desc=desc, unit=unit)
+    try:
+        for c in range(0, len(todo), size):
+            yield todo[c : c + size], bar
+    finally:
+        bar.close()

@@ -20,139 +20,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ponder import record_fields as rf
 from ponder.errors import InputError
 from ponder.jsonl import iter_lines, valid_text
 
-Message = dict[str, Any]
-PromptLike = str | list[Message]
+Message = rf.Message  # a chat message: {"role", "content"}
+PromptLike = rf.PromptLike  # a text prompt or a list of chat messages
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 def _is_parquet(path: str | Path) -> bool:
     return str(path).endswith(PARQUET_SUFFIXES)
-
-
-# --------------------------------------------------------------------------- field checkers
-# Each checker returns the normalised value or raises ValueError with a message naming what was found.
-
-
-def _type_name(v: Any) -> str:
-    return (
-        "null"
-        if v is None
-        else {dict: "object", list: "list", str: "string", bool: "boolean"}.get(type(v), type(v).__name__)
-    )
-
-
-def _str(v: Any) -> str:
-    if isinstance(v, str):
-        return v
-    raise ValueError(f"expected a string, got {_type_name(v)}")
-
-
-def _id(v: Any) -> str:
-    # Integer ids are common in public data sets; they are kept as their decimal string.
-    if isinstance(v, str) and v:
-        return v
-    if isinstance(v, int) and not isinstance(v, bool):
-        return str(v)
-    raise ValueError(
-        f"expected a non-empty string or integer, got {_type_name(v)}" + (" ''" if v == "" else "")
-    )
-
-
-def _answer(v: Any) -> str:
-    # Gold answers stored as JSON numbers are accepted and kept as their text (42 -> "42").
-    if isinstance(v, str):
-        return v
-    if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
-        return str(v)
-    raise ValueError(f"expected a string or number, got {_type_name(v)}")
-
-
-def _messages(v: Any) -> list[Message]:
-    if not isinstance(v, list) or not v:
-        raise ValueError(f"expected a non-empty list of messages, got {_type_name(v)}")
-    for i, m in enumerate(v):
-        if not isinstance(m, dict):
-            raise ValueError(f"message {i}: expected an object, got {_type_name(m)}")
-        if not isinstance(m.get("role"), str):
-            raise ValueError(f"message {i}: 'role' must be a string")
-        if not isinstance(m.get("content"), str):
-            raise ValueError(f"message {i}: 'content' must be a string")
-    return v
-
-
-def _text_or_messages(v: Any) -> PromptLike:
-    if isinstance(v, str):
-        return v
-    if isinstance(v, list):
-        return _messages(v)
-    raise ValueError(f"expected a string or a list of messages, got {_type_name(v)}")
-
-
-def _list_of(check: Callable[[Any], Any]) -> Callable[[Any], list]:
-    def checker(v: Any) -> list:
-        if not isinstance(v, list):
-            raise ValueError(f"expected a list, got {_type_name(v)}")
-        out = []
-        for i, x in enumerate(v):
-            try:
-                out.append(check(x))
-            except ValueError as e:
-                raise ValueError(f"item {i}: {e}") from None
-        return out
-
-    return checker
-
-
-def _int(v: Any) -> int:
-    if isinstance(v, int) and not isinstance(v, bool):
-        return v
-    raise ValueError(f"expected an integer, got {_type_name(v)}")
-
-
-def _bool(v: Any) -> bool:
-    if isinstance(v, bool):
-        return v
-    raise ValueError(f"expected true or false, got {_type_name(v)}")
-
-
-def _float(v: Any) -> float:
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        return float(v)
-    raise ValueError(f"expected a number, got {_type_name(v)}")
-
-
-def _dict(v: Any) -> dict:
-    if isinstance(v, dict):
-        return v
-    raise ValueError(f"expected an object, got {_type_name(v)}")
-
-
-def _finish_reason(v: Any) -> str:
-    if v in ("stop", "length"):
-        return v
-    raise ValueError(f"expected 'stop' or 'length', got {json.dumps(v)}")
-
-
-def _test(v: Any) -> dict:
-    if not isinstance(v, dict):
-        raise ValueError(f"expected an object with 'input' and 'output', got {_type_name(v)}")
-    if "input" not in v:
-        raise ValueError("test is missing 'input'")
-    return v
-
-
-def _pred(v: Any) -> str | None:
-    return None if v is None else _str(v)
 
 
 # --------------------------------------------------------------------------- records
@@ -166,7 +50,7 @@ class Record:
     @classmethod
     def from_dict(cls, d: Any, *, path: str | Path = "<memory>", line: int | None = None):
         if not isinstance(d, dict):
-            raise InputError(path, f"expected a JSON object, got {_type_name(d)}", line=line)
+            raise InputError(path, f"expected a JSON object, got {rf.type_name(d)}", line=line)
         kwargs: dict[str, Any] = {}
         for name, (check, required) in cls.SPEC.items():
             if name not in d or (d[name] is None and not required):
@@ -204,6 +88,12 @@ class Record:
         return out
 
 
+# Fields of every record about one problem (all but Verdict): checked first (``id``, ``prompt``) and
+# last (``meta``).
+ID_AND_PROMPT = {"id": (rf.record_id, True), "prompt": (rf.text_or_messages, True)}
+META = {"meta": (rf.mapping, False)}
+
+
 @dataclass
 class Problem(Record):
     """A question to answer; ``answer`` is the gold answer when known, ``tests`` the code tests when any."""
@@ -217,12 +107,11 @@ class Problem(Record):
     extra: dict = field(default_factory=dict, repr=False)
 
     SPEC = {
-        "id": (_id, True),
-        "prompt": (_text_or_messages, True),
-        "answer": (_answer, False),
-        "tests": (_list_of(_test), False),
-        "source": (_str, False),
-        "meta": (_dict, False),
+        **ID_AND_PROMPT,
+        "answer": (rf.answer, False),
+        "tests": (rf.list_of(rf.test), False),
+        "source": (rf.string, False),
+        **META,
     }
 
 
@@ -244,17 +133,16 @@ class Sample(Record):
     extra: dict = field(default_factory=dict, repr=False)
 
     SPEC = {
-        "id": (_id, True),
-        "prompt": (_text_or_messages, True),
-        "responses": (_list_of(_str), True),
-        "finish_reasons": (_list_of(_finish_reason), True),
-        "num_tokens": (_list_of(_int), True),
-        "answer": (_answer, False),
-        "preds": (_list_of(_pred), False),
-        "correct": (_list_of(_bool), False),
-        "vote_answer": (_str, False),
-        "vote_share": (_float, False),
-        "meta": (_dict, False),
+        **ID_AND_PROMPT,
+        "responses": (rf.list_of(rf.string), True),
+        "finish_reasons": (rf.list_of(rf.finish_reason), True),
+        "num_tokens": (rf.list_of(rf.integer), True),
+        "answer": (rf.answer, False),
+        "preds": (rf.list_of(rf.pred), False),
+        "correct": (rf.list_of(rf.boolean), False),
+        "vote_answer": (rf.string, False),
+        "vote_share": (rf.number, False),
+        **META,
     }
 
     def check(self) -> None:
@@ -277,11 +165,10 @@ class Pair(Record):
     extra: dict = field(default_factory=dict, repr=False)
 
     SPEC = {
-        "id": (_id, True),
-        "prompt": (_text_or_messages, True),
-        "chosen": (_text_or_messages, True),
-        "rejected": (_text_or_messages, True),
-        "meta": (_dict, False),
+        **ID_AND_PROMPT,
+        "chosen": (rf.text_or_messages, True),
+        "rejected": (rf.text_or_messages, True),
+        **META,
     }
 
 
@@ -294,7 +181,7 @@ class Verdict(Record):
     reason: str
     extra: dict = field(default_factory=dict, repr=False)
 
-    SPEC = {"correct": (_bool, True), "pred": (_pred, False), "reason": (_str, True)}
+    SPEC = {"correct": (rf.boolean, True), "pred": (rf.pred, False), "reason": (rf.string, True)}
 
 
 @dataclass
@@ -309,11 +196,10 @@ class Episode(Record):
     extra: dict = field(default_factory=dict, repr=False)
 
     SPEC = {
-        "id": (_id, True),
-        "prompt": (_text_or_messages, True),
-        "turns": (_list_of(_dict), True),
-        "answer": (_answer, False),
-        "meta": (_dict, False),
+        **ID_AND_PROMPT,
+        "turns": (rf.list_of(rf.mapping), True),
+        "answer": (rf.answer, False),
+        **META,
     }
 
 
@@ -374,9 +260,9 @@ def read_pairs(path: str | Path) -> Iterator[Pair]:
     return read_records(path, Pair)
 
 
-def load_records(path: str | Path, kind: type[R], *, unique_ids: bool = True) -> list[R]:
-    """Read a whole file into a list, checking that ids are unique (stages rely on ids to resume)."""
-    out: list[R] = []
+def iter_unique(path: str | Path, kind: type[R], *, unique_ids: bool = True) -> Iterator[tuple[int, R]]:
+    """``(line, record)`` of every record of a file, checking each one and that ids are unique (stages rely
+    on ids to resume); a repeated id is an InputError naming both lines."""
     first_line: dict[str, int] = {}
     for lineno, obj in iter_json_objects(path):
         rec = kind.from_dict(obj, path=path, line=lineno)
@@ -387,25 +273,17 @@ def load_records(path: str | Path, kind: type[R], *, unique_ids: bool = True) ->
                     path, f"duplicate id {rid!r} (first on line {first_line[rid]})", line=lineno, field="id"
                 )
             first_line[rid] = lineno
-        out.append(rec)
-    return out
+        yield lineno, rec
+
+
+def load_records(path: str | Path, kind: type[R], *, unique_ids: bool = True) -> list[R]:
+    """Read a whole file into a list, checking that ids are unique (stages rely on ids to resume)."""
+    return [rec for _, rec in iter_unique(path, kind, unique_ids=unique_ids)]
 
 
 def validate_file(path: str | Path, kind: type[Record], *, unique_ids: bool = True) -> int:
     """Check every record of a file without keeping them; return the count. Memory: the set of ids only."""
-    first_line: dict[str, int] = {}
-    n = 0
-    for lineno, obj in iter_json_objects(path):
-        rec = kind.from_dict(obj, path=path, line=lineno)
-        rid = getattr(rec, "id", None)
-        if unique_ids and rid is not None:
-            if rid in first_line:
-                raise InputError(
-                    path, f"duplicate id {rid!r} (first on line {first_line[rid]})", line=lineno, field="id"
-                )
-            first_line[rid] = lineno
-        n += 1
-    return n
+    return sum(1 for _ in iter_unique(path, kind, unique_ids=unique_ids))
 
 
 def load_dataset(path: str | Path, kind: type[Record] = Problem):

@@ -1,3 +1,4 @@
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -60,3 +61,38 @@ def test_config_is_frozen_and_described():
         cfg.beta = 1.0
     text = describe(Cfg)
     assert "optim.lr (float, default 1e-05): peak learning rate" in text
+
+
+def _settings_classes():
+    """Every dataclass of ponder declared with ``option`` (a settings or config class)."""
+    import importlib
+    import pkgutil
+
+    import ponder
+
+    found = {}
+    for mod in pkgutil.walk_packages(ponder.__path__, "ponder."):
+        if mod.name.endswith((".train.train", ".sandbox_child", ".sandbox_worker")) or "__main__" in mod.name:
+            continue
+        module = importlib.import_module(mod.name)
+        for obj in vars(module).values():
+            if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == mod.name:
+                if any("help" in f.metadata for f in dataclasses.fields(obj)):
+                    found[f"{obj.__module__}.{obj.__qualname__}"] = obj
+    return found
+
+
+def test_every_setting_is_declared_with_its_help():
+    """Principle 5: a settings field carries its help where it is declared (the CLI, --show-config and the
+    docs show it); a class that documents some fields documents all."""
+    classes = _settings_classes()
+    assert {"GenerateSettings", "ProcessSettings", "EvalSettings", "DPOConfig", "PFPOCodeConfig"} <= {
+        name.rsplit(".", 1)[-1] for name in classes
+    }
+    missing = [
+        f"{name}.{f.name}"
+        for name, cls in classes.items()
+        for f in dataclasses.fields(cls)
+        if not f.metadata.get("help")
+    ]
+    assert not missing

@@ -11,56 +11,72 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from ponder.config import option
 from ponder.env.qa import QAEnv, QAEnvConfig
 from ponder.env.runner import run_episodes, stage_tokens
 from ponder.env.thinker import ThinkerEnv, ThinkerEnvConfig, verification_counts
+from ponder.generation.backend import BackendSettings, model_identity
 from ponder.generation.base import Generator
-from ponder.generation.stage import model_identity
 from ponder.io import StageWriter
 from ponder.records import Episode, Problem, load_records, read_records
+
+
+@dataclass(frozen=True)
+class InferSettings:
+    """How ``ponder thinker infer`` samples its dialogues."""
+
+    samples_per_problem: int = option(1, flag="--n", help="Dialogues per problem.")
+    temperature: float = option(0.7, help="Sampling temperature; 0 means greedy.")
+    top_p: float = option(1.0, help="Nucleus sampling mass.")
+    seed: int | None = option(
+        0, help="Sampling seed (dialogue k of a problem depends on it, the problem and k)."
+    )
+    fast_only: bool = option(False, help="Stop after Fast Thinking (Thinker-Fast).")
+
+    def __post_init__(self) -> None:
+        if self.samples_per_problem < 1:
+            raise ValueError(f"samples_per_problem must be >= 1, got {self.samples_per_problem}")
 
 
 def episode_ids(problem: Problem, n: int) -> list[str]:
     return [problem.id] if n == 1 else [f"{problem.id}#{k}" for k in range(n)]
 
 
-def make_infer_env(task: str, thinker: ThinkerEnvConfig | None = None, qa: QAEnvConfig | None = None):
-    if task == "thinker":
-        return ThinkerEnv(thinker or ThinkerEnvConfig(), mode="infer")
-    if task == "qa":
-        return QAEnv(qa or QAEnvConfig(), mode="infer")
-    raise ValueError(f"task must be 'thinker' or 'qa', got {task!r}")
+TaskConfig = ThinkerEnvConfig | QAEnvConfig
+
+
+def make_infer_env(env: TaskConfig | None = None):
+    """An inference-mode environment of the task ``env`` configures (default: Thinker's)."""
+    if isinstance(env, QAEnvConfig):
+        return QAEnv(env, mode="infer")
+    return ThinkerEnv(env or ThinkerEnvConfig(), mode="infer")
 
 
 def run_chain(
     generator: Generator,
     problems: Sequence[Problem],
+    settings: InferSettings = InferSettings(),
     *,
-    n: int = 1,
-    task: str = "thinker",
-    thinker: ThinkerEnvConfig | None = None,
-    qa: QAEnvConfig | None = None,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    seed: int | None = 0,
-    fast_only: bool = False,
+    env: TaskConfig | None = None,
     desc: str = "",
 ) -> list[Episode]:
-    """``n`` inference dialogues per problem, in problem order (episode ids ``id`` or ``id#k``)."""
+    """``samples_per_problem`` inference dialogues per problem of the task ``env`` configures (Thinker's or
+    the single-turn baseline's), in problem order (episode ids ``id`` or ``id#k``)."""
+    n = settings.samples_per_problem
     todo = [(p, i) for p in problems for i in episode_ids(p, n)]
-    envs = [make_infer_env(task, thinker, qa) for _ in todo]
     rollout = run_episodes(
         generator,
-        envs,
+        [make_infer_env(env) for _ in todo],
         [p for p, _ in todo],
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        seed=settings.seed,
         ids=[i for _, i in todo],
         desc=desc,
-        max_stages=1 if fast_only else None,
+        max_stages=1 if settings.fast_only else None,
     )
     return rollout.episodes
 
@@ -91,55 +107,32 @@ def summarize_episodes(episodes: Sequence[Episode]) -> dict:
 def infer_file(
     input_path: str | Path,
     output: str | Path,
-    generator: Generator,
+    model: str | Generator,
+    settings: InferSettings = InferSettings(),
     *,
-    n: int = 1,
-    task: str = "thinker",
-    thinker: ThinkerEnvConfig | None = None,
-    qa: QAEnvConfig | None = None,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    seed: int | None = 0,
-    fast_only: bool = False,
+    env: TaskConfig | None = None,
+    backend: BackendSettings = BackendSettings(),
     problems_per_batch: int = 64,
 ) -> dict:
-    """Write the episodes of every problem of ``input_path`` to ``output`` (resumable); return the summary."""
+    """The ``thinker infer`` stage: the episodes of every problem of ``input_path`` to ``output`` (resumable),
+    from ``model`` (a name, opened with ``backend``, or a Generator); returns the summary."""
     problems = load_records(input_path, Problem)  # validated in full before any output exists
+    n = settings.samples_per_problem
+    task = "qa" if isinstance(env, QAEnvConfig) else "thinker"
     t0 = time.perf_counter()
-    settings = {
-        "n": n,
-        "task": task,
-        "thinker": thinker,
-        "qa": qa,
-        "temperature": temperature,
-        "top_p": top_p,
-        "seed": seed,
-        "fast_only": fast_only,
-        "model": model_identity(generator),
-    }
-    with StageWriter(output, settings=settings) as w:
-        # Every episode id is asked about (not only until the first missing one): has() marks stale records.
-        missing = {p.id: [not w.has(i, p) for i in episode_ids(p, n)] for p in problems}
-        todo = [p for p in problems if any(missing[p.id])]
-        resumed = sum(len(m) - sum(m) for m in missing.values())
-        for start in range(0, len(todo), problems_per_batch):
-            chunk = todo[start : start + problems_per_batch]
-            eps = run_chain(
-                generator,
-                chunk,
-                n=n,
-                task=task,
-                thinker=thinker,
-                qa=qa,
-                temperature=temperature,
-                top_p=top_p,
-                seed=seed,
-                fast_only=fast_only,
-                desc=f"{task} {start + len(chunk)}/{len(todo)} problems",
-            )
-            for ep in eps:
-                if ep.id not in w.done:
-                    w.write(ep)
+    with backend.use(model) as generator:
+        identity = {"settings": settings, "task": task, "env": env, "model": model_identity(generator)}
+        with StageWriter(output, settings=identity) as w:
+            # Every episode id is asked about (not only until the first missing one): has() marks stale records.
+            missing = {p.id: [not w.has(i, p) for i in episode_ids(p, n)] for p in problems}
+            todo = [p for p in problems if any(missing[p.id])]
+            resumed = sum(len(m) - sum(m) for m in missing.values())
+            for start in range(0, len(todo), problems_per_batch):
+                chunk = todo[start : start + problems_per_batch]
+                desc = f"{task} {start + len(chunk)}/{len(todo)} problems"
+                for ep in run_chain(generator, chunk, settings, env=env, desc=desc):
+                    if ep.id not in w.done:
+                        w.write(ep)
     summary = summarize_episodes(list(read_records(output, Episode)))
     summary.update(resumed=resumed, seconds=time.perf_counter() - t0, output=str(output))
     return summary

@@ -12,10 +12,10 @@ from typing import Any
 
 from ponder.config import option
 from ponder.env import rewards
+from ponder.env.dialogue import Dialogue, Transition, split_question
 from ponder.env.prompts import StagePrompts, fill
-from ponder.env.thinker import Transition, split_question
-from ponder.records import Episode, Message, Problem
-from ponder.verify.rules import RULES, extract_with, grade_with
+from ponder.records import Message, Problem
+from ponder.verify.rules import RULES
 
 QA_STAGES = ("answer",)
 
@@ -30,6 +30,9 @@ class QAEnvConfig:
         StagePrompts(), "Prompts (only ``qa`` is used here; ponder/env/prompts.py)."
     )
 
+    def budget(self, stage: str = "answer") -> int:
+        return self.budget_tokens
+
     def __post_init__(self) -> None:
         if self.budget_tokens < 1:
             raise ValueError(f"budget_tokens must be >= 1, got {self.budget_tokens}")
@@ -37,7 +40,7 @@ class QAEnvConfig:
             raise ValueError(f"grading_rule must be one of {', '.join(RULES)}, got {self.grading_rule!r}")
 
 
-class QAEnv:
+class QAEnv(Dialogue):
     """One single-turn dialogue (mode only matters for the gold-answer check: training needs one)."""
 
     def __init__(self, config: QAEnvConfig | None = None, *, mode: str = "train", **_: Any):
@@ -49,16 +52,6 @@ class QAEnv:
         self.turns: list[dict[str, Any]] = []
         self.stage: str | None = None
         self._prompt: list[Message] = []
-
-    @property
-    def done(self) -> bool:
-        return self.problem is not None and self.stage is None
-
-    @property
-    def budget(self) -> int:
-        if self.stage is None:
-            raise RuntimeError("the dialogue is over (or not started): there is no current stage")
-        return self.config.budget_tokens
 
     @property
     def stage_prompts(self) -> list[list[Message]]:
@@ -83,10 +76,7 @@ class QAEnv:
         if finish_reason not in ("stop", "length"):
             raise ValueError(f"finish_reason must be 'stop' or 'length', got {finish_reason!r}")
         truncated = finish_reason == "length"
-        correct, pred = False, extract_with(self.config.grading_rule, response)
-        if self.problem and self.problem.answer:
-            v = grade_with(self.config.grading_rule, response, self.problem.answer)
-            correct, pred = bool(v.correct), v.pred
+        correct, pred = self._grade(response)
         turn = {
             "stage": "answer",
             "user": self._prompt[-1]["content"],
@@ -104,24 +94,3 @@ class QAEnv:
 
     def final_turn(self) -> dict[str, Any] | None:
         return self.turns[-1] if self.turns else None
-
-    def episode(self, episode_id: str | None = None) -> Episode:
-        if self.problem is None:
-            raise RuntimeError("no dialogue: call reset() first")
-        final = self.final_turn()
-        tokens = {"answer": final.get("num_tokens") if final else None}
-        meta = {
-            "mode": self.mode,
-            "final_stage": "answer" if final else None,
-            "final_pred": final.get("pred") if final else None,
-            "final_correct": bool(final.get("correct")) if final else False,
-            "tokens": tokens,
-            "total_tokens": tokens["answer"] or 0,
-        }
-        return Episode(
-            id=episode_id or self.problem.id,
-            prompt=self.problem.prompt,
-            turns=[dict(t) for t in self.turns],
-            answer=self.problem.answer,
-            meta=meta,
-        )

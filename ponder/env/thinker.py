@@ -41,13 +41,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
-from ponder.config import option
+from ponder.config import at_least, option
 from ponder.env import rewards
+from ponder.env.dialogue import Dialogue, Transition, split_question
 from ponder.env.prompts import StagePrompts, fill
 from ponder.records import Episode, Message, Problem
-from ponder.verify.rules import RULES, extract_with, grade_with
+from ponder.verify.rules import RULES
 
 STAGES = ("fast", "verify", "slow", "summary")
 MODES = ("train", "infer")
@@ -84,14 +85,7 @@ class ThinkerEnvConfig:
     prompts: StagePrompts = option(StagePrompts(), "The user turn of each stage (ponder/env/prompts.py).")
 
     def __post_init__(self) -> None:
-        for name in (
-            "fast_budget_tokens",
-            "verify_budget_tokens",
-            "slow_budget_tokens",
-            "summary_budget_tokens",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        at_least(self, 1, *(f"{stage}_budget_tokens" for stage in STAGES))
         if self.grading_rule not in RULES:
             raise ValueError(f"grading_rule must be one of {', '.join(RULES)}, got {self.grading_rule!r}")
         if self.trailing_window < 1:
@@ -101,25 +95,7 @@ class ThinkerEnvConfig:
         return getattr(self, f"{stage}_budget_tokens")
 
 
-class Transition(NamedTuple):
-    """What ``step`` returns: the next prompt (None when the dialogue is over), the stage's reward, details."""
-
-    prompt: list[Message] | None
-    reward: float
-    info: dict[str, Any]
-
-
-def split_question(prompt: str | list[Message]) -> tuple[list[Message], str]:
-    """(messages before the question, question text) of a Problem prompt: a string, or chat messages whose last
-    one is the user's question (earlier ones, e.g. a system message, are kept in front of every stage)."""
-    if isinstance(prompt, str):
-        return [], prompt
-    if not prompt or prompt[-1].get("role") != "user":
-        raise ValueError("a chat prompt must end with the user's question")
-    return [dict(m) for m in prompt[:-1]], prompt[-1]["content"]
-
-
-class ThinkerEnv:
+class ThinkerEnv(Dialogue):
     """One Thinker dialogue. Not thread-safe; make one per dialogue and share the ``tracker``."""
 
     def __init__(
@@ -144,17 +120,6 @@ class ThinkerEnv:
         self.stage: str | None = None
 
     # ------------------------------------------------------------------ state
-    @property
-    def done(self) -> bool:
-        return self.problem is not None and self.stage is None
-
-    @property
-    def budget(self) -> int:
-        """Token budget of the current stage."""
-        if self.stage is None:
-            raise RuntimeError("the dialogue is over (or not started): there is no current stage")
-        return self.config.budget(self.stage)
-
     @property
     def fast_prompt(self) -> list[Message]:
         """The first stage's prompt (the summary's log-prob is scored as an answer to it)."""
@@ -186,12 +151,6 @@ class ThinkerEnv:
         return self._open("fast")
 
     # ------------------------------------------------------------------ transitions
-    def _grade(self, response: str) -> tuple[bool, str | None]:
-        if not self.problem or not self.problem.answer:
-            return False, extract_with(self.config.grading_rule, response)  # no gold: still read the answer
-        v = grade_with(self.config.grading_rule, response, self.problem.answer)
-        return bool(v.correct), v.pred
-
     def step(
         self,
         response: str,
@@ -280,29 +239,6 @@ class ThinkerEnv:
         if "slow" in by_stage:
             return by_stage["slow"]
         return by_stage.get("fast")
-
-    def episode(self, episode_id: str | None = None) -> Episode:
-        """The dialogue as an Episode record: turns with stage, user text, response, reward and grading;
-        ``meta`` holds the mode, the final answer and its correctness, and tokens per stage."""
-        if self.problem is None:
-            raise RuntimeError("no dialogue: call reset() first")
-        final = self.final_turn()
-        tokens = {t["stage"]: t.get("num_tokens") for t in self.turns}
-        meta = {
-            "mode": self.mode,
-            "final_stage": final["stage"] if final else None,
-            "final_pred": final.get("pred") if final else None,
-            "final_correct": bool(final.get("correct")) if final else False,
-            "tokens": tokens,
-            "total_tokens": sum(v for v in tokens.values() if v is not None),
-        }
-        return Episode(
-            id=episode_id or self.problem.id,
-            prompt=self.problem.prompt,
-            turns=[dict(t) for t in self.turns],
-            answer=self.problem.answer,
-            meta=meta,
-        )
 
 
 def verification_counts(episodes: list[Episode]) -> dict[str, int]:

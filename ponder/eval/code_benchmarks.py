@@ -16,6 +16,9 @@ and, for ``call``/``assert``, ``meta.entry_point`` runs the same way (docs/pfpo_
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from ponder.io import write_records
 from ponder.records import Problem
 from ponder.verify.humaneval import load_problems
 
@@ -47,3 +50,9 @@ def humaneval_problems() -> list[Problem]:
 
 
 BENCHMARKS = {"humaneval": humaneval_problems}
+
+
+def write_humaneval(output: str | Path) -> str:
+    """``ponder tasks humaneval``: write the problems to ``output``; say how many and how to grade them."""
+    n = write_records(output, humaneval_problems())
+    return f"wrote {n} HumanEval problems to {output} (grade with --benchmarks {output}:code)"

@@ -17,8 +17,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+
+from ponder.verify.vote import plurality
 
 REFLECTION_WORDS = ("wait", "hmm")
 
@@ -39,14 +41,11 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - prod
 
 
-def majority_correct(keys: Sequence[str | None], correct: Sequence[bool]) -> bool:
-    """Whether the plurality answer among ``keys`` is correct; ``None`` keys (no answer) never win."""
-    counts = Counter(k for k in keys if k is not None)
-    if not counts:
-        return False
-    best = max(counts.values())
-    winner = next(k for k in keys if k is not None and counts[k] == best)  # ties: first seen
-    return any(c for k, c in zip(keys, correct, strict=True) if k == winner)
+def majority_correct(keys: Sequence[Hashable | None], correct: Sequence[bool]) -> bool:
+    """Whether the plurality answer among ``keys`` (cluster labels of the one vote, :mod:`ponder.verify.vote`)
+    is correct; ``None`` keys (no answer) never win, ties go to the first seen."""
+    winner = plurality(keys, lambda k: k).winner
+    return winner is not None and any(correct[i] for i in winner.indices)
 
 
 def reflection_counts(text: str, words: Sequence[str] = REFLECTION_WORDS) -> dict[str, int]:

@@ -43,6 +43,18 @@ def compare_rows(before: dict, after: dict, metrics: Sequence[str]) -> list[dict
     ]
 
 
+def save_figure(fig, path: str | Path) -> Path:
+    """Lay out, write (PNG, 110 dpi; folders made) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def bar_plot(path: str | Path, rows: Sequence[dict], metrics: Sequence[str], title: str = "") -> Path:
     """One panel per metric, one bar per row (e.g. accuracy and mean tokens per model). Writes a PNG."""
     import matplotlib
@@ -60,12 +72,7 @@ def bar_plot(path: str | Path, rows: Sequence[dict], metrics: Sequence[str], tit
         ax.tick_params(axis="x", labelrotation=20)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def curve_plot(
@@ -91,9 +98,4 @@ def curve_plot(
     if title:
         ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -7,8 +7,9 @@ overrides the file's rule. For each benchmark the runner
 1. asks a *solver* for ``n`` attempts per problem (by default one chat turn through a Generator; a method
    can pass its own, e.g. Thinker's multi-stage inference chain), writing them as Sample records through
    :class:`~ponder.io.StageWriter` (``OUT/samples/NAME.jsonl``), so an interrupted evaluation resumes;
-2. grades every attempt with the rule and clusters equivalent answers for voting, and writes each
-   response's verdict and extracted answer back into its sample (``correct``, ``preds``);
+2. grades every attempt with the rule, clusters equivalent answers with the one majority vote
+   (:func:`ponder.verify.rules.vote_with`), as PFPO's labels do, and writes each response's verdict and
+   extracted answer back into its sample (``correct``, ``preds``);
 3. summarises with :func:`ponder.eval.metrics.summarize` (accuracy = pass@1 averaged over n, pass@k, maj@k,
    mean tokens, tokens of correct answers, truncated share, reflection words, tokens per stage when the
    solver reports stages) and writes ``OUT/report.json``, ``OUT/report.md`` and ``OUT/report.png``.
@@ -25,12 +26,12 @@ from typing import Any
 from ponder.errors import PonderError
 from ponder.eval.metrics import ProblemResult, summarize
 from ponder.eval.report import bar_plot, markdown_table
+from ponder.generation.backend import model_identity
 from ponder.generation.base import Generator, SamplingParams
-from ponder.generation.stage import model_identity
 from ponder.io import StageWriter, write_json, write_records, write_text
-from ponder.progress import progress
+from ponder.progress import in_chunks
 from ponder.records import Problem, Sample, load_records, read_samples
-from ponder.verify.rules import RULES
+from ponder.verify.rules import RULES, vote_with
 
 EVAL_RULES = (*RULES, "code")
 
@@ -147,31 +148,6 @@ def grade_sample(problem: Problem, sample: Sample, rule: str) -> tuple[list[bool
     return correct, preds
 
 
-def cluster_keys(preds: Sequence[str | None], rule: str) -> list[str | None]:
-    """A voting key per prediction: equivalent answers share a key (answer_key clusters, merged by
-    is_equivalent among their representatives, as ``majority_vote`` does). None stays None."""
-    from ponder.verify.math import answer_key, is_equivalent
-
-    if rule == "choice":
-        return [p.upper() if p else None for p in preds]
-    keys: list[str | None] = []
-    cluster_of: dict[str, str] = {}  # answer_key -> cluster label
-    reps: list[tuple[str, str]] = []  # (cluster label, its first prediction)
-    for p in preds:
-        if p is None:
-            keys.append(None)
-            continue
-        k = answer_key(p)
-        if k not in cluster_of:
-            label = next((lab for lab, rep in reps if is_equivalent(p, rep)), None)
-            if label is None:
-                label = k
-                reps.append((label, p))
-            cluster_of[k] = label
-        keys.append(cluster_of[k])
-    return keys
-
-
 # --------------------------------------------------------------------------- running
 
 
@@ -192,14 +168,8 @@ def run_benchmark(
     settings = {"sampling": params, "solver": getattr(solver, "identity", None)}
     with StageWriter(path, settings=settings) as writer:
         todo = [p for p in bench.problems if not writer.has(p.id, p)]
-        bar = progress(
-            total=len(bench.problems),
-            initial=len(bench.problems) - len(todo),
-            desc=bench.name,
-            unit="problem",
-        )
-        for c in range(0, len(todo), chunk_problems):
-            chunk = todo[c : c + chunk_problems]
+        total = len(bench.problems)
+        for chunk, bar in in_chunks(todo, chunk_problems, total=total, desc=bench.name, unit="problem"):
             for p, attempts in zip(chunk, solver(chunk, params), strict=True):
                 writer.write(
                     Sample(
@@ -215,7 +185,6 @@ def run_benchmark(
                     )
                 )
                 bar.update(1)
-        bar.close()
     return path
 
 
@@ -233,7 +202,7 @@ def score_benchmark(bench: Benchmark, samples_path: Path, ks: Sequence[int]) -> 
         rule = p.meta.get("rule", bench.rule)
         correct, preds = grade_sample(p, s, rule)
         graded.append(dataclasses.replace(s, correct=correct, preds=preds))
-        keys = [] if rule == "code" else cluster_keys(preds, rule)
+        keys = [] if rule == "code" else vote_with(rule, preds).labels(len(preds))
         results.append(
             ProblemResult(correct, keys, list(s.num_tokens), list(s.finish_reasons), list(s.responses))
         )

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ponder.env.infer import run_chain
+from ponder.env.infer import InferSettings, run_chain
 from ponder.env.qa import QAEnvConfig
 from ponder.env.thinker import ThinkerEnvConfig
 from ponder.eval.runner import Attempt, Solver
+from ponder.generation.backend import model_identity
 from ponder.generation.base import Generator, SamplingParams
-from ponder.generation.stage import model_identity
 from ponder.records import Episode, Problem
 
 
@@ -33,29 +33,26 @@ def attempt_of(ep: Episode) -> Attempt:
     )
 
 
-def thinker_solver(
+def chain_solver(
     generator: Generator,
-    config: ThinkerEnvConfig | None = None,
+    env: ThinkerEnvConfig | QAEnvConfig,
     *,
     fast_only: bool = False,
     keep: list[Episode] | None = None,
 ) -> Solver:
-    """Thinker's inference chain as a solver; every dialogue it runs is also appended to ``keep`` if given
-    (e.g. for the verification confusion matrix, :func:`ponder.env.thinker.verification_counts`)."""
-    config = config or ThinkerEnvConfig()
+    """The inference chain of the task ``env`` configures as a solver (Thinker's four stages, or the single-turn
+    baseline); every dialogue it runs is also appended to ``keep`` if given (e.g. for the verification
+    confusion matrix, :func:`ponder.env.thinker.verification_counts`)."""
 
     def solve(problems: Sequence[Problem], params: SamplingParams) -> list[list[Attempt]]:
-        eps = run_chain(
-            generator,
-            problems,
-            n=params.n,
-            task="thinker",
-            thinker=config,
+        settings = InferSettings(
+            samples_per_problem=params.n,
             temperature=params.temperature,
             top_p=params.top_p,
             seed=params.seed,
             fast_only=fast_only,
         )
+        eps = run_chain(generator, problems, settings, env=env)
         if keep is not None:
             keep.extend(eps)
         # run_chain keeps problem order with the n dialogues of a problem next to each other
@@ -63,33 +60,30 @@ def thinker_solver(
             [attempt_of(ep) for ep in eps[i * params.n : (i + 1) * params.n]] for i in range(len(problems))
         ]
 
-    solve.identity = {  # type: ignore[attr-defined]
-        "solver": "thinker",
-        "config": config,
-        "fast_only": fast_only,
-        "model": model_identity(generator),
-    }
+    # what names this solver's attempts (the evaluation's resume fingerprint)
+    if isinstance(env, QAEnvConfig):
+        solve.identity = {"solver": "qa", "config": env, "model": model_identity(generator)}  # type: ignore[attr-defined]
+    else:
+        solve.identity = {  # type: ignore[attr-defined]
+            "solver": "thinker",
+            "config": env,
+            "fast_only": fast_only,
+            "model": model_identity(generator),
+        }
     return solve
+
+
+def thinker_solver(
+    generator: Generator,
+    config: ThinkerEnvConfig | None = None,
+    *,
+    fast_only: bool = False,
+    keep: list[Episode] | None = None,
+) -> Solver:
+    """Thinker's inference chain as a solver (``fast_only``: Thinker-Fast)."""
+    return chain_solver(generator, config or ThinkerEnvConfig(), fast_only=fast_only, keep=keep)
 
 
 def qa_solver(generator: Generator, config: QAEnvConfig | None = None) -> Solver:
     """The single-turn baseline through its environment (its ``qa`` prompt and budget), as a solver."""
-    config = config or QAEnvConfig()
-
-    def solve(problems: Sequence[Problem], params: SamplingParams) -> list[list[Attempt]]:
-        eps = run_chain(
-            generator,
-            problems,
-            n=params.n,
-            task="qa",
-            qa=config,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            seed=params.seed,
-        )
-        return [
-            [attempt_of(ep) for ep in eps[i * params.n : (i + 1) * params.n]] for i in range(len(problems))
-        ]
-
-    solve.identity = {"solver": "qa", "config": config, "model": model_identity(generator)}  # type: ignore[attr-defined]
-    return solve
+    return chain_solver(generator, config or QAEnvConfig())

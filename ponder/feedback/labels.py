@@ -27,17 +27,43 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from ponder.config import option
 from ponder.errors import InputError, PonderError
 from ponder.io import StageWriter, write_json
 from ponder.progress import progress
 from ponder.records import Sample, iter_json_objects, read_samples, validate_file
 from ponder.verify import math as vmath
 from ponder.verify.grade_stage import grade_sample
-from ponder.verify.rules import RULES, get_rule
+from ponder.verify.rules import get_rule
 
 LABEL_BY = ("gold", "vote")
 SHARE_BINS = 10  # histogram of vote shares in tenths
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    """Where labels come from and how answers are read (``ponder label``; PFPO's ``label:`` section)."""
+
+    by: Literal["vote", "gold"] = option(
+        "vote", help="vote: self-consistency pseudo labels; gold: the problems' answers."
+    )
+    min_vote_share: float = option(
+        0.5,
+        help="vote: keep a problem only if its plurality answer's share of all samples (no-answer ones "
+        "included) is strictly above this.",
+    )
+    rule: Literal["math", "boxed", "number", "choice"] = option(
+        "boxed", help="How answers are read and compared: math, boxed, number or choice."
+    )
+    workers: int = option(1, help="Processes to label with (0: one per CPU core).")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_vote_share < 1:
+            raise ValueError(f"min_vote_share must be in [0, 1), got {self.min_vote_share}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0, got {self.workers}")
 
 
 @dataclass
@@ -77,7 +103,7 @@ def matches(pred: str | None, label: str) -> bool:
     return vmath.is_equivalent(pred, label)
 
 
-def label_sample(sample: Sample, by: str, *, min_vote_share: float = 0.0, rule: str = "math") -> Sample:
+def label_sample(sample: Sample, by: str, *, min_vote_share: float = 0.5, rule: str = "boxed") -> Sample:
     """The sample with its label, ``positive[]`` and the vote filled in (see the module docstring)."""
     if by not in LABEL_BY:
         raise ValueError(f"unknown label source {by!r}; choose one of {', '.join(LABEL_BY)}")
@@ -201,29 +227,19 @@ def _run(samples: Iterator[Sample], by: str, min_share: float, rule: str, worker
 
 
 def label_file(
-    input_path: str | Path,
-    output_path: str | Path,
-    *,
-    by: str,
-    min_vote_share: float = 0.0,
-    rule: str = "math",
-    workers: int = 1,
+    input_path: str | Path, output_path: str | Path, settings: LabelSettings = LabelSettings()
 ) -> LabelSummary:
     """Label every sample of ``input_path`` into ``output_path`` (resumable); save and return the summary.
 
     Every problem is written, kept or not (``label: null`` with a ``drop_reason`` when not), so the file
     and its summary account for all of them; pair builders use only labelled problems.
     """
-    if by not in LABEL_BY:
-        raise PonderError(f"--by: unknown label source {by!r}; choose one of {', '.join(LABEL_BY)}")
-    if rule not in RULES:
-        raise PonderError(f"--rule: unknown grading rule {rule!r}; choose one of {', '.join(RULES)}")
-    if not 0 <= min_vote_share < 1:
-        raise PonderError(f"--min-vote-share must be in [0, 1), got {min_vote_share}")
+    by, min_vote_share, rule = settings.by, settings.min_vote_share, settings.rule
     if Path(output_path).resolve() == Path(input_path).resolve():
         raise PonderError("--output must differ from --input")
     total = validate_file(input_path, Sample)
-    workers = workers or os.cpu_count() or 1
+    workers = settings.workers or os.cpu_count() or 1
+    # workers change how fast, not what: they are no part of the settings a record was made with
     with StageWriter(
         output_path, settings={"by": by, "min_vote_share": min_vote_share, "rule": rule}
     ) as writer:

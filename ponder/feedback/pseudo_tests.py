@@ -6,7 +6,8 @@ the input's pseudo expected output -- self-consistency, applied per test case in
 
 - Outputs are compared by their normal form (:attr:`ponder.verify.code.RunResult.key`: stripped lines, numbers
   written one way for stdout; canonical JSON for return values), so ``3`` and ``3.0`` vote together.
-- Ties go to the output seen first, in program order (the authors' ``Counter.most_common``).
+- The vote is :mod:`ponder.verify.vote`'s, over the runs that succeeded (so a share is votes / successes);
+  ties go to the output seen first, in program order (the authors' ``Counter.most_common``).
 - An input on which fewer than ``min_success`` programs ran successfully is dropped (the authors used 5 in later
   runs): a vote among too few programs says little.
 - A program passes a pseudo test when it ran successfully and its output agrees with the voted one under the
@@ -14,7 +15,7 @@ the input's pseudo expected output -- self-consistency, applied per test case in
   what running it on the pseudo test would report, computed from the recorded outputs without a second run.
 
 Arrays: ``runs[i][j]`` is program ``i`` on input ``j`` (a row is ``None`` when no program could be extracted
-from the response); :func:`vote_outputs` gives one :class:`Vote` per input, :func:`pass_matrix` the
+from the response); :func:`vote_outputs` gives one :class:`VotedOutput` per input, :func:`pass_matrix` the
 ``[programs][kept inputs]`` booleans, :func:`pass_counts` their row sums.
 """
 
@@ -27,14 +28,15 @@ from typing import Any
 
 from ponder.verify.code import Job, Limits, RunResult, SandboxPool
 from ponder.verify.outputs import call_output_equal, stdout_equal
+from ponder.verify.vote import plurality
 
 Runs = Sequence[Sequence[RunResult] | None]
 
 
 @dataclass(frozen=True)
-class Vote:
-    """The vote on one input: the winning output (raw stdout, or canonical JSON in call mode) and its key,
-    how many programs gave it, and how many ran successfully. ``output`` is None when the input is dropped."""
+class VotedOutput:
+    """The vote on one input: the winning output (raw stdout, or canonical JSON in call mode) and its key, how
+    many programs gave it, and how many ran successfully. ``output`` is None when the input is dropped."""
 
     output: str | None
     key: str | None
@@ -50,36 +52,24 @@ class Vote:
         return self.votes / self.successes if self.successes else 0.0
 
 
-def vote_outputs(runs: Runs, n_inputs: int, *, min_success: int = 1) -> list[Vote]:
-    """One :class:`Vote` per input: the most common output key among successful runs (ties: first seen in
-    program order), or a dropped vote when fewer than ``min_success`` programs ran successfully."""
+def vote_outputs(runs: Runs, n_inputs: int, *, min_success: int = 1) -> list[VotedOutput]:
+    """One :class:`VotedOutput` per input: the one plurality vote (:func:`ponder.verify.vote.plurality`) over
+    the output keys of the runs that succeeded on it (ties: first seen in program order), or a dropped vote
+    when fewer than ``min_success`` programs ran successfully."""
     if min_success < 1:
         raise ValueError(f"min_success must be >= 1, got {min_success}")
     votes = []
     for j in range(n_inputs):
-        counts: dict[str, int] = {}  # insertion order = first seen
-        first_output: dict[str, str] = {}
-        successes = 0
-        for row in runs:
-            if row is None:
-                continue
-            r = row[j]
-            k = r.key
-            if k is None:
-                continue
-            successes += 1
-            counts[k] = counts.get(k, 0) + 1
-            first_output.setdefault(k, r.output)
-        if successes < min_success or not counts:
-            votes.append(Vote(None, None, 0, successes))
-            continue
-        best = max(counts.values())
-        key = next(k for k, c in counts.items() if c == best)  # the first key reaching the maximum
-        votes.append(Vote(first_output[key], key, best, successes))
+        ok = [row[j] for row in runs if row is not None and row[j].key is not None]
+        vote = plurality(ok, lambda r: r.key)
+        if len(ok) < min_success or vote.answer is None:
+            votes.append(VotedOutput(None, None, 0, len(ok)))
+        else:
+            votes.append(VotedOutput(vote.answer.output, vote.answer.key, vote.count, len(ok)))
     return votes
 
 
-def agrees(run: RunResult, vote: Vote, mode: str) -> bool:
+def agrees(run: RunResult, vote: VotedOutput, mode: str) -> bool:
     """Whether ``run`` passes the pseudo test of ``vote`` (the judge's comparison)."""
     if not run.ok or vote.output is None:
         return False
@@ -88,7 +78,7 @@ def agrees(run: RunResult, vote: Vote, mode: str) -> bool:
     return stdout_equal(run.output, vote.output)
 
 
-def pass_matrix(runs: Runs, votes: Sequence[Vote], mode: str) -> list[list[bool]]:
+def pass_matrix(runs: Runs, votes: Sequence[VotedOutput], mode: str) -> list[list[bool]]:
     """``[program][kept input]``: whether each program passes each pseudo test (a missing program passes none)."""
     kept = [j for j, v in enumerate(votes) if v.kept]
     return [
@@ -96,11 +86,11 @@ def pass_matrix(runs: Runs, votes: Sequence[Vote], mode: str) -> list[list[bool]
     ]
 
 
-def pass_counts(runs: Runs, votes: Sequence[Vote], mode: str) -> list[int]:
+def pass_counts(runs: Runs, votes: Sequence[VotedOutput], mode: str) -> list[int]:
     return [sum(row) for row in pass_matrix(runs, votes, mode)]
 
 
-def pseudo_tests(inputs: Sequence[Any], votes: Sequence[Vote], mode: str) -> list[dict]:
+def pseudo_tests(inputs: Sequence[Any], votes: Sequence[VotedOutput], mode: str) -> list[dict]:
     """Test records ``{input, output, votes, successes}`` for the kept inputs; ``output`` is the expected
     stdout, or the expected return value (a JSON value) in call mode, ready for ``run_tests``."""
     out = []

@@ -33,8 +33,10 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
+from ponder.errors import InputError
 from ponder.records import Problem
 
 INPUT_MODES = ("stdio", "call")
@@ -66,6 +68,18 @@ def input_mode(problem: Problem) -> str:
     if mode == "call" or (mode == "assert" and meta.get("entry_point")):
         return "call"
     return "stdio"
+
+
+def check_code_problem(problem: Problem, path: str | Path, line: int, *, inputs: str | None = None) -> None:
+    """Refuse a code problem a stage cannot run: a function problem without the name of its function, or
+    (``inputs``: why they are needed) one without ``meta.test_inputs``. InputError names file, line and field."""
+    calls = input_mode(problem) == "call" or problem.meta.get("mode") == "call"
+    if calls and not isinstance(problem.meta.get("entry_point"), str):
+        raise InputError(
+            path, "a function problem needs the name of its function", line=line, field="meta.entry_point"
+        )
+    if inputs is not None and not isinstance(problem.meta.get("test_inputs"), list):
+        raise InputError(path, inputs, line=line, field="meta.test_inputs")
 
 
 def function_arity(problem: Problem) -> int | None:

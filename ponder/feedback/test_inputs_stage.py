@@ -24,40 +24,80 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from ponder.config import option
 from ponder.errors import InputError, PonderError
-from ponder.feedback.test_inputs import build_prompt, function_arity, input_mode, parse_test_inputs
+from ponder.feedback.labels import summary_path
+from ponder.feedback.test_inputs import (
+    build_prompt,
+    check_code_problem,
+    function_arity,
+    input_mode,
+    parse_test_inputs,
+)
+from ponder.generation.backend import BackendSettings, model_identity
 from ponder.generation.base import Generator, SamplingParams
-from ponder.generation.stage import model_identity
-from ponder.io import StageWriter
-from ponder.progress import progress
-from ponder.records import Problem, iter_json_objects
+from ponder.io import StageWriter, write_json
+from ponder.progress import in_chunks
+from ponder.records import Problem, iter_unique
 
-SOURCES = ("llm", "sampler")
-FALLBACKS = ("none", "sampler")
+SOURCES = ("llm", "sampler", "given")
 RAW_KEEP_CHARS = 4000
 
 
 @dataclass(frozen=True)
 class InputSettings:
-    """How many inputs to ask for and what to do when an answer is unusable."""
+    """Where test inputs come from, how many, and what to do when a model's answer is unusable."""
 
-    n_inputs: int = 10
-    attempts: int = 2
-    min_inputs: int = 1
-    retry_temperature: float = 0.7
-    fallback: str = "none"
-    sampler_seed: int = 1
-    template: str | None = None
+    source: Literal["llm", "sampler", "given"] = option(
+        "llm",
+        flag="--from",
+        help="llm (a model writes the inputs), sampler (the synthetic code family's input sampler) or given "
+        "(the problems already carry meta.test_inputs).",
+    )
+    n_inputs: int = option(10, help="Test inputs per problem (the authors: 10).")
+    temperature: float = option(0.0, help="Sampling temperature of the first request (the authors: 0).")
+    max_new_tokens: int = option(2048, help="Token budget of an answer.")
+    seed: int = option(0, help="Sampling seed.")
+    attempts: int = option(
+        2, help="Requests per problem at most; later ones only when too few inputs were usable."
+    )
+    min_inputs: int = option(1, help="Fewer usable inputs than this: ask again, then fall back.")
+    retry_temperature: float = option(0.7, help="Temperature of the later requests.")
+    fallback: Literal["none", "sampler"] = option(
+        "none", help="When the model gives too few inputs: none (keep what there is) or sampler."
+    )
+    sampler_seed: int = option(
+        1, help="Seed of the input sampler (the problem set's own seed reproduces its tests' inputs)."
+    )
+    json_mode: bool = option(
+        True,
+        help="Ask for a JSON object (openai: response_format; vllm: constrained decoding; hf: not constrained).",
+    )
+    prompt_template: str | None = option(
+        None,
+        help="Prompt file with {problem}, {n}, {format} (default: ponder/feedback/prompts/test_inputs.txt).",
+    )
 
     def __post_init__(self) -> None:
         if self.n_inputs < 1 or self.attempts < 1 or self.min_inputs < 1:
             raise ValueError("n_inputs, attempts and min_inputs must be >= 1")
         if self.min_inputs > self.n_inputs:
             raise ValueError(f"min_inputs ({self.min_inputs}) cannot exceed n_inputs ({self.n_inputs})")
-        if self.fallback not in FALLBACKS:
-            raise ValueError(f"fallback must be one of {', '.join(FALLBACKS)}, got {self.fallback!r}")
+
+    def params(self) -> SamplingParams:
+        """The first request's sampling (one answer per problem)."""
+        return SamplingParams.of(self, 1)
+
+    def template(self) -> str | None:
+        """The prompt template's text (None: the packaged one)."""
+        if self.prompt_template is None:
+            return None
+        try:
+            return Path(self.prompt_template).read_text(encoding="utf-8")
+        except OSError as e:
+            raise PonderError(f"--prompt-template {self.prompt_template}: {e.strerror or e}") from None
 
 
 def has_sampler(problem: Problem) -> bool:
@@ -78,21 +118,9 @@ def load_input_problems(path: str | Path, source: str) -> list[Problem]:
     if source not in SOURCES:
         raise PonderError(f"--from: unknown source {source!r}; choose one of {', '.join(SOURCES)}")
     problems: list[Problem] = []
-    first: dict[str, int] = {}
-    for lineno, obj in iter_json_objects(path):
-        p = Problem.from_dict(obj, path=path, line=lineno)
-        if p.id in first:
-            raise InputError(
-                path, f"duplicate id {p.id!r} (first on line {first[p.id]})", line=lineno, field="id"
-            )
-        first[p.id] = lineno
-        if input_mode(p) == "call" and not isinstance(p.meta.get("entry_point"), str):
-            raise InputError(
-                path,
-                "a function problem needs the name of its function",
-                line=lineno,
-                field="meta.entry_point",
-            )
+    for lineno, p in iter_unique(path, Problem):
+        given = "--from given needs the problems' own test inputs" if source == "given" else None
+        check_code_problem(p, path, lineno, inputs=given)
         if source == "sampler" and not has_sampler(p):
             raise InputError(
                 path,
@@ -120,55 +148,51 @@ def request_params(params: SamplingParams, *, json_mode: bool) -> SamplingParams
 def run_test_inputs(
     problems: Sequence[Problem],
     output: str | Path,
-    *,
-    source: str = "llm",
-    generator: Generator | None = None,
-    params: SamplingParams | None = None,
     settings: InputSettings = InputSettings(),
-    json_mode: bool = True,
+    *,
+    generator: Generator | None = None,
     chunk_problems: int = 64,
 ) -> dict[str, Any]:
     """Write one problem record with ``meta.test_inputs`` per problem to ``output`` (resumable through
     :class:`~ponder.io.StageWriter`); return the summary (counts per source, inputs per problem, repairs)."""
-    if source == "llm" and (generator is None or params is None):
-        raise ValueError("source 'llm' needs a generator and sampling params")
+    source = settings.source
+    if source == "llm" and generator is None:
+        raise ValueError("source 'llm' needs a generator")
+    template = settings.template()
     start = time.perf_counter()
     counts: Counter = Counter()
     repairs: Counter = Counter()
     n_inputs: list[int] = []
-    fingerprinted = {"source": source, "settings": settings, "json_mode": json_mode}
+    fingerprinted: dict[str, Any] = {"settings": settings}  # the source, the sampling and the repairs
     if source == "llm":
-        fingerprinted |= {"sampling": params, "model": model_identity(generator)}
+        fingerprinted["model"] = model_identity(generator)
     with StageWriter(output, settings=fingerprinted) as writer:
         todo = [p for p in problems if not writer.has(p.id, p)]
-        bar = progress(
-            total=len(problems), initial=len(problems) - len(todo), desc="test inputs", unit="problem"
-        )
-        try:
-            for c in range(0, len(todo), chunk_problems):
-                chunk = todo[c : c + chunk_problems]
-                if source == "sampler":
-                    done = [
-                        with_inputs(
-                            p,
-                            sampled_inputs(p, settings.n_inputs, settings.sampler_seed),
-                            "sampler",
-                            {"seed": settings.sampler_seed},
-                        )
-                        for p in chunk
-                    ]
-                else:
-                    done = _ask_model(chunk, generator, request_params(params, json_mode=json_mode), settings)
-                for rec in done:
-                    writer.write(rec)
-                    meta = rec.meta
-                    counts[meta["test_inputs_source"]] += 1
-                    n_inputs.append(len(meta["test_inputs"]))
-                    for r in meta["test_inputs_log"].get("repairs", []):
-                        repairs[_repair_kind(r)] += 1
-                    bar.update(1)
-        finally:
-            bar.close()
+        chunks = in_chunks(todo, chunk_problems, total=len(problems), desc="test inputs", unit="problem")
+        for chunk, bar in chunks:
+            if source == "sampler":
+                done = [
+                    with_inputs(
+                        p,
+                        sampled_inputs(p, settings.n_inputs, settings.sampler_seed),
+                        "sampler",
+                        {"seed": settings.sampler_seed},
+                    )
+                    for p in chunk
+                ]
+            elif source == "given":
+                done = [with_inputs(p, p.meta["test_inputs"], "given", {}) for p in chunk]
+            else:
+                params = request_params(settings.params(), json_mode=settings.json_mode)
+                done = _ask_model(chunk, generator, params, settings, template)
+            for rec in done:
+                writer.write(rec)
+                meta = rec.meta
+                counts[meta["test_inputs_source"]] += 1
+                n_inputs.append(len(meta["test_inputs"]))
+                for r in meta["test_inputs_log"].get("repairs", []):
+                    repairs[_repair_kind(r)] += 1
+                bar.update(1)
     return {
         "output": str(output),
         "problems": len(problems),
@@ -180,6 +204,32 @@ def run_test_inputs(
         "repairs": dict(repairs),
         "seconds": time.perf_counter() - start,
     }
+
+
+def generate_test_inputs(
+    input_path: str | Path,
+    output: str | Path,
+    settings: InputSettings = InputSettings(),
+    *,
+    model: str | None = None,
+    backend: BackendSettings = BackendSettings(),
+    summary_file: str | Path | None = None,
+) -> dict[str, Any]:
+    """The ``tests generate`` stage: read and check the problems, open the model that writes inputs (source
+    ``llm``), write the records and save the summary (default ``OUTPUT.summary.json``)."""
+    if Path(output).resolve() == Path(input_path).resolve():
+        raise PonderError("--output must differ from --input")
+    problems = load_input_problems(input_path, settings.source)
+    if settings.source != "llm":
+        summary = run_test_inputs(problems, output, settings)
+    else:
+        if not model:
+            raise PonderError("--model is required with --from llm (the model that writes the inputs)")
+        with backend.open(model) as generator:
+            summary = run_test_inputs(problems, output, settings, generator=generator)
+    path = Path(summary_file or summary_path(output))
+    write_json(path, summary)
+    return {**summary, "summary_file": str(path)}
 
 
 def _repair_kind(text: str) -> str:
@@ -194,10 +244,14 @@ def _repair_kind(text: str) -> str:
 
 
 def _ask_model(
-    chunk: Sequence[Problem], generator: Generator, params: SamplingParams, s: InputSettings
+    chunk: Sequence[Problem],
+    generator: Generator,
+    params: SamplingParams,
+    s: InputSettings,
+    template: str | None,
 ) -> list[Problem]:
     """Ask for inputs, retry problems with too few, fall back; one finished record per problem."""
-    prompts = [build_prompt(p, s.n_inputs, s.template) for p in chunk]
+    prompts = [build_prompt(p, s.n_inputs, template) for p in chunk]
     found: list[list] = [[] for _ in chunk]
     logs: list[dict[str, Any]] = [{"attempts": 0, "repairs": [], "errors": [], "raw": []} for _ in chunk]
     pending = list(range(len(chunk)))

@@ -76,6 +76,13 @@ class SamplingParams:
         if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
             raise ValueError(f"seed must be an integer or None, got {self.seed!r}")
 
+    @classmethod
+    def of(cls, settings: Any, n: int, **fields: Any) -> SamplingParams:
+        """The sampling of a stage's settings: ``n`` samples with its ``temperature``, ``top_p``,
+        ``max_new_tokens`` and ``seed`` (``fields`` add or replace any)."""
+        names = ("temperature", "top_p", "max_new_tokens", "seed")
+        return cls(n=n, **{k: getattr(settings, k) for k in names if hasattr(settings, k)} | fields)
+
     def replace(self, **changes: Any) -> SamplingParams:
         """A copy with some fields changed, e.g. ``params.replace(max_new_tokens=64)``."""
         return dataclasses.replace(self, **changes)
@@ -125,6 +132,14 @@ def check_prompt(prompt: Any, index: int = 0) -> Prompt:
     raise ValueError(
         f"prompt {index}: expected raw text (str) or a non-empty list of chat messages, got {prompt!r}"
     )
+
+
+def checked(
+    prompts: Sequence[Any], params: SamplingParams | Sequence[SamplingParams]
+) -> tuple[list[Prompt], list[SamplingParams]]:
+    """A batch as every backend starts it: each prompt checked, and one SamplingParams per prompt."""
+    prompts = [check_prompt(p, i) for i, p in enumerate(prompts)]
+    return prompts, params_per_prompt(params, len(prompts))
 
 
 def sample_seed(seed: int, text: str, index: int) -> int:
@@ -204,3 +219,30 @@ class Generator(ABC):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class LocalGenerator(Generator):
+    """A generator that holds its model's tokenizer (hf, vllm): it renders and encodes prompts itself."""
+
+    tokenizer: Any
+
+    def prompt_text(self, prompt: Prompt) -> str:
+        """The raw text the model sees: the chat template applied to messages, a str as is."""
+        if isinstance(prompt, str):
+            return prompt
+        return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        # Raw means raw: no BOS/EOS added (a chat template already writes any it needs).
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+
+    def count_prompt_tokens(self, prompt: Prompt) -> int:
+        return len(self.encode([self.prompt_text(prompt)])[0])
+
+    def tokenized(
+        self, prompts: Sequence[Any], params: SamplingParams | Sequence[SamplingParams]
+    ) -> tuple[list[SamplingParams], list[str], list[list[int]]]:
+        """``(params per prompt, prompt texts, prompt token ids)`` of a checked batch."""
+        prompts, per_prompt = checked(prompts, params)
+        texts = [self.prompt_text(p) for p in prompts]
+        return per_prompt, texts, self.encode(texts)

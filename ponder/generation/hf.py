@@ -24,16 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ponder.generation.base import (
-    Completion,
-    Generator,
-    Prompt,
-    SamplingParams,
-    check_prompt,
-    first_stop,
-    params_per_prompt,
-    sample_seed,
-)
+from ponder.generation.base import Completion, LocalGenerator, Prompt, SamplingParams, first_stop, sample_seed
 
 DTYPES = ("float32", "bfloat16")
 
@@ -122,7 +113,7 @@ def sample_next(logits, temperature, top_p, generators: list) -> Any:
     return out
 
 
-class HFGenerator(Generator):
+class HFGenerator(LocalGenerator):
     """Generate with a transformers causal LM.
 
     ``model``: a folder / hub name, or an already loaded model (e.g. the policy being trained; then pass
@@ -159,23 +150,6 @@ class HFGenerator(Generator):
         self._torch = torch
         self._warned_long = False
 
-    # ------------------------------------------------------------------ prompts
-
-    def prompt_text(self, prompt: Prompt) -> str:
-        """The raw text the model sees: the chat template applied to messages, a str as is."""
-        if isinstance(prompt, str):
-            return prompt
-        return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        # Raw means raw: no BOS/EOS added (a chat template already writes any it needs).
-        if not texts:
-            return []
-        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-
-    def count_prompt_tokens(self, prompt: Prompt) -> int:
-        return len(self.encode([self.prompt_text(prompt)])[0])
-
     # ------------------------------------------------------------------ generation
 
     def generate_iter(
@@ -183,10 +157,7 @@ class HFGenerator(Generator):
     ) -> Iterator[tuple[int, list[Completion]]]:
         import os
 
-        prompts = [check_prompt(p, i) for i, p in enumerate(prompts)]
-        per_prompt = params_per_prompt(params, len(prompts))
-        texts = [self.prompt_text(p) for p in prompts]
-        ids = self.encode(texts)
+        per_prompt, texts, ids = self.tokenized(prompts, params)
         run_seeds = [
             p.seed if p.seed is not None else int.from_bytes(os.urandom(8), "little") for p in per_prompt
         ]

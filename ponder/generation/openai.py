@@ -27,10 +27,9 @@ from ponder.generation.base import (
     Generator,
     Prompt,
     SamplingParams,
-    check_prompt,
+    checked,
     derived_seed,
     first_stop,
-    params_per_prompt,
 )
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -179,8 +178,7 @@ class OpenAIGenerator(Generator):
     def generate_iter(
         self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]
     ) -> Iterator[tuple[int, list[Completion]]]:
-        prompts = [check_prompt(p, i) for i, p in enumerate(prompts)]
-        per_prompt = params_per_prompt(params, len(prompts))
+        prompts, per_prompt = checked(prompts, params)
         results: list[list[Completion | None]] = [[None] * p.n for p in per_prompt]
         remaining = [p.n for p in per_prompt]
         jobs = iter([(i, j) for i, p in enumerate(per_prompt) for j in range(p.n)])

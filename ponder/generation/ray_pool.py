@@ -14,14 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ponder.generation.base import (
-    Completion,
-    Generator,
-    Prompt,
-    SamplingParams,
-    check_prompt,
-    params_per_prompt,
-)
+from ponder.generation.base import Completion, Generator, Prompt, SamplingParams, checked
 
 
 class _Worker:
@@ -78,8 +71,7 @@ class RayGenerator(Generator):
         import time
 
         ray = self._ray
-        prompts = [check_prompt(p, i) for i, p in enumerate(prompts)]
-        per_prompt = params_per_prompt(params, len(prompts))
+        prompts, per_prompt = checked(prompts, params)
         shards = [
             range(s, min(s + self.shard_prompts, len(prompts)))
             for s in range(0, len(prompts), self.shard_prompts)

@@ -41,12 +41,15 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ponder.errors import PonderError
+from ponder.generation.backend import BackendSettings, model_name
 from ponder.generation.base import Completion, Generator, SamplingParams, check_prompt
 from ponder.generation.batcher import Batcher
 from ponder.generation.server_requests import (
     LOCAL_HOSTS,
     RequestError,
     ServerLimits,
+    ServeSettings,
     error_body,
     flatten_content,
     host_name,
@@ -309,6 +312,23 @@ class _Handler(BaseHTTPRequestHandler):
             "choices": choices,
             "usage": self._usage(prompt_tokens, results),
         }
+
+
+def serve_model(model: str, settings: ServeSettings, backend: BackendSettings) -> None:
+    """``ponder serve``: load ``model`` with ``backend`` and serve it until interrupted."""
+    limits = settings.limits()
+    generator = backend.open(model)
+    try:
+        serve(
+            generator,
+            settings.name or model_name(model),
+            settings.host,
+            settings.port,
+            log=not settings.quiet,
+            limits=limits,
+        )
+    except OSError as e:
+        raise PonderError(f"cannot serve on {settings.host}:{settings.port}: {e.strerror or e}") from None
 
 
 def serve(

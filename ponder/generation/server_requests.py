@@ -1,14 +1,18 @@
 """What a client may ask of ``ponder serve``: request fields parsed and checked (:func:`parse_params`),
-the limits of one server (:class:`ServerLimits`), and how refusals look (OpenAI's error object).
+the limits of one server (:class:`ServerLimits`; the command's settings, :class:`ServeSettings`, beside them),
+and how refusals look (OpenAI's error object).
 
 See :mod:`ponder.generation.server` for where each guard applies.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
+from ponder.config import option
+from ponder.errors import PonderError
 from ponder.generation.base import SamplingParams
 
 REFUSED = {
@@ -61,6 +65,64 @@ class ServerLimits:
         ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
+
+
+_LIMITS = ServerLimits()  # the guards' defaults, declared once in ServerLimits
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Where ``ponder serve`` listens, what it calls the model, and its guards (:class:`ServerLimits`)."""
+
+    port: int = option(8000, help="Port to listen on (0: pick a free one; the URL is printed).")
+    host: str = option("127.0.0.1", help="Address to bind (127.0.0.1: this machine only).")
+    name: str | None = option(
+        None, help="Model name clients use (default: the folder name; runs/X/model gives X)."
+    )
+    quiet: bool = option(False, help="Do not log each request.")
+    api_key: str | None = option(
+        None, help="Key clients must send as 'Authorization: Bearer KEY' (shown by ps: see --api-key-env)."
+    )
+    api_key_env: str | None = option(
+        None, help="Environment variable holding the key clients must send (instead of --api-key)."
+    )
+    allowed_host: list[str] = option(
+        [],
+        repeat=True,
+        help="Host header name allowed besides the bound address and localhost (repeatable; * any).",
+    )
+    max_body_mb: float = option(_LIMITS.max_body_bytes / 2**20, help="Largest request body (MiB).")
+    max_connections: int = option(_LIMITS.max_connections, help="Connections served at once.")
+    max_n: int = option(_LIMITS.max_n, help="Largest n (completions per prompt).")
+    max_tokens: int = option(_LIMITS.max_tokens, help="Largest max_tokens per completion.")
+    max_prompts: int = option(_LIMITS.max_prompts, help="Most prompts per request.")
+    socket_timeout: float = option(_LIMITS.socket_timeout_s, help="Seconds a connection may stay silent.")
+
+    def __post_init__(self) -> None:
+        if self.api_key is not None and self.api_key_env:
+            raise ValueError("give api_key or api_key_env, not both")
+        self._limits(self.api_key).check()  # every limit positive
+
+    def limits(self) -> ServerLimits:
+        """The server's guards; the key is read from ``api_key_env`` when that names it."""
+        api_key = self.api_key
+        if self.api_key_env:
+            api_key = os.environ.get(self.api_key_env)
+            if not api_key:
+                raise PonderError(f"--api-key-env: the environment variable {self.api_key_env} is not set")
+        return self._limits(api_key)
+
+    def _limits(self, api_key: str | None) -> ServerLimits:
+        return ServerLimits(
+            max_body_bytes=int(self.max_body_mb * 2**20),
+            socket_timeout_s=self.socket_timeout,
+            max_connections=self.max_connections,
+            max_n=self.max_n,
+            max_tokens=self.max_tokens,
+            max_prompts=self.max_prompts,
+            api_key=api_key,
+            allowed_hosts=tuple(self.allowed_host),
+        )
 
 
 def error_body(status: int, message: str, param: str | None = None) -> dict:

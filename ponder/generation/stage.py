@@ -9,7 +9,8 @@ point (even ``kill -9``) and started again skips the ids already written and nev
 Each record's fingerprint covers its prompt and problem fields, the sampling parameters and the model (its
 name and, for a local folder, the size and time of its weight files): a run resumed with another
 temperature, another model or a retrained one recomputes the records made with the old ones.
-Records appear in the order they finish; join them to problems by ``id``.
+Records appear in the order they finish; join them to problems by ``id``. :class:`GenerateSettings` holds
+the stage's settings and :func:`generate_file` runs the whole stage from them.
 """
 
 from __future__ import annotations
@@ -20,35 +21,50 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ponder.config import option
 from ponder.errors import InputError, PonderError
+from ponder.generation.backend import BackendSettings, model_identity
 from ponder.generation.base import Generator, Prompt, SamplingParams
 from ponder.io import StageWriter
-from ponder.progress import progress
-from ponder.records import Problem, Sample, iter_json_objects
+from ponder.progress import in_chunks
+from ponder.records import Problem, Sample, iter_unique
 
-OPTION_OF = {
-    "n": "--n",
-    "temperature": "--temperature",
-    "top_p": "--top-p",
-    "max_new_tokens": "--max-new-tokens",
-    "stop": "--stop",
-    "seed": "--seed",
-}
+
+@dataclass(frozen=True)
+class GenerateSettings:
+    """What ``ponder generate`` samples (recipes nest it for their sampling steps)."""
+
+    samples_per_prompt: int = option(8, flag="--n", help="Samples per prompt.")
+    temperature: float = option(1.0, help="Sampling temperature; 0 means greedy.")
+    top_p: float = option(1.0, help="Nucleus sampling: keep the most likely tokens up to this mass.")
+    max_new_tokens: int = option(2048, help="Token budget per sample (the eos token counts).")
+    seed: int = option(0, help="Run seed: sample i of a prompt depends only on (seed, prompt, i).")
+    stop: list[str] = option([], repeat=True, help="Stop string (repeatable); excluded from the text.")
+    system: str | None = option(None, help="System message put before each prompt's messages.")
+    raw: bool = option(False, help="Send string prompts as raw text (no chat template).")
+    workers: int = option(
+        1, help="Data-parallel workers on Ray, each with its own model copy (hf, vllm; needs the ray extra)."
+    )
+
+    def __post_init__(self) -> None:
+        self.sampling()  # a bad value fails here, naming its field
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+
+    def sampling(self, seed: int | None = None) -> SamplingParams:
+        """The sampling parameters (``seed`` replaces the run seed, e.g. one derived per iteration)."""
+        try:
+            return SamplingParams.of(
+                self, self.samples_per_prompt, stop=tuple(self.stop), seed=self.seed if seed is None else seed
+            )
+        except ValueError as e:
+            raise ValueError(str(e).replace("n must", "samples_per_prompt must", 1)) from None
 
 
 @dataclass
 class Item:
     problem: Problem
     prompt: Prompt
-
-
-def sampling_params(**fields: Any) -> SamplingParams:
-    """SamplingParams from command-line values; a bad value becomes a one-line error naming the option."""
-    try:
-        return SamplingParams(**fields)
-    except ValueError as e:
-        name = str(e).split(" ", 1)[0]
-        raise PonderError(f"{OPTION_OF.get(name, name)}: {e}") from None
 
 
 def to_prompt(problem: Problem, *, system: str | None = None, raw: bool = False) -> Prompt:
@@ -71,17 +87,7 @@ def to_prompt(problem: Problem, *, system: str | None = None, raw: bool = False)
 def load_prompts(path: str | Path, *, system: str | None = None, raw: bool = False) -> list[Item]:
     """Read and check every problem of ``path`` (ids unique); InputError names the file, line and field."""
     items: list[Item] = []
-    first_line: dict[str, int] = {}
-    for lineno, obj in iter_json_objects(path):
-        problem = Problem.from_dict(obj, path=path, line=lineno)
-        if problem.id in first_line:
-            raise InputError(
-                path,
-                f"duplicate id {problem.id!r} (first on line {first_line[problem.id]})",
-                line=lineno,
-                field="id",
-            )
-        first_line[problem.id] = lineno
+    for lineno, problem in iter_unique(path, Problem):
         try:
             items.append(Item(problem, to_prompt(problem, system=system, raw=raw)))
         except ValueError as e:
@@ -98,25 +104,6 @@ def check_chat_template(generator: Generator, items: Sequence[Item]) -> None:
         and any(isinstance(it.prompt, list) for it in items)
     ):
         raise PonderError("the model's tokenizer has no chat template; send prompts as raw text with --raw")
-
-
-def model_identity(generator: Generator) -> dict[str, Any]:
-    """What names the model behind ``generator``: backend, model name or folder, and for a local folder
-    the names, sizes and modification times of its files (a retrained model in the same folder differs)."""
-    model = getattr(generator, "model", None)
-    name = getattr(model, "name_or_path", None) if not isinstance(model, str) else model
-    llm = getattr(generator, "llm", None)
-    if name is None and llm is not None:
-        name = llm.llm_engine.model_config.model
-    out: dict[str, Any] = {"backend": generator.name, "model": None if name is None else str(name)}
-    if getattr(generator, "base_url", None):
-        out["base_url"] = generator.base_url
-    folder = Path(str(name)) if name else None
-    if folder is not None and folder.is_dir():
-        out["files"] = sorted(
-            (f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in folder.iterdir() if f.is_file()
-        )
-    return out
 
 
 def run_generate(
@@ -143,31 +130,24 @@ def run_generate(
             if not writer.has(it.problem.id, (it.prompt, it.problem.answer, it.problem.meta))
         ]
         resumed = len(items) - len(todo)
-        bar = progress(total=len(items), initial=resumed, desc=desc, unit="prompt")
-        try:
-            for c in range(0, len(todo), chunk_prompts):
-                chunk = todo[c : c + chunk_prompts]
-                for i, comps in generator.generate_iter([it.prompt for it in chunk], params):
-                    it = chunk[i]
-                    writer.write(
-                        Sample(
-                            id=it.problem.id,
-                            prompt=it.prompt,
-                            responses=[x.text for x in comps],
-                            finish_reasons=[x.finish_reason for x in comps],
-                            num_tokens=[x.num_tokens for x in comps],
-                            answer=it.problem.answer,
-                            meta=it.problem.meta,
-                        )
+        for chunk, bar in in_chunks(todo, chunk_prompts, total=len(items), desc=desc, unit="prompt"):
+            for i, comps in generator.generate_iter([it.prompt for it in chunk], params):
+                it = chunk[i]
+                writer.write(
+                    Sample(
+                        id=it.problem.id,
+                        prompt=it.prompt,
+                        responses=[x.text for x in comps],
+                        finish_reasons=[x.finish_reason for x in comps],
+                        num_tokens=[x.num_tokens for x in comps],
+                        answer=it.problem.answer,
+                        meta=it.problem.meta,
                     )
-                    tokens += sum(x.num_tokens for x in comps)
-                    finished_by_stop += sum(x.finish_reason == "stop" for x in comps)
-                    bar.update(1)
-                    bar.set_postfix(
-                        tok_s=f"{tokens / max(time.perf_counter() - start, 1e-9):.0f}", refresh=False
-                    )
-        finally:
-            bar.close()
+                )
+                tokens += sum(x.num_tokens for x in comps)
+                finished_by_stop += sum(x.finish_reason == "stop" for x in comps)
+                bar.update(1)
+                bar.set_postfix(tok_s=f"{tokens / max(time.perf_counter() - start, 1e-9):.0f}", refresh=False)
     seconds = time.perf_counter() - start
     n_new = len(todo)
     return {
@@ -184,93 +164,21 @@ def run_generate(
     }
 
 
-def check_backend(
-    backend: str,
+def generate_file(
+    input_path: str | Path,
+    output: str | Path,
     model: str,
+    settings: GenerateSettings = GenerateSettings(),
+    backend: BackendSettings = BackendSettings(),
     *,
-    dtype: str = "float32",
-    batch_size: int = 32,
-    base_url: str | None = None,
-    workers: int = 1,
-) -> None:
-    """Check command-line backend options without loading anything; a PonderError names the bad option."""
-    from ponder.generation import BACKENDS
-
-    if backend not in BACKENDS:
-        raise PonderError(f"--backend: unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if workers < 1:
-        raise PonderError(f"--workers must be >= 1, got {workers}")
-    if backend == "openai":
-        if not base_url:
-            raise PonderError("--base-url is required with --backend openai (e.g. http://127.0.0.1:8000/v1)")
-        if workers > 1:
-            raise PonderError(
-                "--workers applies to hf and vllm; for --backend openai raise --concurrency instead"
-            )
-        return
-    if base_url:
-        raise PonderError(f"--base-url only applies to --backend openai, not {backend}")
-    if batch_size < 1:
-        raise PonderError(f"--batch-size must be >= 1, got {batch_size}")
-    if dtype not in ("float32", "bfloat16"):
-        raise PonderError(f"--dtype: expected float32 or bfloat16, got {dtype!r}")
-    if not Path(model).exists() and (
-        model.startswith(("/", ".", "~")) or model.count("/") > 1 or model.endswith("/")
-    ):
-        raise PonderError(f"--model {model}: no such folder")
-
-
-def open_backend(
-    backend: str,
-    model: str,
-    *,
-    dtype: str = "float32",
-    batch_size: int = 32,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    concurrency: int = 8,
-    timeout_s: float = 120.0,
-    max_retries: int = 6,
-    workers: int = 1,
-) -> Generator:
-    """Open a backend from command-line values; problems (bad option, model that does not load) become
-    one-line PonderErrors naming the option. ``workers > 1`` runs that many copies on Ray."""
-    from ponder.generation import make_generator
-
-    check_backend(backend, model, dtype=dtype, batch_size=batch_size, base_url=base_url, workers=workers)
-    if workers > 1:
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise PonderError("--workers needs Ray: pip install -e '.[ray]'") from None
-        from ponder.generation.ray_pool import RayGenerator
-
-        options = {"dtype": dtype} | ({"batch_size": batch_size} if backend == "hf" else {})
-        return RayGenerator(backend, model, workers=workers, **options)
-    if backend == "openai":
-        try:
-            return make_generator(
-                "openai",
-                model,
-                base_url=base_url,
-                api_key=api_key,
-                concurrency=concurrency,
-                timeout_s=timeout_s,
-                max_retries=max_retries,
-            )
-        except ValueError as e:
-            raise PonderError(f"--concurrency: {e}") from None
-    if backend == "vllm":
-        try:
-            import vllm  # noqa: F401
-        except ImportError:
-            raise PonderError(
-                "--backend vllm needs vLLM, which is not installed here; run `make setup-vllm` "
-                "and use .venv-vllm/bin/ponder"
-            ) from None
-        return make_generator("vllm", model, dtype=dtype)
-    try:
-        return make_generator("hf", model, dtype=dtype, batch_size=batch_size)
-    except (OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PonderError(f"--model {model}: cannot load the model: {first}") from None
+    desc: str = "generate",
+) -> dict[str, Any]:
+    """The ``generate`` stage: ``settings.samples_per_prompt`` samples of every problem of ``input_path``
+    into ``output`` (resumable); returns the summary of :func:`run_generate`."""
+    if Path(output).resolve() == Path(input_path).resolve():
+        raise PonderError("--output must differ from --input")
+    backend.check(model, workers=settings.workers)
+    items = load_prompts(input_path, system=settings.system, raw=settings.raw)
+    with backend.open(model, workers=settings.workers) as generator:
+        check_chat_template(generator, items)
+        return run_generate(generator, items, output, settings.sampling(), desc=desc)

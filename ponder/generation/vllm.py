@@ -23,18 +23,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ponder.generation.base import (
-    Completion,
-    Generator,
-    Prompt,
-    SamplingParams,
-    check_prompt,
-    params_per_prompt,
-    sample_seed,
-)
+from ponder.generation.base import Completion, LocalGenerator, Prompt, SamplingParams, sample_seed
 
 
-class VLLMGenerator(Generator):
+class VLLMGenerator(LocalGenerator):
     """Generate with ``vllm.LLM``. ``engine_options`` go to ``vllm.LLM`` (e.g. ``max_model_len``,
     ``gpu_memory_utilization``, ``tensor_parallel_size``). Prefix caching is on by default."""
 
@@ -65,17 +57,6 @@ class VLLMGenerator(Generator):
         )
         self.tokenizer = self.llm.get_tokenizer()
         self.max_positions = self.llm.llm_engine.model_config.max_model_len
-
-    def prompt_text(self, prompt: Prompt) -> str:
-        if isinstance(prompt, str):
-            return prompt
-        return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        return self.tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
-
-    def count_prompt_tokens(self, prompt: Prompt) -> int:
-        return len(self.encode([self.prompt_text(prompt)])[0])
 
     def _sampling(self, p: SamplingParams, text: str, n_prompt_tokens: int):
         import vllm
@@ -109,10 +90,7 @@ class VLLMGenerator(Generator):
 
         from vllm.inputs import TokensPrompt
 
-        prompts = [check_prompt(p, i) for i, p in enumerate(prompts)]
-        per_prompt = params_per_prompt(params, len(prompts))
-        texts = [self.prompt_text(p) for p in prompts]
-        ids = self.encode(texts)
+        per_prompt, texts, ids = self.tokenized(prompts, params)
         start = time.perf_counter()
         outputs = self.llm.generate(
             [TokensPrompt(prompt_token_ids=t) for t in ids],

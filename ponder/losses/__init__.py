@@ -1,6 +1,3 @@
-"""Losses as pure functions of log-probs and masks (SFT, the DPO family; RL losses live here too)."""
-
-from ponder.losses.dpo import LOSS_TYPES, PreferenceLoss, preference_loss
-from ponder.losses.sft import sft_loss
-
-__all__ = ["LOSS_TYPES", "PreferenceLoss", "preference_loss", "sft_loss"]
+"""Losses as pure functions of log-probs, masks and advantages: :mod:`~ponder.losses.sft`,
+:mod:`~ponder.losses.dpo` (the DPO family), :mod:`~ponder.losses.rl` (PPO, GAE, GRPO family, KL); the names of
+the RL choices in :mod:`~ponder.losses.variants` (torch-free)."""

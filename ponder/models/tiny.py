@@ -16,6 +16,7 @@ plus the end-of-turn token is the whole response, and ``{% generation %}`` marks
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,27 +53,13 @@ class Preset:
 # Parameter counts with the default 1,024-token vocabulary (embeddings tied): see `count_parameters`.
 # Every preset has a head size of 32 or 64: vLLM's CPU attention supports no other small sizes.
 PRESETS: dict[str, Preset] = {
-    "nano": Preset(
-        hidden_size=96,
-        intermediate_size=320,
-        num_hidden_layers=4,
-        num_attention_heads=3,
-        num_key_value_heads=1,
-    ),
-    "micro": Preset(
-        hidden_size=192,
-        intermediate_size=768,
-        num_hidden_layers=6,
-        num_attention_heads=6,
-        num_key_value_heads=2,
-    ),
-    "small": Preset(
-        hidden_size=384,
-        intermediate_size=1536,
-        num_hidden_layers=10,
-        num_attention_heads=6,
-        num_key_value_heads=2,
-    ),
+    name: Preset(*dims)
+    for name, dims in {
+        #         hidden  intermediate  layers  heads  kv heads
+        "nano": (96, 320, 4, 3, 1),
+        "micro": (192, 768, 6, 6, 2),
+        "small": (384, 1536, 10, 6, 2),
+    }.items()
 }
 
 
@@ -125,14 +112,9 @@ def make_config(preset: str, vocab_size: int, eos_id: int, pad_id: int, max_posi
 
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    p = PRESETS[preset]
     return Qwen2Config(
         vocab_size=vocab_size,
-        hidden_size=p.hidden_size,
-        intermediate_size=p.intermediate_size,
-        num_hidden_layers=p.num_hidden_layers,
-        num_attention_heads=p.num_attention_heads,
-        num_key_value_heads=p.num_key_value_heads,
+        **dataclasses.asdict(PRESETS[preset]),  # the Preset's fields are Qwen2Config's names
         max_position_embeddings=max_positions,
         tie_word_embeddings=True,
         bos_token_id=None,
@@ -182,3 +164,13 @@ def count_parameters(preset: str, vocab_size: int = 1024) -> int:
     with torch.device("meta"):
         model = Qwen2ForCausalLM(config)
     return sum(p.numel() for p in model.parameters())
+
+
+def build_preset(out_dir: str | Path, preset: str, seed: int) -> str:
+    """``ponder tiny-model``: check the preset, build the model, and say what was written."""
+    from ponder.errors import PonderError
+
+    if preset not in PRESETS:
+        raise PonderError(f"--preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    out = build_tiny_model(out_dir, preset, seed)
+    return f"wrote {preset} model ({count_parameters(preset):,} parameters) to {out}"

@@ -13,7 +13,9 @@ Jiao et al. (ICLR 2025, Sec. 3.3) extend pDPO to programs. For a problem with ``
    (an absolute count, 4). Each positive is paired with one negative drawn at random.
 
 Prefix pairs carry ``meta.prefix = true``: the trainer then adds no end-of-turn token after chosen or rejected.
-All randomness comes from generators seeded by ``(seed, problem id, purpose)``, so a resumed run cuts and pairs
+The prefixes are :class:`~ponder.pairs.prefixes.Prefix` records and their values
+:func:`~ponder.pairs.prefixes.prefix_value`, as for math. All randomness comes from generators seeded by
+``(purpose, seed, problem id)`` (:func:`~ponder.pairs.pairing.problem_rng`), so a resumed run cuts and pairs
 exactly as an uninterrupted one.
 """
 
@@ -22,20 +24,11 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from ponder.pairs.prefixes import Prefix
 from ponder.verify.code_extract import extract_code
 
 VALUES = ("max", "mean")
-
-
-@dataclass(frozen=True)
-class Prefix:
-    """A cut of response ``sample`` after ``lines`` lines: ``text`` is the start of the assistant turn."""
-
-    text: str
-    sample: int
-    lines: int
 
 
 def code_end(text: str) -> int | None:
@@ -93,15 +86,6 @@ def sample_prefixes(
     return prefixes
 
 
-def prefix_value(pass_counts: Sequence[int], how: str = "max") -> float:
-    """The value of a prefix from the pass counts of its completions: their max or their mean."""
-    if how not in VALUES:
-        raise ValueError(f"value must be one of {', '.join(VALUES)}, got {how!r}")
-    if not pass_counts:
-        return 0.0
-    return float(max(pass_counts)) if how == "max" else sum(pass_counts) / len(pass_counts)
-
-
 def prefix_pairs(
     values: Sequence[float], total: int, rng: random.Random, *, lower_bound: float = 0.5, margin: float = 4
 ) -> list[tuple[int, int]]:
@@ -117,7 +101,3 @@ def prefix_pairs(
         if negatives:
             out.append((i, rng.choice(negatives)))
     return out
-
-
-def problem_rng(seed: int, problem_id: str, purpose: str) -> random.Random:
-    return random.Random(f"code-process\x00{purpose}\x00{seed}\x00{problem_id}")

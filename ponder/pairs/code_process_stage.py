@@ -15,58 +15,51 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from ponder.config import option
 from ponder.errors import InputError, PonderError
-from ponder.generation.base import Generator, SamplingParams, render_prompt
-from ponder.generation.stage import model_identity
-from ponder.io import StageWriter, write_records
-from ponder.pairs.code_process import VALUES, prefix_pairs, prefix_value, problem_rng, sample_prefixes
-from ponder.pairs.code_stage import load_samples_by_id, test_mode
-from ponder.progress import progress
+from ponder.feedback.labels import summary_path
+from ponder.generation.backend import BackendSettings, model_identity
+from ponder.generation.base import Generator, render_prompt
+from ponder.io import write_json, write_records
+from ponder.pairs.code_process import prefix_pairs, sample_prefixes
+from ponder.pairs.code_stage import CodeRunSettings, load_samples_by_id, score_problems, side_path, test_mode
+from ponder.pairs.pairing import problem_rng
+from ponder.pairs.prefixes import completion_sampling, prefix_value
 from ponder.records import Pair, Problem, Sample, iter_json_objects, load_records
-from ponder.verify.code import Job, Limits, SandboxPool
+from ponder.verify.code import Job, SandboxPool
 from ponder.verify.code_program import problem_program
 
 
 @dataclass(frozen=True)
-class CodeProcessSettings:
-    labels: str = "pseudo"
-    upper_step_ratio: float = 0.8
-    sample_ratio: float = 0.3
-    max_prefixes_per_problem: int = 10
-    completions_per_prefix: int = 5
-    value: str = "max"
-    lower_bound: float = 0.5
-    margin: float = 4
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 1024
-    timeout_s: float = 5.0
-    memory_mb: int = 512
-    score_gold: bool = False
-    seed: int = 0
+class CodeProcessSettings(CodeRunSettings):
+    """How ``ponder pairs code-process`` cuts, completes, values and pairs program prefixes (the authors')."""
+
+    upper_step_ratio: float = option(
+        0.8, help="Cut only among the first share of lines before the end of the code."
+    )
+    sample_ratio: float = option(0.3, help="Share of the candidate cuts drawn per response.")
+    max_prefixes_per_problem: int = option(10, help="Prefixes kept per problem (the authors: 10-20).")
+    completions_per_prefix: int = option(5, help="Completions sampled per prefix (the authors: 5 or 3).")
+    value: Literal["max", "mean"] = option(
+        "max", help="Value of a prefix: max or mean pass count of its completions."
+    )
+    lower_bound: float = option(0.5, help="Positive prefixes: value / tests at least this.")
+    margin: float = option(4, help="Negatives of a positive: value below the positive's minus this.")
+    temperature: float = option(1.0, help="Temperature of the completions.")
+    top_p: float = option(1.0, help="Nucleus mass of the completions.")
+    max_new_tokens: int = option(2048, help="Token budget per completion.")
 
     def __post_init__(self) -> None:
-        if self.labels not in ("pseudo", "gold"):
-            raise ValueError(f"labels must be pseudo or gold, got {self.labels!r}")
-        if self.value not in VALUES:
-            raise ValueError(f"value must be one of {', '.join(VALUES)}, got {self.value!r}")
+        super().__post_init__()
         if not 0 < self.upper_step_ratio <= 1 or not 0 < self.sample_ratio <= 1:
             raise ValueError("upper_step_ratio and sample_ratio must be in (0, 1]")
         if self.max_prefixes_per_problem < 1 or self.completions_per_prefix < 1:
             raise ValueError("max_prefixes_per_problem and completions_per_prefix must be >= 1")
         if not 0 <= self.lower_bound <= 1 or self.margin < 0:
             raise ValueError("lower_bound must be in [0, 1] and margin >= 0")
-
-    def sampling(self) -> SamplingParams:
-        return SamplingParams(
-            n=self.completions_per_prefix,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            max_new_tokens=self.max_new_tokens,
-            seed=self.seed,
-        )
+        completion_sampling(self)
 
 
 def load_tests(
@@ -104,7 +97,7 @@ def _value_chunk(
     cuts = [
         sample_prefixes(
             smp.responses,
-            problem_rng(s.seed, p.id, "cuts"),
+            problem_rng("code-process", "cuts", s.seed, p.id),
             upper_step_ratio=s.upper_step_ratio,
             sample_ratio=s.sample_ratio,
             max_prefixes=s.max_prefixes_per_problem,
@@ -118,9 +111,9 @@ def _value_chunk(
         for m, pre in enumerate(cuts[k]):
             prompts.append(prompt_text(tokenizer, smp, pre.text))
             owners.append((k, m))
-    outs = generator.generate(prompts, s.sampling()) if prompts else []
+    outs = generator.generate(prompts, completion_sampling(s)) if prompts else []
     jobs, job_owners = [], []
-    limits = Limits(timeout_s=s.timeout_s, memory_mb=s.memory_mb)
+    limits = s.limits
     for (k, m), comps in zip(owners, outs, strict=True):
         p, _, tests = chunk[k]
         for c, comp in enumerate(comps):
@@ -147,8 +140,8 @@ def _value_chunk(
             passed = [counts[("value", k, m, c)] for c in range(s.completions_per_prefix)]
             x = {
                 "text": pre.text,
-                "sample": pre.sample,
-                "lines": pre.lines,
+                "response_index": pre.response_index,
+                "steps": pre.steps,
                 "passed": passed,
                 "value": prefix_value(passed, s.value),
             }
@@ -158,7 +151,11 @@ def _value_chunk(
             prefixes.append(x)
         values = [x["value"] for x in prefixes]
         pairs = prefix_pairs(
-            values, len(tests), problem_rng(s.seed, p.id, "pairs"), lower_bound=s.lower_bound, margin=s.margin
+            values,
+            len(tests),
+            problem_rng("code-process", "pairs", s.seed, p.id),
+            lower_bound=s.lower_bound,
+            margin=s.margin,
         )
         records.append(
             {
@@ -182,7 +179,6 @@ def run_code_process(
     scores_path: str | Path | None = None,
     values_path: str | Path | None = None,
     tokenizer: Any = None,
-    workers: int = 0,
     chunk_problems: int = 16,
     pool: SandboxPool | None = None,
 ) -> dict[str, Any]:
@@ -190,11 +186,7 @@ def run_code_process(
     ``output`` atomically and return the summary."""
     start = time.perf_counter()
     output = Path(output)
-    values_path = (
-        Path(values_path)
-        if values_path
-        else output.with_name(output.name.removesuffix(".jsonl") + ".values.jsonl")
-    )
+    values_path = side_path(output, values_path, "values")
     tokenizer = tokenizer if tokenizer is not None else getattr(generator, "tokenizer", None)
     problems = load_records(problems_path, Problem)
     samples = load_samples_by_id(samples_path)
@@ -206,28 +198,16 @@ def run_code_process(
     work = [(p, samples[p.id], tests.get(p.id, [])) for p in problems if p.id in samples]
     if not work:
         raise PonderError(f"{samples_path}: no sample shares an id with the problems of {problems_path}")
-    own_pool = pool is None
-    pool = pool or SandboxPool(workers or None)
-    try:
-        fingerprinted = {"settings": settings, "model": model_identity(generator)}
-        with StageWriter(values_path, settings=fingerprinted) as writer:
-            todo = [w for w in work if not writer.has(w[0].id, w)]
-            bar = progress(
-                total=len(work), initial=len(work) - len(todo), desc="value prefixes", unit="problem"
-            )
-            try:
-                for c in range(0, len(todo), chunk_problems):
-                    for rec in _value_chunk(
-                        generator, tokenizer, pool, todo[c : c + chunk_problems], settings
-                    ):
-                        writer.write(rec)
-                        bar.update(1)
-            finally:
-                bar.close()
-    finally:
-        if own_pool:
-            pool.close()
-    recs = {str(obj["id"]): obj for _, obj in iter_json_objects(values_path)}
+    recs = score_problems(
+        values_path,
+        work,
+        lambda pool, chunk: _value_chunk(generator, tokenizer, pool, chunk, settings),
+        pool=pool,
+        workers=settings.workers,
+        desc="value prefixes",
+        chunk_problems=chunk_problems,
+        fingerprinted={"settings": settings.fingerprinted, "model": model_identity(generator)},
+    )
     pairs = []
     for p, smp, _ in work:
         rec = recs[p.id]
@@ -241,8 +221,8 @@ def run_code_process(
                 "chosen_value": a["value"],
                 "rejected_value": b["value"],
                 "tests": rec["tests"],
-                "chosen_sample": a["sample"],
-                "rejected_sample": b["sample"],
+                "chosen_index": a["response_index"],
+                "rejected_index": b["response_index"],
             }
             pairs.append(
                 Pair(
@@ -285,3 +265,36 @@ def run_code_process(
         out["pair_precision"] = sum(d > 0 for d in diffs) / len(diffs) if diffs else None
         out["pair_ties"] = sum(d == 0 for d in diffs) / len(diffs) if diffs else None
     return out
+
+
+def code_process_file(
+    problems_path: str | Path,
+    samples_path: str | Path,
+    output: str | Path,
+    model: str,
+    settings: CodeProcessSettings = CodeProcessSettings(),
+    backend: BackendSettings = BackendSettings(),
+    *,
+    scores_path: str | Path | None = None,
+    values_path: str | Path | None = None,
+    summary_file: str | Path | None = None,
+    pool: SandboxPool | None = None,
+) -> dict[str, Any]:
+    """The ``pairs code-process`` stage: open ``model`` (the policy) and its chat tokenizer, run
+    :func:`run_code_process` and save the summary (default ``OUTPUT.summary.json``)."""
+    backend.check(model)
+    with backend.open(model) as generator:
+        summary = run_code_process(
+            problems_path,
+            samples_path,
+            output,
+            generator,
+            settings,
+            scores_path=scores_path,
+            values_path=values_path,
+            tokenizer=backend.chat_tokenizer(generator, model),
+            pool=pool,
+        )
+    path = Path(summary_file or summary_path(output))
+    write_json(path, summary)
+    return {**summary, "summary_file": str(path)}

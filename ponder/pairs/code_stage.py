@@ -21,49 +21,118 @@ passes more of the problem's own tests than the rejected one), and ``chosen_corr
 
 from __future__ import annotations
 
-import random
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from ponder.config import option
 from ponder.errors import InputError, PonderError
+from ponder.feedback.labels import summary_path
 from ponder.feedback.pseudo_tests import agrees, pass_counts, pseudo_tests, vote_outputs
-from ponder.feedback.test_inputs import input_mode
-from ponder.io import StageWriter, write_records
-from ponder.pairs.code import LABELS, cap_pairs, dedupe_pairs, ground_truth_pairs, margin_pairs, pair_records
-from ponder.progress import progress
-from ponder.records import Problem, Sample, iter_json_objects, load_records
+from ponder.feedback.test_inputs import check_code_problem, input_mode
+from ponder.io import StageWriter, write_json, write_records
+from ponder.pairs.code import cap_pairs, dedupe_pairs, ground_truth_pairs, margin_pairs, pair_records
+from ponder.pairs.pairing import problem_rng
+from ponder.progress import in_chunks
+from ponder.records import Problem, Sample, iter_json_objects, iter_unique, load_records
 from ponder.verify.code import Job, Limits, SandboxPool
 from ponder.verify.code_program import problem_program
 
 
 @dataclass(frozen=True)
-class CodePairSettings:
-    labels: str = "pseudo"
-    lower_bound: float = 0.5
-    margin: int = 6
-    min_success: int = 5
-    max_pairs_per_problem: int | None = None
-    timeout_s: float = 5.0
-    memory_mb: int = 512
-    score_gold: bool = False
-    seed: int = 0
+class CodeRunSettings:
+    """What both code pair stages (``pairs code``, ``pairs code-process``) run programs with."""
+
+    labels: Literal["pseudo", "gold"] = option(
+        "pseudo",
+        help="pseudo (outputs voted on the test inputs; code-process: the pseudo tests of --scores) or gold "
+        "(the problems' own tests).",
+    )
+    score_gold: bool = option(
+        False,
+        help="Also measure against the problems' own tests and reference programs (never used for pairs).",
+    )
+    timeout_s: float = option(5.0, help="Wall-clock limit per test run in seconds.")
+    memory_mb: int = option(512, help="Memory limit per program in MiB.")
+    workers: int = option(0, help="Sandbox workers (0: one per CPU core).")
+    seed: int = option(0, help="Seed of the stage's random draws (cuts, completions, pairings, caps).")
 
     def __post_init__(self) -> None:
-        if self.labels not in LABELS:
-            raise ValueError(f"labels must be one of {', '.join(LABELS)}, got {self.labels!r}")
-        if self.margin < 1 or self.min_success < 1:
-            raise ValueError("margin and min_success must be >= 1")
-        if not 0 <= self.lower_bound <= 1:
-            raise ValueError("lower_bound must be in [0, 1]")
-        if self.max_pairs_per_problem is not None and self.max_pairs_per_problem < 1:
-            raise ValueError("max_pairs_per_problem must be >= 1 (or None for all)")
+        if self.workers < 0 or self.timeout_s <= 0 or self.memory_mb <= 0:
+            raise ValueError("workers must be >= 0 (0: one per core), timeout_s and memory_mb positive")
+
+    @property
+    def fingerprinted(self) -> dict[str, Any]:
+        """The settings a scores record depends on (all but ``workers``, which change how fast only)."""
+        return {k: v for k, v in asdict(self).items() if k != "workers"}
 
     @property
     def limits(self) -> Limits:
         return Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+
+
+@dataclass(frozen=True)
+class CodePairSettings(CodeRunSettings):
+    """How ``ponder pairs code`` labels and pairs programs (defaults: the authors')."""
+
+    lower_bound: float = option(
+        0.5, help="Chosen programs pass at least this share of the pseudo tests (the authors: 0.5)."
+    )
+    margin: int = option(
+        6, help="Chosen passes at least this many more pseudo tests than rejected (a count; the authors: 6)."
+    )
+    min_success: int = option(
+        5, help="Drop inputs on which fewer programs ran successfully (the authors: 5)."
+    )
+    max_pairs_per_problem: int = option(0, help="Cap per problem, drawn at random (0: all qualifying pairs).")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.margin < 1 or self.min_success < 1:
+            raise ValueError("margin and min_success must be >= 1")
+        if not 0 <= self.lower_bound <= 1:
+            raise ValueError("lower_bound must be in [0, 1]")
+        if self.max_pairs_per_problem < 0:
+            raise ValueError("max_pairs_per_problem must be >= 0 (0: all qualifying pairs)")
+
+
+def score_problems(
+    path: Path,
+    work: Sequence,
+    score_chunk: Callable[[SandboxPool, Sequence], list[dict[str, Any]]],
+    *,
+    pool: SandboxPool | None,
+    workers: int,
+    desc: str,
+    chunk_problems: int = 16,
+    fingerprinted: Any = None,
+) -> dict[str, dict[str, Any]]:
+    """Score the problems of ``work`` (items whose first element is the Problem) not yet in ``path``, a chunk
+    at a time through ``score_chunk`` (all sandbox work of a chunk runs together), one record per problem
+    through :class:`~ponder.io.StageWriter` (resumable: a record made from another item or other
+    ``fingerprinted`` settings is made again); return every record of ``path`` by id. The sandbox pool is
+    opened here (``workers``) when none is given."""
+    own_pool = pool is None
+    pool = pool or SandboxPool(workers or None)
+    try:
+        with StageWriter(path, settings=fingerprinted) as writer:
+            todo = [w for w in work if not writer.has(w[0].id, w)]
+            for chunk, bar in in_chunks(todo, chunk_problems, total=len(work), desc=desc, unit="problem"):
+                for rec in score_chunk(pool, chunk):
+                    writer.write(rec)
+                    bar.update(1)
+    finally:
+        if own_pool:
+            pool.close()
+    return {str(obj["id"]): obj for _, obj in iter_json_objects(path)}
+
+
+def side_path(output: str | Path, given: str | Path | None, kind: str) -> Path:
+    """A stage's side file: ``given``, else ``OUTPUT.KIND.jsonl`` next to the output."""
+    output = Path(output)
+    return Path(given) if given else output.with_name(output.name.removesuffix(".jsonl") + f".{kind}.jsonl")
 
 
 def test_mode(problem: Problem) -> str:
@@ -73,36 +142,20 @@ def test_mode(problem: Problem) -> str:
 def load_code_problems(path: str | Path, labels: str, score_gold: bool) -> list[Problem]:
     """Problems with what ``labels`` needs (``meta.test_inputs`` for pseudo, ``tests`` for gold); InputError
     names the file, line and field."""
-    problems, first = [], {}
-    for lineno, obj in iter_json_objects(path):
-        p = Problem.from_dict(obj, path=path, line=lineno)
-        if p.id in first:
-            raise InputError(
-                path, f"duplicate id {p.id!r} (first on line {first[p.id]})", line=lineno, field="id"
-            )
-        first[p.id] = lineno
-        if labels == "pseudo" and not isinstance(p.meta.get("test_inputs"), list):
-            raise InputError(
-                path,
-                "pseudo labels need test inputs: run `ponder tests generate` first",
-                line=lineno,
-                field="meta.test_inputs",
-            )
+    problems = []
+    for lineno, p in iter_unique(path, Problem):
+        need = (
+            "pseudo labels need test inputs: run `ponder tests generate` first"
+            if labels == "pseudo"
+            else None
+        )
+        check_code_problem(p, path, lineno, inputs=need)
         if (labels == "gold" or score_gold) and p.tests is None:
             raise InputError(
                 path,
                 f"{'gold labels' if labels == 'gold' else '--score-gold'} needs the problem's own tests",
                 line=lineno,
                 field="tests",
-            )
-        if (input_mode(p) == "call" or test_mode(p) == "call") and not isinstance(
-            p.meta.get("entry_point"), str
-        ):
-            raise InputError(
-                path,
-                "a function problem needs the name of its function",
-                line=lineno,
-                field="meta.entry_point",
             )
         problems.append(p)
     return problems
@@ -113,6 +166,12 @@ def load_samples_by_id(path: str | Path) -> dict[str, Sample]:
 
 
 # --------------------------------------------------------------------------- scoring one chunk
+
+
+def _input_job(source: str, p: Problem, s: CodeRunSettings) -> Job:
+    """``source`` run on the problem's test inputs (outputs recorded, not checked)."""
+    inputs = [{"input": x} for x in p.meta["test_inputs"]]
+    return Job(source, inputs, input_mode(p), p.meta.get("entry_point"), s.limits)
 
 
 def _score_chunk(
@@ -127,27 +186,11 @@ def _score_chunk(
             inputs = p.meta["test_inputs"]
             for i, src in enumerate(programs[k]):
                 if src is not None and inputs:
-                    input_jobs.append(
-                        Job(
-                            src,
-                            [{"input": x} for x in inputs],
-                            input_mode(p),
-                            p.meta.get("entry_point"),
-                            s.limits,
-                        )
-                    )
+                    input_jobs.append(_input_job(src, p, s))
                     owners.append(("run", k, i))
             ref = p.meta.get("reference")
             if s.score_gold and isinstance(ref, str) and inputs:
-                input_jobs.append(
-                    Job(
-                        ref,
-                        [{"input": x} for x in inputs],
-                        input_mode(p),
-                        p.meta.get("entry_point"),
-                        s.limits,
-                    )
-                )
+                input_jobs.append(_input_job(ref, p, s))
                 owners.append(("ref", k, -1))
     test_jobs, test_owners = [], []
     for k, (p, _) in enumerate(chunk):
@@ -201,8 +244,8 @@ def _score_chunk(
         if s.score_gold or s.labels == "gold":
             rec.update(gold_passed=gold[k], gold_tests=len(p.tests or []))
         pairs = dedupe_pairs(pairs, smp.responses)
-        rng = random.Random(f"code-pairs\x00{s.seed}\x00{p.id}")
-        rec["pairs"] = [list(x) for x in cap_pairs(pairs, s.max_pairs_per_problem, rng)]
+        rng = problem_rng("code-pairs", s.seed, p.id)
+        rec["pairs"] = [list(x) for x in cap_pairs(pairs, s.max_pairs_per_problem or None, rng)]
         out.append(rec)
     return out
 
@@ -217,44 +260,31 @@ def run_code_pairs(
     settings: CodePairSettings = CodePairSettings(),
     *,
     scores_path: str | Path | None = None,
-    workers: int = 0,
+    summary_file: str | Path | None = None,
     chunk_problems: int = 16,
     pool: SandboxPool | None = None,
 ) -> dict[str, Any]:
-    """Score every problem (resumable, ``scores_path``; default ``OUTPUT.scores.jsonl``), write the pairs to
-    ``output`` atomically, and return the summary (also in the scores file's folder as ``OUTPUT.summary.json``
-    by the command)."""
+    """The ``pairs code`` stage: score every problem (resumable, ``scores_path``; default
+    ``OUTPUT.scores.jsonl``), write the pairs to ``output`` atomically, save the summary (default
+    ``OUTPUT.summary.json``) and return it."""
     start = time.perf_counter()
     output = Path(output)
-    scores_path = (
-        Path(scores_path)
-        if scores_path
-        else output.with_name(output.name.removesuffix(".jsonl") + ".scores.jsonl")
-    )
+    scores_path = side_path(output, scores_path, "scores")
     problems = load_code_problems(problems_path, settings.labels, settings.score_gold)
     samples = load_samples_by_id(samples_path)
     todo_all = [(p, samples[p.id]) for p in problems if p.id in samples]
     if not todo_all:
         raise PonderError(f"{samples_path}: no sample shares an id with the problems of {problems_path}")
-    own_pool = pool is None
-    pool = pool or SandboxPool(workers or None)
-    try:
-        with StageWriter(scores_path, settings=settings) as writer:
-            todo = [(p, smp) for p, smp in todo_all if not writer.has(p.id, (p, smp))]
-            bar = progress(
-                total=len(todo_all), initial=len(todo_all) - len(todo), desc="score programs", unit="problem"
-            )
-            try:
-                for c in range(0, len(todo), chunk_problems):
-                    for rec in _score_chunk(pool, todo[c : c + chunk_problems], settings):
-                        writer.write(rec)
-                        bar.update(1)
-            finally:
-                bar.close()
-    finally:
-        if own_pool:
-            pool.close()
-    scores = {r["id"]: r for r in (obj for _, obj in iter_json_objects(scores_path))}
+    scores = score_problems(
+        scores_path,
+        todo_all,
+        lambda pool, chunk: _score_chunk(pool, chunk, settings),
+        pool=pool,
+        workers=settings.workers,
+        desc="score programs",
+        chunk_problems=chunk_problems,
+        fingerprinted=settings.fingerprinted,
+    )
     pairs = []
     for p, smp in todo_all:
         rec = scores[p.id]
@@ -281,7 +311,9 @@ def run_code_pairs(
         scores=str(scores_path),
         seconds=time.perf_counter() - start,
     )
-    return summary
+    path = Path(summary_file or summary_path(output))
+    write_json(path, summary)
+    return {**summary, "summary_file": str(path)}
 
 
 def summarize_scores(recs: Sequence[dict[str, Any]], s: CodePairSettings) -> dict[str, Any]:

@@ -16,12 +16,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from ponder.config import option
 from ponder.errors import PonderError
 from ponder.feedback.labels import Labelled, read_labelled, summary_path
 from ponder.io import StageWriter, write_json
-from ponder.pairs.pairing import PAIRINGS, count_steps, pair_indices, problem_rng
+from ponder.pairs.pairing import count_steps, pair_indices, problem_rng
 from ponder.records import Pair, PromptLike
+
+Pairing = Literal["each_positive", "one_per_problem", "closest_steps"]
+PAIRING_HELP = "each_positive (every positive, a random negative), one_per_problem, or closest_steps."
+
+
+@dataclass(frozen=True)
+class OutcomeSettings:
+    """How ``ponder pairs outcome`` pairs responses reaching the label with the others."""
+
+    pairing: Pairing = option("each_positive", help=PAIRING_HELP)
+    draws: int = option(1, help="Independent random pairings written (one per training epoch).")
+    closest_k: int = option(5, help="closest_steps: negatives considered.")
+    seed: int = option(0, help="Seed of the random pairing.")
+
+    def __post_init__(self) -> None:
+        if self.draws < 1 or self.closest_k < 1:
+            raise ValueError("draws and closest_k must be >= 1")
 
 
 def make_pair(pair_id: str, prompt: PromptLike, chosen: str, rejected: str, meta: dict) -> Pair:
@@ -45,7 +64,7 @@ def outcome_pairs(
     pos = [i for i, ok in enumerate(item.positive) if ok]
     neg = [i for i, ok in enumerate(item.positive) if not ok]
     steps = [count_steps(r) for r in s.responses] if pairing == "closest_steps" else None
-    rng = problem_rng(seed, s.id, draw, salt="outcome")
+    rng = problem_rng("outcome", seed, draw, s.id)
     out = []
     for k, (c, r) in enumerate(pair_indices(pos, neg, pairing, rng, steps=steps, closest_k=closest_k)):
         meta = {
@@ -101,20 +120,11 @@ def gold_pair_accuracy(pairs: list[Pair]) -> float | None:
 
 
 def build_outcome_pairs(
-    input_path: str | Path,
-    output_path: str | Path,
-    *,
-    pairing: str = "each_positive",
-    draws: int = 1,
-    seed: int = 0,
-    closest_k: int = 5,
+    input_path: str | Path, output_path: str | Path, settings: OutcomeSettings = OutcomeSettings()
 ) -> PairSummary:
     """Write the outcome pairs of every labelled problem of ``input_path`` (resumable); return the summary,
     also saved as ``NAME.summary.json`` next to the output."""
-    if pairing not in PAIRINGS:
-        raise PonderError(f"--pairing: unknown pairing {pairing!r}; choose one of {', '.join(PAIRINGS)}")
-    if draws < 1:
-        raise PonderError(f"--draws must be >= 1, got {draws}")
+    pairing, draws, seed, closest_k = settings.pairing, settings.draws, settings.seed, settings.closest_k
     if Path(output_path).resolve() == Path(input_path).resolve():
         raise PonderError("--output must differ from --input")
     items = list(read_labelled(input_path))  # validates the whole file before any output exists

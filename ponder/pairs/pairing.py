@@ -54,6 +54,7 @@ def pair_indices(
     return [(p, rng.choice(nearest))]
 
 
-def problem_rng(seed: int, problem_id: str, draw: int = 0, salt: str = "") -> random.Random:
-    """A generator that depends only on the run seed, the problem, the draw and the builder (``salt``)."""
-    return random.Random(f"{salt}\x00{seed}\x00{draw}\x00{problem_id}")
+def problem_rng(*parts: object) -> random.Random:
+    """The one per-problem generator of the pair builders: it depends only on ``parts`` (the builder's name,
+    the run seed, the problem id, the draw, ...), so a resumed run draws what an uninterrupted one does."""
+    return random.Random("\x00".join(str(p) for p in parts))

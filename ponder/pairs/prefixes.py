@@ -24,16 +24,39 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ponder.generation.base import SamplingParams
 from ponder.verify import math as vmath
+
+VALUES = ("sum", "max", "mean")
 
 
 @dataclass(frozen=True)
 class Prefix:
-    """A cut solution: ``text``, the response it came from, and its number of steps (non-empty lines)."""
+    """A cut response, math or code: ``text`` (the start of the assistant turn), the response it came from,
+    and its number of steps (math: non-empty lines; code: lines up to the cut)."""
 
     text: str
     response_index: int
     steps: int
+
+
+def completion_sampling(settings) -> SamplingParams:
+    """How a prefix builder samples completions: ``completions_per_prefix`` of them per prefix, with the
+    builder's temperature, top-p, token budget and seed (math and code builders alike)."""
+    return SamplingParams.of(settings, settings.completions_per_prefix)
+
+
+def prefix_value(scores: Sequence[float], how: str = "sum") -> float:
+    """The value of a prefix from the scores of its completions (PFPO, Sec. 3.3): ``sum`` for math, where a
+    score is 1 when the completion reaches the label (so the value counts them), ``max`` or ``mean`` for code,
+    where a score is the number of tests the completed program passes. No completion: 0."""
+    if how not in VALUES:
+        raise ValueError(f"value must be one of {', '.join(VALUES)}, got {how!r}")
+    if not scores:
+        return 0.0 if how != "sum" else 0
+    if how == "sum":
+        return sum(scores)
+    return float(max(scores)) if how == "max" else sum(scores) / len(scores)
 
 
 def response_prefixes(

@@ -24,76 +24,67 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from ponder.config import at_least, option
 from ponder.errors import PonderError
 from ponder.feedback.labels import Labelled, matches, read_labelled, summary_path
-from ponder.generation import Generator, SamplingParams, render_prompt
-from ponder.generation.stage import model_identity
+from ponder.generation import Generator, render_prompt
+from ponder.generation.backend import BackendSettings, model_identity
 from ponder.io import StageWriter, write_json
-from ponder.pairs.outcome import PairSummary, make_pair
-from ponder.pairs.pairing import PAIRINGS, pair_indices, problem_rng
-from ponder.pairs.prefixes import Prefix, all_same_answer, problem_prefixes
-from ponder.progress import progress
+from ponder.pairs.outcome import PAIRING_HELP, Pairing, PairSummary, make_pair
+from ponder.pairs.pairing import pair_indices, problem_rng
+from ponder.pairs.prefixes import Prefix, all_same_answer, completion_sampling, prefix_value, problem_prefixes
+from ponder.progress import in_chunks
 from ponder.records import iter_json_objects
-from ponder.verify.rules import RULES, extract_with
+from ponder.verify.rules import extract_with
 
 
 @dataclass(frozen=True)
 class ProcessSettings:
-    """Options of the process pair builder (defaults: the authors')."""
+    """How ``ponder pairs process`` cuts, completes, values and pairs prefixes (defaults: the authors')."""
 
-    upper_step_ratio: float = 0.7
-    sample_ratio: float = 0.3
-    max_prefixes_per_problem: int = 10
-    min_steps: int = 5
-    filter_all_same: bool = True
-    completions_per_prefix: int = 3
-    temperature: float = 1.0
-    top_p: float = 0.9
-    max_new_tokens: int = 512
-    value_threshold: int = 1
-    pairing: str = "each_positive"
-    closest_k: int = 5
-    draws: int = 1
-    rule: str = "math"
-    seed: int = 0
-    chunk_problems: int = 64
+    upper_step_ratio: float = option(0.7, help="Cut only in the first share of steps (non-empty lines).")
+    sample_ratio: float = option(0.3, help="Share of candidate steps cut per response.")
+    max_prefixes_per_problem: int = option(10, help="Cap on the prefixes pooled per problem.")
+    min_steps: int = option(5, help="Responses with fewer non-empty lines are not cut.")
+    filter_all_same: bool = option(
+        True,
+        flag="--filter-all-same/--keep-all-same",
+        help="Skip problems whose answers all agree (--keep-all-same cuts them too).",
+    )
+    completions_per_prefix: int = option(
+        3, help="Completions sampled per prefix; a prefix's value counts hits."
+    )
+    temperature: float = option(1.0, help="Temperature of the completions.")
+    top_p: float = option(0.9, help="Nucleus mass of the completions.")
+    max_new_tokens: int = option(2048, help="Token budget per completion.")
+    value_threshold: int = option(
+        1,
+        help="A prefix is positive when its value is at least this (the authors: 2 with gold labels at "
+        "iteration 0, 1 or 2 with self-consistency).",
+    )
+    pairing: Pairing = option("each_positive", help=PAIRING_HELP)
+    closest_k: int = option(5, help="closest_steps: negatives considered.")
+    draws: int = option(1, help="Independent random pairings written (one per training epoch).")
+    rule: Literal["math", "boxed", "number", "choice"] = option(
+        "boxed", help="How answers are read: math, boxed, number or choice (the label's rule)."
+    )
+    seed: int = option(0, help="Seed of the cuts, the completions and the pairing.")
+    chunk_problems: int = option(64, help="Problems whose prefixes go to the model together.")
 
-    def check(self) -> None:
-        """Raise PonderError naming the bad option."""
+    def __post_init__(self) -> None:
         if not 0 < self.upper_step_ratio <= 1:
-            raise PonderError(f"--upper-step-ratio must be in (0, 1], got {self.upper_step_ratio}")
+            raise ValueError(f"upper_step_ratio must be in (0, 1], got {self.upper_step_ratio}")
         if not 0 < self.sample_ratio <= 1:
-            raise PonderError(f"--sample-ratio must be in (0, 1], got {self.sample_ratio}")
-        if self.max_prefixes_per_problem < 1:
-            raise PonderError(f"--max-prefixes-per-problem must be >= 1, got {self.max_prefixes_per_problem}")
-        if self.min_steps < 1:
-            raise PonderError(f"--min-steps must be >= 1, got {self.min_steps}")
-        if self.completions_per_prefix < 1:
-            raise PonderError(f"--completions-per-prefix must be >= 1, got {self.completions_per_prefix}")
+            raise ValueError(f"sample_ratio must be in (0, 1], got {self.sample_ratio}")
+        names = ("max_prefixes_per_problem", "min_steps", "completions_per_prefix", "closest_k", "draws")
+        at_least(self, 1, *names, "chunk_problems")
         if not 0 <= self.value_threshold <= self.completions_per_prefix:
-            raise PonderError(
-                f"--value-threshold must be in [0, {self.completions_per_prefix}] "
+            raise ValueError(
+                f"value_threshold must be in [0, {self.completions_per_prefix}] "
                 f"(the completions per prefix), got {self.value_threshold}"
             )
-        if self.pairing not in PAIRINGS:
-            raise PonderError(
-                f"--pairing: unknown pairing {self.pairing!r}; choose one of {', '.join(PAIRINGS)}"
-            )
-        if self.closest_k < 1 or self.draws < 1 or self.chunk_problems < 1:
-            raise PonderError("--closest-k, --draws and the chunk size must be >= 1")
-        if self.rule not in RULES:
-            raise PonderError(f"--rule: unknown grading rule {self.rule!r}; choose one of {', '.join(RULES)}")
-
-    def sampling(self) -> SamplingParams:
-        return SamplingParams(
-            n=self.completions_per_prefix,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            max_new_tokens=self.max_new_tokens,
-            seed=self.seed,
-        )
 
 
 _PAIRING_ONLY = frozenset({"value_threshold", "pairing", "closest_k", "draws", "chunk_problems"})
@@ -104,11 +95,11 @@ def completions_path(output: str | Path) -> Path:
     return output.with_name(f"{output.stem}.completions.jsonl")
 
 
-def prefix_value(prefix: str, completions: list[str], label: str, rule: str = "math") -> tuple[int, list]:
-    """``(value, preds)``: how many completions reach ``label`` (the answer is read from prefix + completion,
-    so the last answer written counts), and the answer of each."""
+def completion_scores(prefix: str, completions: list[str], label: str, rule: str) -> tuple[list[bool], list]:
+    """``(scores, preds)``: whether each completion reaches ``label`` (the answer is read from prefix +
+    completion, so the last answer written counts), and the answer of each."""
     preds = [extract_with(rule, prefix + c) for c in completions]
-    return sum(matches(p, label) for p in preds), preds
+    return [matches(p, label) for p in preds], preds
 
 
 def messages_of(prompt: Any) -> list[dict]:
@@ -128,7 +119,7 @@ def _prefixes_of(item: Labelled, s: ProcessSettings) -> tuple[list[Prefix], str 
         max_prefixes_per_problem=s.max_prefixes_per_problem,
         min_steps=s.min_steps,
         filter_all_same=False,
-        rng=problem_rng(s.seed, sample.id, salt="prefix"),
+        rng=problem_rng("prefix", s.seed, 0, sample.id),
     )
     return prefixes, (None if prefixes else "no response with enough steps")
 
@@ -137,20 +128,17 @@ def complete_prefixes(
     items: list[Labelled], output: str | Path, generator: Generator, tokenizer: Any, s: ProcessSettings
 ) -> None:
     """Step 1-3: prefixes, their completions and values, one record per problem in ``output`` (resumable)."""
-    params = s.sampling()
+    params = completion_sampling(s)
     # Pairing options do not change completions: changing them re-pairs without completing again.
     settings = {k: v for k, v in asdict(s).items() if k not in _PAIRING_ONLY}
     settings["model"] = model_identity(generator)
     with StageWriter(output, settings=settings) as writer:
         todo = [it for it in items if not writer.has(it.id, it)]
-        bar = progress(
-            total=len(items), initial=len(items) - len(todo), desc="prefix completions", unit="problem"
+        chunks = in_chunks(
+            todo, s.chunk_problems, total=len(items), desc="prefix completions", unit="problem"
         )
-        try:
-            for c in range(0, len(todo), s.chunk_problems):
-                _complete_chunk(todo[c : c + s.chunk_problems], writer, generator, tokenizer, params, s, bar)
-        finally:
-            bar.close()
+        for chunk, bar in chunks:
+            _complete_chunk(chunk, writer, generator, tokenizer, params, s, bar)
 
 
 def _complete_chunk(chunk, writer, generator, tokenizer, params, s: ProcessSettings, bar) -> None:
@@ -182,9 +170,10 @@ def _complete_chunk(chunk, writer, generator, tokenizer, params, s: ProcessSetti
         entry["completions"] = [x.text for x in comps]
         entry["finish_reasons"] = [x.finish_reason for x in comps]
         entry["num_tokens"] = [x.num_tokens for x in comps]
-        entry["value"], entry["preds"] = prefix_value(
+        scores, entry["preds"] = completion_scores(
             entry["text"], entry["completions"], records[r]["label"], s.rule
         )
+        entry["value"] = prefix_value(scores, "sum")
         remaining[r] -= 1
         if remaining[r] == 0:
             finish(r)
@@ -196,7 +185,7 @@ def process_pairs(record: dict, s: ProcessSettings, draw: int = 0) -> list:
     pos = [i for i, p in enumerate(prefixes) if p["value"] >= s.value_threshold]
     neg = [i for i, p in enumerate(prefixes) if p["value"] < s.value_threshold]
     steps = [p["steps"] for p in prefixes]
-    rng = problem_rng(s.seed, record["id"], draw, salt="process")
+    rng = problem_rng("process", s.seed, draw, record["id"])
     out = []
     for k, (c, r) in enumerate(pair_indices(pos, neg, s.pairing, rng, steps=steps, closest_k=s.closest_k)):
         meta = {
@@ -225,23 +214,31 @@ def process_pairs(record: dict, s: ProcessSettings, draw: int = 0) -> list:
 def build_process_pairs(
     input_path: str | Path,
     output_path: str | Path,
-    generator: Generator,
-    tokenizer: Any,
+    model: str | Generator,
     settings: ProcessSettings = ProcessSettings(),
+    *,
+    backend: BackendSettings = BackendSettings(),
+    tokenizer: Any = None,
 ) -> PairSummary:
-    """Prefixes -> completions -> values -> pairs for every labelled problem of ``input_path``.
+    """The ``pairs process`` stage: prefixes -> completions -> values -> pairs for every labelled problem of
+    ``input_path``, completed by ``model`` (the sampling model: a name, opened with ``backend``, or a Generator;
+    its chat template renders the prompts unless ``tokenizer`` is given).
 
     Writes ``output_path`` (the pairs), ``NAME.completions.jsonl`` (prefixes, completions, values) and
     ``NAME.summary.json``; a killed run resumes from the completions already written.
     """
-    settings.check()
     if Path(output_path).resolve() == Path(input_path).resolve():
         raise PonderError("--output must differ from --input")
-    if getattr(tokenizer, "chat_template", None) is None:
-        raise PonderError("the tokenizer has no chat template; process pairs continue a rendered chat prompt")
     items = list(read_labelled(input_path))  # validates the whole file before any output exists
-    comp_path = completions_path(output_path)
-    complete_prefixes(items, comp_path, generator, tokenizer, settings)
+    with backend.use(model) as generator:
+        if tokenizer is None:
+            tokenizer = backend.chat_tokenizer(generator, model if isinstance(model, str) else "")
+        if getattr(tokenizer, "chat_template", None) is None:
+            raise PonderError(
+                "the tokenizer has no chat template; process pairs continue a rendered chat prompt"
+            )
+        comp_path = completions_path(output_path)
+        complete_prefixes(items, comp_path, generator, tokenizer, settings)
     return _pairs_from_completions(comp_path, output_path, settings, labelled=len(items))
 
 

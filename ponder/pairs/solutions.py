@@ -22,8 +22,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ponder import record_fields as rf
 from ponder.errors import InputError
-from ponder.records import Message, Problem, PromptLike, Sample, _answer, _id, _messages, _text_or_messages
+from ponder.records import Message, Problem, PromptLike, Sample
 from ponder.records import iter_json_objects as _iter_json
 
 KINDS = ("samples", "prompt-completion", "conversational", "problems")
@@ -91,11 +92,11 @@ def _field(path: str | Path, line: int, name: str, check, value):
 def _optional_id(d: dict, path, line: int, prompt: PromptLike) -> str:
     if d.get("id") is None:
         return prompt_id(prompt)
-    return _field(path, line, "id", _id, d["id"])
+    return _field(path, line, "id", rf.record_id, d["id"])
 
 
 def _optional_answer(d: dict, path, line: int) -> str | None:
-    return None if d.get("answer") is None else _field(path, line, "answer", _answer, d["answer"])
+    return None if d.get("answer") is None else _field(path, line, "answer", rf.answer, d["answer"])
 
 
 def _assistant_text(value: PromptLike, path, line: int, name: str) -> str:
@@ -134,13 +135,13 @@ def _parse(kind: str, d: dict, path, line: int, style: str) -> Solutions:
         for name in ("prompt", "completion"):
             if name not in d:
                 raise InputError(path, "missing", line=line, field=name)
-        prompt = _field(path, line, "prompt", _text_or_messages, d["prompt"])
-        completion = _field(path, line, "completion", _text_or_messages, d["completion"])
+        prompt = _field(path, line, "prompt", rf.text_or_messages, d["prompt"])
+        completion = _field(path, line, "completion", rf.text_or_messages, d["completion"])
         text = _assistant_text(completion, path, line, "completion")
     else:
         if "messages" not in d:
             raise InputError(path, "missing", line=line, field="messages")
-        messages: list[Message] = _field(path, line, "messages", _messages, d["messages"])
+        messages: list[Message] = _field(path, line, "messages", rf.messages, d["messages"])
         if len(messages) < 2:
             raise InputError(path, "needs a prompt and an assistant response", line=line, field="messages")
         text = _assistant_text(messages, path, line, "messages")

@@ -62,7 +62,7 @@ REASONS = (
 
 
 @dataclass(frozen=True)
-class PairSettings:
+class ThinkPOPairSettings:
     """Filters of ``ponder pairs thinkpo`` (every field is also a command option)."""
 
     min_gap_tokens: int = option(
@@ -78,6 +78,8 @@ class PairSettings:
     seed: int = option(
         0, help="Seed for drawing the wrong-short pairs when there are more than the share allows."
     )
+    conversational: bool = option(False, help="Write chat messages even for text prompts.")
+    workers: int = option(1, help="Processes grading answers (0: one per core).")
 
     def __post_init__(self) -> None:
         if self.max_gap_tokens is not None and self.max_gap_tokens < self.min_gap_tokens:
@@ -120,7 +122,7 @@ def same_answer(pred: str, target: str) -> bool:
     return vmath.compare(pred, target)[0]
 
 
-def judge(long: Solutions, short: Solutions | None, settings: PairSettings) -> Judgement:
+def judge(long: Solutions, short: Solutions | None, settings: ThinkPOPairSettings) -> Judgement:
     """Apply the filters to one long solution and the short samples of its prompt (see the module docstring).
 
     Every response needs ``num_tokens`` set (count them first, e.g. with :func:`count_tokens`).
@@ -191,7 +193,7 @@ def _further(a: Judgement, b: Judgement) -> Judgement:
     return b if REASONS.index(b.reason) > REASONS.index(a.reason) else a
 
 
-def settle_wrong_short(judgements: Sequence[Judgement], settings: PairSettings) -> None:
+def settle_wrong_short(judgements: Sequence[Judgement], settings: ThinkPOPairSettings) -> None:
     """Turn wrong-short candidates into kept pairs up to ``wrong_short_share`` of the output (in place)."""
     right = sum(j.reason == KEPT for j in judgements)
     candidates = [j for j in judgements if j.reason == "wrong_short"]
@@ -300,7 +302,7 @@ def summarize(
     long_records: int,
     short_records: int,
     unit: str,
-    settings: PairSettings,
+    settings: ThinkPOPairSettings,
     bins: int = 10,
 ) -> dict:
     """Counts per reason, lengths and the gap histogram of the kept pairs (written as ``*.summary.json``)."""

@@ -21,8 +21,9 @@ from ponder.pairs.solutions import Solutions, load_solutions, prompt_id
 from ponder.pairs.thinkpo import (
     KEPT,
     Judgement,
-    PairSettings,
+    ThinkPOPairSettings,
     count_tokens,
+    hf_token_counter,
     judge,
     make_pair,
     settle_wrong_short,
@@ -48,11 +49,10 @@ def build_thinkpo_pairs(
     long_path: str | Path,
     short_path: str | Path,
     output: str | Path,
-    settings: PairSettings = PairSettings(),
+    settings: ThinkPOPairSettings = ThinkPOPairSettings(),
     *,
     token_counter: Callable[[list[str]], list[int]] | None = None,
-    conversational: bool = False,
-    workers: int = 1,
+    tokenizer: str | None = None,
     plot: bool = True,
 ) -> dict:
     """Write the pairs to ``output`` and return the summary (also saved next to it; see :func:`side_paths`).
@@ -60,8 +60,10 @@ def build_thinkpo_pairs(
     ``long_path``: long solutions in any kind :mod:`ponder.pairs.solutions` reads (problem files give
     ``meta.long``); ``short_path``: short samples, same kinds (problem files give ``meta.short``).
     ``token_counter``: counts tokens of a list of texts (e.g. :func:`~ponder.pairs.thinkpo.hf_token_counter`);
-    without it both files must carry ``num_tokens``. ``workers``: processes grading answers (0: one per core).
+    ``tokenizer`` (a model folder or hub name) gives one; without either both files must carry ``num_tokens``.
     """
+    if token_counter is None and tokenizer is not None:
+        token_counter = hf_token_counter(tokenizer)
     longs = list(load_solutions(long_path, style="long").values())
     shorts = load_solutions(short_path, style="short")
     try:
@@ -71,17 +73,21 @@ def build_thinkpo_pairs(
         raise PonderError(f"{e} (--tokenizer MODEL)") from None
     by_prompt = {prompt_id(s.prompt): s for s in shorts.values()}
     jobs = [(lg, shorts.get(lg.id) or by_prompt.get(prompt_id(lg.prompt)), settings) for lg in longs]
-    judgements = list(progress(_judge_all(jobs, workers), total=len(jobs), desc="thinkpo pairs", unit="pair"))
+    judgements = list(
+        progress(_judge_all(jobs, settings.workers), total=len(jobs), desc="thinkpo pairs", unit="pair")
+    )
     settle_wrong_short(judgements, settings)
     summary = summarize(
         judgements, long_records=len(longs), short_records=len(shorts), unit=unit, settings=settings
     )
     summary["resumed"] = 0
-    with StageWriter(output, settings={"conversational": conversational}, drop_unchecked=True) as writer:
+    with StageWriter(
+        output, settings={"conversational": settings.conversational}, drop_unchecked=True
+    ) as writer:
         for (lg, short, _), j in zip(jobs, judgements, strict=True):
             if j.reason != KEPT:
                 continue
-            pair = make_pair(lg, short, j, conversational=conversational)
+            pair = make_pair(lg, short, j, conversational=settings.conversational)
             if writer.has(lg.id, pair):
                 summary["resumed"] += 1
             else:
@@ -95,7 +101,7 @@ def build_thinkpo_pairs(
     return summary
 
 
-def _judge_one(job: tuple[Solutions, Solutions | None, PairSettings]) -> Judgement:
+def _judge_one(job: tuple[Solutions, Solutions | None, ThinkPOPairSettings]) -> Judgement:
     return judge(*job)
 
 

@@ -20,8 +20,8 @@ from ponder.errors import PonderError
 
 # name -> (module, config class, run function)
 RECIPES: dict[str, tuple[str, str, str]] = {
-    "pfpo": ("ponder.recipes.pfpo", "PFPOConfig", "run"),
-    "pfpo-code": ("ponder.recipes.pfpo_code_run", "PFPOCodeConfig", "run"),
+    "pfpo": ("ponder.recipes.pfpo.math", "PFPOConfig", "run"),
+    "pfpo-code": ("ponder.recipes.pfpo.code", "PFPOCodeConfig", "run"),
     "thinkpo": ("ponder.recipes.thinkpo", "ThinkPOConfig", "run"),
     "sft": ("ponder.recipes.sft", "SFTConfig", "run"),
     "dpo": ("ponder.recipes.dpo", "DPOConfig", "run"),

@@ -17,8 +17,8 @@
 
 Each stage writes into its own folder of ``output`` (``sft/``, ``short/``, ``pairs/``, ``dpo/``, ``eval/``); with
 ``resume`` a finished stage is skipped and an unfinished one continues from its checkpoint or partial file.
-The SFT and DPO sections are passed to the trainers' own config classes, so every trainer option is
-available (``ponder train sft --show-config`` / ``ponder train dpo --show-config`` list them).
+Every section is a stage's own settings (SFT and DPO trainer settings, the generate stage's sampling, the
+pair filters, the eval stage), so every option of those stages is available here under the section's name.
 
 Deviations from the paper: none in the procedure. Pairs whose short answer is cut by its token budget are
 dropped (the paper's "both answers boxed" drops them too, since a cut answer has no box).
@@ -27,22 +27,26 @@ dropped (the paper's "both answers boxed" drops them too, since a cut answer has
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ponder.config import config_to_dict, load_config, option
-from ponder.errors import ConfigError, PonderError
+from ponder.config import config_to_dict, extend, option
+from ponder.errors import PonderError
+from ponder.eval.stage import EvalSettings
+from ponder.generation.backend import BackendSettings
+from ponder.generation.stage import GenerateSettings
 from ponder.io import write_json, write_records
 from ponder.pairs.solutions import prompt_text, read_solutions
-from ponder.pairs.thinkpo import PairSettings
-
-RECIPE_SET = {"model", "data", "output", "resume", "ref_model"}  # set by the recipe, not by a section
+from ponder.pairs.thinkpo import ThinkPOPairSettings
+from ponder.recipes.dpo import DPOConfig, DPOSettings
+from ponder.recipes.sft import SFTConfig, SFTSettings
 
 
 @dataclass(frozen=True)
-class ShortSampling:
-    """Where the rejected short answers come from."""
+class ShortSampling(GenerateSettings):
+    """Where the rejected short answers come from: the generate stage's settings, and the short model (or
+    samples made earlier)."""
 
     model: str | None = option(
         None, help="Short-CoT model writing the rejected answers (paper: Qwen2.5-Math-7B-Instruct)."
@@ -50,42 +54,6 @@ class ShortSampling:
     samples: str | None = option(
         None, help="Short samples generated earlier (ponder samples file); used instead of sampling `model`."
     )
-    system: str | None = option(None, help="System message for the short model; null: none.")
-    n: int = option(1, help="Samples per question (paper: 1); the first one passing the filters is paired.")
-    temperature: float = option(0.7, help="Sampling temperature (paper: 0.7).")
-    top_p: float = option(0.9, help="Nucleus sampling share (paper: 0.9).")
-    max_new_tokens: int = option(1024, help="Token budget of a short answer (paper: 1,024).")
-    backend: Literal["hf", "vllm", "openai"] = option("hf", help="Generation backend.")
-    base_url: str | None = option(None, help="Endpoint for backend openai (e.g. http://127.0.0.1:8000/v1).")
-    batch_size: int = option(64, help="Sequences per forward pass (hf backend).")
-    seed: int = option(0, help="Sampling seed (sample i of a prompt depends on seed, prompt and i only).")
-
-    def __post_init__(self) -> None:
-        if self.n < 1 or self.max_new_tokens < 1:
-            raise ValueError("short.n and short.max_new_tokens must be at least 1")
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    """Evaluation of the SFT and ThinkPO models after training (``ponder eval`` with these settings)."""
-
-    benchmarks: list[str] = option(
-        [], help="Benchmark files FILE[:RULE] (rules: math, boxed, number, choice); empty: no evaluation."
-    )
-    n: int = option(1, help="Answers per problem; accuracy is pass@1 averaged over them.")
-    k: list[int] = option([1], help="k of pass@k and maj@k (each <= n).")
-    temperature: float = option(0.7, help="Sampling temperature (paper: 0.7).")
-    top_p: float = option(1.0, help="Nucleus sampling share.")
-    max_new_tokens: int = option(32768, help="Token budget per answer (paper: 32,768).")
-    system: str | None = option(None, help="System message (use the one of the SFT data).")
-    backend: Literal["hf", "vllm", "openai"] = option("hf", help="Generation backend.")
-    base_url: str | None = option(None, help="Endpoint for backend openai.")
-    batch_size: int = option(64, help="Sequences per forward pass (hf backend).")
-    seed: int = option(0, help="Sampling seed.")
-
-    def __post_init__(self) -> None:
-        if self.n < 1 or not self.k or min(self.k) < 1 or max(self.k) > self.n:
-            raise ValueError("eval.n must be >= 1 and every eval.k between 1 and n")
 
 
 @dataclass(frozen=True)
@@ -103,11 +71,16 @@ class ThinkPOConfig:
         help="Long solutions used as chosen answers (samples, prompt-completion, messages or problems with "
         "meta.long); default: the first sft_data file.",
     )
-    sft: dict = option({}, help="SFT stage: fields of ponder.recipes.sft.SFTConfig (lr, epochs, ...).")
-    short: ShortSampling = field(default_factory=ShortSampling, metadata={"help": "Short-answer sampling."})
-    pairs: PairSettings = field(default_factory=PairSettings, metadata={"help": "Pair filters."})
-    dpo: dict = option({}, help="ThinkPO stage: fields of ponder.recipes.dpo.DPOConfig (beta, lr, ...).")
-    eval: EvalSettings = field(default_factory=EvalSettings, metadata={"help": "Evaluation after training."})
+    sft: SFTSettings = option(SFTSettings(), help="SFT stage (ponder train sft --show-config).")
+    short: ShortSampling = option(ShortSampling(), help="Short-answer sampling (the generate stage).")
+    pairs: ThinkPOPairSettings = option(ThinkPOPairSettings(), help="Pair filters (ponder pairs thinkpo).")
+    dpo: DPOSettings = option(DPOSettings(), help="ThinkPO stage (ponder train dpo --show-config).")
+    eval: EvalSettings = option(
+        EvalSettings(), help="Evaluation after training (ponder eval); no benchmarks: none."
+    )
+    generation: BackendSettings = option(
+        BackendSettings(), help="Backend of the short model and of the evaluation."
+    )
     resume: bool = option(False, help="Continue a run in `output`: finished stages are skipped.")
 
     def __post_init__(self) -> None:
@@ -117,31 +90,14 @@ class ThinkPOConfig:
             raise ValueError(
                 "set short.model (a short-CoT model to sample) or short.samples (a samples file)"
             )
-        sft_config(self, "<model>")  # check the sections now, not after hours of training
-        dpo_config(self, "<model>", "<pairs>", "<out>")
 
 
-def _section(cls: type, name: str, values: dict[str, Any], **fixed: Any):
-    clash = sorted(set(values) & RECIPE_SET)
-    if clash:
-        raise ConfigError(f"{name}.{clash[0]}: set by the ThinkPO recipe; remove it from the {name} section")
-    try:
-        return load_config(cls, None, [], **fixed, **values)
-    except ConfigError as e:
-        raise ConfigError(f"{name} section: {e}".replace("<config>: ", "")) from None
+def sft_config(cfg: ThinkPOConfig, output: str) -> SFTConfig:
+    return extend(cfg.sft, SFTConfig, model=cfg.model, data=cfg.sft_data, output=output, resume=cfg.resume)
 
 
-def sft_config(cfg: ThinkPOConfig, output: str):
-    from ponder.recipes.sft import SFTConfig
-
-    data = cfg.sft_data or ["<unused>"]
-    return _section(SFTConfig, "sft", cfg.sft, model=cfg.model, data=data, output=output, resume=cfg.resume)
-
-
-def dpo_config(cfg: ThinkPOConfig, policy: str, pairs: str, output: str):
-    from ponder.recipes.dpo import DPOConfig
-
-    return _section(DPOConfig, "dpo", cfg.dpo, model=policy, data=[pairs], output=output, resume=cfg.resume)
+def dpo_config(cfg: ThinkPOConfig, policy: str, pairs: str, output: str) -> DPOConfig:
+    return extend(cfg.dpo, DPOConfig, model=policy, data=[pairs], output=output, resume=cfg.resume)
 
 
 def long_path(cfg: ThinkPOConfig) -> str:
@@ -171,18 +127,11 @@ def sample_short(cfg: ThinkPOConfig, long_file: str, out: Path) -> Path:
     """Short answers of ``short.model`` to every question of the long file (resumable)."""
     if cfg.short.samples is not None:
         return Path(cfg.short.samples)
-    from ponder.generation.base import SamplingParams
-    from ponder.generation.stage import load_prompts, open_backend, run_generate
+    from ponder.generation.stage import generate_file
 
-    s = cfg.short
     problems = question_file(long_file, out / "questions.jsonl")
     samples = out / "samples.jsonl"
-    items = load_prompts(problems, system=s.system)
-    params = SamplingParams(
-        n=s.n, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens, seed=s.seed
-    )
-    with open_backend(s.backend, s.model, batch_size=s.batch_size, base_url=s.base_url) as generator:
-        run_generate(generator, items, samples, params, desc="short answers")
+    generate_file(problems, samples, cfg.short.model, cfg.short, cfg.generation, desc="short answers")
     return samples
 
 
@@ -234,43 +183,17 @@ def run(cfg: ThinkPOConfig, log=print) -> dict:
     summary["sft_model"] = policy
     summary["thinkpo_model"] = summary["dpo"]["model"]
     if cfg.eval.benchmarks:  # 5. both models on the benchmarks, and the paper's before/after table
+        from ponder.eval.runner import compare_runs
+        from ponder.eval.stage import evaluate_model
+
         models = {"sft": policy, "thinkpo": summary["thinkpo_model"]}
         summary["eval"] = {
-            name: evaluate(cfg.eval, m, out / "eval" / name, name) for name, m in models.items()
+            name: evaluate_model(
+                m, out / "eval" / name, dataclasses.replace(cfg.eval, name=name), cfg.generation
+            )
+            for name, m in models.items()
         }
-        from ponder.eval.runner import compare_runs
-
         summary["compare"] = compare_runs([out / "eval" / name for name in models])
         log(summary["compare"])
     write_json(out / "thinkpo.json", summary)
     return summary
-
-
-def evaluate(settings: EvalSettings, model: str, out: Path, name: str) -> dict:
-    """Stage 5: the evaluation runner on ``settings.benchmarks`` into ``out`` (resumable)."""
-    from ponder.eval.runner import chat_solver, load_benchmark
-    from ponder.eval.runner import evaluate as run_eval
-    from ponder.generation.base import SamplingParams
-    from ponder.generation.stage import open_backend
-
-    s = settings
-    benches = [load_benchmark(spec) for spec in s.benchmarks]
-    params = SamplingParams(
-        n=s.n, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens, seed=s.seed
-    )
-    with open_backend(s.backend, model, batch_size=s.batch_size, base_url=s.base_url) as generator:
-        return run_eval(chat_solver(generator, system=s.system), benches, params, out, ks=s.k, name=name)
-
-
-def replace(cfg: ThinkPOConfig, **changes: Any) -> ThinkPOConfig:
-    """A copy with some fields changed (nested sections as dicts are merged, not replaced)."""
-    merged = {}
-    for k, v in changes.items():
-        cur = getattr(cfg, k)
-        if isinstance(cur, dict) and isinstance(v, dict):
-            merged[k] = {**cur, **v}
-        elif dataclasses.is_dataclass(cur) and isinstance(v, dict):
-            merged[k] = dataclasses.replace(cur, **v)
-        else:
-            merged[k] = v
-    return dataclasses.replace(cfg, **merged)

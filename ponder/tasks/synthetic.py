@@ -12,7 +12,9 @@ intermediate results and a self-check) and ``short`` (answer only); both end in 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from ponder.records import Problem
 from ponder.tasks.code_family import TEMPLATES, code, expected_output, sample_inputs
@@ -30,6 +32,7 @@ __all__ = [
     "linear",
     "make",
     "sample_inputs",
+    "write_family",
 ]
 
 
@@ -48,3 +51,32 @@ def corpus(n_per_family: int = 400, seed: int = 12345) -> Iterator[str]:
             yield p.meta["long"]
             yield p.meta["short"]
             yield from p.meta.get("buggy", {}).values()
+
+
+def write_family(
+    family: str, output: str | Path, n: int, seed: int, knobs: list[str], sft: str | None = None
+) -> str:
+    """``ponder synth``: ``n`` problems of ``family`` (knobs as ``key=value``, values read as YAML) to
+    ``output``, or with ``sft`` (long|short) prompt-completion records of that solution style."""
+    import yaml
+
+    from ponder.errors import PonderError
+    from ponder.io import write_records
+
+    if family not in FAMILIES:
+        raise PonderError(f"unknown task family {family!r}; choose one of {', '.join(FAMILIES)}")
+    params = inspect.signature(FAMILIES[family]).parameters
+    known = [k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    values = {}
+    for item in knobs:
+        key, sep, val = item.partition("=")
+        if not sep or key not in known:
+            raise PonderError(f"--knob {item!r}: expected key=value with key one of {', '.join(known)}")
+        values[key] = yaml.safe_load(val)
+    if sft not in (None, "long", "short"):
+        raise PonderError(f"--sft: expected long or short, got {sft!r}")
+    problems = make(family, n, seed, **values)
+    if sft is None:
+        return f"wrote {write_records(output, problems)} {family} problems to {output}"
+    rows = [{"id": p.id, "prompt": p.prompt, "completion": p.meta[sft], "answer": p.answer} for p in problems]
+    return f"wrote {write_records(output, rows)} {family} SFT examples ({sft} solutions) to {output}"

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ponder import record_fields as rf
 from ponder.errors import ConfigError, InputError
 from ponder.records import (
     Message,
@@ -33,9 +34,6 @@ from ponder.records import (
     PromptLike,
     Record,
     Sample,
-    _id,
-    _messages,
-    _text_or_messages,
     iter_json_objects,
 )
 
@@ -51,7 +49,11 @@ class PromptCompletion(Record):
     id: str | None = None
     extra: dict = field(default_factory=dict, repr=False)
 
-    SPEC = {"prompt": (_text_or_messages, True), "completion": (_text_or_messages, True), "id": (_id, False)}
+    SPEC = {
+        "prompt": (rf.text_or_messages, True),
+        "completion": (rf.text_or_messages, True),
+        "id": (rf.record_id, False),
+    }
 
 
 @dataclass
@@ -62,7 +64,7 @@ class Conversation(Record):
     id: str | None = None
     extra: dict = field(default_factory=dict, repr=False)
 
-    SPEC = {"messages": (_messages, True), "id": (_id, False)}
+    SPEC = {"messages": (rf.messages, True), "id": (rf.record_id, False)}
 
 
 SFT_KINDS: dict[str, type[Record]] = {

@@ -67,19 +67,19 @@ def accumulate(
     accelerator,
     model,
     microbatches: list[tuple[list[int], TokenBatch | None]],
-    loss_fn: Callable[[list[int], TokenBatch], tuple[torch.Tensor, list[float]]],
+    loss_fn: Callable[[list[int], TokenBatch], tuple[torch.Tensor, dict[str, float]]],
     *,
     bf16: bool = False,
     pad_id: int = 0,
-) -> list[float]:
+) -> dict[str, float]:
     """Forward and backward over the micro-batches; gradients are synchronised on the last one only.
 
     ``loss_fn(indices, batch)`` returns this micro-batch's share of the step loss -- already normalised by
     the step's global count and multiplied by the world size (see :mod:`ponder.train.distributed`) -- and
-    a list of statistics; the statistics are summed over micro-batches (of this process) and returned.
+    named statistics; the statistics are summed over micro-batches (of this process) and returned.
     """
     last = len(microbatches) - 1
-    totals: list[float] = []
+    totals: dict[str, float] = {}
     for k, (indices, batch) in enumerate(microbatches):
         # DDP/FSDP: no gradient all-reduce before the last micro-batch (no_sync). DeepSpeed ignores no_sync
         # and instead steps inside backward whenever sync_gradients is set: mark the boundary explicitly.
@@ -88,13 +88,12 @@ def accumulate(
         with sync:
             with autocast(accelerator, bf16):
                 if batch is None:
-                    loss, stats = logprobs(model, empty_batch(accelerator, pad_id)).tokens.sum() * 0.0, []
+                    loss, stats = logprobs(model, empty_batch(accelerator, pad_id)).tokens.sum() * 0.0, {}
                 else:
                     loss, stats = loss_fn(indices, batch)
             accelerator.backward(loss)
-        totals = (
-            [a + b for a, b in zip(totals, stats, strict=True)] if totals and stats else (totals or stats)
-        )
+        for key, value in stats.items():
+            totals[key] = totals[key] + value if key in totals else value
     accelerator.sync_gradients = True
     return totals
 

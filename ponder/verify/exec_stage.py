@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ponder.config import option
 from ponder.errors import InputError, PonderError
 from ponder.io import StageWriter
 from ponder.progress import progress
@@ -43,6 +44,33 @@ FIELDS = (
     "stop_on_first_failure",
     "packages",
 )
+
+
+@dataclass(frozen=True)
+class ExecSettings:
+    """How ``ponder exec`` runs programs (records may set their own limits)."""
+
+    workers: int = option(0, help="Sandbox workers (0: one per CPU core).")
+    record_outputs: bool = option(
+        False, help="Record what each program prints or returns instead of checking expected outputs."
+    )
+    timeout_s: float = option(5.0, help="Wall-clock limit per test in seconds (records may set their own).")
+    memory_mb: int = option(512, help="Memory limit per program in MiB (records may set their own).")
+    isolation: str = option(
+        "auto", help="auto or namespaces (required: no start without them), or rlimits (opt-in, weaker)."
+    )
+
+    def __post_init__(self) -> None:
+        if self.isolation not in ISOLATIONS:
+            raise ValueError(f"isolation: expected one of {', '.join(ISOLATIONS)}, got {self.isolation!r}")
+        if self.workers < 0:
+            raise ValueError(f"workers: expected 0 (one per core) or more, got {self.workers}")
+        if self.timeout_s <= 0 or self.memory_mb <= 0:
+            raise ValueError("timeout_s and memory_mb must be positive")
+
+    def options(self) -> ExecOptions:
+        limits = Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+        return ExecOptions(self.workers or None, self.record_outputs, self.isolation, limits)
 
 
 @dataclass(frozen=True)
@@ -177,26 +205,10 @@ def run_exec(input_path: str | Path, output_path: str | Path, opts: ExecOptions)
     }
 
 
-def exec_command(
-    input_path: Path,
-    output_path: Path,
-    workers: int,
-    record_outputs: bool,
-    timeout_s: float,
-    memory_mb: int,
-    isolation: str,
-) -> str:
-    """``ponder exec``: check the options, run, and return the summary line."""
-    if isolation not in ISOLATIONS:
-        raise PonderError(f"--isolation: expected one of {', '.join(ISOLATIONS)}, got {isolation!r}")
-    if workers < 0:
-        raise PonderError(f"--workers: expected 0 (one per core) or more, got {workers}")
-    if timeout_s <= 0 or memory_mb <= 0:
-        raise PonderError("--timeout-s and --memory-mb must be positive")
-    opts = ExecOptions(
-        workers or None, record_outputs, isolation, Limits(timeout_s=timeout_s, memory_mb=memory_mb)
-    )
-    s = run_exec(input_path, output_path, opts)
+def exec_command(input_path: Path, output_path: Path, settings: ExecSettings = ExecSettings()) -> str:
+    """``ponder exec``: run, and return the summary line."""
+    s = run_exec(input_path, output_path, settings.options())
+    record_outputs = settings.record_outputs
     what = "ran" if record_outputs else f"ran ({s['all_passed']} passed every test)"
     where = f" [isolation: {s['isolation']}]" if s["isolation"] else ""
     return f"{what}: {s['ran']} programs, {s['resumed']} already done; wrote {s['total']} results to {s['output']}{where}"

@@ -17,7 +17,9 @@ import multiprocessing
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+from ponder.config import option
 from ponder.errors import PonderError
 from ponder.io import StageWriter
 from ponder.progress import progress
@@ -27,6 +29,20 @@ from ponder.verify.answers import limits
 from ponder.verify.rules import RULES, extract_with, get_rule, grade_with
 
 BATCH_SAMPLES = 256
+
+
+@dataclass(frozen=True)
+class GradeSettings:
+    """How ``ponder grade`` reads and compares answers."""
+
+    rule: Literal["math", "boxed", "number", "choice"] = option(
+        "math", help="Grading rule: math, boxed, number or choice."
+    )
+    workers: int = option(0, help="Processes to grade with (0: one per CPU core).")
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0, got {self.workers}")
 
 
 @dataclass
@@ -133,3 +149,30 @@ def _count(summary: GradeSummary, d: dict, vote_ok: bool | None) -> None:
     if vote_ok is not None:
         summary.samples_with_gold += 1
         summary.vote_correct += int(vote_ok)
+
+
+def grade_command(
+    settings: GradeSettings,
+    input_path: Path | None,
+    output: Path | None,
+    pred: str | None = None,
+    gold: str | None = None,
+) -> str:
+    """``ponder grade``: one ``pred`` against ``gold`` (the verdict as JSON), or a whole samples file (the
+    summary line)."""
+    import json
+
+    if pred is not None or gold is not None:
+        if pred is None or gold is None or input_path is not None or output is not None:
+            raise PonderError("--pred and --gold go together, without --input/--output")
+        return json.dumps(grade_with(settings.rule, pred, gold).to_dict(), ensure_ascii=False)
+    if input_path is None or output is None:
+        raise PonderError("give --input and --output (or --pred and --gold)")
+    s = grade_file(input_path, output, rule=settings.rule, workers=settings.workers)
+    line = f"graded {s.samples} samples to {output}"
+    if s.resumed:
+        line += f" ({s.resumed} already done)"
+    if s.responses_with_gold:
+        line += f"; accuracy {s.accuracy:.4f} over {s.responses_with_gold} responses"
+        line += f", vote accuracy {s.vote_accuracy:.4f} over {s.samples_with_gold} samples"
+    return line

@@ -5,7 +5,7 @@ Public API (stable):
 - ``extract_answer(text, *, strict=False, fallbacks=DEFAULT_FALLBACKS) -> str | None``
 - ``is_equivalent(pred, gold, *, timeout_s=DEFAULT_TIMEOUT_S) -> bool``
 - ``answer_key(answer) -> str``: equal for equivalent answers in the common forms (for voting)
-- ``majority_vote(answers) -> Vote(answer, count, share)``
+- ``majority_vote(answers) -> Vote(answer, count, share, clusters)`` (:mod:`ponder.verify.vote`)
 - ``grade(response, gold) -> Verdict(correct, pred, reason)``; never raises on model output
 
 How two answers are compared (``compare``): identical text, then both are parsed (LaTeX or plain text)
@@ -21,7 +21,6 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from functools import lru_cache
 
 from ponder.records import Verdict
@@ -36,6 +35,7 @@ from ponder.verify.answers.normalize import MAX_PARSE_CHARS, clean, text_key
 from ponder.verify.answers.numeric import Evaluator, Timeout, Unevaluable, symbol_value, value_key
 from ponder.verify.answers.scalars import Budget
 from ponder.verify.answers.sets import as_set, pieces
+from ponder.verify.vote import Vote, plurality
 
 __all__ = [
     "DEFAULT_FALLBACKS",
@@ -53,15 +53,6 @@ __all__ = [
 DEFAULT_TIMEOUT_S = 1.0
 _COMMA_DECIMAL = re.compile(r"\$?\s*-?\d+,\d+\s*\$?")
 _POINT_DECIMAL = re.compile(r"\$?\s*-?\d*\.\d+\s*\$?")
-
-
-@dataclass(frozen=True)
-class Vote:
-    """The winning answer of a vote, its number of votes, and ``count / len(answers)``."""
-
-    answer: str | None
-    count: int
-    share: float
 
 
 def extract_answer(text: str, *, strict: bool = False, fallbacks=DEFAULT_FALLBACKS) -> str | None:
@@ -285,51 +276,35 @@ def _key(n: tuple, depth: int, deadline: float) -> str:
 
 
 def majority_vote(answers, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Vote:
-    """The most common answer among ``answers`` (None for unextractable ones).
+    """The most common answer among ``answers`` (None for unextractable ones), with every cluster.
 
-    Answers are clustered by ``answer_key``; then the clusters' representatives (the first answer of
-    each) are merged with ``is_equivalent``, so the work grows with the number of distinct answers, not
-    with the number of answers squared. ``share`` is ``count / len(answers)``, unextractable answers
-    included (PFPO's definition). Ties go to the answer seen first.
+    The one vote of :mod:`ponder.verify.vote`: answers are clustered by ``answer_key``; then the clusters'
+    representatives (the first answer of each) are merged with ``is_equivalent``, so the work grows with the
+    number of distinct answers, not with the number of answers squared. ``share`` is ``count / len(answers)``,
+    unextractable answers included (PFPO's definition). Ties go to the answer seen first.
 
     Each key and each comparison has ``timeout_s``; the whole vote has ``10 * timeout_s``: after that,
     answers not yet keyed are keyed by their exact text and the remaining clusters stay apart, so a vote
     returns in bounded time whatever the answers.
     """
     answers = list(answers)
-    total = len(answers)
     deadline = time.monotonic() + 10 * timeout_s
     keys: dict[str, str] = {}  # text -> key: an answer repeated verbatim is keyed once
-    clusters: dict[str, list] = {}  # key -> [first index, count, representative]
-    for i, a in enumerate(answers):
+
+    def key(a) -> str | None:
         if not isinstance(a, str) or not a.strip():
-            continue
-        key = keys.get(a)
-        if key is None:
+            return None
+        k = keys.get(a)
+        if k is None:
             left = deadline - time.monotonic()
-            key = answer_key(a, timeout_s=min(timeout_s, left)) if left > 0 else "raw:" + a.strip()
-            keys[a] = key
-        c = clusters.get(key)
-        if c is None:
-            clusters[key] = [i, 1, a]
-        else:
-            c[1] += 1
-    groups: list[list] = []  # [first index, count, representative]
-    for first, count, rep in sorted(clusters.values(), key=lambda c: (-c[1], c[0])):
-        for g in groups:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                continue
-            if is_equivalent(rep, g[2], timeout_s=min(timeout_s, left)):
-                g[1] += count
-                g[0] = min(g[0], first)
-                break
-        else:
-            groups.append([first, count, rep])
-    if not groups:
-        return Vote(answer=None, count=0, share=0.0)
-    best = max(groups, key=lambda g: (g[1], -g[0]))
-    return Vote(answer=best[2], count=best[1], share=best[1] / total)
+            k = answer_key(a, timeout_s=min(timeout_s, left)) if left > 0 else "raw:" + a.strip()
+            keys[a] = k
+        return k
+
+    def same(a: str, b: str, left: float) -> bool:
+        return is_equivalent(a, b, timeout_s=min(timeout_s, left))
+
+    return plurality(answers, key, same=same, deadline=deadline)
 
 
 def grade(response: str, gold: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> Verdict:

@@ -8,7 +8,8 @@
 | choice   | the chosen letter (``(B)``, ``\\boxed{C}``, "answer is D")      | same letter                      |
 
 ``grade_with(rule, response, gold)`` returns a :class:`~ponder.records.Verdict` and never raises on a
-response; an unknown rule name raises ``ValueError`` listing ``RULES``.
+response; an unknown rule name raises ``ValueError`` listing ``RULES``. ``vote_with(rule, preds)`` is the
+majority vote over a rule's predictions (letters compare as letters, everything else as math answers).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ponder.records import Verdict
 from ponder.verify import choice
 from ponder.verify import math as vmath
 from ponder.verify.answers.extract import from_hash, last_number, strip_thinking
+from ponder.verify.vote import Vote, plurality
 
 RULES = ("math", "boxed", "number", "choice")
 
@@ -101,3 +103,10 @@ def extract_with(rule: str, response: str) -> str | None:
 def grade_with(rule: str, response: str, gold: str) -> Verdict:
     """Grade one response against a gold answer with the named rule."""
     return get_rule(rule).grade(response, gold)
+
+
+def vote_with(rule: str, preds: list[str | None]) -> Vote:
+    """The majority vote over predictions read by ``rule`` (:mod:`ponder.verify.vote`; share over all)."""
+    if rule == "choice":
+        return plurality(preds, lambda p: p.upper() if isinstance(p, str) and p else None)
+    return vmath.majority_vote(preds)

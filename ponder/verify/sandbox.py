@@ -5,7 +5,7 @@ Threat model
 
 The program is hostile: sampled model output, possibly written to break out, to cheat, or to take the machine
 down. The caller is the ponder process that asks for it to run. The sandbox guarantees (each property has an
-adversarial test in ``tests/sandbox/``, checked from outside the sandbox):
+adversarial test in ``tests/verify/test_sandbox*.py``, checked from outside the sandbox):
 
 1. **Wall time.** Each test has a wall-clock limit (``timeout_s``), enforced by the supervisor, which kills the
    program; the host kills the whole worker if the supervisor itself does not answer in time.

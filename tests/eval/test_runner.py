@@ -4,7 +4,7 @@ import subprocess
 import pytest
 
 from ponder.errors import PonderError
-from ponder.eval.runner import Attempt, cluster_keys, compare_runs, evaluate, load_benchmark, parse_spec
+from ponder.eval.runner import Attempt, compare_runs, evaluate, load_benchmark, parse_spec
 from ponder.generation.base import SamplingParams
 from ponder.io import write_records
 from ponder.records import Problem, read_samples
@@ -107,10 +107,17 @@ def test_stage_tokens_are_reported(tmp_path):
     assert report["rows"][0]["tokens_fast"] == 7.5
 
 
-def test_cluster_keys_merge_equivalent_answers():
-    keys = cluster_keys(["1/2", "0.5", "\\frac{1}{2}", None, "3", "(1,2)", "[1,2]"], "math")
-    assert keys[0] == keys[1] == keys[2] and keys[3] is None
-    assert len({keys[0], keys[4], keys[5], keys[6]}) == 4
+def test_maj_at_k_clusters_as_the_labels_do():
+    """The one vote: 0.3333 and 1/3 get different answer keys but are equivalent, so PFPO's label vote merges
+    them (1/3 wins with 3 of 5 against two 2s); maj@5 must count them as one answer too and so be correct."""
+    from ponder.verify.math import majority_vote
+    from ponder.verify.rules import vote_with
+
+    preds = ["2", "0.3333", "2", "1/3", "\\frac{1}{3}"]
+    assert majority_vote(preds).answer == "1/3" and majority_vote(preds).count == 3
+    labels = vote_with("math", preds).labels(len(preds))
+    assert labels == [1, 0, 1, 0, 0]
+    assert vote_with("choice", ["b", None, "B", "c"]).labels(4) == [0, None, 0, 1]
 
 
 def test_spec_and_benchmark_errors(tmp_path):
@@ -212,5 +219,5 @@ def test_cli_eval_on_a_tiny_model(tmp_path, tiny_model_dir):
     )
     assert (
         r.returncode == 2
-        and r.stderr.strip() == "ponder: error: --k: every k must be between 1 and --n (2), got '3'"
+        and r.stderr.strip() == "ponder: error: --k: every k must be between 1 and --n (2), got [3]"
     )

@@ -5,7 +5,7 @@ import torch
 
 from ponder.generation.base import SamplingParams, render_prompt
 from ponder.generation.hf import HFGenerator, sample_next
-from tests.generation.conftest import ANSWER
+from tests.helpers import ANSWER
 
 QUESTIONS = [[{"role": "user", "content": f"Compute {i} * 3 + {i * i}."}] for i in range(5)]
 PROMPTS = QUESTIONS + ["A raw text prompt: 1, 2, 3,"]

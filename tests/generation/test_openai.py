@@ -12,7 +12,7 @@ from ponder.errors import PonderError
 from ponder.generation.base import SamplingParams, derived_seed
 from ponder.generation.hf import HFGenerator
 from ponder.generation.openai import OpenAIGenerator
-from tests.generation.conftest import ANSWER
+from tests.helpers import ANSWER
 
 QUESTIONS = [[{"role": "user", "content": f"Compute {i} + {2 * i}."}] for i in range(3)]
 RAW = ["1, 2, 3,", "Once upon"]

@@ -7,7 +7,7 @@ import pytest
 
 from ponder.generation.base import SamplingParams
 from ponder.generation.hf import HFGenerator
-from tests.generation.conftest import ANSWER
+from tests.helpers import ANSWER
 
 
 def post(server, path, body, status=200):

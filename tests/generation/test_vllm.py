@@ -12,8 +12,7 @@ import pytest
 from ponder.generation.base import SamplingParams
 from ponder.generation.hf import HFGenerator
 from ponder.models.tiny import build_tiny_model
-from tests.generation.conftest import ANSWER, THREADS_ENV, train_chatty
-from tests.helpers import ponder_cmd, subprocess_env
+from tests.helpers import ANSWER, THREADS_ENV, ponder_cmd, subprocess_env, train_chatty
 
 pytestmark = pytest.mark.vllm
 

@@ -112,7 +112,7 @@ def test_step_schedule():
 def test_sft_examples_from_samples_and_pairs(tmp_path, tokenizer):
     """Samples give one example per response; a budget-cut response ("length") is a prefix (no end-of-turn);
     sample_filter=correct keeps graded-correct responses and needs grades; pair files train on chosen."""
-    from ponder.recipes.sft import encode_sft_file
+    from ponder.recipes.sft.train import encode_sft_file
     from ponder.train.encode import Encoder
 
     enc = Encoder(tokenizer)

@@ -8,14 +8,14 @@ compared, times a factor for the depth of the computation (tests/helpers.py).
 import pytest
 import torch
 
-from ponder.recipes.dpo import DPOConfig, _pair_losses
+from ponder.recipes.dpo import DPOConfig
+from ponder.recipes.dpo.train import _pair_losses
 from ponder.train.data import read_pair_records
 from ponder.train.encode import Encoder, Where
 from ponder.train.logprobs import logprobs
 from ponder.train.model import load_model
 from ponder.train.packing import PromptGroup, pack, pad, plan_microbatches
-from tests.helpers import assert_close
-from tests.train.conftest import grads
+from tests.helpers import assert_close, grads
 
 # Losses and log-probs: a sum of a few dozen token log-probs, each a log-softmax over the vocabulary after
 # two transformer layers. Gradients: sums over every token of the batch through those layers. 64 roundings

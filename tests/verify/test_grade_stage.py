@@ -131,4 +131,7 @@ def test_command_grades_one_prediction(tmp_path):
     proc = run("--pred", "1")
     assert proc.returncode == 2 and "--pred and --gold go together" in proc.stderr
     proc = run("--pred", "1", "--gold", "1", "--rule", "fuzzy")
-    assert proc.returncode == 2 and "unknown grading rule 'fuzzy'" in proc.stderr
+    assert (
+        proc.returncode == 2
+        and "--rule: 'fuzzy' is not one of 'math', 'boxed', 'number', 'choice'" in proc.stderr
+    )

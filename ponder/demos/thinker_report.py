@@ -1,0 +1,171 @@
+"""The Thinker demo's report: the inference-mode verification matrix, the training summaries of both RL arms
+and their training curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def verification_row(episodes: list) -> dict:
+    """Inference-mode judgements of the fast answers: the confusion matrix (fast answer right/wrong x verdict
+    yes/no/none), the share of Yes, the verification accuracy and how often Slow Thinking ran."""
+    from ponder.env.thinker import verification_counts
+
+    counts = verification_counts(episodes)
+    total = sum(counts.values())
+    if not total:
+        return {}
+    right = counts["right_yes"] + counts["right_no"] + counts["right_none"]
+    wrong = total - right
+    return {
+        **{f"verify_{k}": v for k, v in counts.items()},
+        "said_yes": (counts["right_yes"] + counts["wrong_yes"]) / total,
+        "verify_accuracy": (counts["right_yes"] + counts["wrong_no"]) / total,
+        "yes_given_right": counts["right_yes"] / right if right else None,
+        "no_given_wrong": counts["wrong_no"] / wrong if wrong else None,
+        "slow_share": sum(any(t["stage"] == "slow" for t in ep.turns) for ep in episodes) / len(episodes),
+    }
+
+
+TRAIN_KEYS = {
+    "baseline": ("answer/accuracy", "answer/tokens"),
+    "thinker": (
+        "fast/accuracy",
+        "episode/final_accuracy",
+        "verify/accuracy",
+        "slow/accuracy",
+        "fast/tokens",
+        "episode/tokens",
+    ),
+}
+
+
+def training_summary(run_dir: Path, arm: str, last: int = 5) -> dict:
+    """Training accuracies and tokens averaged over the first and the last ``last`` RL steps, and (Thinker)
+    the verification confusion matrix summed over the last steps (training mode: judgements of the fast
+    answers of the rollouts)."""
+    from ponder.train.metrics import read_metrics
+
+    rows = read_metrics(run_dir / "metrics.jsonl")
+
+    def mean(part, key):
+        vals = [r[key] for r in part if r.get(key) is not None]
+        return sum(vals) / len(vals) if vals else None
+
+    out = {
+        f"{where}_{key}": mean(part, key)
+        for where, part in (("first", rows[:last]), ("last", rows[-last:]))
+        for key in TRAIN_KEYS[arm]
+    }
+    if arm == "thinker":
+        out["last_verification"] = {
+            k: sum(r.get(f"verify/{k}", 0) for r in rows[-last:])
+            for k in ("right_yes", "right_no", "right_none", "wrong_yes", "wrong_no", "wrong_none")
+        }
+    return out
+
+
+def training_curves(out: Path, runs: dict[str, Path]) -> Path:
+    from ponder.eval.report import curve_plot
+    from ponder.train.metrics import read_metrics
+
+    series = {}
+    keys = {
+        "baseline": [("answer/accuracy", "baseline: answer accuracy")],
+        "thinker": [
+            ("fast/accuracy", "thinker: fast accuracy"),
+            ("episode/final_accuracy", "thinker: final accuracy"),
+            ("verify/accuracy", "thinker: verification accuracy"),
+        ],
+    }
+    for arm, run_dir in runs.items():
+        rows = read_metrics(run_dir / "metrics.jsonl")
+        for key, label in keys[arm]:
+            series[label] = [(r["rollout_tokens_total"], r[key]) for r in rows if key in r]
+    return curve_plot(
+        out / "training_curves.png",
+        series,
+        "rollout tokens",
+        "training accuracy",
+        title="PPO at equal rollout tokens",
+    )
+
+
+COLUMNS = [
+    "name",
+    "trained",
+    "accuracy",
+    "mean_tokens",
+    "tokens_fast",
+    "tokens_verify",
+    "tokens_slow",
+    "tokens_summary",
+    "tokens_answer",
+    "truncated_share",
+    "rl_rollout_tokens",
+]
+VERIFY_COLUMNS = [
+    "name",
+    "verify_right_yes",
+    "verify_right_no",
+    "verify_wrong_yes",
+    "verify_wrong_no",
+    "verify_right_none",
+    "verify_wrong_none",
+    "said_yes",
+    "verify_accuracy",
+    "slow_share",
+]
+
+
+def write_report(
+    out, seed, size, rows, sft_summary, rl_summaries, settings, times, t_start, load_start
+) -> dict:
+    """``report.json`` (rows with how each system was trained, RL and SFT summaries, settings, timings),
+    ``report.md`` (both tables), ``report.png`` and ``training_curves.png``; returns the report."""
+    import os
+    import time
+
+    from ponder.eval.report import bar_plot, markdown_table
+    from ponder.io import write_json, write_text
+
+    runs = {arm: out / f"rl-{arm}" for arm in rl_summaries}
+    for row in rows:
+        arm = "thinker" if "thinker" in row["name"] else "baseline"
+        row["trained"] = "sft" if row["name"].startswith("sft-") else "sft+rl"
+        row["rl_rollout_tokens"] = 0 if row["trained"] == "sft" else rl_summaries[arm]["rollout_tokens"]
+    table = markdown_table(rows, COLUMNS)
+    verify_table = markdown_table([r for r in rows if "said_yes" in r], VERIFY_COLUMNS)
+    bar_plot(out / "report.png", rows, ["accuracy", "mean_tokens"], title=f"Thinker demo, seed {seed}")
+    training_curves(out, runs)
+    times["total"] = time.perf_counter() - t_start
+    report = {
+        "demo": "thinker",
+        "seed": seed,
+        "size": size,
+        "rows": rows,
+        "table": table,
+        "verification_table": verify_table,
+        "rl": {
+            arm: {
+                "steps": s["steps"],
+                "rollout_tokens": s["rollout_tokens"],
+                "seconds": s["seconds"],
+                "stage_seconds": s["stage_seconds"],
+                **training_summary(runs[arm], arm),
+            }
+            for arm, s in rl_summaries.items()
+        },
+        "sft": {"steps": sft_summary["steps"], "final_loss": (sft_summary.get("final") or {}).get("loss")},
+        "settings": settings,
+        "seconds": times,
+        "load_average": {"start": list(load_start), "end": list(os.getloadavg())},
+    }
+    write_json(out / "report.json", report)
+    write_text(
+        out / "report.md",
+        f"# Thinker demo (seed {seed}, {size})\n\n{table}\n\n"
+        "Verification at inference (fast answer right/wrong x judgement):\n\n"
+        f"{verify_table}\n",
+    )
+    return report

@@ -1,0 +1,182 @@
+"""How a stage reaches its model: the backend settings every generating command and recipe shares.
+
+:class:`BackendSettings` is the one declaration of the backend / dtype / batch / endpoint options: the
+commands that generate (``generate``, ``eval``, ``pairs process``, ``pairs code-process``, ``tests generate``,
+``thinker infer``, ``serve``) take their options from it, and recipe configs nest it (``generation:``).
+``settings.open(model)`` checks the options and returns a :class:`~ponder.generation.base.Generator`; a bad
+option or a model that does not load becomes one line naming the option. :func:`model_name` and
+:func:`model_identity` say which model a run used (its display name; what its resume fingerprints hold).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ponder.config import option
+from ponder.errors import PonderError
+from ponder.generation.base import Generator
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """The model backend of a stage (defaults: transformers on this machine)."""
+
+    backend: Literal["hf", "openai", "vllm"] = option(
+        "hf", help="Backend: hf (transformers), openai (an OpenAI-compatible endpoint) or vllm."
+    )
+    base_url: str | None = option(None, help="Endpoint for --backend openai, e.g. http://127.0.0.1:8000/v1.")
+    api_key_env: str = option("OPENAI_API_KEY", help="Environment variable holding the API key (openai).")
+    tokenizer: str | None = option(
+        None,
+        help="Tokenizer with the chat template, for stages that continue a rendered prompt (default: the "
+        "model's; needed with --backend openai).",
+    )
+    batch_size: int = option(32, help="Sequences per forward pass (hf).")
+    dtype: Literal["float32", "bfloat16"] = option(
+        "float32", help="Weights dtype: float32 or bfloat16 (hf, vllm)."
+    )
+    concurrency: int = option(8, help="Requests in flight at once (openai).")
+    timeout: float = option(120.0, help="Seconds per request before it is retried (openai).")
+    max_retries: int = option(6, help="Retries on 429/5xx/connection errors, with backoff (openai).")
+    threads: int = option(
+        0,
+        help="Torch CPU threads (0: torch's default, one per core; 1 is fastest for tiny models on a busy "
+        "machine).",
+    )
+
+    def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.backend == "openai":
+            if not self.base_url:
+                raise ValueError("base_url is required with backend openai (e.g. http://127.0.0.1:8000/v1)")
+        elif self.base_url:
+            raise ValueError(f"base_url only applies to backend openai, not {self.backend}")
+
+    def check(self, model: str, *, workers: int = 1) -> None:
+        """Check the model name and the worker count without loading anything."""
+        if workers < 1:
+            raise PonderError(f"--workers must be >= 1, got {workers}")
+        if self.backend == "openai":
+            if workers > 1:
+                raise PonderError(
+                    "--workers applies to hf and vllm; for --backend openai raise --concurrency instead"
+                )
+            return
+        if not Path(model).exists() and (
+            model.startswith(("/", ".", "~")) or model.count("/") > 1 or model.endswith("/")
+        ):
+            raise PonderError(f"--model {model}: no such folder")
+
+    def open(self, model: Any, *, workers: int = 1) -> Generator:
+        """A generator for ``model`` (``workers > 1``: that many copies on Ray). Sets the torch threads first."""
+        from ponder.generation import make_generator
+
+        if isinstance(model, str | Path):
+            self.check(str(model), workers=workers)
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
+        if workers > 1:
+            try:
+                import ray  # noqa: F401
+            except ImportError:
+                raise PonderError("--workers needs Ray: pip install -e '.[ray]'") from None
+            from ponder.generation.ray_pool import RayGenerator
+
+            options = {"dtype": self.dtype} | (
+                {"batch_size": self.batch_size} if self.backend == "hf" else {}
+            )
+            return RayGenerator(self.backend, model, workers=workers, **options)
+        if self.backend == "openai":
+            try:
+                return make_generator(
+                    "openai",
+                    model,
+                    base_url=self.base_url,
+                    api_key=os.environ.get(self.api_key_env),
+                    concurrency=self.concurrency,
+                    timeout_s=self.timeout,
+                    max_retries=self.max_retries,
+                )
+            except ValueError as e:
+                raise PonderError(f"--concurrency: {e}") from None
+        if self.backend == "vllm":
+            try:
+                import vllm  # noqa: F401
+            except ImportError:
+                raise PonderError(
+                    "--backend vllm needs vLLM, which is not installed here; run `make setup-vllm` "
+                    "and use .venv-vllm/bin/ponder"
+                ) from None
+            return make_generator("vllm", model, dtype=self.dtype)
+        try:
+            return make_generator("hf", model, dtype=self.dtype, batch_size=self.batch_size)
+        except (OSError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise PonderError(f"--model {model}: cannot load the model: {first}") from None
+
+    @contextlib.contextmanager
+    def use(self, model: Any) -> Iterator[Generator]:
+        """A generator for ``model``: a Generator given as ``model`` is used as it is (its owner closes it);
+        a model name is checked, opened, and closed afterwards."""
+        if isinstance(model, Generator):
+            yield model
+            return
+        self.check(str(model))
+        with self.open(model) as generator:
+            yield generator
+
+    def chat_tokenizer(self, generator: Generator, model: str):
+        """The tokenizer whose chat template renders prompts: ``tokenizer``, else the generator's own, else the
+        model folder's (None when there is none to load). A ``tokenizer`` that does not load is a one-line error
+        naming ``--tokenizer``."""
+        from transformers import AutoTokenizer
+
+        if self.tokenizer is not None:
+            try:
+                return AutoTokenizer.from_pretrained(self.tokenizer)
+            except (OSError, ValueError) as e:
+                raise PonderError(
+                    f"--tokenizer {self.tokenizer}: cannot load it: {str(e).splitlines()[0]}"
+                ) from None
+        own = getattr(generator, "tokenizer", None)
+        if own is not None:
+            return own
+        try:
+            return AutoTokenizer.from_pretrained(model)
+        except (OSError, ValueError):
+            return None
+
+
+def model_name(model: str) -> str:
+    """A readable default name: ``runs/dpo/model`` -> ``dpo`` (training writes every model to OUT/model)."""
+    path = Path(model)
+    return path.parent.name if path.name == "model" and path.parent.name else path.name
+
+
+def model_identity(generator: Generator) -> dict[str, Any]:
+    """What names the model behind ``generator``: backend, model name or folder, and for a local folder
+    the names, sizes and modification times of its files (a retrained model in the same folder differs)."""
+    model = getattr(generator, "model", None)
+    name = getattr(model, "name_or_path", None) if not isinstance(model, str) else model
+    llm = getattr(generator, "llm", None)
+    if name is None and llm is not None:
+        name = llm.llm_engine.model_config.model
+    out: dict[str, Any] = {"backend": generator.name, "model": None if name is None else str(name)}
+    if getattr(generator, "base_url", None):
+        out["base_url"] = generator.base_url
+    folder = Path(str(name)) if name else None
+    if folder is not None and folder.is_dir():
+        out["files"] = sorted(
+            (f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in folder.iterdir() if f.is_file()
+        )
+    return out
