@@ -206,7 +206,7 @@ def run_code_process(
         workers=settings.workers,
         desc="value prefixes",
         chunk_problems=chunk_problems,
-        fingerprinted={"settings": settings.fingerprinted(), "model": model_identity(generator)},
+        fingerprinted={"settings": settings.fingerprinted, "model": model_identity(generator)},
     )
     pairs = []
     for p, smp, _ in work:

@@ -68,6 +68,7 @@ class CodeRunSettings:
         """The settings a scores record depends on (all but ``workers``, which change how fast only)."""
         return {k: v for k, v in asdict(self).items() if k != "workers"}
 
+    @property
     def limits(self) -> Limits:
         return Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb)
 
@@ -282,7 +283,7 @@ def run_code_pairs(
         workers=settings.workers,
         desc="score programs",
         chunk_problems=chunk_problems,
-        fingerprinted=settings.fingerprinted(),
+        fingerprinted=settings.fingerprinted,
     )
     pairs = []
     for p, smp in todo_all:
