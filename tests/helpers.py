@@ -195,6 +195,8 @@ def wait_for_lines(proc: subprocess.Popen, path: Path, n: int, timeout_s: float 
 # the two sides can differ by). float64 results (plain Python arithmetic) use the same bound: it is far
 # looser than their own rounding and far tighter than any real mistake.
 FP32_EPS = 2.0**-23  # 1.19e-7
+# One bf16 rounding counted in fp32 roundings: bf16 keeps 8 significant bits, fp32 24.
+BF16_ROUNDINGS = 2**16
 _REPORT = os.environ.get("PONDER_TOLERANCE_REPORT")  # a file: each comparison appends its measured factor
 
 

@@ -3,6 +3,8 @@
 Layout of ``OUT/checkpoints/step-000040/``:
 
 - ``model/`` -- ``save_pretrained`` weights and the tokenizer: loads unchanged in transformers and vLLM;
+  in fp32, or in the run's ``save_dtype`` (bf16 halves the folder: a 7B model takes 15 GB, not 30; a run
+  resumed from such a checkpoint continues from the rounded weights, with exact optimizer and RNG states);
 - ``state/`` -- accelerate's ``save_state``: optimizer state (sharded under FSDP/DeepSpeed), the RNG states
   of every process;
 - ``trainer_state.json`` -- the step, the data position and the run's config.
@@ -20,6 +22,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import torch
 
 CHECKPOINTS = "checkpoints"
 PREFIX = "step-"
@@ -47,21 +51,71 @@ def read_trainer_state(ckpt: str | Path) -> dict[str, Any]:
     return json.loads((Path(ckpt) / "trainer_state.json").read_text(encoding="utf-8"))
 
 
-def save_model(accelerator, model, tokenizer, path: str | Path) -> None:
+SAVE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def save_model(accelerator, model, tokenizer, path: str | Path, dtype: str = "float32") -> None:
     """``save_pretrained`` of the (possibly wrapped or sharded) model, plus the tokenizer, written under a
-    temporary name and renamed, so ``path`` is always a whole model. All processes call it."""
+    temporary name and renamed, so ``path`` is always a whole model. All processes call it.
+
+    ``dtype`` (a key of ``SAVE_DTYPES``): floating-point weights are cast to it and ``config.json`` names it,
+    so transformers (``dtype="auto"``) and vLLM load the model in that dtype.
+    """
     path = Path(path)
     state_dict = accelerator.get_state_dict(model)  # gathers shards; a collective under FSDP/DeepSpeed
     if accelerator.is_main_process:
         tmp = path.with_name(f".partial-{path.name}")
         if tmp.exists():
             shutil.rmtree(tmp)
-        accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+        unwrapped = accelerator.unwrap_model(model)
+        state_dict = cast_state_dict(_drop_tied_head(unwrapped, state_dict), SAVE_DTYPES[dtype])
+        unwrapped.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+        _name_dtype(tmp / "config.json", dtype)
         tokenizer.save_pretrained(tmp)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
     accelerator.wait_for_everyone()
+
+
+def cast_state_dict(state_dict: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """Floating-point tensors cast to ``dtype``; others (integer buffers) unchanged. Tensors that share
+    memory (tied embeddings) stay shared, so ``save_pretrained`` still stores them once."""
+    cast: dict[tuple, torch.Tensor] = {}
+    out = {}
+    for k, v in state_dict.items():
+        if not v.is_floating_point() or v.dtype == dtype:
+            out[k] = v
+            continue
+        key = (v.data_ptr(), v.shape, v.stride())
+        if key not in cast:
+            cast[key] = v.to(dtype)
+        out[k] = cast[key]
+    return out
+
+
+def _drop_tied_head(model, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Without the LM head's weight when it is tied to the input embedding: a state dict gathered from
+    shards (FSDP) holds two separate copies, which ``save_pretrained`` would both store."""
+    if not getattr(getattr(model, "config", None), "tie_word_embeddings", False):
+        return state_dict
+    names = {id(m): n for n, m in model.named_modules()}
+    head, embed = model.get_output_embeddings(), model.get_input_embeddings()
+    if head is None or embed is None or id(head) not in names or id(embed) not in names:
+        return state_dict
+    head_key, embed_key = f"{names[id(head)]}.weight", f"{names[id(embed)]}.weight"
+    if head_key in state_dict and embed_key in state_dict and head_key != embed_key:
+        return {k: v for k, v in state_dict.items() if k != head_key}
+    return state_dict
+
+
+def _name_dtype(config_path: Path, dtype: str) -> None:
+    # save_pretrained writes the dtype of the module's parameters (the fp32 master weights), not the saved one
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["dtype"] = dtype
+    if "torch_dtype" in config:
+        config["torch_dtype"] = dtype
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def save_checkpoint(
@@ -73,8 +127,10 @@ def save_checkpoint(
     trainer_state: dict[str, Any],
     keep: int | None = None,
     extra: Callable[[Path], None] | None = None,
+    dtype: str = "float32",
 ) -> Path:
     """Write ``OUT/checkpoints/step-N`` atomically; keep only the ``keep`` newest (``None``: all).
+    ``dtype``: of the weights in ``model/`` (see :func:`save_model`).
 
     ``extra(folder)`` writes further parts (an RL critic) into the checkpoint before it is renamed; it is
     called on every process, like ``save_model``.
@@ -84,7 +140,7 @@ def save_checkpoint(
     if accelerator.is_main_process and tmp.exists():
         shutil.rmtree(tmp)
     accelerator.wait_for_everyone()
-    save_model(accelerator, model, tokenizer, tmp / "model")
+    save_model(accelerator, model, tokenizer, tmp / "model", dtype)
     if extra is not None:
         extra(tmp)
 

@@ -12,6 +12,13 @@ The convention (docs/training.md):
 - A *prefix* response (a pair whose ``meta.prefix`` is true -- process-DPO pairs on solution prefixes --, one
   side of a pair with ``meta.chosen_prefix`` / ``meta.rejected_prefix``, or a sample cut at its token budget)
   is the rendered content without the end-of-turn token.
+- Templates whose generation prompt opens a block (R1-distill style: the prompt ends with
+  ``<｜Assistant｜><think>\n``) render an assistant turn without it, and often drop the reasoning before
+  ``</think>`` from past turns. There the response is the message content as given -- less the opened
+  text if it starts with it, since the prompt already holds it -- followed by the end-of-turn text the
+  template puts after a turn's content: exactly the tokens the model generates after the prompt.
+  Conversations (several assistant turns) are refused under such templates: later turns would be
+  rendered without the reasoning of earlier ones.
 - Prompt and response are tokenised separately (``add_special_tokens=False``; the template supplies any
   BOS), so the response tokens are the ones the model would generate after the prompt tokens.
 - With ``chat_template=False`` prompts and responses must be text and are used as is; the tokenizer's EOS
@@ -35,6 +42,8 @@ from ponder.records import Message, Pair, PromptLike
 from ponder.train.packing import PromptGroup
 
 OVERLONG = ("truncate_prompt", "skip", "error")
+# Content of a probe assistant turn, to find where a template puts the content (not a token of any vocabulary).
+_PROBE = "\u2063ponder-probe\u2063"
 
 
 @dataclass(frozen=True)
@@ -107,13 +116,37 @@ class Encoder:
             [{"role": "assistant", "content": response}] if isinstance(response, str) else list(response)
         )
         full = self.tokenizer.apply_chat_template(prompt_msgs + resp_msgs, tokenize=False)
-        if not full.startswith(prompt_text):
+        if full.startswith(prompt_text):
+            return self._cut(full[len(prompt_text) :], prefix)
+        parts = self._opened_block(prompt_msgs, prompt_text)
+        content = resp_msgs[0].get("content") if len(resp_msgs) == 1 else None
+        if parts is None or resp_msgs[0].get("role") != "assistant" or not isinstance(content, str):
             raise where.error(
                 "the chat template does not render the prompt (with its generation prompt) as the "
                 "start of prompt + response; ponder cannot tell which tokens are the response",
                 field,
             )
-        return self._cut(full[len(prompt_text) :], prefix)
+        opened, tail = parts
+        if content.startswith(opened):
+            content = content[len(opened) :]
+        elif opened.strip() and content.startswith(opened.strip()):
+            content = content[len(opened.strip()) :].lstrip()
+        return self._cut(content + tail, prefix)
+
+    def _opened_block(self, prompt_msgs: list[Message], prompt_text: str) -> tuple[str, str] | None:
+        """For a template whose generation prompt goes past the header of an assistant turn: the text it
+        opens (``<think>\n``) and the text after a turn's content (end of turn). ``None`` otherwise."""
+        base = self.tokenizer.apply_chat_template(prompt_msgs, tokenize=False)
+        probe = self.tokenizer.apply_chat_template(
+            prompt_msgs + [{"role": "assistant", "content": _PROBE}], tokenize=False
+        )
+        if not (prompt_text.startswith(base) and probe.startswith(base)) or _PROBE not in probe:
+            return None
+        header, _, tail = probe[len(base) :].partition(_PROBE)
+        suffix = prompt_text[len(base) :]
+        if not suffix.startswith(header) or len(suffix) == len(header):
+            return None
+        return suffix[len(header) :], tail
 
     def _cut(self, text: str, prefix: bool) -> str:
         stripped = text.rstrip()
@@ -193,6 +226,13 @@ class Encoder:
         for i in turns:
             before = self.render_prompt(messages[:i])
             full = self.tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
+            if not full.startswith(before) and self._opened_block(messages[:i], before) is not None:
+                raise where.error(
+                    "the chat template opens a block in its generation prompt (as R1-distill templates "
+                    "open <think>); conversations cannot be scored under it: give one assistant turn "
+                    "per record (prompt + completion)",
+                    "messages",
+                )
             if not before.startswith(text) or not full.startswith(before):
                 raise where.error(
                     f"the chat template does not render message {i} as a continuation of the earlier "

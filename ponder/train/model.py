@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 
 from ponder.errors import PonderError
-from ponder.train.packing import register_attention
+from ponder.train import chunked
+from ponder.train.attention import register_attention
 
 
 def quiet_transformers() -> None:
@@ -36,17 +37,21 @@ def load_model(
     trainable: bool = True,
     gradient_checkpointing: bool = False,
     dtype: torch.dtype = torch.float32,
+    logits_per_chunk: int = chunked.LOGITS_PER_CHUNK,
+    packed_attention: str = "auto",
 ) -> torch.nn.Module:
     """A causal LM with ponder's packed attention (plain SDPA when called without a packing layout).
 
     ``trainable=False`` gives a frozen model in eval mode (a reference). Models with sliding-window layers
-    are refused: packed attention implements full causal attention only.
+    are refused: packed attention implements full causal attention only. The LM head computes log-probs
+    in chunks of ``logits_per_chunk`` logit values (:mod:`ponder.train.chunked`; 0: whole logits).
+    ``packed_attention`` picks the kernel of packed rows (:mod:`ponder.train.attention`).
     """
     from transformers import AutoModelForCausalLM
 
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            str(path), dtype=dtype, attn_implementation=register_attention()
+            str(path), dtype=dtype, attn_implementation=register_attention(packed_attention)
         )
     except (OSError, ValueError) as e:
         raise PonderError(f"cannot load a causal language model from {path}: {e}") from None
@@ -55,6 +60,7 @@ def load_model(
             f"{path}: models with sliding-window attention layers are not supported by packed training"
         )
     model.config.use_cache = False
+    chunked.install(model, logits_per_chunk)
     if trainable:
         model.train()
         if gradient_checkpointing:

@@ -11,11 +11,12 @@ per micro-batch, with no padding:
 * Without it, every ``prompt + response`` is its own segment.
 
 Attention never crosses segments. Restarting ``position_ids`` is not enough for that (the model would still
-attend across sequences), so :func:`segment_attention` -- registered with transformers under the name
-``"ponder_segments"`` -- runs one causal ``scaled_dot_product_attention`` per segment, plus one masked call
-per extra response (queries of the response, keys of prompt + response). Its cost is the sum of the
-squares of the segment lengths, never the square of the row length. Without a layout (``generate``, padded
-batches) it is plain SDPA, so a model loaded with it behaves like ``attn_implementation="sdpa"``.
+attend across sequences), so :func:`segment_attention` runs one causal ``scaled_dot_product_attention`` per
+segment, plus one masked call per extra response (queries of the response, keys of prompt + response). Its
+cost is the sum of the squares of the segment lengths, never the square of the row length. Without a
+layout (``generate``, padded batches) it is plain SDPA, so a model loaded with it behaves like
+``attn_implementation="sdpa"``. :mod:`ponder.train.attention` registers it with transformers, next to a
+FlexAttention kernel that does the same in one call where it runs (CUDA).
 
 :func:`pad` builds the slow path -- each ``prompt + response`` a row of a right-padded batch -- that the
 equivalence tests compare against.
@@ -29,8 +30,6 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-
-ATTN_IMPLEMENTATION = "ponder_segments"
 
 
 @dataclass(frozen=True)
@@ -94,9 +93,13 @@ class Segment:
 
 @dataclass
 class SegmentLayout:
-    """How :func:`segment_attention` splits a packed row. Passed to the model as ``ponder_layout``."""
+    """How :func:`segment_attention` splits a packed row. Passed to the model as ``ponder_layout``.
+
+    ``cache`` holds what every layer of one forward pass shares (a FlexAttention block mask).
+    """
 
     segments: list[Segment]
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass
@@ -347,14 +350,3 @@ def segment_attention(
             )
             off += n
     return torch.cat(outs, dim=2).transpose(1, 2).contiguous(), None
-
-
-def register_attention() -> str:
-    """Register :func:`segment_attention` with transformers (idempotent); returns its name."""
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
-    AttentionInterface.register(ATTN_IMPLEMENTATION, segment_attention)
-    # Masks for unpacked calls (generate, padded batches) are built exactly as for SDPA.
-    AttentionMaskInterface.register(ATTN_IMPLEMENTATION, sdpa_mask)
-    return ATTN_IMPLEMENTATION

@@ -30,6 +30,7 @@ def save_rl_checkpoint(
     step: int,
     trainer_state: dict[str, Any],
     keep: int | None = None,
+    dtype: str = "float32",
 ) -> Path:
     """Write ``OUT/checkpoints/step-N`` with policy, critic (may be None), optimizers and RNG states."""
 
@@ -40,7 +41,9 @@ def save_rl_checkpoint(
         if accelerator.is_main_process:
             accelerator.unwrap_model(critic).save(folder / "critic", state_dict)
 
-    return save_checkpoint(accelerator, policy, tokenizer, out, step, trainer_state, keep, extra=write_critic)
+    return save_checkpoint(
+        accelerator, policy, tokenizer, out, step, trainer_state, keep, extra=write_critic, dtype=dtype
+    )
 
 
 def save_critic(accelerator, critic, path: str | Path) -> None:

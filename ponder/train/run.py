@@ -97,7 +97,9 @@ def trainable(run: Run) -> None:
     ``config.yaml`` and open the metrics log."""
     cfg, acc = run.cfg, run.acc
     model = load_model(
-        run.ckpt / "model" if run.ckpt else cfg.model, gradient_checkpointing=cfg.gradient_checkpointing
+        run.ckpt / "model" if run.ckpt else cfg.model,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        logits_per_chunk=cfg.logits_per_chunk,
     )
     optimizer = optim.build_optimizer(
         model, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=tuple(cfg.adam_betas), eps=cfg.adam_eps
@@ -198,6 +200,7 @@ def maybe_checkpoint(run: Run, done: int) -> None:
             done,
             steps.trainer_state(run.schedule, done, run.config),
             keep=cfg.keep_checkpoints,
+            dtype=cfg.save_dtype,
         )
 
 
@@ -205,7 +208,7 @@ def finish(run: Run, recipe: str, **more: Any) -> dict[str, Any]:
     """Save the final model, close the log and write ``summary.json`` (the last step's record is ``final``);
     return the summary."""
     elapsed = time.perf_counter() - run.started
-    checkpoint.save_model(run.acc, run.model, run.tokenizer, run.out / "model")
+    checkpoint.save_model(run.acc, run.model, run.tokenizer, run.out / "model", run.cfg.save_dtype)
     run.logger.close()
     summary = {
         "recipe": recipe,

@@ -8,9 +8,36 @@ objective's own (``ponder.recipes.sft.SFTSettings``, ``ponder.recipes.dpo.DPOSet
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ponder.config import option
+
+SaveDtype = Literal["float32", "bfloat16"]
+
+# Logit values (scored tokens x vocabulary) the LM head computes at once: 2**25 fp32 values are 128 MiB,
+# about 220 tokens of a 151,936-token vocabulary per chunk. Large enough for full-speed matrix products.
+LOGITS_PER_CHUNK = 2**25
+
+
+# Fields every trainer declares the same way, RL included (whose config does not extend TrainSettings).
+def gradient_checkpointing() -> Any:
+    return option(False, help="Recompute activations in backward to save memory.")
+
+
+def logits_per_chunk() -> Any:
+    return option(
+        LOGITS_PER_CHUNK,
+        help="Logit values (scored tokens x vocabulary) the LM head computes at once when scoring: bounds "
+        "log-prob memory at large vocabularies; 0: the whole [tokens, vocabulary] logits at once.",
+    )
+
+
+def save_dtype() -> Any:
+    return option(
+        "float32",
+        help="dtype of the saved model weights (final model and checkpoints); bfloat16 halves them "
+        "(a 7B model: 15 GB, not 30); resuming then continues from the rounded weights.",
+    )
 
 
 @dataclass(frozen=True)
@@ -49,7 +76,9 @@ class TrainSettings:
     shuffle: bool = option(True, help="Shuffle the data each epoch (seeded); false keeps file order.")
     seed: int = option(0, help="Seed for data order, mixture sampling and any randomness in training.")
     bf16: bool = option(False, help="bf16 autocast with fp32 master weights.")
-    gradient_checkpointing: bool = option(False, help="Recompute activations in backward to save memory.")
+    gradient_checkpointing: bool = gradient_checkpointing()
+    logits_per_chunk: int = logits_per_chunk()
+    save_dtype: SaveDtype = save_dtype()
     save_every: int = option(0, help="Write a resumable checkpoint every N steps; 0: only the final model.")
     keep_checkpoints: int | None = option(2, help="Keep the N newest checkpoints; null: keep all.")
     tensorboard: bool = option(True, help="Write TensorBoard logs to OUTPUT/tensorboard.")

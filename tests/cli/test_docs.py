@@ -18,10 +18,11 @@ def command_lines(path: Path) -> list[tuple[int, str]]:
     """``(line, command)`` of every ``ponder`` command in the shell blocks of a Markdown file (continuation lines
     joined, comments and a trailing ``&`` dropped; placeholders with ``...`` skipped)."""
     out = []
-    in_block, pending, start = False, "", 0
+    fenced, in_block, pending, start = False, False, "", 0
     for k, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.startswith("```"):
-            in_block = not in_block and line.strip("`").strip() in ("sh", "bash", "")
+        if line.startswith("```"):  # a fence opens a block (shell or not) or closes the open one
+            fenced = not fenced
+            in_block = fenced and line.strip("`").strip() in ("sh", "bash", "")
             continue
         if not in_block:
             continue

@@ -161,3 +161,43 @@ def test_sft_run_learns(tmp_path, tiny_model_dir, sft_file):
     rows = read_metrics(out / "metrics.jsonl")
     assert len(rows) == 6 and rows[-1]["loss"] < rows[0]["loss"]
     assert all(r["examples"] == 4 for r in rows)
+
+
+def test_save_dtype_bf16_halves_the_saved_model_and_resumes(tmp_path, tiny_model_dir, sft_file):
+    """save_dtype=bfloat16: the final model and the checkpoints hold bf16 weights (half the bytes of fp32),
+    config.json says so, transformers loads them as bf16 with the head still tied; a run resumed from a
+    bf16 checkpoint continues (from the rounded weights) to the end."""
+    import os
+
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    def cfg(out, **kw):
+        return sft.SFTConfig(
+            model=str(tiny_model_dir),
+            data=[str(sft_file)],
+            output=str(out),
+            examples_per_step=4,
+            max_steps=2,
+            lr=3e-3,
+            tensorboard=False,
+            **kw,
+        )
+
+    sft.run(cfg(tmp_path / "fp32"))
+    sft.run(cfg(tmp_path / "bf16", save_dtype="bfloat16", save_every=1))
+    fp32 = tmp_path / "fp32/model/model.safetensors"
+    for folder in (tmp_path / "bf16/model", tmp_path / "bf16/checkpoints/step-000001/model"):
+        weights = load_file(str(folder / "model.safetensors"))
+        assert {v.dtype for v in weights.values()} == {torch.bfloat16}
+        assert weights.keys() == load_file(str(fp32)).keys()
+        assert os.path.getsize(folder / "model.safetensors") < 0.55 * os.path.getsize(fp32)
+        assert json.loads((folder / "config.json").read_text())["dtype"] == "bfloat16"
+    loaded = AutoModelForCausalLM.from_pretrained(str(tmp_path / "bf16/model"), dtype="auto")
+    assert loaded.dtype == torch.bfloat16
+    assert loaded.lm_head.weight.data_ptr() == loaded.model.embed_tokens.weight.data_ptr()
+    # resume: drop the final model and the last step, continue from the bf16 checkpoint of step 1
+    shutil.rmtree(tmp_path / "bf16/model")
+    (tmp_path / "bf16/summary.json").unlink()
+    summary = sft.run(cfg(tmp_path / "bf16", save_dtype="bfloat16", save_every=1, resume=True))
+    assert summary["resumed_from"] == 1 and summary["final"]["step"] == 2

@@ -16,6 +16,15 @@ QWEN_LIKE = (
     "{%- for m in messages %}{{- '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>' + '\\n' }}"
     "{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
+# R1-distill style: no end-of-turn after the user message, the generation prompt opens a thinking block,
+# and an assistant turn is rendered with its reasoning (everything before </think>) dropped.
+R1_LIKE = (
+    "{%- for m in messages %}{%- if m['role'] == 'user' %}{{- '<|im_start|>user\\n' + m['content'] }}"
+    "{%- elif m['role'] == 'assistant' %}{%- set c = m['content'] %}"
+    "{%- if '</think>' in c %}{%- set c = c.split('</think>')[-1] %}{%- endif %}"
+    "{{- '<|im_start|>assistant\\n' + c + '<|im_end|>' }}{%- endif %}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n<think>\\n' }}{%- endif %}"
+)
 W = Where("data.jsonl", 3)
 
 
@@ -121,8 +130,9 @@ def test_conversation_scores_every_assistant_turn(tokenizer):
 
 
 def test_template_that_is_not_prefix_consistent_is_refused(tokenizer):
+    """The generation prompt names another role than the rendered assistant turn: no split is possible."""
     tok = copy.deepcopy(tokenizer)
-    tok.chat_template = QWEN_LIKE.replace("'<|im_start|>assistant\\n'", "'<|im_start|>assistant\\n<think>'")
+    tok.chat_template = QWEN_LIKE.replace("'<|im_start|>assistant\\n'", "'<|im_start|>model\\n'")
     with pytest.raises(InputError, match=r"^data.jsonl:3: field 'chosen': the chat template does not render"):
         Encoder(tok).encode("Q", ["A"], W, ["chosen"])
 
@@ -144,6 +154,63 @@ def test_one_side_of_a_pair_can_be_a_prefix(tokenizer):
         _decode(tokenizer, raw.responses[0]) == "a" + tokenizer.eos_token
         and _decode(tokenizer, raw.responses[1]) == "b"
     )
+
+
+def _r1(tokenizer):
+    tok = copy.deepcopy(tokenizer)
+    tok.chat_template = R1_LIKE
+    return tok
+
+
+def test_r1_style_template_prompt_opens_the_thinking_block(tokenizer):
+    """The prompt ends with ``<think>\\n``; the response is the rest of what the model generates: the
+    reasoning, ``</think>``, the answer and the end-of-turn token -- whether or not the record's content
+    repeats the opening ``<think>``."""
+    tok = _r1(tokenizer)
+    enc = Encoder(tok)
+    g = enc.encode("What is 2+3?", ["<think>\nadd them</think>\n\n5", "add them</think> 6"], W, ["c", "r"])
+    assert _decode(tok, g.prompt) == "<|im_start|>user\nWhat is 2+3?<|im_start|>assistant\n<think>\n"
+    assert _decode(tok, g.responses[0]) == "add them</think>\n\n5<|im_end|>"
+    assert _decode(tok, g.responses[1]) == "add them</think> 6<|im_end|>"
+    # prompt + response is what a model generating after the prompt has seen: the prompt text, then its output
+    prompt_text = tok.apply_chat_template(
+        [{"role": "user", "content": "What is 2+3?"}], tokenize=False, add_generation_prompt=True
+    )
+    whole = tok(prompt_text + "add them</think>\n\n5<|im_end|>", add_special_tokens=False)["input_ids"]
+    assert list(g.prompt) + list(g.responses[0]) == whole
+
+
+def test_r1_style_template_pairs_prefixes_and_message_lists(tokenizer):
+    """A prefix (cut by its budget) has no end-of-turn token; message lists encode like text."""
+    enc = Encoder(_r1(tokenizer))
+    text = enc.encode_pair(
+        Pair(id="a", prompt="Q", chosen="long</think>A", rejected="short", meta={"rejected_prefix": True}), W
+    )
+    msgs = enc.encode_pair(
+        Pair(
+            id="a",
+            prompt=[{"role": "user", "content": "Q"}],
+            chosen=[{"role": "assistant", "content": "long</think>A"}],
+            rejected=[{"role": "assistant", "content": "short"}],
+            meta={"rejected_prefix": True},
+        ),
+        W,
+    )
+    assert text == msgs
+    assert _decode(enc.tokenizer, text.responses[0]) == "long</think>A<|im_end|>"
+    assert _decode(enc.tokenizer, text.responses[1]) == "short"
+
+
+def test_r1_style_template_refuses_conversations(tokenizer):
+    """Later turns would be rendered without the reasoning of earlier ones: refused, with what to do."""
+    msgs = [
+        {"role": "user", "content": "Q1"},
+        {"role": "assistant", "content": "r</think>A1"},
+        {"role": "user", "content": "Q2"},
+        {"role": "assistant", "content": "A2"},
+    ]
+    with pytest.raises(InputError, match=r"^data.jsonl:3: field 'messages': the chat template opens a block"):
+        Encoder(_r1(tokenizer)).encode_conversation(msgs, W)
 
 
 # --------------------------------------------------------------------------- pairs of sampled tokens

@@ -39,9 +39,11 @@ def run(cfg: DPOConfig) -> dict:
     ref_model, ref_table = None, None
     if cfg.precompute_ref:
         ref_table = _precompute_reference(r.acc, cfg, sources, files, r.encoder, ref_path)
-    elif not cfg.reference_free:
-        ref_model = load_model(ref_path, trainable=False).to(r.acc.device)
     trainer.trainable(r)
+    if not (cfg.precompute_ref or cfg.reference_free):
+        # sharded like the policy under FSDP / ZeRO-3 (after it: DeepSpeed's settings are resolved by then)
+        ref = load_model(ref_path, trainable=False, logits_per_chunk=cfg.logits_per_chunk)
+        ref_model = distributed.prepare_reference(r.acc, ref)
 
     # ------------------------------------------------------------------ loop
     tokens_seen = 0
@@ -150,7 +152,8 @@ def _precompute_reference(
         cached = refcache.load(path, key)
         if cached is None:
             if model is None:
-                model = load_model(ref_path, trainable=False).to(acc.device)
+                ref = load_model(ref_path, trainable=False, logits_per_chunk=cfg.logits_per_chunk)
+                model = distributed.prepare_reference(acc, ref)
             values = _reference_pass(acc, cfg, model, groups)
             cached = [None] * (max(index) + 1)
             for k, v in zip(index, values, strict=True):

@@ -13,6 +13,7 @@ from ponder.config import at_least, option
 from ponder.env.qa import QAEnvConfig
 from ponder.env.thinker import ThinkerEnvConfig
 from ponder.losses.variants import AGGREGATIONS, GRPO_VARIANTS, KL_ESTIMATORS
+from ponder.train import settings
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,9 @@ class RLConfig:
     # ---------------------------------------------------------------- run
     seed: int = option(0, help="Seed of data order, sampling and the value head.")
     bf16: bool = option(False, help="bf16 autocast for training forward passes.")
+    gradient_checkpointing: bool = settings.gradient_checkpointing()
+    logits_per_chunk: int = settings.logits_per_chunk()
+    save_dtype: settings.SaveDtype = settings.save_dtype()
     save_every: int = option(0, help="Write a resumable checkpoint every N RL steps; 0: only at the end.")
     keep_checkpoints: int | None = option(2, help="Keep the N newest checkpoints; null: keep all.")
     resume: bool = option(False, help="Continue the run in `output` from its latest checkpoint.")

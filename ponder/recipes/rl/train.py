@@ -133,7 +133,11 @@ def run(cfg: RLConfig) -> dict:
     problems = load_training_problems(cfg.data)
     tokenizer = load_tokenizer(cfg.model)
     encoder = Encoder(tokenizer)
-    policy = load_model(ckpt / "model" if ckpt else cfg.model)
+    policy = load_model(
+        ckpt / "model" if ckpt else cfg.model,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        logits_per_chunk=cfg.logits_per_chunk,
+    )
     ppo = cfg.algo == "ppo"
     critic = (
         load_value_model(
@@ -142,7 +146,7 @@ def run(cfg: RLConfig) -> dict:
         if ppo
         else None
     )
-    reference = load_model(cfg.model, trainable=False) if cfg.kl_coef > 0 else None
+    reference = None
     opt_p = optim.build_optimizer(policy, lr=cfg.actor_lr, weight_decay=cfg.weight_decay, eps=cfg.adam_eps)
     if ppo:
         opt_c = optim.build_optimizer(
@@ -152,6 +156,9 @@ def run(cfg: RLConfig) -> dict:
     else:
         opt_c = None
         policy, opt_p = acc.prepare(policy, opt_p)
+    if cfg.kl_coef > 0:
+        ref = load_model(cfg.model, trainable=False, logits_per_chunk=cfg.logits_per_chunk)
+        reference = distributed.prepare_reference(acc, ref)
     state = checkpoint.load_checkpoint_state(acc, ckpt) if ckpt else {"step": 0}
     start = int(state["step"])
     tracker = TrailingAccuracy(cfg.thinker.trailing_window, cfg.thinker.trailing_initial)
@@ -279,12 +286,13 @@ def run(cfg: RLConfig) -> dict:
                     "rollout_tokens": rollout_total,
                 },
                 keep=cfg.keep_checkpoints,
+                dtype=cfg.save_dtype,
             )
     bar.close()
 
     # ------------------------------------------------------------------ final model and report
     elapsed = time.perf_counter() - t_run
-    checkpoint.save_model(acc, policy, tokenizer, out / "model")
+    checkpoint.save_model(acc, policy, tokenizer, out / "model", cfg.save_dtype)
     if critic is not None:
         save_critic(acc, critic, out / "critic")
     logger.close()
