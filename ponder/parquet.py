@@ -41,12 +41,24 @@ def iter_rows(path: str | Path) -> Iterator[dict]:
     for batch in pf.iter_batches(batch_size=4096):
         for row in batch.to_pylist():
             n += 1
-            out = {}
-            for k, v in row.items():
-                if v is None:
-                    continue  # a key absent from this record
-                out[k] = decode_json(v, path, n, field=k) if k in json_cols else v
-            yield out
+            out = plain_row({k: v for k, v in row.items() if k not in json_cols})
+            for k in json_cols:
+                if row.get(k) is not None:
+                    out[k] = decode_json(row[k], path, n, field=k)
+            yield {k: out[k] for k in row if k in out}
+
+
+def plain_row(row: dict) -> dict:
+    """A row of a columnar table as a record: absent values (null) dropped, at the top level (a key absent
+    from this record) and in the objects of a list (a struct column fills keys a message lacks with null)."""
+    out = {}
+    for k, v in row.items():
+        if v is None:
+            continue
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            v = [{a: b for a, b in x.items() if b is not None} for x in v]
+        out[k] = v
+    return out
 
 
 def _kind(v: Any) -> str:
