@@ -16,6 +16,8 @@ become U+FFFD, see :func:`ponder.jsonl.valid_text`); JSON columns are checked on
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import json
 import os
 import tempfile
@@ -45,24 +47,47 @@ def iter_rows(path: str | Path) -> Iterator[dict]:
     for batch in pf.iter_batches(batch_size=4096):
         for row in batch.to_pylist():
             n += 1
-            out = plain_row({k: v for k, v in row.items() if k not in json_cols})
+            out = plain_row({k: v for k, v in row.items() if k not in json_cols}, path, n)
             for k in json_cols:
                 if row.get(k) is not None:
                     out[k] = decode_json(row[k], path, n, field=k)
             yield {k: out[k] for k in row if k in out}
 
 
-def plain_row(row: dict) -> dict:
+def plain_row(row: dict, path: str | Path = "<table>", line: int | None = None) -> dict:
     """A row of a columnar table as a record: absent values (null) dropped, at the top level (a key absent
-    from this record) and in the objects of a list (a struct column fills keys a message lacks with null)."""
+    from this record) and in the objects of a list (a struct column fills keys a message lacks with null);
+    dates and times as ISO text, decimals as text. Other values no record holds (bytes: images, audio)
+    raise InputError naming the column."""
     out = {}
     for k, v in row.items():
         if v is None:
             continue
         if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
             v = [{a: b for a, b in x.items() if b is not None} for x in v]
-        out[k] = v
+        try:
+            out[k] = _json_value(v)
+        except TypeError as e:
+            from ponder.errors import InputError
+
+            raise InputError(
+                path, f"{e}; records hold text, numbers, lists and objects", line=line, field=k
+            ) from None
     return out
+
+
+def _json_value(v: Any) -> Any:
+    if v is None or isinstance(v, str | int | float | bool):
+        return v
+    if isinstance(v, list | tuple):
+        return [_json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _json_value(x) for k, x in v.items()}
+    if isinstance(v, datetime.date | datetime.time):
+        return v.isoformat()
+    if isinstance(v, decimal.Decimal | datetime.timedelta):
+        return str(v)
+    raise TypeError(f"a {type(v).__name__} value")
 
 
 def _scalar_kind(v: Any) -> str:

@@ -132,7 +132,7 @@ def _iter_dataset(source: str | Path, ds: Any) -> Iterator[tuple[int, Any]]:
 
     n = 0
     for n, row in enumerate(ds, start=1):
-        yield n, renamed(parquet.plain_row(row))
+        yield n, renamed(parquet.plain_row(row, source, n))
     if n == 0:
         raise InputError(source, "data set is empty (no records)")
 

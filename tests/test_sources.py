@@ -102,3 +102,26 @@ def test_errors_of_folders_and_mappings(tmp_path):
     for bad, message in [("prompt", "expected FIELD=COLUMN"), ("a=b,a=c", "field 'a' is mapped twice")]:
         with pytest.raises(PonderError, match=message):
             sources.parse_columns(bad)
+
+
+def test_dates_become_text_and_binary_values_are_refused_naming_the_column(tmp_path):
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    when = datetime.datetime(2024, 5, 6, 7, 8, 9)
+    datasets.Dataset.from_dict({"prompt": ["x"], "when": [when]}).save_to_disk(tmp_path / "dated")
+    assert [obj for _, obj in iter_json_objects(tmp_path / "dated")] == [
+        {"prompt": "x", "when": "2024-05-06T07:08:09"}
+    ]
+    (tmp_path / "images").mkdir()
+    pq.write_table(
+        pa.table({"prompt": ["x", "y"], "image": [None, b"\x89PNG"]}), tmp_path / "images/a.parquet"
+    )
+    with pytest.raises(InputError) as e:
+        list(iter_json_objects(tmp_path / "images"))
+    assert str(e.value) == (
+        f"{tmp_path / 'images' / 'a.parquet'}:2: field 'image': a bytes value; records hold text, numbers, "
+        "lists and objects"
+    )
