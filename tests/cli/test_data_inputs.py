@@ -61,3 +61,25 @@ def test_a_dataset_folder_with_its_own_columns_feeds_generate_and_resumes(tmp_pa
     # Without the mapping the rows have no prompt: one line naming the row and the field.
     r = ponder(*args[:-2])
     assert r.returncode == 2 and r.stderr == f"ponder: error: {tmp_path / 'set'}:1: field 'prompt': missing\n"
+
+
+def test_columns_may_follow_the_command():
+    from ponder.cli import lift_columns
+
+    argv = [
+        "generate",
+        "--input",
+        "x",
+        "--columns=a=b",
+        "-o",
+        "y",
+        "--columns",
+        "c=d",
+        "--",
+        "--columns",
+        "e",
+    ]
+    assert lift_columns(argv) == [
+        "--columns=a=b", "--columns", "c=d", "generate", "--input", "x", "-o", "y", "--", "--columns", "e",
+    ]  # fmt: skip
+    assert lift_columns(["check", "--help", "--columns", "a=b"]) == ["check", "--help", "--columns", "a=b"]
