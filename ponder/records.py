@@ -10,6 +10,11 @@ Shapes on disk (extra keys are kept and written back unchanged, so stages never 
 - ``Verdict``  ``{correct, pred, reason}`` -- a grader's answer about one response.
 - ``Episode``  ``{id, prompt, turns[], answer?, meta?}`` -- a multi-stage dialogue (Thinker).
 
+A record without ``id`` (most public data sets and TRL files) is named by the hash of its content
+(:func:`ponder.jsonl.content_hash`): the same in every run, so stages resume on such files. A ``Pair``
+without ``prompt`` is TRL's implicit-prompt format: ``chosen`` and ``rejected`` are split at their shared
+prompt (:func:`ponder.record_fields.split_shared_prefix`).
+
 Reading streams one line (or one Parquet batch) at a time, so memory stays flat for any file size.
 Bad input raises :class:`~ponder.errors.InputError` naming the file, the line and the field (wrong types
 here; broken JSON, deep nesting, huge integers and lone surrogates in :mod:`ponder.jsonl`).

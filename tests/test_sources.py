@@ -125,3 +125,12 @@ def test_dates_become_text_and_binary_values_are_refused_naming_the_column(tmp_p
         f"{tmp_path / 'images' / 'a.parquet'}:2: field 'image': a bytes value; records hold text, numbers, "
         "lists and objects"
     )
+
+
+def test_trainers_read_dataset_sources_too(shards):
+    from ponder.train.data import PromptCompletion, read_sft_records
+
+    with sources.columns({"prompt": "question", "completion": "solution"}):
+        got = [(rec.prompt, rec.completion) for _, rec in read_sft_records(f"hf:{shards}@train")]
+        assert all(isinstance(rec, PromptCompletion) for _, rec in read_sft_records(f"{shards}@test"))
+    assert got == _expected(TRAIN)
