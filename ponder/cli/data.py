@@ -78,7 +78,9 @@ def synth(
 
 @app.command("check")
 def check(
-    path: Path = typer.Argument(..., help="A record file (.jsonl or .parquet)."),
+    path: Path = typer.Argument(
+        ..., help="A record file (.jsonl or .parquet), a dataset folder or hf:NAME (docs/data.md)."
+    ),
     kind: Literal["problem", "sample", "pair", "episode"] = typer.Option(
         "problem", help="Record kind: problem, sample, pair or episode."
     ),
