@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ from typing import Any
 
 from ponder import parquet
 from ponder.errors import InputError, PonderError
-from ponder.jsonl import decode_json
+from ponder.jsonl import content_hash, decode_json
 from ponder.records import Record, _is_parquet, dumps, iter_json_objects
 
 FINGERPRINT = "fingerprint"  # the key of a record's job fingerprint (see StageWriter)
@@ -84,8 +83,7 @@ def fingerprint(value: Any) -> str:
     Canonical JSON (sorted keys, ASCII) hashed with BLAKE2b: equal values give equal fingerprints in
     every process and on every machine.
     """
-    text = json.dumps(value, sort_keys=True, ensure_ascii=True, separators=(",", ":"), default=_plain)
-    return hashlib.blake2b(text.encode("ascii"), digest_size=8).hexdigest()
+    return content_hash(value, default=_plain)
 
 
 def _plain(v: Any) -> Any:

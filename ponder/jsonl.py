@@ -13,10 +13,11 @@ written file reads back.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,13 @@ def _deep_field(text: str) -> str | None:
         elif depth == 1:
             last = t
     return key
+
+
+def content_hash(value: Any, default: Callable[[Any], Any] | None = None) -> str:
+    """16 hex digits identifying a JSON value: BLAKE2b of its canonical JSON (sorted keys, ASCII), so equal
+    values give equal hashes in every process and on every machine. ``default`` converts other types."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=True, separators=(",", ":"), default=default)
+    return hashlib.blake2b(text.encode("ascii"), digest_size=8).hexdigest()
 
 
 def valid_text(s: str) -> str:

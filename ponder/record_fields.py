@@ -117,3 +117,30 @@ def test(v: Any) -> dict:
 
 def pred(v: Any) -> str | None:
     return None if v is None else string(v)
+
+
+def split_shared_prefix(chosen: Any, rejected: Any) -> tuple[PromptLike, PromptLike, PromptLike]:
+    """``(prompt, chosen, rejected)`` of a pair given with an implicit prompt (TRL's format): two whole
+    conversations split before their first differing message, or two texts split at the last whitespace
+    before their first differing character (so no word is cut). Raises ``ValueError("message|field")``."""
+    for name, v in (("chosen", chosen), ("rejected", rejected)):
+        try:
+            text_or_messages(v)
+        except ValueError as e:
+            raise ValueError(f"{e}|{name}") from None
+    if isinstance(chosen, str) != isinstance(rejected, str):
+        raise ValueError(
+            "implicit prompt: 'chosen' and 'rejected' must both be texts or both conversations|rejected"
+        )
+    cut = next(
+        (i for i, (a, b) in enumerate(zip(chosen, rejected, strict=False)) if a != b),
+        min(len(chosen), len(rejected)),
+    )
+    if isinstance(chosen, str):
+        space = max(chosen.rfind(c, 0, cut + 1) for c in " \n\t")
+        cut = space if space > 0 else cut
+    if cut == 0:
+        raise ValueError("no 'prompt', and 'chosen' and 'rejected' share no prompt to split off|prompt")
+    if chosen[cut:] == rejected[cut:] or not chosen[cut:] or not rejected[cut:]:
+        raise ValueError("no 'prompt', and 'chosen' or 'rejected' has nothing after the shared prompt|prompt")
+    return chosen[:cut], chosen[cut:], rejected[cut:]

@@ -10,6 +10,11 @@ Shapes on disk (extra keys are kept and written back unchanged, so stages never 
 - ``Verdict``  ``{correct, pred, reason}`` -- a grader's answer about one response.
 - ``Episode``  ``{id, prompt, turns[], answer?, meta?}`` -- a multi-stage dialogue (Thinker).
 
+A record without ``id`` (most public data sets and TRL files) is named by the hash of its content
+(:func:`ponder.jsonl.content_hash`): the same in every run, so stages resume on such files. A ``Pair``
+without ``prompt`` is TRL's implicit-prompt format: ``chosen`` and ``rejected`` are split at their shared
+prompt (:func:`ponder.record_fields.split_shared_prefix`).
+
 Reading streams one line (or one Parquet batch) at a time, so memory stays flat for any file size.
 Bad input raises :class:`~ponder.errors.InputError` naming the file, the line and the field (wrong types
 here; broken JSON, deep nesting, huge integers and lone surrogates in :mod:`ponder.jsonl`).
@@ -26,8 +31,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ponder import record_fields as rf
+from ponder import sources
 from ponder.errors import InputError
-from ponder.jsonl import iter_lines, valid_text
+from ponder.jsonl import content_hash, iter_lines, valid_text
 
 Message = rf.Message  # a chat message: {"role", "content"}
 PromptLike = rf.PromptLike  # a text prompt or a list of chat messages
@@ -51,6 +57,15 @@ class Record:
     def from_dict(cls, d: Any, *, path: str | Path = "<memory>", line: int | None = None):
         if not isinstance(d, dict):
             raise InputError(path, f"expected a JSON object, got {rf.type_name(d)}", line=line)
+        if "id" in cls.SPEC and d.get("id") is None:
+            # Public data sets (TRL pair files, Hub sets) rarely carry ids; stages resume by id, so a record
+            # without one is named by its content: the same record gets the same id in every run.
+            d = {"id": content_hash({k: v for k, v in d.items() if k != "id"}), **d}
+        try:
+            d = cls.prepare(d)
+        except ValueError as e:
+            msg, _, fld = str(e).partition("|")
+            raise InputError(path, msg, line=line, field=fld or None) from None
         kwargs: dict[str, Any] = {}
         for name, (check, required) in cls.SPEC.items():
             if name not in d or (d[name] is None and not required):
@@ -71,6 +86,12 @@ class Record:
             msg, _, fld = str(e).partition("|")
             raise InputError(path, msg, line=line, field=fld or None) from None
         return rec
+
+    @classmethod
+    def prepare(cls, d: dict) -> dict:
+        """The dict in this record's own shape (before its fields are checked); raise
+        ``ValueError("message|field")``."""
+        return d
 
     def check(self) -> None:
         """Cross-field checks; raise ``ValueError("message|field")``."""
@@ -171,6 +192,14 @@ class Pair(Record):
         **META,
     }
 
+    @classmethod
+    def prepare(cls, d: dict) -> dict:
+        # TRL's implicit prompt: chosen and rejected are whole texts or conversations sharing the prompt.
+        if d.get("prompt") is None and "chosen" in d and "rejected" in d:
+            prompt, chosen, rejected = rf.split_shared_prefix(d["chosen"], d["rejected"])
+            return {**d, "prompt": prompt, "chosen": chosen, "rejected": rejected}
+        return d
+
 
 @dataclass
 class Verdict(Record):
@@ -210,24 +239,28 @@ R = TypeVar("R", bound=Record)
 
 
 def iter_json_objects(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line_number, parsed_value)`` for each non-blank line of a JSONL file, or each Parquet row.
+    """Yield ``(line_number, parsed_value)`` for each non-blank line of a JSONL file, or each Parquet row;
+    ``path`` may also be a dataset folder or ``hf:NAME`` (:mod:`ponder.sources`, which also renames
+    columns).
 
     Streams: one line (or one Parquet batch) is in memory at a time. Raises InputError for a missing or
     empty file, invalid UTF-8, broken JSON, nesting deeper than ``MAX_DEPTH``, integers too long to convert
     and lone surrogates, naming the line (and the top-level field when there is one).
     """
+    table = sources.iter_table_rows(path)
+    if table is not None:  # a dataset folder or name (see ponder.sources)
+        yield from table
+        return
     path = Path(path)
     if not path.exists():
         raise InputError(path, "no such file")
-    if path.is_dir():
-        raise InputError(path, "is a folder, expected a .jsonl or .parquet file")
     if _is_parquet(path):
         yield from _iter_parquet(path)
         return
     seen_any = False
     for lineno, value in iter_lines(path):
         seen_any = True
-        yield lineno, value
+        yield lineno, sources.renamed(value)
     if not seen_any:
         raise InputError(path, "file is empty (no records)")
 
@@ -237,7 +270,7 @@ def _iter_parquet(path: Path) -> Iterator[tuple[int, Any]]:
 
     row = 0
     for row, rec in enumerate(parquet.iter_rows(path), start=1):
-        yield row, rec
+        yield row, sources.renamed(rec)
     if row == 0:
         raise InputError(path, "file is empty (no records)")
 
@@ -269,9 +302,13 @@ def iter_unique(path: str | Path, kind: type[R], *, unique_ids: bool = True) -> 
         rid = getattr(rec, "id", None)
         if unique_ids and rid is not None:
             if rid in first_line:
-                raise InputError(
-                    path, f"duplicate id {rid!r} (first on line {first_line[rid]})", line=lineno, field="id"
+                why = (
+                    f"duplicate id {rid!r} (first on line {first_line[rid]})"
+                    if obj.get("id") is not None
+                    else f"same content as line {first_line[rid]} (records without an id are named by "
+                    "their content, so they must differ)"
                 )
+                raise InputError(path, why, line=lineno, field="id")
             first_line[rid] = lineno
         yield lineno, rec
 

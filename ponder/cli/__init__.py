@@ -23,6 +23,42 @@ app = typer.Typer(
 )
 
 
+COLUMNS_HELP = (
+    "Rename input columns for this command, FIELD=COLUMN[,...] (e.g. prompt=question,answer=solution); "
+    "may be given anywhere on the command line."
+)
+
+
+@app.callback()
+def _options(columns: str = typer.Option("", "--columns", help=COLUMNS_HELP, show_default=False)) -> None:
+    """Post-training language models to reason better: ThinkPO, PFPO and Thinker."""
+    from ponder import sources
+
+    sources.set_columns(sources.parse_columns(columns))
+
+
+def lift_columns(argv: list[str]) -> list[str]:
+    """``argv`` with ``--columns VALUE`` moved before the command (where the option belongs), so it may be
+    given after the command's name like its own options."""
+    rest, lifted = [], []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--" or a in ("--help", "-h"):
+            rest.extend(argv[i:])
+            break
+        if a == "--columns" and i + 1 < len(argv):
+            lifted += argv[i : i + 2]
+            i += 2
+            continue
+        if a.startswith("--columns="):
+            lifted.append(a)
+        else:
+            rest.append(a)
+        i += 1
+    return lifted + rest
+
+
 def group(name: str, help: str, **kwargs) -> typer.Typer:  # noqa: A002
     """A sub-command group of ``ponder`` (``ponder pairs ...``)."""
     sub = typer.Typer(help=help, no_args_is_help=True, add_completion=False, rich_markup_mode=None, **kwargs)
@@ -57,7 +93,7 @@ UsageError = typer.BadParameter.__mro__[1]
 
 def main() -> None:
     try:
-        code = app(standalone_mode=False)
+        code = app(args=lift_columns(sys.argv[1:]), prog_name="ponder", standalone_mode=False)
     except UsageError as e:
         if (
             type(e).__name__ == "NoArgsIsHelpError"

@@ -78,7 +78,9 @@ def synth(
 
 @app.command("check")
 def check(
-    path: Path = typer.Argument(..., help="A record file (.jsonl or .parquet)."),
+    path: Path = typer.Argument(
+        ..., help="A record file (.jsonl or .parquet), a dataset folder or hf:NAME (docs/data.md)."
+    ),
     kind: Literal["problem", "sample", "pair", "episode"] = typer.Option(
         "problem", help="Record kind: problem, sample, pair or episode."
     ),
@@ -114,3 +116,24 @@ def tasks_humaneval(
     from ponder.eval.code_benchmarks import write_humaneval
 
     typer.echo(write_humaneval(output))
+
+
+@tasks_app.command("convert")
+def tasks_convert(
+    source: str = typer.Argument(
+        ..., help="Rows to convert: a .jsonl/.parquet file, a dataset folder or hf:NAME."
+    ),
+    output: Path = typer.Argument(..., help="Records file to write (.jsonl or .parquet)."),
+    fmt: str = typer.Option(
+        ...,
+        "--format",
+        help="The data set's schema: r1-sft (SFT conversations), math, gsm8k, aime, mbpp, apps, livecodebench.",
+    ),
+) -> None:
+    """Write a public data set, in the schema its card gives, as ponder's records (docs/data.md).
+
+    Example: ponder tasks convert --format gsm8k gsm8k-test.jsonl gsm8k.jsonl
+    """
+    from ponder.tasks.convert import convert_file
+
+    typer.echo(convert_file(fmt, source, output))

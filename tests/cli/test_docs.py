@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import typer
 
-from ponder.cli import app
+from ponder.cli import app, lift_columns
+from ponder.sources import parse_columns
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -47,7 +48,9 @@ def test_the_docs_show_commands():
 
 @pytest.mark.parametrize(("where", "cmd"), CASES, ids=[w for w, _ in CASES])
 def test_documented_command_parses(where, cmd):
-    args = shlex.split(cmd)[1:]
+    args = lift_columns(shlex.split(cmd)[1:])
+    while args and args[0].startswith("--columns"):  # the option of `ponder` itself, given anywhere
+        parse_columns(args.pop(0).partition("=")[2] or args.pop(0))
     command = typer.main.get_command(app)
     path = ["ponder"]
     while getattr(command, "commands", None) and args and args[0] in command.commands:

@@ -46,6 +46,7 @@ CONTRACT = {
     "synth": ["--output", "--n", "--knob", "--sft"],
     "check": ["--kind"],
     "tasks humaneval": ["--output"],
+    "tasks convert": ["--format"],
 }
 
 

@@ -31,7 +31,7 @@ from ponder.recipes import iterate
 from ponder.recipes.dpo import DPOConfig
 from ponder.recipes.iterate import Iteration, Step, check_same_config, run_iterations
 from ponder.recipes.pfpo.config import IterationConfig, check_iterations, iteration_config, iteration_seed
-from ponder.records import Problem, load_records
+from ponder.records import Problem, load_records, validate_file
 
 
 class Task:
@@ -221,8 +221,7 @@ def write_report(out: Path, rows: list[dict], task: Task) -> dict:
 def run(cfg: IterationConfig, task: Task, log: Callable[[str], None] = lambda m: None) -> dict:
     """Run every iteration (resuming a run in ``cfg.output``); return the report."""
     out = Path(cfg.output)
-    if not Path(cfg.prompts).is_file():
-        raise PonderError(f"{cfg.prompts}: no such problem file (prompts)")
+    validate_file(cfg.prompts, Problem)  # a file, dataset folder or hf:NAME; bad input fails before any work
     check_iterations(cfg)
     task.check(cfg)
     if cfg.prompts_per_iteration is not None:
