@@ -213,6 +213,7 @@ def shared_output(
             write_records(part, earlier)
     with StageWriter(part, **writer_options) as writer:
         yield writer, mine
+    barrier()  # every part committed
     on_main(_merge, output, [str(i) for i in ids], r.world, key, writer_options.get("drop_unchecked", False))
 
 
