@@ -5,8 +5,6 @@ sampling seed of each sample depends on its prompt and index only) -- and a kill
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -19,21 +17,8 @@ from ponder.generation.stage import GenerateSettings, generate_file
 from ponder.io import write_records
 from ponder.pairs.process import ProcessSettings, build_process_pairs, completions_path
 from ponder.records import Problem
-from tests.helpers import THREADS_ENV, subprocess_env
+from tests.helpers import torchrun
 from tests.pairs.test_process import _labelled
-
-
-def torchrun(*args: str, check: bool = True, popen: bool = False):
-    """``ponder ARGS`` on two processes under torchrun (gloo on CPU)."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    cmd += ["-m", "ponder", *args]
-    env = subprocess_env(**THREADS_ENV)
-    if popen:
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    if check:
-        assert r.returncode == 0, r.stderr[-3000:]
-    return r
 
 
 def records(path) -> list[dict]:
