@@ -10,6 +10,7 @@ from ponder.recipes.registry import run_config
 from ponder.tasks.synthetic import make
 from ponder.train.metrics import read_metrics
 from tests.helpers import ROOT, approx, chat, fine_tune, torchrun
+from tests.recipes.pfpo.test_math import SMALLEST
 
 CONFIGS = ROOT / "ponder/recipes/configs"
 SHORT = "The answer is \\boxed{7}."
@@ -56,6 +57,15 @@ def samples(path) -> dict[str, dict]:
     return {r["id"]: r for r in rows}
 
 
+def trained_eval(two, one, problems) -> None:
+    """Evaluation samples of a model trained on two processes against one: every problem once, in input order,
+    with as many answers. (Not equal texts: the two trainings' weights differ by rounding -- gradients summed
+    in another order, amplified by AdamW -- which can flip a sampled token.)"""
+    a, b = samples(two), samples(one)
+    assert list(a) == [json.loads(line)["id"] for line in problems.read_text().splitlines()]
+    assert {k: len(v["responses"]) for k, v in a.items()} == {k: len(v["responses"]) for k, v in b.items()}
+
+
 def test_thinkpo_on_two_processes_equals_one(tmp_path, tiny_model_dir, thinkpo_data):
     root, short, sevens = thinkpo_data
     config = f"{CONFIGS}/thinkpo-tiny.yaml"
@@ -73,12 +83,60 @@ def test_thinkpo_on_two_processes_equals_one(tmp_path, tiny_model_dir, thinkpo_d
             for key in keys:  # two processes sum gradients in another order: fp32 roundings of order-1 terms
                 assert x[key] == approx(y[key], factor=256, scale=1.0), (stage, key, x, y)
     for name in ("sft", "thinkpo"):
-        a, b = (
-            samples(two / "eval" / name / "samples/test.jsonl"),
-            samples(one / "eval" / name / "samples/test.jsonl"),
+        trained_eval(
+            two / "eval" / name / "samples/test.jsonl",
+            one / "eval" / name / "samples/test.jsonl",
+            root / "test.jsonl",
         )
-        assert list(a) == [p["id"] for p in map(json.loads, (root / "test.jsonl").read_text().splitlines())]
-        assert {k: v["responses"] for k, v in a.items()} == {k: v["responses"] for k, v in b.items()}
     summary = json.loads((two / "thinkpo.json").read_text())
     assert summary["pairs"]["kept"] == sevens and set(summary["eval"]) == {"sft", "thinkpo"}
+    assert not [p for p in two.rglob("*") if ".rank" in p.name]
+
+
+def test_pfpo_on_two_processes_equals_one(tmp_path, sums_model):
+    from ponder.demos.pfpo import sum_problems
+
+    write_records(tmp_path / "prompts.jsonl", sum_problems(8, 8, min_terms=3, max_terms=4))
+    write_records(tmp_path / "test.jsonl", sum_problems(4, 9, min_terms=3, max_terms=4))
+    config = f"{CONFIGS}/pfpo-math-tiny.yaml"
+    for out in ("two", "one"):
+        args = [
+            *SMALLEST,
+            f"model={sums_model}",
+            f"output={tmp_path / out}",
+            f"prompts={tmp_path / 'prompts.jsonl'}",
+            f"eval.benchmarks=[{tmp_path / 'test.jsonl'}]",
+            "eval.temperature=1.0",
+            "eval.samples_per_problem=2",
+            "train.max_steps=2",
+            "generation.threads=1",
+        ]
+        if out == "two":
+            torchrun("run", config, *args)
+        else:
+            run_config(config, args)
+    one, two = tmp_path / "one", tmp_path / "two"
+    # Sampled by the starting model: equal texts (each sample's seed depends on its prompt and index only).
+    for name in (
+        "iter0/eval/samples/test.jsonl",
+        "iter1/samples.jsonl",
+        "iter1/pairs_process.completions.jsonl",
+        "iter1/labelled.jsonl",  # in the order of the samples, which is input order on two processes
+        "iter1/pairs_outcome.jsonl",
+        "iter1/pairs_process.jsonl",
+    ):
+        assert samples(two / name) == samples(one / name), name
+    for name in ("pairs_outcome.jsonl", "pairs_process.jsonl"):
+        assert (two / "iter1" / name).read_text().count("\n") > 0, name
+    a, b = read_metrics(two / "iter1/train/metrics.jsonl"), read_metrics(one / "iter1/train/metrics.jsonl")
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [1, 2]
+    # The same pairs, but not the same steps: one process writes samples (so labels and pairs) in the order
+    # they finish, two processes in input order, and the trainer's seeded shuffle follows the file's order.
+    assert [r["pairs"] for r in a] == [r["pairs"] for r in b] and all(r["loss"] > 0 for r in a)
+    trained_eval(
+        two / "iter1/eval/samples/test.jsonl", one / "iter1/eval/samples/test.jsonl", tmp_path / "test.jsonl"
+    )
+    rows = [json.loads((d / "report.json").read_text())["rows"] for d in (two, one)]
+    assert [r["name"] for r in rows[0]] == [r["name"] for r in rows[1]] == ["sft", "iter1"]
+    assert rows[0][0]["accuracy"] == rows[1][0]["accuracy"]
     assert not [p for p in two.rglob("*") if ".rank" in p.name]
