@@ -6,7 +6,8 @@ overrides the file's rule. For each benchmark the runner
 
 1. asks a *solver* for ``n`` attempts per problem (by default one chat turn through a Generator; a method
    can pass its own, e.g. Thinker's multi-stage inference chain), writing them as Sample records through
-   :class:`~ponder.io.StageWriter` (``OUT/samples/NAME.jsonl``), so an interrupted evaluation resumes;
+   :class:`~ponder.io.StageWriter` (``OUT/samples/NAME.jsonl``), so an interrupted evaluation resumes (under
+   torchrun each process samples its share of the problems, :mod:`ponder.ranks`; process 0 grades and reports);
 2. grades every attempt with the rule, clusters equivalent answers with the one majority vote
    (:func:`ponder.verify.rules.vote_with`), as PFPO's labels do, and writes each response's verdict and
    extracted answer back into its sample (``correct``, ``preds``);

@@ -9,7 +9,8 @@ point (even ``kill -9``) and started again skips the ids already written and nev
 Each record's fingerprint covers its prompt and problem fields, the sampling parameters and the model (its
 name and, for a local folder, the size and time of its weight files): a run resumed with another
 temperature, another model or a retrained one recomputes the records made with the old ones.
-Records appear in the order they finish; join them to problems by ``id``. :class:`GenerateSettings` holds
+Records appear in the order they finish; join them to problems by ``id``. Under torchrun each process samples
+its share of the problems and process 0 merges the shares in input order (:mod:`ponder.ranks`). :class:`GenerateSettings` holds
 the stage's settings and :func:`generate_file` runs the whole stage from them.
 """
 

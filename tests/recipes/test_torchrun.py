@@ -1,7 +1,10 @@
-"""``ponder run`` of the tiny ThinkPO config at its smallest size on two torchrun processes equals one process:
-the stages around the trainers share their work or leave it to process 0, never writing one file twice."""
+"""The 8-GPU walk-throughs of docs/scale.md, run as written at tiny size on two torchrun processes, equal one
+process: the stages around the trainers share their work or leave it to process 0, never writing one file
+twice."""
 
 import json
+import re
+import shlex
 
 import pytest
 
@@ -13,6 +16,32 @@ from tests.helpers import ROOT, approx, chat, fine_tune, torchrun
 from tests.recipes.pfpo.test_math import SMALLEST
 
 CONFIGS = ROOT / "ponder/recipes/configs"
+LAUNCH = [
+    "accelerate",
+    "launch",
+    "--config_file",
+    "ponder/recipes/configs/accelerate/fsdp.yaml",
+    "-m",
+    "ponder",
+]
+# What needs a GPU: vLLM (the tiny configs sample with hf) and its engine options.
+GPU_ONLY = ("generation.backend=", "generation.gpu_memory_utilization=", "generation.max_model_len=")
+
+
+def walkthrough(config: str, tiny: str) -> tuple[str, list[str]]:
+    """The command of docs/scale.md that runs ``config``, at tiny size: ``(the tiny config, its overrides
+    without the GPU-only ones and the output folder)``; torchrun with two processes takes the launcher's place."""
+    for block in re.findall(r"```sh\n(.*?)```", (ROOT / "docs/scale.md").read_text(), re.S):
+        cmd = shlex.split(block.replace("\\\n", " "))
+        if f"ponder/recipes/configs/{config}" in cmd:
+            assert cmd[: len(LAUNCH)] == LAUNCH and (ROOT / LAUNCH[3]).is_file()
+            run, path, *overrides = cmd[len(LAUNCH) :]
+            assert (run, path) == ("run", f"ponder/recipes/configs/{config}") and (ROOT / path).is_file()
+            kept = [o for o in overrides if not o.startswith((*GPU_ONLY, "output="))]
+            return str(CONFIGS / tiny), kept
+    raise AssertionError(f"docs/scale.md runs no {config}")
+
+
 SHORT = "The answer is \\boxed{7}."
 
 
@@ -68,9 +97,9 @@ def trained_eval(two, one, problems) -> None:
 
 def test_thinkpo_on_two_processes_equals_one(tmp_path, tiny_model_dir, thinkpo_data):
     root, short, sevens = thinkpo_data
-    config = f"{CONFIGS}/thinkpo-tiny.yaml"
-    torchrun("run", config, *overrides(root, tiny_model_dir, short, tmp_path / "two"))
-    run_config(config, overrides(root, tiny_model_dir, short, tmp_path / "one"))
+    config, documented = walkthrough("thinkpo-7b.yaml", "thinkpo-tiny.yaml")
+    torchrun("run", config, *documented, *overrides(root, tiny_model_dir, short, tmp_path / "two"))
+    run_config(config, [*documented, *overrides(root, tiny_model_dir, short, tmp_path / "one")])
     one, two = tmp_path / "one", tmp_path / "two"
     assert samples(two / "short/samples.jsonl") == samples(one / "short/samples.jsonl")
     assert {r["responses"][0] for r in samples(two / "short/samples.jsonl").values()} == {SHORT}
@@ -98,9 +127,10 @@ def test_pfpo_on_two_processes_equals_one(tmp_path, sums_model):
 
     write_records(tmp_path / "prompts.jsonl", sum_problems(8, 8, min_terms=3, max_terms=4))
     write_records(tmp_path / "test.jsonl", sum_problems(4, 9, min_terms=3, max_terms=4))
-    config = f"{CONFIGS}/pfpo-math-tiny.yaml"
+    config, documented = walkthrough("pfpo-math-llama.yaml", "pfpo-math-tiny.yaml")
     for out in ("two", "one"):
         args = [
+            *documented,
             *SMALLEST,
             f"model={sums_model}",
             f"output={tmp_path / out}",
