@@ -106,21 +106,15 @@ def test_eval_on_two_processes_equals_one(tmp_path, tiny_model_dir, problems):
 
 def test_process_pairs_on_two_processes_equal_one(tmp_path, tiny_model_dir):
     src = _labelled(tmp_path, n_problems=5)
-    s = ProcessSettings(
-        completions_per_prefix=2,
-        max_new_tokens=8,
-        upper_step_ratio=1.0,
-        max_prefixes_per_problem=3,
-        value_threshold=1,
-        seed=7,
-        chunk_problems=1,
+    changed = dict(
+        completions_per_prefix=2, max_new_tokens=8, upper_step_ratio=1.0, max_prefixes_per_problem=3
     )
-    options = ("--completions-per-prefix", "2", "--max-new-tokens", "8", "--upper-step-ratio", "1.0")
-    options += ("--max-prefixes-per-problem", "3", "--seed", "7", "--chunk-problems", "1")
+    changed |= dict(seed=7, chunk_problems=1)
+    options = [x for k, v in changed.items() for x in (f"--{k.replace('_', '-')}", str(v))]
     two = tmp_path / "two" / "pairs.jsonl"
     torchrun("pairs", "process", "-i", str(src), "-o", str(two), "--model", str(tiny_model_dir), *options)
     one = tmp_path / "one" / "pairs.jsonl"
-    build_process_pairs(src, one, str(tiny_model_dir), s)
+    build_process_pairs(src, one, str(tiny_model_dir), ProcessSettings(**changed))
     completions = by_id(completions_path(two))
     assert list(completions) == ["q0", "q1", "q2", "q3", "q4", "same"]
     assert completions == by_id(completions_path(one))
