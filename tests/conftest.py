@@ -134,3 +134,14 @@ def real_generator(real_model_dir):
     from ponder.generation.hf import HFGenerator
 
     return HFGenerator(real_model_dir, batch_size=8)
+
+
+@pytest.fixture(scope="session")
+def sums_model(tiny_model_dir, tmp_path_factory):
+    """The nano model after 80 full-batch steps on 32 running sums: it writes the running-sum form and boxes an
+    answer, right on some sums and wrong on others, so its samples disagree and votes give pairs."""
+    from ponder.demos.pfpo import sum_problems
+    from tests.helpers import chat, fine_tune
+
+    convs = [chat(p.prompt, p.meta["solution"]) for p in sum_problems(32, 7, min_terms=3, max_terms=4)]
+    return fine_tune(tiny_model_dir, tmp_path_factory.mktemp("sums") / "model", convs, steps=80)

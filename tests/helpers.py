@@ -25,6 +25,20 @@ def subprocess_env(**extra: str) -> dict:
     return env
 
 
+def torchrun(*args: str, check: bool = True, popen: bool = False):
+    """``ponder ARGS`` on two processes under torchrun (gloo on CPU; one torch thread each): the completed
+    process (asserted to succeed unless ``check`` is false), or with ``popen`` the running one."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += ["-m", "ponder", *args]
+    env = subprocess_env(OMP_NUM_THREADS="1", PONDER_NO_PROGRESS="1")
+    if popen:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    if check:
+        assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
 ANSWER = "ok 42"
 
 # One torch thread in these tests and their subprocesses: the models are tiny (per-op overhead dominates), and on

@@ -7,6 +7,7 @@ bad options) print one line ``ponder: error: ...`` and exit with 2.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -92,6 +93,10 @@ UsageError = typer.BadParameter.__mro__[1]
 
 
 def main() -> None:
+    from ponder import ranks
+
+    if not ranks.is_main():  # several processes: process 0 prints the result; errors still reach stderr
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- for the life of the process
     try:
         code = app(args=lift_columns(sys.argv[1:]), prog_name="ponder", standalone_mode=False)
     except UsageError as e:
@@ -113,4 +118,5 @@ def main() -> None:
     except KeyboardInterrupt:
         print("ponder: interrupted", file=sys.stderr)
         sys.exit(130)
+    ranks.finish(code or 0)
     sys.exit(code or 0)

@@ -38,7 +38,7 @@ def generate(
 
 
 @app.command("serve")
-@settings(serve=ServeSettings, backend=(BackendSettings, ("batch_size", "dtype", "threads")))
+@settings(serve=ServeSettings, backend=(BackendSettings, ("batch_size", "device", "dtype", "threads")))
 def serve(
     model_dir: str = typer.Argument(..., help="Model folder (or hub name) to serve with the hf backend."),
     *,

@@ -33,12 +33,9 @@ def run_trainer(
 
 
 def _report_final(summary: dict | None) -> None:
-    from ponder.train import distributed
-
     final = (summary or {}).get("final") or {}
-    if final and distributed.is_main_process():
+    if final:  # printed by process 0 alone (ponder.cli.main)
         typer.echo(f"step {final['step']}: loss {final['loss']:.4f}; model written to {summary['model']}")
-    distributed.shutdown()
 
 
 @train_app.command("sft")

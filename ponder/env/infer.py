@@ -21,6 +21,7 @@ from ponder.env.thinker import ThinkerEnv, ThinkerEnvConfig, verification_counts
 from ponder.generation.backend import BackendSettings, model_identity
 from ponder.generation.base import Generator
 from ponder.io import StageWriter
+from ponder.ranks import main_only
 from ponder.records import Episode, Problem, load_records, read_records
 
 
@@ -28,7 +29,7 @@ from ponder.records import Episode, Problem, load_records, read_records
 class InferSettings:
     """How ``ponder thinker infer`` samples its dialogues."""
 
-    samples_per_problem: int = option(1, flag="--n", help="Dialogues per problem.")
+    samples_per_problem: int = option(1, flag="--n", short="-n", help="Dialogues per problem.")
     temperature: float = option(0.7, help="Sampling temperature; 0 means greedy.")
     top_p: float = option(1.0, help="Nucleus sampling mass.")
     seed: int | None = option(
@@ -104,6 +105,7 @@ def summarize_episodes(episodes: Sequence[Episode]) -> dict:
     return out
 
 
+@main_only  # cheap next to sampling, or written once: process 0 alone under several
 def infer_file(
     input_path: str | Path,
     output: str | Path,

@@ -6,7 +6,8 @@ overrides the file's rule. For each benchmark the runner
 
 1. asks a *solver* for ``n`` attempts per problem (by default one chat turn through a Generator; a method
    can pass its own, e.g. Thinker's multi-stage inference chain), writing them as Sample records through
-   :class:`~ponder.io.StageWriter` (``OUT/samples/NAME.jsonl``), so an interrupted evaluation resumes;
+   :class:`~ponder.io.StageWriter` (``OUT/samples/NAME.jsonl``), so an interrupted evaluation resumes (under
+   torchrun each process samples its share of the problems, :mod:`ponder.ranks`; process 0 grades and reports);
 2. grades every attempt with the rule, clusters equivalent answers with the one majority vote
    (:func:`ponder.verify.rules.vote_with`), as PFPO's labels do, and writes each response's verdict and
    extracted answer back into its sample (``correct``, ``preds``);
@@ -28,8 +29,9 @@ from ponder.eval.metrics import ProblemResult, summarize
 from ponder.eval.report import bar_plot, markdown_table
 from ponder.generation.backend import model_identity
 from ponder.generation.base import Generator, SamplingParams
-from ponder.io import StageWriter, write_json, write_records, write_text
+from ponder.io import write_json, write_records, write_text
 from ponder.progress import in_chunks
+from ponder.ranks import on_main, shared_output
 from ponder.records import Problem, Sample, load_records, read_samples
 from ponder.verify.rules import RULES, vote_with
 
@@ -166,9 +168,10 @@ def run_benchmark(
     with other options are made again on resume."""
     path = out_dir / "samples" / f"{bench.name}.jsonl"
     settings = {"sampling": params, "solver": getattr(solver, "identity", None)}
-    with StageWriter(path, settings=settings) as writer:
-        todo = [p for p in bench.problems if not writer.has(p.id, p)]
-        total = len(bench.problems)
+    with shared_output(path, [p.id for p in bench.problems], settings=settings) as (writer, mine):
+        share = [bench.problems[i] for i in mine]
+        todo = [p for p in share if not writer.has(p.id, p)]
+        total = len(share)
         for chunk, bar in in_chunks(todo, chunk_problems, total=total, desc=bench.name, unit="problem"):
             for p, attempts in zip(chunk, solver(chunk, params), strict=True):
                 writer.write(
@@ -242,14 +245,25 @@ def evaluate(
         "benchmarks": {},
         **(extra or {}),
     }
-    for bench in benchmarks:
-        samples = run_benchmark(bench, solver, params, out_dir)
-        report["benchmarks"][bench.name] = score_benchmark(bench, samples, ks)
+    samples = [run_benchmark(bench, solver, params, out_dir) for bench in benchmarks]
+    # Sampling is shared by every process; grading and the report are process 0's.
+    return on_main(_report, report, benchmarks, samples, out_dir, ks)
+
+
+def _report(
+    report: dict[str, Any],
+    benchmarks: Sequence[Benchmark],
+    samples: list[Path],
+    out_dir: Path,
+    ks: Sequence[int],
+) -> dict[str, Any]:
+    for bench, path in zip(benchmarks, samples, strict=True):
+        report["benchmarks"][bench.name] = score_benchmark(bench, path, ks)
     report["rows"] = rows_of(report)
     write_json(out_dir / "report.json", report)
     write_text(out_dir / "report.md", render_markdown(report) + "\n")
     if report["rows"]:
-        bar_plot(out_dir / "report.png", report["rows"], ["accuracy", "mean_tokens"], title=name)
+        bar_plot(out_dir / "report.png", report["rows"], ["accuracy", "mean_tokens"], title=report["name"])
     return report
 
 

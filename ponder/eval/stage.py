@@ -30,7 +30,7 @@ class EvalSettings:
         help="Comma-separated FILE[:RULE] (rules: math, boxed, number, choice, code).",
     )
     samples_per_problem: int = option(
-        4, flag="--n", help="Samples per problem; accuracy is pass@1 averaged over them."
+        4, flag="--n", short="-n", help="Samples per problem; accuracy is pass@1 averaged over them."
     )
     temperature: float = option(0.7, help="Sampling temperature; 0 means greedy.")
     top_p: float = option(1.0, help="Nucleus sampling mass.")

@@ -33,6 +33,7 @@ from ponder.config import option
 from ponder.errors import InputError, PonderError
 from ponder.io import StageWriter, write_json
 from ponder.progress import progress
+from ponder.ranks import main_only
 from ponder.records import Sample, iter_json_objects, read_samples, validate_file
 from ponder.verify import math as vmath
 from ponder.verify.grade_stage import grade_sample
@@ -226,6 +227,7 @@ def _run(samples: Iterator[Sample], by: str, min_share: float, rule: str, worker
         yield from pool.imap(_label_dict, jobs, chunksize=8)
 
 
+@main_only  # cheap next to sampling, or written once: process 0 alone under several
 def label_file(
     input_path: str | Path, output_path: str | Path, settings: LabelSettings = LabelSettings()
 ) -> LabelSummary:

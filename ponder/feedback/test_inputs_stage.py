@@ -40,6 +40,7 @@ from ponder.generation.backend import BackendSettings, model_identity
 from ponder.generation.base import Generator, SamplingParams
 from ponder.io import StageWriter, write_json
 from ponder.progress import in_chunks
+from ponder.ranks import main_only
 from ponder.records import Problem, iter_unique
 
 SOURCES = ("llm", "sampler", "given")
@@ -145,6 +146,7 @@ def request_params(params: SamplingParams, *, json_mode: bool) -> SamplingParams
     return params.replace(n=1, response_format={"type": "json_object"} if json_mode else None)
 
 
+@main_only  # cheap next to sampling, or written once: process 0 alone under several
 def run_test_inputs(
     problems: Sequence[Problem],
     output: str | Path,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ponder import ranks
 from ponder.config import option
 from ponder.errors import PonderError
 from ponder.generation.base import Generator
@@ -37,8 +38,26 @@ class BackendSettings:
         "model's; needed with --backend openai).",
     )
     batch_size: int = option(32, help="Sequences per forward pass (hf).")
-    dtype: Literal["float32", "bfloat16"] = option(
-        "float32", help="Weights dtype: float32 or bfloat16 (hf, vllm)."
+    device: Literal["auto", "cpu", "cuda"] = option(
+        "auto",
+        help="Where the model runs (hf): auto (this process's GPU, cuda:LOCAL_RANK, when there is one; else "
+        "the CPU), cpu or cuda.",
+    )
+    dtype: Literal["auto", "float32", "bfloat16"] = option(
+        "auto",
+        help="Weights dtype (hf, vllm): auto (bfloat16 on a GPU, float32 on the CPU), float32 or bfloat16.",
+    )
+    tensor_parallel_size: int = option(1, help="GPUs one vLLM engine shards the model over (vllm).")
+    gpu_memory_utilization: float | None = option(
+        None,
+        help="Share of each GPU's memory vLLM may take for weights and KV cache (vllm; null: vLLM's default, "
+        "0.9; on the CPU a fixed 1 GiB KV cache instead).",
+    )
+    max_model_len: int | None = option(
+        None, help="Longest prompt + answer in tokens vLLM plans its KV cache for (vllm; null: the model's)."
+    )
+    enforce_eager: bool = option(
+        False, help="Run vLLM without CUDA graphs: slower steps, faster start, less memory (vllm)."
     )
     concurrency: int = option(8, help="Requests in flight at once (openai).")
     timeout: float = option(120.0, help="Seconds per request before it is retried (openai).")
@@ -54,6 +73,12 @@ class BackendSettings:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.tensor_parallel_size < 1:
+            raise ValueError(f"tensor_parallel_size must be >= 1, got {self.tensor_parallel_size}")
+        if self.gpu_memory_utilization is not None and not 0 < self.gpu_memory_utilization <= 1:
+            raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+        if self.max_model_len is not None and self.max_model_len < 1:
+            raise ValueError(f"max_model_len must be >= 1, got {self.max_model_len}")
         if self.backend == "openai":
             if not self.base_url:
                 raise ValueError("base_url is required with backend openai (e.g. http://127.0.0.1:8000/v1)")
@@ -75,6 +100,52 @@ class BackendSettings:
         ):
             raise PonderError(f"--model {model}: no such folder")
 
+    def torch_device(self) -> str:
+        """The device the hf backend loads the model on: ``cuda:LOCAL_RANK`` (auto, cuda) or ``cpu``."""
+        import torch
+
+        if self.device == "cpu" or (self.device == "auto" and not torch.cuda.is_available()):
+            return "cpu"
+        if not torch.cuda.is_available():
+            raise PonderError("--device cuda: no CUDA device is visible to this process")
+        local, count = ranks.current().local, torch.cuda.device_count()
+        if local >= count:
+            raise PonderError(f"--device {self.device}: LOCAL_RANK {local} but only {count} CUDA device(s)")
+        return f"cuda:{local}"
+
+    def torch_dtype(self, device: str) -> str:
+        """The weights dtype: ``dtype``, or for auto bfloat16 on a GPU (``device`` cuda...) and float32 on the
+        CPU."""
+        if self.dtype != "auto":
+            return self.dtype
+        return "bfloat16" if device.startswith("cuda") else "float32"
+
+    def engine_options(self) -> dict[str, Any]:
+        """The keyword arguments of the vLLM engine (``vllm.LLM``) these settings ask for."""
+        import torch
+
+        gpu = torch.cuda.is_available()
+        options: dict[str, Any] = {
+            "dtype": self.torch_dtype("cuda" if gpu else "cpu"),
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "enforce_eager": self.enforce_eager,
+        }
+        if self.gpu_memory_utilization is not None:
+            options["gpu_memory_utilization"] = self.gpu_memory_utilization
+        if self.max_model_len is not None:
+            options["max_model_len"] = self.max_model_len
+        world = ranks.current().world
+        if world > 1:
+            # Under torchrun / accelerate each process runs its own engine on its own device and its own share
+            # of the records (ponder.ranks): vLLM's external launcher mode, data-parallel over the processes.
+            if self.tensor_parallel_size != 1:
+                raise PonderError(
+                    f"--tensor-parallel-size {self.tensor_parallel_size}: under {world} processes each runs its "
+                    "own engine (tensor_parallel_size 1); run the stage as one process to shard one engine"
+                )
+            options |= {"distributed_executor_backend": "external_launcher", "data_parallel_size": world}
+        return options
+
     def open(self, model: Any, *, workers: int = 1) -> Generator:
         """A generator for ``model`` (``workers > 1``: that many copies on Ray). Sets the torch threads first."""
         from ponder.generation import make_generator
@@ -92,8 +163,11 @@ class BackendSettings:
                 raise PonderError("--workers needs Ray: pip install -e '.[ray]'") from None
             from ponder.generation.ray_pool import RayGenerator
 
-            options = {"dtype": self.dtype} | (
-                {"batch_size": self.batch_size} if self.backend == "hf" else {}
+            # Each Ray worker sees its own GPU (or none) as cuda:0: the dtype follows what the machine has.
+            options = (
+                {"dtype": self.torch_dtype(self.torch_device()), "batch_size": self.batch_size}
+                if self.backend == "hf"
+                else self.engine_options()
             )
             return RayGenerator(self.backend, model, workers=workers, **options)
         if self.backend == "openai":
@@ -117,9 +191,12 @@ class BackendSettings:
                     "--backend vllm needs vLLM, which is not installed here; run `make setup-vllm` "
                     "and use .venv-vllm/bin/ponder"
                 ) from None
-            return make_generator("vllm", model, dtype=self.dtype)
+            return make_generator("vllm", model, **self.engine_options())
+        device = self.torch_device()
         try:
-            return make_generator("hf", model, dtype=self.dtype, batch_size=self.batch_size)
+            return make_generator(
+                "hf", model, dtype=self.torch_dtype(device), batch_size=self.batch_size, device=device
+            )
         except (OSError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise PonderError(f"--model {model}: cannot load the model: {first}") from None

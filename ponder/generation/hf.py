@@ -41,15 +41,15 @@ class _Row:
     finish: str | None = None
 
 
-def load_model(model_dir: str | Path, dtype: str = "float32"):
-    """Load a causal LM and its tokenizer (local folder or hub name) for inference."""
+def load_model(model_dir: str | Path, dtype: str = "float32", device: str = "cpu"):
+    """Load a causal LM and its tokenizer (local folder or hub name) for inference, on ``device``."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).to(device)
     model.eval()
     return model, tok
 
@@ -118,19 +118,28 @@ class HFGenerator(LocalGenerator):
 
     ``model``: a folder / hub name, or an already loaded model (e.g. the policy being trained; then pass
     ``tokenizer``). ``batch_size``: rows (sequences) per forward pass. ``dtype``: float32 or bfloat16 (bf16 is
-    about 2x faster on CPUs with AVX-512 bf16; never use float16 on CPU).
+    about 2x faster on CPUs with AVX-512 bf16; never use float16 on CPU). ``device``: where a model loaded here
+    runs (``cpu``, ``cuda:0``, ...); a loaded model stays where it is.
     """
 
     name = "hf"
 
-    def __init__(self, model: Any, tokenizer: Any = None, *, dtype: str = "float32", batch_size: int = 32):
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any = None,
+        *,
+        dtype: str = "float32",
+        batch_size: int = 32,
+        device: str = "cpu",
+    ):
         super().__init__()
         import torch
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if isinstance(model, str | Path):
-            model, loaded_tok = load_model(model, dtype)
+            model, loaded_tok = load_model(model, dtype, device)
             tokenizer = tokenizer or loaded_tok
         elif tokenizer is None:
             raise ValueError("pass the tokenizer together with a loaded model")

@@ -9,7 +9,8 @@ point (even ``kill -9``) and started again skips the ids already written and nev
 Each record's fingerprint covers its prompt and problem fields, the sampling parameters and the model (its
 name and, for a local folder, the size and time of its weight files): a run resumed with another
 temperature, another model or a retrained one recomputes the records made with the old ones.
-Records appear in the order they finish; join them to problems by ``id``. :class:`GenerateSettings` holds
+Records appear in the order they finish; join them to problems by ``id``. Under torchrun each process samples
+its share of the problems and process 0 merges the shares in input order (:mod:`ponder.ranks`). :class:`GenerateSettings` holds
 the stage's settings and :func:`generate_file` runs the whole stage from them.
 """
 
@@ -25,8 +26,8 @@ from ponder.config import option
 from ponder.errors import InputError, PonderError
 from ponder.generation.backend import BackendSettings, model_identity
 from ponder.generation.base import Generator, Prompt, SamplingParams
-from ponder.io import StageWriter
 from ponder.progress import in_chunks
+from ponder.ranks import gather, shared_output
 from ponder.records import Problem, Sample, iter_unique
 
 
@@ -34,7 +35,7 @@ from ponder.records import Problem, Sample, iter_unique
 class GenerateSettings:
     """What ``ponder generate`` samples (recipes nest it for their sampling steps)."""
 
-    samples_per_prompt: int = option(8, flag="--n", help="Samples per prompt.")
+    samples_per_prompt: int = option(8, flag="--n", short="-n", help="Samples per prompt.")
     temperature: float = option(1.0, help="Sampling temperature; 0 means greedy.")
     top_p: float = option(1.0, help="Nucleus sampling: keep the most likely tokens up to this mass.")
     max_new_tokens: int = option(2048, help="Token budget per sample (the eos token counts).")
@@ -123,14 +124,15 @@ def run_generate(
     tokens = 0
     finished_by_stop = 0
     settings = {"sampling": params, "model": model_identity(generator)}
-    with StageWriter(output, settings=settings) as writer:
+    with shared_output(output, [it.problem.id for it in items], settings=settings) as (writer, mine):
+        share = [items[i] for i in mine]
         todo = [
             it
-            for it in items
+            for it in share
             if not writer.has(it.problem.id, (it.prompt, it.problem.answer, it.problem.meta))
         ]
-        resumed = len(items) - len(todo)
-        for chunk, bar in in_chunks(todo, chunk_prompts, total=len(items), desc=desc, unit="prompt"):
+        resumed = len(share) - len(todo)
+        for chunk, bar in in_chunks(todo, chunk_prompts, total=len(share), desc=desc, unit="prompt"):
             for i, comps in generator.generate_iter([it.prompt for it in chunk], params):
                 it = chunk[i]
                 writer.write(
@@ -149,13 +151,19 @@ def run_generate(
                 bar.update(1)
                 bar.set_postfix(tok_s=f"{tokens / max(time.perf_counter() - start, 1e-9):.0f}", refresh=False)
     seconds = time.perf_counter() - start
-    n_new = len(todo)
+    # Under several processes the counts are the sums of their shares.
+    n_new, resumed, recomputed, tokens, finished_by_stop = map(
+        sum,
+        zip(
+            *gather((len(todo), resumed, sum(writer.changed.values()), tokens, finished_by_stop)), strict=True
+        ),
+    )
     return {
         "output": str(output),
         "records": len(items),
         "new": n_new,
         "resumed": resumed,
-        "recomputed": sum(writer.changed.values()),
+        "recomputed": recomputed,
         "samples": n_new * params.n,
         "generated_tokens": tokens,
         "stop_share": finished_by_stop / max(n_new * params.n, 1),

@@ -27,6 +27,7 @@ from ponder.pairs.code_process import prefix_pairs, sample_prefixes
 from ponder.pairs.code_stage import CodeRunSettings, load_samples_by_id, score_problems, side_path, test_mode
 from ponder.pairs.pairing import problem_rng
 from ponder.pairs.prefixes import completion_sampling, prefix_value
+from ponder.ranks import main_only
 from ponder.records import Pair, Problem, Sample, iter_json_objects, load_records
 from ponder.verify.code import Job, SandboxPool
 from ponder.verify.code_program import problem_program
@@ -169,6 +170,7 @@ def _value_chunk(
     return records
 
 
+@main_only  # cheap next to sampling, or written once: process 0 alone under several
 def run_code_process(
     problems_path: str | Path,
     samples_path: str | Path,

@@ -36,6 +36,7 @@ from ponder.io import StageWriter, write_json, write_records
 from ponder.pairs.code import cap_pairs, dedupe_pairs, ground_truth_pairs, margin_pairs, pair_records
 from ponder.pairs.pairing import problem_rng
 from ponder.progress import in_chunks
+from ponder.ranks import main_only
 from ponder.records import Problem, Sample, iter_json_objects, iter_unique, load_records
 from ponder.verify.code import Job, Limits, SandboxPool
 from ponder.verify.code_program import problem_program
@@ -253,6 +254,7 @@ def _score_chunk(
 # --------------------------------------------------------------------------- the stage
 
 
+@main_only  # cheap next to sampling, or written once: process 0 alone under several
 def run_code_pairs(
     problems_path: str | Path,
     samples_path: str | Path,

@@ -23,6 +23,7 @@ from ponder.errors import PonderError
 from ponder.feedback.labels import Labelled, read_labelled, summary_path
 from ponder.io import StageWriter, write_json
 from ponder.pairs.pairing import count_steps, pair_indices, problem_rng
+from ponder.ranks import main_only
 from ponder.records import Pair, PromptLike
 
 Pairing = Literal["each_positive", "one_per_problem", "closest_steps"]
@@ -119,6 +120,7 @@ def gold_pair_accuracy(pairs: list[Pair]) -> float | None:
     return sum(m["chosen_correct"] and not m["rejected_correct"] for m in graded) / len(graded)
 
 
+@main_only  # cheap next to sampling, or written once: process 0 alone under several
 def build_outcome_pairs(
     input_path: str | Path, output_path: str | Path, settings: OutcomeSettings = OutcomeSettings()
 ) -> PairSummary:

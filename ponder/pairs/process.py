@@ -36,6 +36,7 @@ from ponder.pairs.outcome import PAIRING_HELP, Pairing, PairSummary, make_pair
 from ponder.pairs.pairing import pair_indices, problem_rng
 from ponder.pairs.prefixes import Prefix, all_same_answer, completion_sampling, prefix_value, problem_prefixes
 from ponder.progress import in_chunks
+from ponder.ranks import on_main, shared_output
 from ponder.records import iter_json_objects
 from ponder.verify.rules import extract_with
 
@@ -132,10 +133,11 @@ def complete_prefixes(
     # Pairing options do not change completions: changing them re-pairs without completing again.
     settings = {k: v for k, v in asdict(s).items() if k not in _PAIRING_ONLY}
     settings["model"] = model_identity(generator)
-    with StageWriter(output, settings=settings) as writer:
-        todo = [it for it in items if not writer.has(it.id, it)]
+    with shared_output(output, [it.id for it in items], settings=settings) as (writer, mine):
+        share = [items[i] for i in mine]
+        todo = [it for it in share if not writer.has(it.id, it)]
         chunks = in_chunks(
-            todo, s.chunk_problems, total=len(items), desc="prefix completions", unit="problem"
+            todo, s.chunk_problems, total=len(share), desc="prefix completions", unit="problem"
         )
         for chunk, bar in chunks:
             _complete_chunk(chunk, writer, generator, tokenizer, params, s, bar)
@@ -239,7 +241,7 @@ def build_process_pairs(
             )
         comp_path = completions_path(output_path)
         complete_prefixes(items, comp_path, generator, tokenizer, settings)
-    return _pairs_from_completions(comp_path, output_path, settings, labelled=len(items))
+    return on_main(_pairs_from_completions, comp_path, output_path, settings, labelled=len(items))
 
 
 def _pairs_from_completions(comp_path: Path, output_path: str | Path, s: ProcessSettings, labelled: int):

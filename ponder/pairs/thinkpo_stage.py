@@ -30,6 +30,7 @@ from ponder.pairs.thinkpo import (
     summarize,
 )
 from ponder.progress import progress
+from ponder.ranks import main_only
 
 CHUNK = 16
 
@@ -45,6 +46,7 @@ def side_paths(output: str | Path) -> tuple[Path, Path]:
     return out.with_name(stem + ".summary.json"), out.with_name(stem + ".gaps.png")
 
 
+@main_only  # cheap next to sampling, or written once: process 0 alone under several
 def build_thinkpo_pairs(
     long_path: str | Path,
     short_path: str | Path,

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ponder.errors import PonderError
 from ponder.io import write_json, write_text
+from ponder.ranks import broadcast, main_only, on_main
 
 
 @dataclass
@@ -69,7 +70,7 @@ def _run_steps(it: Iteration, steps: Sequence[Step], log: Callable[[str], None])
     it.folder.mkdir(parents=True, exist_ok=True)
     for step in steps:
         done = _done_path(it.folder, step.name)
-        if done.exists():
+        if broadcast(done.exists()):  # every process skips the same steps
             it.results[step.name] = json.loads(done.read_text(encoding="utf-8"))
             log(f"{it.name}: {step.name} already done")
             continue
@@ -79,7 +80,7 @@ def _run_steps(it: Iteration, steps: Sequence[Step], log: Callable[[str], None])
         if not isinstance(summary, dict):
             raise TypeError(f"step {step.name!r} returned {type(summary).__name__}, expected a dict")
         summary = {**summary, "step_seconds": time.perf_counter() - start}
-        write_json(done, summary)
+        on_main(write_json, done, summary)
         it.results[step.name] = summary
 
 
@@ -112,6 +113,7 @@ def run_iterations(
     return history
 
 
+@main_only
 def check_same_config(out: str | Path, config: dict) -> None:
     """Save ``config`` as ``OUT/config.json``, or refuse to resume a run made with a different config."""
     path = Path(out) / "config.json"
@@ -129,6 +131,7 @@ def check_same_config(out: str | Path, config: dict) -> None:
     write_json(path, config)
 
 
+@main_only
 def write_report(
     out: Path,
     rows: list[dict],

@@ -39,6 +39,7 @@ from ponder.generation.stage import GenerateSettings
 from ponder.io import write_json, write_records
 from ponder.pairs.solutions import prompt_text, read_solutions
 from ponder.pairs.thinkpo import ThinkPOPairSettings
+from ponder.ranks import on_main
 from ponder.recipes.dpo import DPOConfig, DPOSettings
 from ponder.recipes.sft import SFTConfig, SFTSettings
 
@@ -129,7 +130,7 @@ def sample_short(cfg: ThinkPOConfig, long_file: str, out: Path) -> Path:
         return Path(cfg.short.samples)
     from ponder.generation.stage import generate_file
 
-    problems = question_file(long_file, out / "questions.jsonl")
+    problems = on_main(question_file, long_file, out / "questions.jsonl")
     samples = out / "samples.jsonl"
     generate_file(problems, samples, cfg.short.model, cfg.short, cfg.generation, desc="short answers")
     return samples
@@ -164,14 +165,20 @@ def train_thinkpo(cfg: ThinkPOConfig, policy: str, pairs_file: str | Path) -> di
     return dpo.run(dpo_config(cfg, policy, str(pairs_file), str(Path(cfg.output) / "dpo")))
 
 
-def run(cfg: ThinkPOConfig, log=print) -> dict:
-    """Run every stage; return the summary (also written to ``OUTPUT/thinkpo.json``)."""
+def start_folder(cfg: ThinkPOConfig) -> Path:
+    """The run folder, made; a folder holding a run is refused unless ``resume``."""
     out = Path(cfg.output)
     if not cfg.resume and out.exists() and any(out.iterdir()):
         raise PonderError(
             f"{out} already holds a run; pass resume=true to continue it, or choose another output"
         )
     out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def run(cfg: ThinkPOConfig, log=print) -> dict:
+    """Run every stage; return the summary (also written to ``OUTPUT/thinkpo.json``)."""
+    out = on_main(start_folder, cfg)
     summary: dict[str, Any] = {"recipe": "thinkpo", "config": config_to_dict(cfg)}
     policy = cfg.model
     if cfg.sft_data:  # 1. SFT on long chain-of-thought (skipped for a model that already writes long CoT)
@@ -195,5 +202,5 @@ def run(cfg: ThinkPOConfig, log=print) -> dict:
         }
         summary["compare"] = compare_runs([out / "eval" / name for name in models])
         log(summary["compare"])
-    write_json(out / "thinkpo.json", summary)
+    on_main(write_json, out / "thinkpo.json", summary)
     return summary

@@ -8,9 +8,6 @@ size: the update equals the one-process update on the same global batch.
 
 from __future__ import annotations
 
-import os
-import sys
-
 import torch
 
 from ponder.errors import PonderError
@@ -148,24 +145,3 @@ def gather_objects(accelerator, obj):
     out = [None] * accelerator.num_processes
     torch.distributed.all_gather_object(out, obj)
     return out
-
-
-def is_main_process() -> bool:
-    """True in single-process runs and on rank 0."""
-    return not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
-
-
-def shutdown() -> None:
-    """Tear down the process group and, in multi-process runs, exit at once.
-
-    Two-process gloo runs can abort at interpreter exit after finishing; destroying the group and leaving
-    with ``os._exit`` avoids it. Call it only at the very end of a command.
-    """
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        world = torch.distributed.get_world_size()
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-        if world > 1:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(0)

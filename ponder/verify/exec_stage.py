@@ -28,6 +28,7 @@ from ponder.config import option
 from ponder.errors import InputError, PonderError
 from ponder.io import StageWriter
 from ponder.progress import progress
+from ponder.ranks import main_only
 from ponder.records import iter_json_objects
 from ponder.verify.jobs import Job, JobError, as_input_tests, check_job
 from ponder.verify.pool import SandboxPool
@@ -166,6 +167,7 @@ def output_record(rid: str, job: Job, results: list, record_outputs: bool) -> di
     }
 
 
+@main_only  # cheap next to sampling, or written once: process 0 alone under several
 def run_exec(input_path: str | Path, output_path: str | Path, opts: ExecOptions) -> dict:
     """Run every program of ``input_path``; write one result record per program to ``output_path``."""
     packages: set[str] = set()

@@ -23,6 +23,7 @@ from ponder.config import option
 from ponder.errors import PonderError
 from ponder.io import StageWriter
 from ponder.progress import progress
+from ponder.ranks import main_only
 from ponder.records import Sample, read_samples, validate_file
 from ponder.verify import math as vmath
 from ponder.verify.answers import limits
@@ -96,6 +97,7 @@ def _grade_dict(job: tuple[dict, str]) -> tuple[dict, bool | None]:
     return sample.to_dict(), vote_ok
 
 
+@main_only  # cheap next to sampling, or written once: process 0 alone under several
 def grade_file(
     input_path: str | Path, output_path: str | Path, *, rule: str = "math", workers: int = 0
 ) -> GradeSummary:

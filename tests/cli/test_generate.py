@@ -204,7 +204,7 @@ def test_raw_needs_string_prompts(tmp_path):
         ),
         (["--base-url", "http://127.0.0.1:1/v1"], "--base-url only applies to --backend openai, not hf"),
         (["--model", "./no/such/dir"], "--model ./no/such/dir: no such folder"),
-        (["--dtype", "float16"], "--dtype: 'float16' is not one of 'float32', 'bfloat16'."),
+        (["--dtype", "float16"], "--dtype: 'float16' is not one of 'auto', 'float32', 'bfloat16'."),
         (["--threads", "-1"], "--threads must be >= 0, got -1"),
         (["--workers", "0"], "--workers must be >= 1, got 0"),
     ],

@@ -135,3 +135,13 @@ def test_generate_command_with_the_vllm_backend(model_dir, tmp_path):
         row["responses"] == [ANSWER, ANSWER] and row["finish_reasons"] == ["stop", "stop"] for row in rows
     )
     assert sys.executable  # ran with this venv's interpreter (ponder_cmd uses sys.executable)
+
+
+def test_backend_settings_reach_the_engine(model_dir):
+    """The engine options of BackendSettings (CLI options, recipe `generation:` keys) are the engine's."""
+    from ponder.generation.backend import BackendSettings
+
+    with BackendSettings(backend="vllm", max_model_len=96, enforce_eager=True).open(str(model_dir)) as gen:
+        config = gen.llm.llm_engine.model_config
+        assert (gen.max_positions, config.max_model_len, config.enforce_eager) == (96, 96, True)
+        assert gen.generate(CHATS[:1], SamplingParams(temperature=0, max_new_tokens=8))[0][0].text == ANSWER

@@ -11,6 +11,7 @@ import sys
 
 import torch
 
+from ponder import ranks
 from ponder.train import distributed, optim
 from ponder.train.logprobs import logprobs
 from ponder.train.model import load_model
@@ -39,7 +40,7 @@ def main(model_dir: str) -> None:
     rows = distributed.gather_objects(acc, mine)
     if acc.is_main_process:
         print(json.dumps({"type": acc.distributed_type.value, "mixed": acc.mixed_precision, "ranks": rows}))
-    distributed.shutdown()
+    ranks.finish()
 
 
 if __name__ == "__main__":

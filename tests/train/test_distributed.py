@@ -3,7 +3,6 @@
 import dataclasses
 import signal
 import subprocess
-import sys
 import time
 
 import torch
@@ -11,7 +10,7 @@ from safetensors.torch import load_file
 
 from ponder.recipes import dpo, sft
 from ponder.train.metrics import read_metrics
-from tests.helpers import approx, assert_close, ponder_cmd, subprocess_env
+from tests.helpers import approx, assert_close, ponder_cmd, subprocess_env, torchrun
 
 # Two gloo processes all-reduce gradients in another order than one process sums them. Metrics (losses and
 # rewards sum log-probs of order 1) differ by that rounding. Weights differ by more: AdamW divides each
@@ -92,28 +91,11 @@ def test_killed_run_resumes_to_the_uninterrupted_trace(tmp_path, tiny_model_dir,
     assert again["final"]["step"] == 30 and (whole / "metrics.jsonl").read_text() == before
 
 
-def _torchrun(*args):
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "ponder",
-        *args,
-    ]
-    r = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return r
-
-
 def test_two_gloo_processes_equal_one_process(tmp_path, tiny_model_dir, pair_file, sft_file):
     """Same global batch (8 pairs / 8 examples per step) on 1 and on 2 processes: same losses and weights."""
     torch.set_num_threads(1)
     common = ["lr=1e-3", "max_steps=3", "tokens_per_microbatch=400", "tensorboard=false", "warmup_ratio=0"]
-    _torchrun(
+    torchrun(
         "train",
         "dpo",
         "--model",
@@ -144,7 +126,7 @@ def test_two_gloo_processes_equal_one_process(tmp_path, tiny_model_dir, pair_fil
     two = read_metrics(tmp_path / "dpo2/metrics.jsonl")
     assert all(r["pairs"] == 8 for r in two) and two[-1]["loss"] < two[0]["loss"]
 
-    _torchrun(
+    torchrun(
         "train",
         "sft",
         "--model",

@@ -27,7 +27,6 @@ from typing import Literal
 from ponder.config import option
 from ponder.feedback.test_inputs_stage import InputSettings
 from ponder.generation.backend import BackendSettings
-from ponder.io import write_records
 from ponder.pairs.code_process_stage import CodeProcessSettings
 from ponder.pairs.code_stage import CodePairSettings
 from ponder.recipes.iterate import Iteration, Step
@@ -85,9 +84,9 @@ def inputs_step(cfg: PFPOCodeConfig) -> Step:
         if cfg.prompts_per_iteration is None and it.index > 1:
             first = next(h for h in it.history if h.index == 1)
             return {**first.results["inputs"], "reused_from": first.name}
-        problems = it.folder / "problems.jsonl"
-        if not problems.exists():
-            write_records(problems, engine.iteration_problems(cfg, it.index))
+        problems = engine.write_once(
+            it.folder / "problems.jsonl", lambda: engine.iteration_problems(cfg, it.index)
+        )
         out = it.folder / "with_inputs.jsonl"
         settings = dataclasses.replace(cfg.inputs, seed=cfg.seed)
         s = generate_test_inputs(

@@ -27,6 +27,8 @@ from pathlib import Path
 
 from ponder.config import config_to_dict, extend
 from ponder.errors import PonderError
+from ponder.io import write_records
+from ponder.ranks import on_main
 from ponder.recipes import iterate
 from ponder.recipes.dpo import DPOConfig
 from ponder.recipes.iterate import Iteration, Step, check_same_config, run_iterations
@@ -83,6 +85,17 @@ def iteration_problems(cfg: IterationConfig, index: int) -> list[Problem]:
             f"prompts each (need {index * m})"
         )
     return problems[(index - 1) * m : index * m]
+
+
+def write_once(path: Path, records: Callable[[], list]) -> Path:
+    """``path``, holding ``records()`` unless it already exists (written by process 0 alone)."""
+
+    def write() -> None:
+        if not path.exists():
+            write_records(path, records())
+
+    on_main(write)
+    return path
 
 
 def sample_step(cfg: IterationConfig, task: Task) -> Step:

@@ -24,7 +24,6 @@ from pathlib import Path
 
 from ponder.config import check_unset, option
 from ponder.feedback.labels import LabelSettings
-from ponder.io import write_records
 from ponder.pairs.outcome import OutcomeSettings
 from ponder.pairs.process import ProcessSettings
 from ponder.recipes.iterate import Iteration, Step
@@ -140,10 +139,10 @@ class MathTask(engine.Task):
 
     def prompts_file(self, cfg: PFPOConfig, it: Iteration) -> Path:
         """The iteration's fresh prompts with the template applied, written once as ``problems.jsonl``."""
-        path = it.folder / "problems.jsonl"
-        if not path.exists():
-            write_records(path, [templated(cfg)(p) for p in engine.iteration_problems(cfg, it.index)])
-        return path
+        return engine.write_once(
+            it.folder / "problems.jsonl",
+            lambda: [templated(cfg)(p) for p in engine.iteration_problems(cfg, it.index)],
+        )
 
     def pair_steps(self, cfg: PFPOConfig) -> list[Step]:
         return [

@@ -95,17 +95,6 @@ def test_the_template_of_training_is_the_template_of_evaluation():
 # --------------------------------------------------------------------------- one iteration, end to end
 
 
-@pytest.fixture(scope="module")
-def sums_model(tiny_model_dir, tmp_path_factory):
-    """The nano model after 80 full-batch steps on 32 running sums: it writes the running-sum form and boxes an
-    answer, right on some sums and wrong on others, so its samples disagree and votes give pairs."""
-    from ponder.demos.pfpo import sum_problems
-    from tests.helpers import chat, fine_tune
-
-    convs = [chat(p.prompt, p.meta["solution"]) for p in sum_problems(32, 7, min_terms=3, max_terms=4)]
-    return fine_tune(tiny_model_dir, tmp_path_factory.mktemp("sums") / "model", convs, steps=80)
-
-
 SMALLEST = [
     "iterations=1",
     "prompts_per_iteration=8",
