@@ -8,6 +8,8 @@ size: the update equals the one-process update on the same global batch.
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from ponder.errors import PonderError
