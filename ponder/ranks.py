@@ -156,7 +156,10 @@ def on_main(step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def main_only(step: Callable[..., T]) -> Callable[..., T]:
-    """``step`` made a step of process 0 alone (see :func:`on_main`); one-process runs call it as it is."""
+    """``step`` made a step of process 0 alone (see :func:`on_main`); one-process runs call it as it is.
+
+    For stages that are cheap next to sampling, or whose output is written once: under several processes,
+    process 0 runs them while the others wait."""
 
     @functools.wraps(step)
     def run(*args: Any, **kwargs: Any) -> T:

@@ -105,7 +105,7 @@ def summarize_episodes(episodes: Sequence[Episode]) -> dict:
     return out
 
 
-@main_only  # cheap next to sampling, or written once: process 0 alone under several
+@main_only
 def infer_file(
     input_path: str | Path,
     output: str | Path,

@@ -227,7 +227,7 @@ def _run(samples: Iterator[Sample], by: str, min_share: float, rule: str, worker
         yield from pool.imap(_label_dict, jobs, chunksize=8)
 
 
-@main_only  # cheap next to sampling, or written once: process 0 alone under several
+@main_only
 def label_file(
     input_path: str | Path, output_path: str | Path, settings: LabelSettings = LabelSettings()
 ) -> LabelSummary:

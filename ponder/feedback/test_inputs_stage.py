@@ -146,7 +146,7 @@ def request_params(params: SamplingParams, *, json_mode: bool) -> SamplingParams
     return params.replace(n=1, response_format={"type": "json_object"} if json_mode else None)
 
 
-@main_only  # cheap next to sampling, or written once: process 0 alone under several
+@main_only
 def run_test_inputs(
     problems: Sequence[Problem],
     output: str | Path,

@@ -170,7 +170,7 @@ def _value_chunk(
     return records
 
 
-@main_only  # cheap next to sampling, or written once: process 0 alone under several
+@main_only
 def run_code_process(
     problems_path: str | Path,
     samples_path: str | Path,

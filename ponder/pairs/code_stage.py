@@ -254,7 +254,7 @@ def _score_chunk(
 # --------------------------------------------------------------------------- the stage
 
 
-@main_only  # cheap next to sampling, or written once: process 0 alone under several
+@main_only
 def run_code_pairs(
     problems_path: str | Path,
     samples_path: str | Path,

@@ -120,7 +120,7 @@ def gold_pair_accuracy(pairs: list[Pair]) -> float | None:
     return sum(m["chosen_correct"] and not m["rejected_correct"] for m in graded) / len(graded)
 
 
-@main_only  # cheap next to sampling, or written once: process 0 alone under several
+@main_only
 def build_outcome_pairs(
     input_path: str | Path, output_path: str | Path, settings: OutcomeSettings = OutcomeSettings()
 ) -> PairSummary:

@@ -46,7 +46,7 @@ def side_paths(output: str | Path) -> tuple[Path, Path]:
     return out.with_name(stem + ".summary.json"), out.with_name(stem + ".gaps.png")
 
 
-@main_only  # cheap next to sampling, or written once: process 0 alone under several
+@main_only
 def build_thinkpo_pairs(
     long_path: str | Path,
     short_path: str | Path,

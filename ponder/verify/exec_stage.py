@@ -167,7 +167,7 @@ def output_record(rid: str, job: Job, results: list, record_outputs: bool) -> di
     }
 
 
-@main_only  # cheap next to sampling, or written once: process 0 alone under several
+@main_only
 def run_exec(input_path: str | Path, output_path: str | Path, opts: ExecOptions) -> dict:
     """Run every program of ``input_path``; write one result record per program to ``output_path``."""
     packages: set[str] = set()

@@ -97,7 +97,7 @@ def _grade_dict(job: tuple[dict, str]) -> tuple[dict, bool | None]:
     return sample.to_dict(), vote_ok
 
 
-@main_only  # cheap next to sampling, or written once: process 0 alone under several
+@main_only
 def grade_file(
     input_path: str | Path, output_path: str | Path, *, rule: str = "math", workers: int = 0
 ) -> GradeSummary:
