@@ -134,3 +134,26 @@ def real_generator(real_model_dir):
     from ponder.generation.hf import HFGenerator
 
     return HFGenerator(real_model_dir, batch_size=8)
+
+
+@pytest.fixture(scope="session")
+def ray_head():
+    """A Ray head on 127.0.0.1 with 2 CPUs (``pytest -m ray``), shared by the Ray tests of a session; this
+    process and the commands it starts join it on the loopback."""
+    from tests.ray_cluster import LOOPBACK_ENV, RayHead
+
+    saved = {k: os.environ.get(k) for k in LOOPBACK_ENV}
+    os.environ.update(LOOPBACK_ENV)  # before ray is imported: it reads them once
+    import ray
+
+    head = RayHead(cpus=2)
+    try:
+        yield head
+    finally:
+        ray.shutdown()
+        head.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
