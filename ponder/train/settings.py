@@ -8,9 +8,11 @@ objective's own (``ponder.recipes.sft.SFTSettings``, ``ponder.recipes.dpo.DPOSet
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from ponder.config import option
+
+TrackerName = Literal["none", "wandb", "trackio"]  # experiment trackers (ponder.train.trackers)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,11 @@ class TrainSettings:
     save_every: int = option(0, help="Write a resumable checkpoint every N steps; 0: only the final model.")
     keep_checkpoints: int | None = option(2, help="Keep the N newest checkpoints; null: keep all.")
     tensorboard: bool = option(True, help="Write TensorBoard logs to OUTPUT/tensorboard.")
+    tracker: TrackerName = option(
+        "none",
+        help="Experiment tracker beside TensorBoard: none, wandb (W&B; WANDB_MODE=offline keeps it in "
+        "OUTPUT/wandb) or trackio; needs its package.",
+    )
 
     def __post_init__(self) -> None:
         for name in ("lr", "tokens_per_microbatch"):
@@ -68,6 +75,10 @@ class TrainSettings:
             raise ValueError("max_length must be at least 2")
         if len(self.adam_betas) != 2:
             raise ValueError("adam_betas needs two numbers")
+        if self.tracker not in get_args(TrackerName):
+            raise ValueError(
+                f"tracker: expected one of {', '.join(get_args(TrackerName))}, got {self.tracker!r}"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
