@@ -71,3 +71,35 @@ def test_a_closed_or_unreachable_cluster_is_one_line(ray_head):
         SandboxSettings(workers=1, ray_address="127.0.0.1:1").open()
     with SandboxSettings(workers=1).open() as local:  # no address: the local pool
         assert isinstance(local, SandboxPool)
+
+
+def test_exec_command_on_the_cluster_writes_the_local_results(tmp_path, ray_head):
+    """``ponder exec --ray-address --workers 0`` (as many Ray workers as the cluster's CPUs hold) writes the
+    records ``ponder exec`` writes here, durations aside."""
+    import json
+    import subprocess
+
+    from ponder.io import write_records
+    from tests.helpers import ponder_cmd, subprocess_env
+    from tests.verify.test_exec_stage import PROGRAMS
+
+    write_records(tmp_path / "programs.jsonl", PROGRAMS)
+    out = {}
+    for name, extra in (("here", ["--workers", "2"]), ("ray", ["--ray-address", ray_head.address])):
+        r = subprocess.run(
+            ponder_cmd("exec", "--input", str(tmp_path / "programs.jsonl"), "--output", str(tmp_path / name))
+            + extra,
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            timeout=600,
+        )
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "[isolation: namespaces, cgroup:" in r.stdout
+        recs = [json.loads(x) for x in (tmp_path / name).read_text().splitlines()]
+        for rec in recs:
+            for res in rec["results"]:
+                res["duration_s"] = None
+        out[name] = sorted(recs, key=lambda rec: rec["id"])
+    assert out["ray"] == out["here"] and len(out["here"]) == len(PROGRAMS)
+    assert [rec["all_passed"] for rec in out["here"]].count(True) >= 2  # the records say something
