@@ -8,6 +8,7 @@ a missing ``ray`` package is one line naming the option.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,12 +58,24 @@ def connect(address: str | None, *, needed_by: str = "--ray-address") -> Any:
                 f"{needed_by} {address}: this process already joined the Ray cluster at {joined}"
             )
         return ray
+    _reachable(address, needed_by)
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     except (ConnectionError, ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise PonderError(f"{needed_by} {address}: cannot join the Ray cluster: {first}") from None
     return ray
+
+
+def _reachable(address: str | None, needed_by: str, timeout_s: float = 10.0) -> None:
+    """A HOST:PORT with no head listening is one line now; ``ray.init`` would retry it for minutes."""
+    host, _, port = (address or "").rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return  # None, auto, local or a client URL: Ray resolves those itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise PonderError(f"{needed_by} {address}: no Ray head answers there ({e.strerror or e})") from None
 
 
 def _port(address: str) -> str:

@@ -103,3 +103,27 @@ def test_exec_command_on_the_cluster_writes_the_local_results(tmp_path, ray_head
         out[name] = sorted(recs, key=lambda rec: rec["id"])
     assert out["ray"] == out["here"] and len(out["here"]) == len(PROGRAMS)
     assert [rec["all_passed"] for rec in out["here"]].count(True) >= 2  # the records say something
+
+
+def test_an_address_without_a_head_is_one_line(tmp_path):
+    import subprocess
+
+    from ponder.io import write_records
+    from tests.helpers import ponder_cmd, subprocess_env
+    from tests.ray_cluster import free_port
+    from tests.verify.test_exec_stage import PROGRAMS
+
+    write_records(tmp_path / "programs.jsonl", PROGRAMS)
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    r = subprocess.run(
+        ponder_cmd("exec", "--input", str(tmp_path / "programs.jsonl"), "--output", str(tmp_path / "out"))
+        + ["--ray-address", address],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
+    )
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == (
+        f"ponder: error: --ray-address {address}: no Ray head answers there (Connection refused)"
+    )
+    assert not (tmp_path / "out").exists()
