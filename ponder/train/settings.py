@@ -15,6 +15,20 @@ from ponder.config import option
 TrackerName = Literal["none", "wandb", "trackio"]  # experiment trackers (ponder.train.trackers)
 
 
+def tracker_option():
+    """The ``tracker`` field of every trainer's settings (SFT and DPO through TrainSettings, RL's config)."""
+    return option(
+        "none",
+        help="Experiment tracker beside TensorBoard: none, wandb (W&B; WANDB_MODE=offline keeps it in "
+        "OUTPUT/wandb) or trackio; needs its package.",
+    )
+
+
+def check_tracker_name(name: str) -> None:
+    if name not in get_args(TrackerName):
+        raise ValueError(f"tracker: expected one of {', '.join(get_args(TrackerName))}, got {name!r}")
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """How a trainer steps: AdamW and its schedule, batches of packed tokens, checkpoints, logging."""
@@ -55,11 +69,7 @@ class TrainSettings:
     save_every: int = option(0, help="Write a resumable checkpoint every N steps; 0: only the final model.")
     keep_checkpoints: int | None = option(2, help="Keep the N newest checkpoints; null: keep all.")
     tensorboard: bool = option(True, help="Write TensorBoard logs to OUTPUT/tensorboard.")
-    tracker: TrackerName = option(
-        "none",
-        help="Experiment tracker beside TensorBoard: none, wandb (W&B; WANDB_MODE=offline keeps it in "
-        "OUTPUT/wandb) or trackio; needs its package.",
-    )
+    tracker: TrackerName = tracker_option()
 
     def __post_init__(self) -> None:
         for name in ("lr", "tokens_per_microbatch"):

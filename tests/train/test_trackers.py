@@ -87,6 +87,13 @@ def test_a_missing_tracker_package_is_one_line_naming_the_field(tmp_path, tiny_m
         "tracker: trackio needs the trackio package, which is not installed: pip install -e '.[trackio]'"
     )
     assert not Path(tmp_path / "run").exists()  # stopped before the run folder was made
+    from ponder.recipes.rl.config import RLConfig
+    from ponder.recipes.rl.train import run as run_rl
+
+    rl = RLConfig(model=str(tiny_model_dir), data="p.jsonl", output=str(tmp_path / "rl"), tracker="trackio")
+    with pytest.raises(PonderError, match="^tracker: trackio needs the trackio package"):
+        run_rl(rl)  # the RL trainer too, before anything loads
+    assert not Path(tmp_path / "rl").exists()
     check_tracker("none")  # the default needs nothing
     with pytest.raises(ValueError, match="tracker"):
         SFTConfig(model="m", data=["d.jsonl"], output="o", tracker="mlflow")
