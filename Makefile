@@ -7,7 +7,7 @@ DEMO   ?= thinkpo
 OUT    ?= runs/demo-$(DEMO)
 SEED   ?= 0
 
-.PHONY: setup setup-vllm demo test test-slow test-vllm bench gpu-smoke lint clean real-model test-real
+.PHONY: setup setup-vllm setup-ray demo test test-slow test-vllm test-ray bench gpu-smoke lint clean real-model test-real
 
 setup: $(STAMP)
 
@@ -26,6 +26,19 @@ test: setup
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
+
+# Ray (the ray extra): generation and the sandbox fanned out over a Ray cluster. The tests start their own
+# head on 127.0.0.1 with 2 CPUs and stop exactly the processes it started.
+RAY_STAMP := $(VENV)/.ponder-ray
+
+$(RAY_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,ray]' -c constraints.txt
+	touch $@
+
+setup-ray: $(RAY_STAMP)
+
+test-ray: $(RAY_STAMP)
+	$(PY) -m pytest -q -m ray
 
 $(VENV)/.ponder-bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[dev,bench]' -c constraints.txt

@@ -145,3 +145,26 @@ def sums_model(tiny_model_dir, tmp_path_factory):
 
     convs = [chat(p.prompt, p.meta["solution"]) for p in sum_problems(32, 7, min_terms=3, max_terms=4)]
     return fine_tune(tiny_model_dir, tmp_path_factory.mktemp("sums") / "model", convs, steps=80)
+
+
+@pytest.fixture(scope="session")
+def ray_head():
+    """A Ray head on 127.0.0.1 with 2 CPUs (``pytest -m ray``), shared by the Ray tests of a session; this
+    process and the commands it starts join it on the loopback."""
+    from tests.ray_cluster import LOOPBACK_ENV, RayHead
+
+    saved = {k: os.environ.get(k) for k in LOOPBACK_ENV}
+    os.environ.update(LOOPBACK_ENV)  # before ray is imported: it reads them once
+    import ray
+
+    head = RayHead(cpus=2)
+    try:
+        yield head
+    finally:
+        ray.shutdown()
+        head.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

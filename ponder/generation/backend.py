@@ -85,14 +85,13 @@ class BackendSettings:
         elif self.base_url:
             raise ValueError(f"base_url only applies to backend openai, not {self.backend}")
 
-    def check(self, model: str, *, workers: int = 1) -> None:
-        """Check the model name and the worker count without loading anything."""
-        if workers < 1:
-            raise PonderError(f"--workers must be >= 1, got {workers}")
+    def check(self, model: str, *, fan_out: bool = False) -> None:
+        """Check the model name and the fan-out without loading anything."""
         if self.backend == "openai":
-            if workers > 1:
+            if fan_out:
                 raise PonderError(
-                    "--workers applies to hf and vllm; for --backend openai raise --concurrency instead"
+                    "--workers and --ray-address apply to hf and vllm; for --backend openai raise "
+                    "--concurrency instead"
                 )
             return
         if not Path(model).exists() and (
@@ -146,21 +145,19 @@ class BackendSettings:
             options |= {"distributed_executor_backend": "external_launcher", "data_parallel_size": world}
         return options
 
-    def open(self, model: Any, *, workers: int = 1) -> Generator:
-        """A generator for ``model`` (``workers > 1``: that many copies on Ray). Sets the torch threads first."""
+    def open(self, model: Any, *, fan_out: Any = None) -> Generator:
+        """A generator for ``model``; ``fan_out`` (a :class:`~ponder.generation.stage.GenerateSettings`, or
+        anything with its ``workers``, ``ray_address``, ``cpus_per_worker`` and ``gpus_per_worker``) puts
+        ``workers`` copies on Ray instead. Sets the torch threads first."""
         from ponder.generation import make_generator
 
         if isinstance(model, str | Path):
-            self.check(str(model), workers=workers)
+            self.check(str(model), fan_out=fan_out is not None)
         if self.threads:
             import torch
 
             torch.set_num_threads(self.threads)
-        if workers > 1:
-            try:
-                import ray  # noqa: F401
-            except ImportError:
-                raise PonderError("--workers needs Ray: pip install -e '.[ray]'") from None
+        if fan_out is not None:
             from ponder.generation.ray_pool import RayGenerator
 
             # Each Ray worker sees its own GPU (or none) as cuda:0: the dtype follows what the machine has.
@@ -169,7 +166,15 @@ class BackendSettings:
                 if self.backend == "hf"
                 else self.engine_options()
             )
-            return RayGenerator(self.backend, model, workers=workers, **options)
+            return RayGenerator(
+                self.backend,
+                model,
+                workers=fan_out.workers,
+                cpus_per_worker=fan_out.cpus_per_worker,
+                gpus_per_worker=fan_out.gpus_per_worker,
+                address=fan_out.ray_address,
+                **options,
+            )
         if self.backend == "openai":
             try:
                 return make_generator(

@@ -5,8 +5,8 @@ handed to whichever worker is free, and each shard's results are yielded as soon
 backend a sample depends only on ``(seed, prompt, index)``, so the output equals a single-process run exactly.
 
 Each worker is a Ray actor with ``cpus_per_worker`` CPUs (torch threads are set to match) and
-``gpus_per_worker`` GPUs. Ray is started locally if it is not running (``ray.init``); pass ``address`` to join
-a cluster.
+``gpus_per_worker`` GPUs. Ray is started locally if it is not running; pass ``address`` to join a cluster
+(:func:`ponder.cluster.connect`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ponder.cluster import connect
 from ponder.generation.base import Completion, Generator, Prompt, SamplingParams, checked
 
 
@@ -26,6 +27,16 @@ class _Worker:
         from ponder.generation import make_generator
 
         self.gen = make_generator(backend, model, **options)
+
+    def info(self) -> dict[str, Any]:
+        """Where the worker runs and what it holds: its process, torch threads and the resources Ray gave it."""
+        import os
+
+        import ray
+        import torch
+
+        resources = ray.get_runtime_context().get_assigned_resources()
+        return {"pid": os.getpid(), "threads": torch.get_num_threads(), "resources": resources}
 
     def generate(
         self, prompts: list[Prompt], params: list[SamplingParams]
@@ -52,18 +63,19 @@ class RayGenerator(Generator):
         **options: Any,
     ):
         super().__init__()
-        import ray
-
         if workers < 1 or shard_prompts < 1:
             raise ValueError("workers and shard_prompts must be >= 1")
-        if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+        ray = connect(address, needed_by="--workers" if address is None else "--ray-address")
         self._ray = ray
         actor = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker)(_Worker)
         threads = max(1, int(cpus_per_worker)) if gpus_per_worker == 0 else None
         self.workers = [actor.remote(backend, str(model), options, threads) for _ in range(workers)]
+        self.workers_info = ray.get([w.info.remote() for w in self.workers])  # a model that fails fails here
         self.shard_prompts = shard_prompts
         self.model = str(model)  # what the workers load (names the model in output fingerprints)
+        # The backend the workers run names this generator too: samples made here or fanned out are the same
+        # samples, so their records fingerprint alike and a run resumed with other workers keeps them.
+        self.name = backend
 
     def generate_iter(
         self, prompts: Sequence[Prompt], params: SamplingParams | Sequence[SamplingParams]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ponder.cluster import RaySettings
 from ponder.config import option
 from ponder.errors import InputError, PonderError
 from ponder.generation.backend import BackendSettings, model_identity
@@ -32,8 +33,9 @@ from ponder.records import Problem, Sample, iter_unique
 
 
 @dataclass(frozen=True)
-class GenerateSettings:
-    """What ``ponder generate`` samples (recipes nest it for their sampling steps)."""
+class GenerateSettings(RaySettings):
+    """What ``ponder generate`` samples (recipes nest it for their sampling steps), and over how many model
+    copies: ``workers`` > 1 or ``ray_address`` fans the prompts out over Ray workers."""
 
     samples_per_prompt: int = option(8, flag="--n", short="-n", help="Samples per prompt.")
     temperature: float = option(1.0, help="Sampling temperature; 0 means greedy.")
@@ -44,13 +46,24 @@ class GenerateSettings:
     system: str | None = option(None, help="System message put before each prompt's messages.")
     raw: bool = option(False, help="Send string prompts as raw text (no chat template).")
     workers: int = option(
-        1, help="Data-parallel workers on Ray, each with its own model copy (hf, vllm; needs the ray extra)."
+        1,
+        help="Data-parallel workers on Ray, each with its own model copy (hf, vllm; needs the ray extra; "
+        "more than 1 without --ray-address starts Ray here).",
     )
+    gpus_per_worker: float = option(0.0, help="GPUs each Ray worker reserves (vllm, or hf on a GPU node).")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.sampling()  # a bad value fails here, naming its field
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.gpus_per_worker < 0:
+            raise ValueError(f"gpus_per_worker must be >= 0, got {self.gpus_per_worker}")
+
+    @property
+    def fan_out(self) -> bool:
+        """Whether the prompts go to Ray workers rather than one backend in this process."""
+        return self.workers > 1 or self.on_ray
 
     def sampling(self, seed: int | None = None) -> SamplingParams:
         """The sampling parameters (``seed`` replaces the run seed, e.g. one derived per iteration)."""
@@ -185,8 +198,8 @@ def generate_file(
     into ``output`` (resumable); returns the summary of :func:`run_generate`."""
     if Path(output).resolve() == Path(input_path).resolve():
         raise PonderError("--output must differ from --input")
-    backend.check(model, workers=settings.workers)
+    backend.check(model, fan_out=settings.fan_out)
     items = load_prompts(input_path, system=settings.system, raw=settings.raw)
-    with backend.open(model, workers=settings.workers) as generator:
+    with backend.open(model, fan_out=settings if settings.fan_out else None) as generator:
         check_chat_template(generator, items)
         return run_generate(generator, items, output, settings.sampling(), desc=desc)

@@ -205,7 +205,7 @@ def run_code_process(
         work,
         lambda pool, chunk: _value_chunk(generator, tokenizer, pool, chunk, settings),
         pool=pool,
-        workers=settings.workers,
+        sandbox=settings,
         desc="value prefixes",
         chunk_problems=chunk_problems,
         fingerprinted={"settings": settings.fingerprinted, "model": model_identity(generator)},

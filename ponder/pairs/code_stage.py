@@ -40,11 +40,13 @@ from ponder.ranks import main_only
 from ponder.records import Problem, Sample, iter_json_objects, iter_unique, load_records
 from ponder.verify.code import Job, Limits, SandboxPool
 from ponder.verify.code_program import problem_program
+from ponder.verify.pool import PLACEMENT_FIELDS, SandboxSettings
 
 
 @dataclass(frozen=True)
-class CodeRunSettings:
-    """What both code pair stages (``pairs code``, ``pairs code-process``) run programs with."""
+class CodeRunSettings(SandboxSettings):
+    """What both code pair stages (``pairs code``, ``pairs code-process``) run programs with, and where
+    (sandbox workers here, or on a Ray cluster: :class:`~ponder.verify.pool.SandboxSettings`)."""
 
     labels: Literal["pseudo", "gold"] = option(
         "pseudo",
@@ -57,17 +59,18 @@ class CodeRunSettings:
     )
     timeout_s: float = option(5.0, help="Wall-clock limit per test run in seconds.")
     memory_mb: int = option(512, help="Memory limit per program in MiB.")
-    workers: int = option(0, help="Sandbox workers (0: one per CPU core).")
     seed: int = option(0, help="Seed of the stage's random draws (cuts, completions, pairings, caps).")
 
     def __post_init__(self) -> None:
-        if self.workers < 0 or self.timeout_s <= 0 or self.memory_mb <= 0:
-            raise ValueError("workers must be >= 0 (0: one per core), timeout_s and memory_mb positive")
+        super().__post_init__()
+        if self.timeout_s <= 0 or self.memory_mb <= 0:
+            raise ValueError("timeout_s and memory_mb must be positive")
 
     @property
     def fingerprinted(self) -> dict[str, Any]:
-        """The settings a scores record depends on (all but ``workers``, which change how fast only)."""
-        return {k: v for k, v in asdict(self).items() if k != "workers"}
+        """The settings a scores record depends on: all but where the programs run (workers, Ray), which
+        changes how fast only."""
+        return {k: v for k, v in asdict(self).items() if k not in PLACEMENT_FIELDS}
 
     @property
     def limits(self) -> Limits:
@@ -105,7 +108,7 @@ def score_problems(
     score_chunk: Callable[[SandboxPool, Sequence], list[dict[str, Any]]],
     *,
     pool: SandboxPool | None,
-    workers: int,
+    sandbox: SandboxSettings,
     desc: str,
     chunk_problems: int = 16,
     fingerprinted: Any = None,
@@ -114,9 +117,9 @@ def score_problems(
     at a time through ``score_chunk`` (all sandbox work of a chunk runs together), one record per problem
     through :class:`~ponder.io.StageWriter` (resumable: a record made from another item or other
     ``fingerprinted`` settings is made again); return every record of ``path`` by id. The sandbox pool is
-    opened here (``workers``) when none is given."""
+    opened here (``sandbox``: here or on Ray) when none is given."""
     own_pool = pool is None
-    pool = pool or SandboxPool(workers or None)
+    pool = pool or sandbox.open()
     try:
         with StageWriter(path, settings=fingerprinted) as writer:
             todo = [w for w in work if not writer.has(w[0].id, w)]
@@ -282,7 +285,7 @@ def run_code_pairs(
         todo_all,
         lambda pool, chunk: _score_chunk(pool, chunk, settings),
         pool=pool,
-        workers=settings.workers,
+        sandbox=settings,
         desc="score programs",
         chunk_problems=chunk_problems,
         fingerprinted=settings.fingerprinted,

@@ -1,4 +1,5 @@
-"""Per-step metrics: ``OUT/metrics.jsonl`` (one JSON object per optimizer step) and TensorBoard scalars.
+"""Per-step metrics: ``OUT/metrics.jsonl`` (one JSON object per optimizer step), TensorBoard scalars and an
+optional experiment tracker (W&B or trackio: :mod:`ponder.train.trackers`).
 
 Only the main process writes. On resume the file is cut back to the checkpoint's step, so the finished
 file holds each step exactly once whether or not the run was interrupted.
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ponder.io import write_text
+from ponder.train.trackers import Tracker
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
@@ -23,7 +25,8 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
 
 
 class MetricsLogger:
-    """Appends step records to ``metrics.jsonl`` (flushed per line) and mirrors numbers to TensorBoard."""
+    """Appends step records to ``metrics.jsonl`` (flushed per line) and mirrors numbers to TensorBoard and to
+    ``tracker`` ("none", "wandb" or "trackio"; ``config`` is the run's, given to the tracker once)."""
 
     def __init__(
         self,
@@ -33,12 +36,15 @@ class MetricsLogger:
         resume_step: int | None = None,
         tensorboard: bool = True,
         prefix: str = "train",
+        tracker: str = "none",
+        config: dict[str, Any] | None = None,
     ):
         self.enabled = enabled
         self.path = Path(out) / "metrics.jsonl"
         self.prefix = prefix
         self._fh = None
         self._tb = None
+        self._tracker = None
         if not enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,6 +58,8 @@ class MetricsLogger:
             from torch.utils.tensorboard import SummaryWriter
 
             self._tb = SummaryWriter(log_dir=str(Path(out) / "tensorboard"), purge_step=resume_step)
+        if tracker != "none":
+            self._tracker = Tracker(tracker, out, config or {}, resume=resume_step is not None)
 
     def log(self, record: dict[str, Any]) -> None:
         if not self.enabled:
@@ -59,11 +67,17 @@ class MetricsLogger:
         self._fh.write(json.dumps(record) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
+        step = int(record["step"])
+        numbers = {
+            f"{self.prefix}/{key}": value
+            for key, value in record.items()
+            if key != "step" and isinstance(value, int | float) and math.isfinite(value)
+        }
         if self._tb is not None:
-            step = int(record["step"])
-            for key, value in record.items():
-                if key != "step" and isinstance(value, int | float) and math.isfinite(value):
-                    self._tb.add_scalar(f"{self.prefix}/{key}", value, step)
+            for key, value in numbers.items():
+                self._tb.add_scalar(key, value, step)
+        if self._tracker is not None:
+            self._tracker.log(numbers, step)
 
     def close(self) -> None:
         if self._fh is not None:
@@ -72,6 +86,9 @@ class MetricsLogger:
         if self._tb is not None:
             self._tb.close()
             self._tb = None
+        if self._tracker is not None:
+            self._tracker.close()
+            self._tracker = None
 
 
 def _status_kib(field: str) -> int | None:

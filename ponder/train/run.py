@@ -27,6 +27,7 @@ from ponder.train.metrics import MetricsLogger
 from ponder.train.model import load_model, load_tokenizer, quiet_transformers
 from ponder.train.packing import PromptGroup
 from ponder.train.settings import TrainSettings
+from ponder.train.trackers import check_tracker
 
 
 @dataclass
@@ -62,6 +63,7 @@ def begin(cfg: Any) -> tuple[Run | None, dict[str, Any] | None]:
     """``(run, None)`` with the output folder checked and the tokenizer and encoder loaded, or ``(None,
     summary)`` when this config's run already finished in ``cfg.output`` (nothing left to do)."""
     quiet_transformers()
+    check_tracker(cfg.tracker)  # a missing tracker package stops the run before anything loads
     acc = distributed.make_accelerator()
     out = Path(cfg.output)
     config = config_to_dict(cfg)
@@ -113,6 +115,8 @@ def trainable(run: Run) -> None:
         enabled=acc.is_main_process,
         resume_step=run.start if run.ckpt else None,
         tensorboard=cfg.tensorboard,
+        tracker=cfg.tracker,
+        config=run.config,
     )
     run.started = time.perf_counter()
 

@@ -8,7 +8,7 @@ objective's own (``ponder.recipes.sft.SFTSettings``, ``ponder.recipes.dpo.DPOSet
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from ponder.config import option
 
@@ -38,6 +38,23 @@ def save_dtype() -> Any:
         help="dtype of the saved model weights (final model and checkpoints); bfloat16 halves them "
         "(a 7B model: 15 GB, not 30); resuming then continues from the rounded weights.",
     )
+
+
+TrackerName = Literal["none", "wandb", "trackio"]  # experiment trackers (ponder.train.trackers)
+
+
+def tracker_option():
+    """The ``tracker`` field of every trainer's settings (SFT and DPO through TrainSettings, RL's config)."""
+    return option(
+        "none",
+        help="Experiment tracker beside TensorBoard: none, wandb (W&B; WANDB_MODE=offline keeps it in "
+        "OUTPUT/wandb) or trackio; needs its package.",
+    )
+
+
+def check_tracker_name(name: str) -> None:
+    if name not in get_args(TrackerName):
+        raise ValueError(f"tracker: expected one of {', '.join(get_args(TrackerName))}, got {name!r}")
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,7 @@ class TrainSettings:
     save_every: int = option(0, help="Write a resumable checkpoint every N steps; 0: only the final model.")
     keep_checkpoints: int | None = option(2, help="Keep the N newest checkpoints; null: keep all.")
     tensorboard: bool = option(True, help="Write TensorBoard logs to OUTPUT/tensorboard.")
+    tracker: TrackerName = tracker_option()
 
     def __post_init__(self) -> None:
         for name in ("lr", "tokens_per_microbatch"):
@@ -97,6 +115,7 @@ class TrainSettings:
             raise ValueError("max_length must be at least 2")
         if len(self.adam_betas) != 2:
             raise ValueError("adam_betas needs two numbers")
+        check_tracker_name(self.tracker)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,7 +26,7 @@ from ponder.train.logprobs import logprobs
 from ponder.train.packing import PromptGroup, TokenBatch, pack, pad, plan_microbatches
 
 # Fields that may change between an interrupted run and its resumption without changing the result.
-RESUME_FREE = {"resume", "save_every", "keep_checkpoints", "tensorboard"}
+RESUME_FREE = {"resume", "save_every", "keep_checkpoints", "tensorboard", "tracker"}
 
 
 def autocast(accelerator, bf16: bool):

@@ -31,7 +31,7 @@ from ponder.progress import progress
 from ponder.ranks import main_only
 from ponder.records import iter_json_objects
 from ponder.verify.jobs import Job, JobError, as_input_tests, check_job
-from ponder.verify.pool import SandboxPool
+from ponder.verify.pool import PLACEMENT_FIELDS, SandboxSettings
 from ponder.verify.sandbox import ISOLATIONS, Limits
 
 FIELDS = (
@@ -48,10 +48,9 @@ FIELDS = (
 
 
 @dataclass(frozen=True)
-class ExecSettings:
-    """How ``ponder exec`` runs programs (records may set their own limits)."""
+class ExecSettings(SandboxSettings):
+    """How ``ponder exec`` runs programs (records may set their own limits), here or on a Ray cluster."""
 
-    workers: int = option(0, help="Sandbox workers (0: one per CPU core).")
     record_outputs: bool = option(
         False, help="Record what each program prints or returns instead of checking expected outputs."
     )
@@ -62,21 +61,21 @@ class ExecSettings:
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.isolation not in ISOLATIONS:
             raise ValueError(f"isolation: expected one of {', '.join(ISOLATIONS)}, got {self.isolation!r}")
-        if self.workers < 0:
-            raise ValueError(f"workers: expected 0 (one per core) or more, got {self.workers}")
         if self.timeout_s <= 0 or self.memory_mb <= 0:
             raise ValueError("timeout_s and memory_mb must be positive")
 
     def options(self) -> ExecOptions:
         limits = Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb)
-        return ExecOptions(self.workers or None, self.record_outputs, self.isolation, limits)
+        placement = SandboxSettings(**{k: getattr(self, k) for k in PLACEMENT_FIELDS})
+        return ExecOptions(placement, self.record_outputs, self.isolation, limits)
 
 
 @dataclass(frozen=True)
 class ExecOptions:
-    workers: int | None = None
+    sandbox: SandboxSettings = SandboxSettings()
     record_outputs: bool = False
     isolation: str | None = None
     limits: Limits = Limits()
@@ -177,7 +176,7 @@ def run_exec(input_path: str | Path, output_path: str | Path, opts: ExecOptions)
         all_passed = 0
         if todo:
             try:
-                pool = SandboxPool(opts.workers, isolation=opts.isolation, packages=tuple(packages))
+                pool = opts.sandbox.open(isolation=opts.isolation, packages=tuple(packages))
             except ValueError as e:  # a package no record can have: say which, in one line
                 raise PonderError(str(e)) from None
             with pool:

@@ -7,9 +7,12 @@ import queue
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, fields
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ponder.cluster import RaySettings
+from ponder.config import option
 from ponder.verify import sandbox_packages
 from ponder.verify.jobs import (
     Job,
@@ -27,6 +30,9 @@ from ponder.verify.jobs import (
 )
 from ponder.verify.sandbox import Limits, SandboxError, WorkerLost
 from ponder.verify.sandbox_start import cgroups, start_workers
+
+if TYPE_CHECKING:
+    from ponder.verify.ray_pool import RaySandboxPool
 
 
 class SandboxPool:
@@ -95,11 +101,7 @@ class SandboxPool:
     def _run(self, job: Job, payloads: list[str], keep_going: Callable[[int, dict], bool]) -> list[dict]:
         if self._closed:
             raise SandboxError("the sandbox pool is closed")
-        missing = sorted(set(job.packages) - set(self.packages))
-        if missing:
-            raise JobError(
-                "packages", f"{', '.join(missing)} not offered by this pool (SandboxPool(packages=...))"
-            )
+        check_packages(job, self.packages)
         program = {
             "source": job.source,
             "mode": job.mode,
@@ -158,8 +160,7 @@ class SandboxPool:
         raise AssertionError("unreachable")
 
     def run_job(self, job: Job) -> list[TestResult]:
-        check_job(job.source, job.tests, job.mode, job.entry_point, expect_outputs=True)
-        payloads = [payload(t, job.mode) for t in job.tests]
+        payloads = tests_payloads(job)
         results: list[TestResult] = []
 
         def keep_going(i: int, raw: dict) -> bool:
@@ -172,11 +173,7 @@ class SandboxPool:
         return results
 
     def run_inputs_job(self, job: Job) -> list[RunResult]:
-        if job.mode == "assert":
-            raise ValueError("run_inputs records outputs: use mode 'stdio' or 'call'")
-        tests = as_input_tests(job.tests)
-        check_job(job.source, tests, job.mode, job.entry_point, expect_outputs=False)
-        payloads = [payload(t, job.mode) for t in tests]
+        payloads = inputs_payloads(job)
         return [to_run_result(r, job.mode) for r in self._run(job, payloads, lambda i, r: True)]
 
     def run_tests(
@@ -249,6 +246,67 @@ class SandboxPool:
                 for j, item in islice(it, 1):
                     pending[self._executor.submit(fn, item)] = j
                 yield i, f.result()
+
+
+@dataclass(frozen=True)
+class SandboxSettings(RaySettings):
+    """Where a stage's programs run: sandbox workers here, or Ray workers (``ray_address``), each running a
+    :class:`SandboxPool` of ``cpus_per_worker`` workers on its own node with the same isolation."""
+
+    workers: int = option(
+        0,
+        help="Sandbox workers (0: one per CPU core); with --ray-address, Ray workers of --cpus-per-worker "
+        "sandbox workers each (0: as many as the cluster's CPUs hold).",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0 (0: one per core), got {self.workers}")
+
+    def open(
+        self, *, isolation: str | None = None, packages: tuple[str, ...] = ()
+    ) -> SandboxPool | RaySandboxPool:
+        """The pool these settings ask for: a :class:`SandboxPool` here, or its Ray counterpart (the same
+        methods, the same results)."""
+        if self.ray_address is None:
+            return SandboxPool(self.workers or None, isolation=isolation, packages=packages)
+        from ponder.verify.ray_pool import RaySandboxPool
+
+        return RaySandboxPool(
+            self.workers,
+            address=self.ray_address,
+            cpus_per_worker=self.cpus_per_worker,
+            isolation=isolation,
+            packages=packages,
+        )
+
+
+# Where and how wide programs run changes how fast, never what: no part of what a record depends on.
+PLACEMENT_FIELDS = frozenset(f.name for f in fields(SandboxSettings))
+
+
+def check_packages(job: Job, offered: tuple[str, ...]) -> None:
+    missing = sorted(set(job.packages) - set(offered))
+    if missing:
+        raise JobError(
+            "packages", f"{', '.join(missing)} not offered by this pool (SandboxPool(packages=...))"
+        )
+
+
+def tests_payloads(job: Job) -> list[str]:
+    """The checked payloads of a ``run_tests`` job (JobError names a malformed field)."""
+    check_job(job.source, job.tests, job.mode, job.entry_point, expect_outputs=True)
+    return [payload(t, job.mode) for t in job.tests]
+
+
+def inputs_payloads(job: Job) -> list[str]:
+    """The checked payloads of a ``run_inputs`` job (its tests are inputs; outputs are recorded)."""
+    if job.mode == "assert":
+        raise ValueError("run_inputs records outputs: use mode 'stdio' or 'call'")
+    tests = as_input_tests(job.tests)
+    check_job(job.source, tests, job.mode, job.entry_point, expect_outputs=False)
+    return [payload(t, job.mode) for t in tests]
 
 
 def _lost(status: str, detail: str) -> dict:

@@ -86,3 +86,23 @@ def test_deepspeed_launch_on_cpu_is_refused_in_one_line(tmp_path, tiny_model_dir
     assert r.returncode != 0
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "DeepSpeed launch config needs GPUs" in lines[0], r.stderr
+
+
+def test_ray_fan_out_is_set_from_a_config_section():
+    """Sampling and the sandbox of code pairs go to a Ray cluster by their sections' fields; where programs
+    run leaves what a scores record depends on unchanged."""
+    from ponder.recipes.pfpo.code import PFPOCodeConfig
+
+    ray = ["ray_address=auto", "cpus_per_worker=8"]
+    overrides = [f"{section}.{kv}" for section in ("sample", "outcome") for kv in ray]
+    cfg = load_config(
+        PFPOCodeConfig,
+        CONFIGS / "pfpo-code-deepseek.yaml",
+        [*overrides, "sample.workers=4", "sample.gpus_per_worker=1", "outcome.workers=16"],
+    )
+    assert (cfg.sample.ray_address, cfg.sample.workers, cfg.sample.gpus_per_worker) == ("auto", 4, 1.0)
+    assert cfg.sample.fan_out and cfg.sample.cpus_per_worker == 8.0
+    assert (cfg.outcome.ray_address, cfg.outcome.workers, cfg.outcome.cpus_per_worker) == ("auto", 16, 8.0)
+    here = load_config(PFPOCodeConfig, CONFIGS / "pfpo-code-deepseek.yaml", [])
+    assert not here.sample.fan_out and here.outcome.ray_address is None
+    assert cfg.outcome.fingerprinted == here.outcome.fingerprinted

@@ -51,6 +51,7 @@ from ponder.train.logprobs import logprobs
 from ponder.train.metrics import MetricsLogger
 from ponder.train.model import load_model, load_tokenizer, quiet_transformers
 from ponder.train.rl_checkpoint import save_critic, save_rl_checkpoint
+from ponder.train.trackers import check_tracker
 from ponder.train.value import load_value_model
 
 STAGE_NAMES = ("rollout", "reward", "values", "advantages", "update")
@@ -121,6 +122,7 @@ def run(cfg: RLConfig) -> dict:
     # ------------------------------------------------------------------ setup
     torch.set_num_threads(cfg.threads)
     quiet_transformers()
+    check_tracker(cfg.tracker)  # a missing tracker package stops the run before anything loads
     acc = distributed.make_accelerator()
     if acc.num_processes > 1:
         raise PonderError("ponder train rl runs in one process; scale generation with backend=vllm instead")
@@ -177,7 +179,7 @@ def run(cfg: RLConfig) -> dict:
         else None
     )
     write_text(out / "config.yaml", steps.to_yaml(config))
-    logger = MetricsLogger(out, resume_step=start if ckpt else None)
+    logger = MetricsLogger(out, resume_step=start if ckpt else None, tracker=cfg.tracker, config=config)
     lr_kw = {"total_steps": total, "warmup": cfg.warmup_steps, "schedule": cfg.lr_schedule}
 
     # ------------------------------------------------------------------ loop
