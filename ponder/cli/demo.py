@@ -85,11 +85,11 @@ def demo_pfpo_code(
     out: Path = out_option("runs/demo-pfpo-code", "Folder for models, data, pairs and report.json."),
     seed: int = typer.Option(0, help="Seed for the model, the problems, sampling and training."),
     size: str = typer.Option(
-        "full", help="full (the documented demo) or smoke (a minute-long check of the machinery)."
+        "full", help="full (the documented demo) or smoke (a few-minute check of the machinery)."
     ),
 ) -> None:
-    """PFPO for code on the synthetic code family: pseudo outputs and pairs measured against the hidden truth,
-    then one PFPO-code iteration (pass@1 before and after).
+    """PFPO for code on the pipeline family: the preconditions (greedy vs the pseudo-test vote) measured
+    first, then one PFPO-code iteration beside gold-pair DPO and SFT on the chosen sides (equal steps).
 
     Example: ponder demo pfpo-code --seed 0 --out runs/demo-pfpo-code
     """

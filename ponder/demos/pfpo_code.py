@@ -1,79 +1,68 @@
-"""``ponder demo pfpo-code``: PFPO's code feedback on the synthetic code family, measured against the truth.
+"""``ponder demo pfpo-code``: one PFPO-code iteration on a code family built to have the paper's headroom.
 
-Everything is real and offline. A nano model (~0.57M parameters) is fine-tuned on the family's reference
-programs (a plan line, then the program in a fenced block) until it writes them often but not always. Then,
-on a fresh set of prompts:
+PFPO for code (Jiao et al., ICLR 2025, Sec. 3.2) ranks a policy's own programs by pseudo tests -- the
+per-input majority output of the sampled programs -- and trains DPO on the ranking. It can only raise greedy
+pass@1 where greedy decoding is wrong while the vote is right. The miniature builds that in (the pipeline
+family, :mod:`ponder.tasks.code_pipeline`): each correct program has 16 written forms, and the SFT teacher
+writes a boundary slip (``x >= 12`` for "greater than 12") on a share ``slip_rate`` of its comparison answers.
+The slip is the single most likely text, so greedy decoding follows it; the correct mass is split over four
+condition forms, so most *sampled* programs are right and outvote the slip on the inputs holding the
+boundary. Everything is real and offline:
 
-1. **Candidates.** The SFT policy samples ``samples_per_prompt`` programs per prompt at temperature 1.
-2. **Test inputs.** The family's input sampler writes ``n_inputs`` inputs per problem (seeded apart from the
-   hidden tests; the two edge-case inputs of each template are shared) -- the stand-in for the LLM that
-   writes inputs in the paper (``ponder tests generate --from sampler``).
-3. **Pseudo feedback.** ``pairs code``: the programs run on the inputs, outputs are voted, programs ranked by
-   pseudo-test pass counts (the authors' lower bound 0.5 and margin 6 of 10). Measured against the hidden
-   truth: ``pseudo_output_accuracy`` (voted output = the reference program's output, over kept inputs) and
-   ``pair_precision`` (chosen passes more of the problem's own hidden tests than rejected). The same is measured
-   on a second candidate pool, a mixture of the family's reference and buggy programs.
-4. **Code pDPO.** ``pairs code-process``: prefixes of the sampled responses, completed by the policy and valued
-   by pseudo-test pass counts (its pair precision measured the same way, with the hidden tests).
-5. **One PFPO-code iteration.** DPO + SFT term from the SFT model on the pseudo outcome pairs and prefix pairs;
-   for reference, the same training on ground-truth pairs (passing-all over failing programs, hidden tests).
-6. **Evaluation.** pass@1 on held-out problems with greedy decoding, and averaged over 8 samples at
-   temperature 1, before and after.
+1. **Data and SFT.** A nano model fine-tuned on the teacher's programs (the SFT recipe).
+2. **Preconditions, measured before the method runs** (:mod:`ponder.feedback.code_headroom`): greedy and
+   sampled programs for the training prompts, the statement-only input sampler's pseudo tests, the vote
+   against the hidden reference (``pseudo_output_accuracy``), and ``headroom`` = vote-best minus greedy.
+3. **Pairs** (``pairs code``, settings from ``pfpo-code-tiny.yaml``'s ``outcome`` section): programs ranked
+   by pseudo-test passes; the gold control's pairs come from the same programs' hidden-test counts
+   (:mod:`ponder.pairs.code_gold`), and both files are cut to the same count (:mod:`ponder.pairs.match`).
+4. **Arms**, each from the SFT model with the config's ``train`` section: ``iter1`` (DPO on the pseudo
+   pairs), ``dpo-gold-pairs`` (DPO on gold pairs: equal pairs and steps) and ``sft-chosen`` (SFT on the
+   chosen sides of the iter1 pairs: equal steps, examples per step, lr and schedule).
+5. **Evaluation** (the eval stage): greedy pass@1 and pass@1 at T 1 on held-out problems, per-problem
+   gains and losses against SFT, and each DPO arm's likelihood displacement.
 
-Outputs in ``OUT``: ``report.json`` (``pseudo_output_accuracy``, ``pair_precision``, ``pairs``, ``rows``,
-``measurements``), ``report.md`` (the tables), ``report.png``, and every stage's files.
+Outputs in ``OUT``: ``report.json`` (``rows``, ``headroom``, ``pseudo_output_accuracy``, ``pair_precision``,
+``pairs``), ``report.md``, ``report.png`` and every stage's files.
 """
 
 from __future__ import annotations
 
-import random
-import time
-from dataclasses import asdict, dataclass, replace
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ponder.config import extend, option
+from ponder.config import config_to_dict, extend, load_config, option
 from ponder.demos import size_of, tiny_sft
-from ponder.demos.pfpo_code_report import MEASURE_COLUMNS, format_report, plot_report
+from ponder.demos.pfpo_code_report import format_report, plot_report
 from ponder.io import write_json, write_records, write_text
-from ponder.pairs.code_process_stage import CodeProcessSettings
-from ponder.pairs.code_stage import CodePairSettings
-from ponder.recipes.dpo import DPOSettings
-from ponder.records import Problem, Sample
+
+CONFIG = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "pfpo-code-tiny.yaml"
+ARMS = ("iter1", "dpo-gold-pairs")  # DPO arms: pseudo pairs, and the gold control on equally many pairs
 
 
 @dataclass(frozen=True)
 class DemoSize:
-    """Sizes and settings of the demo (``full`` is documented in docs/pfpo_code.md; ``smoke`` checks the
-    machinery). The pair, code pDPO and DPO settings are the stages' own; the run sets their seeds and
-    the token budget."""
+    """Sizes of the demo; the method's settings (sampling, pairs, DPO) are the recipe config's
+    (``pfpo-code-tiny.yaml``), with ``overrides`` on top. All chosen on development seeds only."""
 
-    preset: str = option("nano", help="Tiny model size.")
-    sft_problems: int = option(
-        800, help="Code problems whose reference programs the policy is fine-tuned on."
+    preset: str = option("nano", help="Tiny model preset (0.57M parameters).")
+    sft_problems: int = option(8000, help="SFT problems (one teacher response each).")
+    slip_rate: float = option(
+        0.25,
+        help="Share of comparison problems on which the SFT teacher writes its boundary slip: greedy decoding "
+        "then follows the slip while most sampled programs are correct (the headroom).",
     )
-    sft_steps: int = option(400, help="SFT optimizer steps (32 examples each).")
-    sft_lr: float = option(3e-3, help="SFT learning rate.")
-    pfpo_problems: int = option(64, help="Fresh problems the policy samples programs for.")
-    test_problems: int = option(96, help="Held-out problems of the evaluation.")
-    samples_per_prompt: int = option(8, help="Programs sampled per problem at temperature 1.")
-    n_inputs: int = option(10, help="Test inputs per problem from the family's sampler.")
-    pairs: CodePairSettings = option(
-        CodePairSettings(min_success=4, score_gold=True, timeout_s=2.0),
-        help="Program pairs on pseudo tests (4 of 8 programs must run; the authors: 5 of 10); the gold pairs "
-        "are the same with labels gold.",
-    )
-    process: CodeProcessSettings = option(
-        CodeProcessSettings(completions_per_prefix=3, score_gold=True, timeout_s=2.0), help="Code pDPO."
-    )
-    # Chosen once on seed 0 (lr 5e-5, 2 epochs, SFT weight 0.2 lost 0.20 greedy pass@1; this lost 0.15) and
-    # frozen for the reported seeds; see docs/pfpo_code.md, Results.
-    dpo: DPOSettings = option(
-        DPOSettings(lr=3e-5, beta=0.1, sft_loss_weight=1.0, epochs=4, pairs_per_step=32, tensorboard=False),
-        help="DPO (+ SFT term) from the policy, on the pseudo pairs and on the gold pairs.",
-    )
-    eval_samples: int = option(8, help="Samples per held-out problem for pass@1 at temperature 1.")
-    max_new_tokens: int = option(160, help="Token budget of every sampled program and completion.")
+    sft_steps: int = option(1000, help="SFT optimizer steps (cosine schedule).")
+    sft_lr: float = option(3e-3, help="SFT peak learning rate.")
+    sft_examples_per_step: int = option(32, help="SFT examples per step.")
+    pfpo_problems: int = option(256, help="Problems the iteration samples programs for.")
+    test_problems: int = option(500, help="Held-out problems for pass@1 (one problem = 0.2 points).")
+    test_samples: int = option(4, help="Programs per held-out problem at T 1 for pass1_sampled.")
+    overrides: tuple[str, ...] = option((), help="key=value overrides of the recipe config.")
     threads: int = option(1, help="Torch CPU threads.")
     sandbox_workers: int = option(2, help="Sandbox workers running the programs.")
 
@@ -81,234 +70,269 @@ class DemoSize:
 FULL = DemoSize()
 SIZES = {
     "full": FULL,
+    # The machinery on every stage in a few CPU-minutes (the slow test): a weaker policy, so looser pair rules.
     "smoke": replace(
         FULL,
-        sft_problems=200,
-        sft_steps=150,
-        pfpo_problems=8,
-        test_problems=8,
-        samples_per_prompt=4,
-        pairs=replace(FULL.pairs, min_success=2, margin=3),
-        process=replace(FULL.process, max_prefixes_per_problem=3, completions_per_prefix=2, margin=1),
-        dpo=replace(FULL.dpo, epochs=1, pairs_per_step=8),
-        eval_samples=2,
-        max_new_tokens=96,
+        sft_problems=2000,
+        sft_steps=450,
+        pfpo_problems=16,
+        test_problems=16,
+        test_samples=2,
+        overrides=(
+            "sample.samples_per_prompt=8",
+            "outcome.min_success=4",
+            "outcome.lower_bound=0.5",
+            "outcome.margin=1",
+            "train.epochs=1",
+            "train.pairs_per_step=8",
+        ),
     ),
 }
 
 
-def variant_samples(problems: list[Problem], n: int, seed: int) -> list[Sample]:
-    """The stand-in pool: per problem, ``n`` responses drawn from the reference program (probability 0.5) and
-    the family's buggy variants (the rest, evenly), in the fenced form the policy writes."""
-    out = []
-    for p in problems:
-        rng = random.Random(f"variants\x00{seed}\x00{p.id}")
-        kinds = list(p.meta["buggy"])
-        texts = []
-        for _ in range(n):
-            src = p.meta["reference"] if rng.random() < 0.5 else p.meta["buggy"][rng.choice(kinds)]
-            texts.append(f"```python\n{src}```")
-        out.append(
-            Sample(
-                id=p.id,
-                prompt=[{"role": "user", "content": p.prompt}],
-                responses=texts,
-                finish_reasons=["stop"] * n,
-                num_tokens=[0] * n,
-            )
-        )
-    return out
-
-
-def make_data(out: Path, seed: int, z: DemoSize) -> list[Problem]:
-    """SFT, PFPO-prompt and test sets of the code family, seeded apart; returns the PFPO prompts."""
+def make_data(out: Path, seed: int, z: DemoSize) -> dict[str, Path]:
+    """SFT (teacher's responses), training-prompt and test sets of the pipeline family, seeded apart."""
     from ponder.tasks.synthetic import make
 
     base = seed * 1000
-    sft_set, pfpo_set, test_set = (
-        make("code", n, seed=base + k)
-        for k, n in ((101, z.sft_problems), (102, z.pfpo_problems), (103, z.test_problems))
+    sft_set = make("pipeline", z.sft_problems, base + 101, slip_rate=z.slip_rate)
+    paths = {k: out / f"{k}.jsonl" for k in ("sft", "prompts", "test")}
+    write_records(paths["sft"], [{"prompt": p.prompt, "completion": p.meta["long"]} for p in sft_set])
+    write_records(paths["prompts"], make("pipeline", z.pfpo_problems, base + 102))
+    write_records(paths["test"], make("pipeline", z.test_problems, base + 103))
+    return paths
+
+
+def recipe_config(out: Path, seed: int, z: DemoSize, paths: dict[str, Path], model: str):
+    """pfpo-code-tiny.yaml with this demo's data, model, seed and size."""
+    from ponder.recipes.pfpo.code import PFPOCodeConfig
+
+    return load_config(
+        PFPOCodeConfig,
+        CONFIG,
+        [
+            f"model={model}",
+            f"output={out / 'pfpo'}",
+            f"prompts={paths['prompts']}",
+            f"seed={seed}",
+            "iterations=1",
+            f"eval.benchmarks=[{paths['test']}:code]",
+            f"inputs.sampler_seed={seed * 1000 + 7}",
+            *z.overrides,
+        ],
     )
-    write_records(out / "sft.jsonl", [{"prompt": p.prompt, "completion": p.meta["long"]} for p in sft_set])
-    write_records(out / "prompts.jsonl", pfpo_set)
-    write_records(out / "test.jsonl", test_set)
-    return pfpo_set
 
 
-def train_sft(out: Path, seed: int, z: DemoSize) -> str:
-    """The policy: a fresh tiny model fine-tuned on the reference programs (the SFT recipe)."""
-    from ponder.models.tiny import build_tiny_model
+def evaluate(cfg, model: str, out: Path, name: str, bench: str, samples: int = 0) -> dict[str, Any]:
+    """Greedy pass@1 on ``bench`` (and pass@1 over ``samples`` programs at T 1 when ``samples`` > 0), with
+    the per-problem greedy verdicts."""
+    from ponder.eval.stage import evaluate_model
+    from ponder.records import Sample, load_records
 
-    base = build_tiny_model(out / "base", z.preset, seed)
-    s = tiny_sft(
-        base,
-        out / "sft.jsonl",
-        out / "sft",
-        seed=seed,
-        lr=z.sft_lr,
-        examples_per_step=32,
-        max_steps=z.sft_steps,
+    greedy = replace(cfg.eval, benchmarks=[f"{bench}:code"], samples_per_problem=1, temperature=0.0, k=[1])
+    rep = evaluate_model(model, out / "eval" / f"{name}-greedy", greedy, cfg.generation)
+    b = Path(bench).stem
+    graded = load_records(out / "eval" / f"{name}-greedy" / "samples" / f"{b}.jsonl", Sample)
+    row = {
+        "accuracy": rep["benchmarks"][b]["accuracy"],
+        "mean_tokens": rep["benchmarks"][b]["mean_tokens"],
+        "passed": {s.id: bool(s.correct and s.correct[0]) for s in graded},
+    }
+    if samples:
+        t1 = replace(greedy, samples_per_problem=samples, temperature=1.0, seed=cfg.seed + 1)
+        rep = evaluate_model(model, out / "eval" / f"{name}-t1", t1, cfg.generation)
+        row["pass1_sampled"] = rep["benchmarks"][b]["accuracy"]
+    return row
+
+
+def preconditions(out: Path, cfg, policy: str, pool, log: Callable[[str], None]) -> tuple[dict, dict]:
+    """Sampled programs, pseudo tests and pairs for the training prompts; the headroom against the truth."""
+    from ponder.feedback.code_headroom import code_headroom
+    from ponder.feedback.test_inputs_stage import generate_test_inputs
+    from ponder.generation.stage import generate_file
+    from ponder.pairs.code_stage import read_scores, run_code_pairs
+
+    generate_test_inputs(out / "prompts.jsonl", out / "with_inputs.jsonl", cfg.inputs)
+    greedy = evaluate(cfg, policy, out, "prompts-sft", str(out / "prompts.jsonl"))
+    sample = replace(cfg.sample, seed=cfg.seed)
+    generate_file(out / "with_inputs.jsonl", out / "samples.jsonl", policy, sample, cfg.generation)
+    pairs = dataclasses.asdict(cfg.outcome)
+    settings = _code_pair_settings(pairs, seed=cfg.seed, score_gold=True)
+    summary = run_code_pairs(
+        out / "with_inputs.jsonl", out / "samples.jsonl", out / "pseudo.jsonl", settings, pool=pool
     )
-    return s["model"]
+    head = code_headroom(read_scores(out / "pseudo.scores.jsonl"), greedy["passed"])
+    log("preconditions " + json.dumps({k: _round(v) for k, v in head.items()}))
+    return head, summary
 
 
-def evaluate_model(out: Path, seed: int, z: DemoSize, path: str, name: str) -> dict[str, Any]:
-    """pass@1 on the held-out problems: greedy, and averaged over samples at temperature 1."""
-    from ponder.eval.runner import chat_solver, evaluate, load_benchmark
-    from ponder.generation.base import SamplingParams
-    from ponder.generation.hf import HFGenerator
+def _code_pair_settings(fields: dict, **more):
+    from ponder.pairs.code_stage import CodePairSettings
 
-    gen = HFGenerator(path, batch_size=64)
-    bench = [load_benchmark(f"{out / 'test.jsonl'}:code")]
-    runs = {}
-    for kind, params in (
-        ("greedy", SamplingParams(n=1, temperature=0.0, max_new_tokens=z.max_new_tokens)),
-        ("t1", SamplingParams(n=z.eval_samples, temperature=1.0, max_new_tokens=z.max_new_tokens, seed=seed)),
-    ):
-        report = evaluate(chat_solver(gen), bench, params, out / "eval" / f"{name}-{kind}", name=name)
-        runs[kind] = report["benchmarks"]["test"]
-    g = runs["greedy"]
+    names = {f.name for f in dataclasses.fields(CodePairSettings)}
+    return CodePairSettings(**{**{k: v for k, v in fields.items() if k in names}, **more})
+
+
+def matched_pairs(out: Path) -> int:
+    """Gold pairs from the same programs' hidden-test counts; both files cut to the same count."""
+    from ponder.pairs.code_gold import write_gold_pairs
+    from ponder.pairs.code_stage import load_samples_by_id, read_scores
+    from ponder.pairs.match import match_counts
+
+    write_gold_pairs(
+        read_scores(out / "pseudo.scores.jsonl"),
+        load_samples_by_id(out / "samples.jsonl"),
+        out / "gold.jsonl",
+    )
+    return match_counts(
+        out / "pseudo.jsonl",
+        out / "gold.jsonl",
+        out / "iter1.pairs.jsonl",
+        out / "dpo-gold-pairs.pairs.jsonl",
+    )
+
+
+def train_arm(out: Path, cfg, policy: str, name: str) -> dict[str, Any]:
+    """DPO (+ SFT term) from the SFT model on the arm's pairs (the DPO recipe with the config's train section)."""
+    from ponder.recipes import dpo
+    from ponder.recipes.dpo.displacement import displacement
+
+    c = extend(
+        replace(cfg.train, seed=cfg.seed),
+        dpo.DPOConfig,
+        model=policy,
+        data=[str(out / f"{name}.pairs.jsonl")],
+        output=str(out / name),
+    )
+    s = dpo.run(c)
+    metrics = [json.loads(x) for x in (out / name / "metrics.jsonl").read_text().splitlines() if x.strip()]
     return {
-        "name": name,
-        "accuracy": g["accuracy"],
-        "pass@1_t1": runs["t1"]["accuracy"],
-        "mean_tokens": g["mean_tokens"],
+        "model": s["model"],
+        "steps": s["steps"],
+        "pairs": s["pairs"][0],
+        "likelihood": displacement(metrics, cfg.train.beta),
     }
 
 
-def candidates(out: Path, seed: int, z: DemoSize, gen, pfpo_set: list[Problem]) -> None:
-    """The policy's programs, the stand-in pool of reference and buggy programs, and the sampled test inputs."""
-    from ponder.feedback.test_inputs_stage import InputSettings, run_test_inputs
-    from ponder.generation.base import SamplingParams
-    from ponder.generation.stage import load_prompts, run_generate
-    from ponder.records import load_records
+def train_sft_chosen(out: Path, cfg, policy: str, steps: int) -> dict[str, Any]:
+    """SFT from the SFT model on the chosen sides of the iter1 pairs: iter1's steps, examples per step, lr,
+    weight decay and schedule (the SFT recipe reads a pair file's chosen sides)."""
+    from ponder.recipes import sft
 
-    params = SamplingParams(
-        n=z.samples_per_prompt, temperature=1.0, max_new_tokens=z.max_new_tokens, seed=seed
+    t = cfg.train
+    s = sft.run(
+        sft.SFTConfig(
+            model=policy,
+            data=[str(out / "iter1.pairs.jsonl")],
+            output=str(out / "sft-chosen"),
+            lr=t.lr,
+            lr_schedule=t.lr_schedule,
+            warmup_ratio=t.warmup_ratio,
+            weight_decay=t.weight_decay,
+            max_steps=steps,
+            examples_per_step=t.pairs_per_step,
+            seed=cfg.seed,
+            tensorboard=False,
+        )
     )
-    run_generate(
-        gen, load_prompts(out / "prompts.jsonl"), out / "samples.jsonl", params, desc="policy samples"
-    )
-    write_records(out / "variant_samples.jsonl", variant_samples(pfpo_set, z.samples_per_prompt, seed))
-    inputs = InputSettings(source="sampler", n_inputs=z.n_inputs, sampler_seed=seed * 1000 + 7)
-    run_test_inputs(load_records(out / "prompts.jsonl", Problem), out / "with_inputs.jsonl", inputs)
+    return {"model": s["model"], "steps": s["steps"], "likelihood": None}
 
 
-def measure_feedback(out: Path, seed: int, z: DemoSize, pool) -> list[dict[str, Any]]:
-    """Pseudo-test and gold pairs of both candidate pools, with the pseudo feedback measured against the truth."""
-    from ponder.pairs.code_stage import run_code_pairs
+class Clock:
+    """Wall and CPU seconds (this process and its finished children: sandbox pools close per phase) per phase."""
 
-    pseudo = replace(z.pairs, seed=seed)
-    gold = replace(pseudo, labels="gold", score_gold=False)
-    measurements = []
-    for cand, samples in (("policy", "samples.jsonl"), ("variants", "variant_samples.jsonl")):
-        problems = out / "with_inputs.jsonl"
-        m = run_code_pairs(problems, out / samples, out / f"pairs-{cand}.jsonl", pseudo, pool=pool)
-        g = run_code_pairs(problems, out / samples, out / f"gold-pairs-{cand}.jsonl", gold, pool=pool)
-        measured = {k: m.get(k) for k in MEASURE_COLUMNS[1:-1]}
-        measurements.append({"candidates": cand, **measured, "gold_pairs": g["pairs"]})
-    return measurements
+    def __init__(self) -> None:
+        self.phases: dict[str, dict[str, float]] = {}
+        self.t, self.c = _now()
+
+    def lap(self, name: str) -> None:
+        t, c = _now()
+        self.phases[name] = {"wall": round(t - self.t, 1), "cpu": round(c - self.c, 1)}
+        self.t, self.c = t, c
 
 
-def code_pdpo(out: Path, seed: int, z: DemoSize, gen, pool) -> dict[str, Any]:
-    """Code pDPO on the policy's samples, valued by the pseudo tests of the policy pool."""
-    from ponder.pairs.code_process_stage import run_code_process
+def _now() -> tuple[float, float]:
+    import resource
+    import time
 
-    settings = replace(z.process, max_new_tokens=z.max_new_tokens, seed=seed)
-    return run_code_process(
-        out / "with_inputs.jsonl",
-        out / "samples.jsonl",
-        out / "prefix-pairs.jsonl",
-        gen,
-        settings,
-        scores_path=out / "pairs-policy.scores.jsonl",
-        pool=pool,
-    )
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.perf_counter(), s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
-def train_dpo(out: Path, seed: int, z: DemoSize, policy: str, name: str, data: list[str]) -> str:
-    """DPO (+ SFT term) from the policy on ``data`` (the DPO recipe)."""
-    from ponder.recipes import dpo
-
-    cfg = extend(replace(z.dpo, seed=seed), dpo.DPOConfig, model=policy, data=data, output=str(out / name))
-    return dpo.run(cfg)["model"]
-
-
-def run_pfpo_code_demo(out: str | Path, seed: int = 0, *, size: str | DemoSize = "full") -> dict[str, Any]:
+def run_pfpo_code_demo(
+    out: str | Path, seed: int = 0, *, size: str | DemoSize = "full", log: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Run the demo into ``out``; return the report (also ``out/report.json``)."""
     import torch
 
-    from ponder.generation.hf import HFGenerator
-    from ponder.models.tiny import count_parameters
+    from ponder.models.tiny import build_tiny_model, count_parameters
     from ponder.verify.code import SandboxPool
 
     z = size_of(SIZES, size) if isinstance(size, str) else size
     torch.set_num_threads(z.threads)
     out = Path(out)
     _clear(out)
-    clock: dict[str, float] = {}
-    t0 = time.perf_counter()
-
-    def lap(name: str) -> None:
-        clock[name] = round(time.perf_counter() - t0 - sum(clock.values()), 1)
-
-    pfpo_set = make_data(out, seed, z)
-    policy = train_sft(out, seed, z)
-    lap("sft")
-    rows = [evaluate_model(out, seed, z, policy, "sft")]
-    lap("eval_sft")
-    gen = HFGenerator(policy, batch_size=64)
-    candidates(out, seed, z, gen, pfpo_set)
-    lap("samples_and_inputs")
+    clock = Clock()
+    paths = make_data(out, seed, z)
+    base = build_tiny_model(out / "base", z.preset, seed)
+    policy = tiny_sft(
+        base,
+        paths["sft"],
+        out / "sft",
+        seed=seed,
+        lr=z.sft_lr,
+        examples_per_step=z.sft_examples_per_step,
+        max_steps=z.sft_steps,
+    )["model"]
+    clock.lap("sft")
+    cfg = recipe_config(out, seed, z, paths, policy)
+    ev = {"sft": evaluate(cfg, policy, out, "sft", str(paths["test"]), z.test_samples)}
+    clock.lap("eval_sft")
     with SandboxPool(z.sandbox_workers) as pool:
-        measurements = measure_feedback(out, seed, z, pool)
-        lap("pseudo_feedback")
-        proc = code_pdpo(out, seed, z, gen, pool)
-    lap("code_process")
+        head, summary = preconditions(out, cfg, policy, pool, log)
+    head["test_greedy_pass"] = ev["sft"]["accuracy"]
+    clock.lap("preconditions")
+    matched = matched_pairs(out)
+    used = [json.loads(x) for x in (out / "iter1.pairs.jsonl").read_text().splitlines() if x.strip()]
+    diffs = [p["meta"]["chosen_gold_passed"] - p["meta"]["rejected_gold_passed"] for p in used]
+    clock.lap("pairs")
 
-    # one PFPO-code iteration on the pseudo pairs, and for reference DPO on ground-truth pairs
-    policy_m = measurements[0]
-    pseudo_files = [
-        str(out / f)
-        for f, n in (("pairs-policy.jsonl", policy_m["pairs"]), ("prefix-pairs.jsonl", proc["pairs"]))
-        if n
-    ]
-    after = {}
-    if pseudo_files:
-        after["pfpo-code"] = (
-            train_dpo(out, seed, z, policy, "dpo-pseudo", pseudo_files),
-            policy_m["pairs"] + proc["pairs"],
-        )
-    if policy_m["gold_pairs"]:
-        gold_files = [str(out / "gold-pairs-policy.jsonl")]
-        after["dpo-gold-pairs"] = (
-            train_dpo(out, seed, z, policy, "dpo-gold", gold_files),
-            policy_m["gold_pairs"],
-        )
-    lap("dpo")
-    rows[0]["pairs"] = 0
-    for name, (path, pairs) in after.items():
-        rows.append({**evaluate_model(out, seed, z, path, name), "pairs": pairs})
-    lap("eval_after")
+    trained: dict[str, dict] = {}
+    if matched:
+        for name in ARMS:
+            trained[name] = train_arm(out, cfg, policy, name)
+            clock.lap(f"train_{name}")
+        trained["sft-chosen"] = train_sft_chosen(out, cfg, policy, trained["iter1"]["steps"])
+        clock.lap("train_sft-chosen")
+    rows = [_row("sft", ev["sft"], ev["sft"], {"pairs": 0, "steps": 0, "likelihood": None})]
+    for name, t in trained.items():
+        ev[name] = evaluate(cfg, t["model"], out, name, str(paths["test"]), z.test_samples)
+        rows.append(_row(name, ev[name], ev["sft"], {"pairs": matched, **t}))
+        clock.lap(f"eval_{name}")
 
     report = {
         "demo": "pfpo-code",
         "seed": seed,
         "size": size if isinstance(size, str) else "custom",
-        "settings": asdict(z),
+        "settings": dataclasses.asdict(z),
+        "recipe": {k: config_to_dict(cfg)[k] for k in ("sample", "inputs", "outcome", "train")},
         "model": {"preset": z.preset, "parameters": count_parameters(z.preset)},
-        "candidates": "policy samples (SFT nano model, temperature 1); also measured on reference/buggy variants",
-        "pseudo_output_accuracy": policy_m["pseudo_output_accuracy"],
-        "pair_precision": policy_m["pair_precision"],
-        "pairs": {"outcome": policy_m["pairs"], "process": proc["pairs"], "gold": policy_m["gold_pairs"]},
-        "process_pair_precision": proc.get("pair_precision"),
-        "measurements": measurements,
-        "process": {
-            k: proc[k] for k in ("prefixes", "positives", "pairs", "pair_precision", "mean_value_share")
+        "headroom": head,
+        "pseudo_output_accuracy": summary.get("pseudo_output_accuracy"),
+        "pair_precision": {"outcome": sum(d > 0 for d in diffs) / len(diffs) if diffs else None},
+        "pairs": {"outcome": summary["pairs"], "gold": _count(out / "gold.jsonl"), "matched": matched},
+        "outcome_pairs_all": {
+            k: summary.get(k)
+            for k in (
+                "pair_precision",
+                "pair_ties",
+                "chosen_correct_share",
+                "rejected_correct_share",
+                "problems_with_pairs",
+            )
         },
         "rows": rows,
-        "seconds": clock,
-        "wall_s": round(time.perf_counter() - t0, 1),
+        "seconds": clock.phases,
     }
     write_json(out / "report.json", report)
     write_text(out / "report.md", format_report(report) + "\n")
@@ -316,14 +340,36 @@ def run_pfpo_code_demo(out: str | Path, seed: int = 0, *, size: str | DemoSize =
     return report
 
 
+def _row(name: str, ev: dict, sft: dict, trained: dict) -> dict[str, Any]:
+    """A row of the report: pass@1 and the per-problem change against SFT."""
+    before, after = sft["passed"], ev["passed"]
+    return {
+        "name": name,
+        "accuracy": ev["accuracy"],
+        "pass1_sampled": ev.get("pass1_sampled"),
+        "mean_tokens": ev["mean_tokens"],
+        "pairs": trained["pairs"],
+        "steps": trained["steps"],
+        "gained": sum(after[k] and not before[k] for k in after),
+        "lost": sum(before[k] and not after[k] for k in after),
+        "likelihood": trained["likelihood"],
+    }
+
+
+def _count(path: Path) -> int:
+    return sum(1 for x in path.read_text().splitlines() if x.strip())
+
+
+def _round(v: Any) -> Any:
+    return round(v, 3) if isinstance(v, float) else v
+
+
 def _clear(out: Path) -> None:
     """A fresh run every time (the training stages refuse folders holding another run)."""
     import shutil
 
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("base", "sft", "dpo-pseudo", "dpo-gold", "eval"):
+    for name in ("base", "sft", "pfpo", "eval", *ARMS, "sft-chosen"):
         shutil.rmtree(out / name, ignore_errors=True)
-    for f in out.glob("*.jsonl*"):
-        f.unlink()
-    for f in out.glob("*.summary.json"):
+    for f in [*out.glob("*.jsonl*"), *out.glob("*.summary.json")]:
         f.unlink()

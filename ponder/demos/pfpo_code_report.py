@@ -1,83 +1,94 @@
-"""The PFPO-code demo's report: the measurements of pseudo feedback against the hidden truth, pass@1 before and
-after, as Markdown tables and a two-panel plot."""
+"""The PFPO-code demo's report: the preconditions, the pairs, pass@1 per arm (Markdown), one run's plot and
+the plot over seeds (``python -m ponder.demos.pfpo_code_report OUT.png RUN/report.json ...``)."""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ponder.eval.report import markdown_table, save_figure
 
-ROW_COLUMNS = ["name", "accuracy", "pass@1_t1", "mean_tokens", "pairs"]
-MEASURE_COLUMNS = [
-    "candidates",
-    "programs_passing_all",
-    "kept_test_share",
+ROW_COLUMNS = ["name", "accuracy", "pass1_sampled", "mean_tokens", "pairs", "steps", "gained", "lost"]
+HEAD_COLUMNS = [
+    "greedy_pass",
+    "pass1_sampled",
+    "vote_best",
+    "headroom",
+    "teachable",
+    "harmful",
+    "disagree_share",
     "pseudo_output_accuracy",
-    "pairs",
-    "pair_precision",
-    "pair_ties",
-    "chosen_correct_share",
-    "gold_pairs",
+    "pass_at_k",
 ]
+ARM_COLORS = {"sft": "C7", "iter1": "C0", "dpo-gold-pairs": "C2", "sft-chosen": "C1"}
 
 
 def format_report(report: dict[str, Any]) -> str:
-    """The demo's tables: the measurements of pseudo feedback, then pass@1 before and after."""
-    proc = report["process"]
+    """The demo's tables: preconditions on the training prompts, pairs, then pass@1 per arm."""
+    pairs = report["pairs"]
+    rows = [{**r, **_likelihood(r)} for r in report["rows"]]
     lines = [
         f"**PFPO-code demo**, seed {report['seed']} ({report['model']['preset']}, "
-        f"{report['model']['parameters']:,} parameters); wall time {report['wall_s']} s",
+        f"{report['model']['parameters']:,} parameters)",
         "",
-        "Pseudo feedback against the hidden truth:",
+        "Preconditions on the training prompts (measured before any training; `headroom` = vote-best - greedy):",
         "",
-        markdown_table(report["measurements"], MEASURE_COLUMNS),
+        markdown_table([report["headroom"]], HEAD_COLUMNS),
         "",
-        f"Code pDPO: {proc['prefixes']} prefixes, {proc['positives']} positive, {proc['pairs']} pairs, "
-        f"pair precision {_num(proc['pair_precision'])}",
+        f"Pairs: {pairs['outcome']} from pseudo tests (pair precision {_num(report['pair_precision']['outcome'])} "
+        f"after matching), {pairs['gold']} from the hidden tests; both cut to {pairs['matched']}.",
         "",
-        "pass@1 on held-out problems (greedy; and over samples at temperature 1):",
+        "pass@1 on held-out problems (greedy; and over samples at T 1); gained / lost: problems against sft;",
+        "chosen / rejected: log-prob change (nats, last fifth of the steps):",
         "",
-        markdown_table(report["rows"], ROW_COLUMNS),
+        markdown_table(rows, [*ROW_COLUMNS, "chosen", "rejected"]),
     ]
     return "\n".join(lines)
 
 
+def _likelihood(row: dict[str, Any]) -> dict[str, Any]:
+    d = row.get("likelihood") or {}
+    return {"chosen": d.get("chosen_logp_change"), "rejected": d.get("rejected_logp_change")}
+
+
 def plot_report(report: dict[str, Any], path: str | Path) -> Path:
-    """Two panels: the pseudo feedback measured against the hidden tests (policy pool, stand-in pool, code
-    pDPO), and pass@1 per model (greedy, and over samples at temperature 1)."""
+    """Greedy pass@1 and pass@1 at T 1 per arm for one run."""
+    return plot_seeds([report], path)
+
+
+def plot_seeds(reports: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Greedy pass@1 per arm and seed (bars), with the seeds' mean headroom in the title."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
-    groups = {m["candidates"]: m for m in report["measurements"]}
-    groups["code pDPO"] = {"pair_precision": report["process"]["pair_precision"]}
-    metrics = ["pseudo_output_accuracy", "pair_precision", "chosen_correct_share"]
-    width = 0.8 / len(metrics)
-    for k, metric in enumerate(metrics):
-        xs = [i + (k - 1) * width for i in range(len(groups))]
-        vals = [g.get(metric) for g in groups.values()]
-        bars = left.bar(xs, [v or 0.0 for v in vals], width, label=metric, color=f"C{k}")
-        left.bar_label(bars, labels=["" if v is None else f"{v:.2f}" for v in vals], fontsize=7)
-    left.set_xticks(range(len(groups)), list(groups))
-    left.set_ylim(0, 1.1)
-    left.set_title("pseudo feedback vs hidden tests")
-    left.legend(fontsize=7, loc="lower right")
-    rows = report["rows"]
-    for k, metric in enumerate(["accuracy", "pass@1_t1"]):
-        xs = [i + (k - 0.5) * 0.4 for i in range(len(rows))]
-        label = "pass@1 greedy" if metric == "accuracy" else "pass@1 at T 1"
-        bars = right.bar(xs, [r[metric] for r in rows], 0.4, label=label, color=f"C{k + 3}")
-        right.bar_label(bars, labels=[f"{r[metric]:.2f}" for r in rows], fontsize=7)
-    right.set_xticks(range(len(rows)), [r["name"] for r in rows])
-    right.set_ylim(0, 1.1)
-    right.set_title("held-out problems")
-    right.legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"PFPO-code demo, seed {report['seed']}")
+    names = [r["name"] for r in reports[0]["rows"]]
+    fig, ax = plt.subplots(figsize=(max(5.0, 2.4 + 1.8 * len(reports)), 4.0))
+    width = 0.8 / len(names)
+    for k, name in enumerate(names):
+        vals = [next((r["accuracy"] for r in rep["rows"] if r["name"] == name), None) for rep in reports]
+        xs = [i + (k - (len(names) - 1) / 2) * width for i in range(len(reports))]
+        bars = ax.bar(xs, [v or 0.0 for v in vals], width, label=name, color=ARM_COLORS.get(name, f"C{k}"))
+        ax.bar_label(bars, labels=["" if v is None else f"{v:.2f}" for v in vals], fontsize=7)
+    ax.set_xticks(range(len(reports)), [f"seed {r['seed']}" for r in reports])
+    ax.set_ylim(0, 1.15)
+    ax.set_ylabel("greedy pass@1 (held-out)")
+    heads = [r["headroom"]["headroom"] for r in reports if r["headroom"].get("headroom") is not None]
+    title = "PFPO-code demo"
+    if heads:
+        title += f"\nheadroom (vote-best - greedy), mean over seeds: {sum(heads) / len(heads):+.3f}"
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", ncol=len(names))
     return save_figure(fig, path)
 
 
 def _num(v: float | None) -> str:
     return "–" if v is None else f"{v:.3f}"
+
+
+if __name__ == "__main__":  # the docs' plot over the report seeds
+    plot_seeds([json.loads(Path(p).read_text()) for p in sys.argv[2:]], sys.argv[1])

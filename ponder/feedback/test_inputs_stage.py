@@ -102,9 +102,9 @@ class InputSettings:
 
 
 def has_sampler(problem: Problem) -> bool:
-    from ponder.tasks.synthetic import TEMPLATES
+    from ponder.tasks.synthetic import has_sampler
 
-    return problem.meta.get("template") in TEMPLATES and isinstance(problem.meta.get("params"), dict)
+    return has_sampler(problem)
 
 
 def sampled_inputs(problem: Problem, n: int, seed: int) -> list[str]:

@@ -4,7 +4,9 @@ Families (see each function for its knobs):
 
 - ``arithmetic`` -- multi-step integer expressions with + - * and parentheses (:func:`math_families.arithmetic`);
 - ``linear`` -- linear equations in one unknown (:func:`math_families.linear`);
-- ``code`` -- stdin/stdout programs with tests, an input sampler and buggy variants (:mod:`code_family`).
+- ``code`` -- stdin/stdout programs with tests, an input sampler and buggy variants (:mod:`code_family`);
+- ``pipeline`` -- list pipelines with several valid programs each and a fallible SFT teacher, the PFPO-code
+  miniature's family (:mod:`code_pipeline`).
 
 Every math problem has a gold ``answer`` and two solution styles in ``meta``: ``long`` (step-by-step with
 intermediate results and a self-check) and ``short`` (answer only); both end in ``\\boxed{}``.
@@ -17,20 +19,34 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ponder.records import Problem
-from ponder.tasks.code_family import TEMPLATES, code, expected_output, sample_inputs
+from ponder.tasks import code_family, code_pipeline
+from ponder.tasks.code_family import TEMPLATES, code, expected_output
+from ponder.tasks.code_pipeline import pipeline
 from ponder.tasks.math_families import arithmetic, linear
 
-FAMILIES: dict[str, Callable[..., list[Problem]]] = {"arithmetic": arithmetic, "linear": linear, "code": code}
+FAMILIES: dict[str, Callable[..., list[Problem]]] = {
+    "arithmetic": arithmetic,
+    "linear": linear,
+    "code": code,
+    "pipeline": pipeline,
+}
+# The tiny models' tokenizer is trained on these families' text. Fixed, so a new family does not change the
+# tokenizer (and every demo's numbers) of the existing ones; the pipeline family's statements and programs
+# use the same words and Python as the code family.
+TOKENIZER_FAMILIES = ("arithmetic", "linear", "code")
 
 __all__ = [
     "FAMILIES",
     "TEMPLATES",
+    "TOKENIZER_FAMILIES",
     "arithmetic",
     "code",
     "corpus",
     "expected_output",
+    "has_sampler",
     "linear",
     "make",
+    "pipeline",
     "sample_inputs",
     "write_family",
 ]
@@ -43,9 +59,25 @@ def make(family: str, n: int, seed: int = 0, **knobs) -> list[Problem]:
     return FAMILIES[family](n, seed, **knobs)
 
 
+def has_sampler(problem: Problem) -> bool:
+    """Whether a problem comes from a code family with an input sampler (its template and parameters)."""
+    if not isinstance(problem.meta.get("params"), dict):
+        return False
+    if problem.meta.get("family") == "pipeline":
+        return True
+    return problem.meta.get("template") in TEMPLATES
+
+
+def sample_inputs(problem: Problem, n: int, seed: int = 0) -> list[str]:
+    """``n`` stdin inputs for a problem of a code family, from its statement's parts, deterministic per seed."""
+    if problem.meta.get("family") == "pipeline":
+        return code_pipeline.sample_inputs(problem, n, seed)
+    return code_family.sample_inputs(problem, n, seed)
+
+
 def corpus(n_per_family: int = 400, seed: int = 12345) -> Iterator[str]:
-    """Text of every family (prompts, both solution styles, programs), e.g. to train a tokenizer."""
-    for family in FAMILIES:
+    """Text of the tokenizer's families (prompts, both solution styles, programs), e.g. to train a tokenizer."""
+    for family in TOKENIZER_FAMILIES:
         for p in make(family, n_per_family, seed):
             yield p.prompt if isinstance(p.prompt, str) else p.prompt[-1]["content"]
             yield p.meta["long"]

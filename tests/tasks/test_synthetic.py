@@ -11,7 +11,7 @@ from ponder.tasks.math_families import Num, Op, evaluate, render
 BOXED = re.compile(r"\\boxed\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
 
 
-@pytest.mark.parametrize("family", ["arithmetic", "linear", "code"])
+@pytest.mark.parametrize("family", ["arithmetic", "linear", "code", "pipeline"])
 def test_deterministic_per_seed(family):
     a = [p.to_dict() for p in synthetic.make(family, 20, seed=3)]
     b = [p.to_dict() for p in synthetic.make(family, 20, seed=3)]
