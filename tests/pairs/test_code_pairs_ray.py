@@ -3,17 +3,36 @@
 record, what the local pool writes."""
 
 import json
+import random
 import subprocess
 
 import pytest
 
-from ponder.demos.pfpo_code import variant_samples
 from ponder.io import write_records
 from ponder.pairs.code_stage import CodePairSettings, run_code_pairs
+from ponder.records import Sample
 from ponder.tasks.synthetic import make, sample_inputs
 from tests.helpers import ponder_cmd, subprocess_env
 
 pytestmark = pytest.mark.ray
+
+
+def variant_samples(problems, n: int, seed: int) -> list[Sample]:
+    """Per problem, ``n`` programs drawn from the reference (probability 0.5) and the family's buggy variants
+    (the rest, evenly), fenced as a policy writes them: outputs that disagree, so votes and pairs form."""
+    out = []
+    for p in problems:
+        rng = random.Random(f"variants\x00{seed}\x00{p.id}")
+        kinds = list(p.meta["buggy"])
+        texts = [
+            f"```python\n{p.meta['reference'] if rng.random() < 0.5 else p.meta['buggy'][rng.choice(kinds)]}```"
+            for _ in range(n)
+        ]
+        prompt = [{"role": "user", "content": p.prompt}]
+        out.append(
+            Sample(id=p.id, prompt=prompt, responses=texts, finish_reasons=["stop"] * n, num_tokens=[0] * n)
+        )
+    return out
 
 
 def lines(path) -> list[dict]:
