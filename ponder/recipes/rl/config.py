@@ -14,7 +14,6 @@ from ponder.env.qa import QAEnvConfig
 from ponder.env.thinker import ThinkerEnvConfig
 from ponder.losses.variants import AGGREGATIONS, GRPO_VARIANTS, KL_ESTIMATORS
 from ponder.train import settings
-from ponder.train.settings import TrackerName, check_tracker_name, tracker_option
 
 
 @dataclass(frozen=True)
@@ -100,10 +99,10 @@ class RLConfig:
     resume: bool = option(False, help="Continue the run in `output` from its latest checkpoint.")
     keep_episodes: bool = option(True, help="Write every step's dialogues to OUTPUT/episodes/step-N.jsonl.")
     threads: int = option(2, help="torch CPU threads (at most the cores you may use).")
-    tracker: TrackerName = tracker_option()
+    tracker: settings.TrackerName = settings.tracker_option()
 
     def __post_init__(self) -> None:
-        check_tracker_name(self.tracker)
+        settings.check_tracker_name(self.tracker)
         at_least(
             self,
             1,
