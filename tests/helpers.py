@@ -194,6 +194,11 @@ def lines_of(path: Path) -> list[str]:
     return path.read_bytes().decode().splitlines() if path.exists() else []
 
 
+def complete_lines_of(path: Path) -> list[str]:
+    """The lines of ``path`` that end in a newline: a process killed mid-write may leave a torn last line."""
+    return path.read_bytes().rpartition(b"\n")[0].decode().splitlines() if path.exists() else []
+
+
 def wait_for_lines(proc: subprocess.Popen, path: Path, n: int, timeout_s: float = 300) -> None:
     """Wait until ``path`` holds ``n`` lines (or the process ends, or ``timeout_s`` passes)."""
     deadline = time.monotonic() + timeout_s

@@ -10,6 +10,7 @@ from ponder.tasks.synthetic import make
 from tests.helpers import (
     THREADS_ENV,
     generate_args,
+    complete_lines_of,
     lines_of,
     ponder_cmd,
     start_generate,
@@ -38,7 +39,7 @@ def test_a_killed_run_resumed_with_another_seed_recomputes_the_old_samples(tmp_p
     wait_for_lines(proc, partial, 4)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    killed = len(lines_of(partial))
+    killed = len(complete_lines_of(partial))
     assert not out.exists() and 4 <= killed < N_PROBLEMS, "the run must be killed mid-way"
     r = _run(generate_args(tmp_path, tiny_model_dir, 2), out)
     assert r.returncode == 0, r.stderr
@@ -68,5 +69,5 @@ def test_a_second_run_on_the_same_output_fails_at_once(tmp_path, tiny_model_dir)
     finally:
         first.kill()
         first.wait()
-    ids = [json.loads(line)["id"] for line in lines_of(partial)]
+    ids = [json.loads(line)["id"] for line in complete_lines_of(partial)]
     assert ids and len(ids) == len(set(ids))  # the first run's records only, each once
