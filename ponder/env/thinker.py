@@ -110,8 +110,11 @@ class ThinkerEnv(Dialogue):
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.config = config or ThinkerEnvConfig()
         self.mode = mode
-        self.tracker = tracker or rewards.TrailingAccuracy(
-            self.config.trailing_window, self.config.trailing_initial
+        # ``is None``, not ``or``: a shared tracker with no answers yet has length 0 and would test false.
+        self.tracker = (
+            tracker
+            if tracker is not None
+            else rewards.TrailingAccuracy(self.config.trailing_window, self.config.trailing_initial)
         )
         self.scorer = scorer
         self.problem: Problem | None = None

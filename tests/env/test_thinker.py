@@ -238,6 +238,19 @@ def test_trailing_accuracy_window_and_state():
     assert other.value == tr.value and len(other) == 3
 
 
+def test_dialogues_share_a_tracker_that_has_no_answers_yet():
+    """A fresh shared tracker (length 0) is still shared: the second dialogue's Verification reads the p of
+    both fast answers (one right, one wrong: 1/2), not its own (0)."""
+    shared = TrailingAccuracy(window=10, initial=0.9)
+    a, b = ThinkerEnv(mode="train", tracker=shared), ThinkerEnv(mode="train", tracker=shared)
+    assert a.tracker is shared and b.tracker is shared
+    a.reset(P), b.reset(P)
+    a.step(RIGHT, finish_reason="stop", num_tokens=4)
+    b.step(WRONG, finish_reason="stop", num_tokens=4)
+    b.step(NO, finish_reason="stop", num_tokens=4)
+    assert b.turns[-1]["p"] == 0.5 and len(shared) == 2
+
+
 # ---------------------------------------------------------------- dialogue shape, records, config
 
 

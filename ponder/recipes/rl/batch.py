@@ -37,10 +37,14 @@ class RLSample:
     episode: int
 
 
-def samples_from_envs(envs: Sequence, slots: Sequence[int]) -> list[RLSample]:
-    """Every turn of every finished environment as a sample; ``slots[i]``: the problem slot of ``envs[i]``."""
+def samples_from_envs(
+    envs: Sequence, slots: Sequence[int], episodes: Sequence[int] | None = None
+) -> list[RLSample]:
+    """Every turn of every finished environment as a sample; ``slots[i]``: the problem slot of ``envs[i]``,
+    ``episodes[i]`` its dialogue number in the step (default ``i``)."""
     out = []
-    for e, (env, slot) in enumerate(zip(envs, slots, strict=True)):
+    numbers = range(len(envs)) if episodes is None else episodes
+    for e, env, slot in zip(numbers, envs, slots, strict=True):
         for turn, prompt in zip(env.turns, env.stage_prompts, strict=True):
             out.append(
                 RLSample(
@@ -135,12 +139,17 @@ def padded(flat: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def per_sample_no_grad(
-    fn: Callable[[TokenBatch], torch.Tensor], enc: Encoded, tokens_per_microbatch: int
+    fn: Callable[[TokenBatch], torch.Tensor],
+    enc: Encoded,
+    tokens_per_microbatch: int,
+    group_ids: Sequence[int] | None = None,
 ) -> dict[int, torch.Tensor]:
-    """Run ``fn(batch) -> [N]`` without gradient over all samples; the result cut per sample id."""
+    """Run ``fn(batch) -> [N]`` without gradient over the samples of ``group_ids`` (default: all); the
+    result cut per sample id."""
     out: dict[int, torch.Tensor] = {}
+    groups = list(range(len(enc.groups))) if group_ids is None else list(group_ids)
     with torch.no_grad():
-        for sids, batch in microbatches(enc, list(range(len(enc.groups))), tokens_per_microbatch):
+        for sids, batch in microbatches(enc, groups, tokens_per_microbatch):
             for s, piece in zip(sids, split(fn(batch).float(), batch.lengths), strict=True):
                 out[s] = piece.detach()
     return out

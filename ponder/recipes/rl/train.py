@@ -16,8 +16,13 @@ named stages, each timed (``time/<stage>`` in ``OUTPUT/metrics.jsonl``):
 5. ``update`` -- ``ppo_epochs`` x ``minibatches_per_step`` optimizer steps of the clipped policy loss and,
    for PPO, the clipped value loss of the critic (a value head on a copy of the policy).
 
-Runs in one process (generation can still scale out through the vllm backend). Resumable from checkpoints:
-the data order, the rollout seeds and the trailing accuracy are functions of the step.
+Under ``torchrun`` (DDP, gloo on CPU) the step runs data-parallel (:mod:`ponder.recipes.rl.parallel`): each
+process rolls out the dialogues of its share of the step's problems, every process then holds the whole
+step's samples, the values stage and every optimizer step are split across processes, and whatever is
+computed over the batch (trailing accuracy, advantage whitening, GRPO groups, loss normalisers, metrics)
+sees the whole step: the run equals one process's. Only process 0 writes metrics, episodes, checkpoints and
+the summary. Resumable from checkpoints: the data order, the rollout seeds and the trailing accuracy are
+functions of the step.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from ponder.generation.base import derived_seed
 from ponder.io import write_json, write_records, write_text
 from ponder.losses.variants import GRPO_VARIANTS
 from ponder.recipes.rl import batch as rl_batch
+from ponder.recipes.rl import parallel
 from ponder.recipes.rl.config import RLConfig
 from ponder.recipes.rl.metrics import rollout_metrics
 from ponder.recipes.rl.update import UpdateInputs, compute_advantages, update
@@ -124,13 +130,13 @@ def run(cfg: RLConfig) -> dict:
     quiet_transformers()
     check_tracker(cfg.tracker)  # a missing tracker package stops the run before anything loads
     acc = distributed.make_accelerator()
-    if acc.num_processes > 1:
-        raise PonderError("ponder train rl runs in one process; scale generation with backend=vllm instead")
+    _check_launch(acc, cfg)
     out = Path(cfg.output)
     config = config_to_dict(cfg)
     if cfg.resume and (done := steps.finished_summary(out, config)) is not None:
         return done
     ckpt = steps.prepare_output(out, resume=cfg.resume, config=config)
+    acc.wait_for_everyone()  # every process checked the folder before process 0 writes into it
     torch.manual_seed(cfg.seed)
     problems = load_training_problems(cfg.data)
     tokenizer = load_tokenizer(cfg.model)
@@ -168,18 +174,24 @@ def run(cfg: RLConfig) -> dict:
     rollout_total = int(state.get("rollout_tokens", 0))
     total = cfg.max_steps or math.ceil(len(problems) / cfg.prompts_per_step)
     variant = GRPO_VARIANTS[cfg.grpo_variant]
+    # Forwards without gradient run on the bare models: a data-parallel wrapper would sync buffers in them.
+    plain, plain_critic = acc.unwrap_model(policy), acc.unwrap_model(critic) if ppo else None
     scorer = (
-        summary_scorer(policy, encoder, cfg.tokens_per_microbatch)
+        summary_scorer(plain, encoder, cfg.tokens_per_microbatch)
         if cfg.env == "thinker" and cfg.thinker.summary_logprob_coef != 0
         else None
     )
     generator = (
-        make_generator("hf", policy, tokenizer=tokenizer, batch_size=cfg.generation_batch_size)
+        make_generator("hf", plain, tokenizer=tokenizer, batch_size=cfg.generation_batch_size)
         if cfg.backend == "hf"
         else None
     )
-    write_text(out / "config.yaml", steps.to_yaml(config))
-    logger = MetricsLogger(out, resume_step=start if ckpt else None, tracker=cfg.tracker, config=config)
+    main = acc.is_main_process
+    if main:
+        write_text(out / "config.yaml", steps.to_yaml(config))
+    logger = MetricsLogger(
+        out, enabled=main, resume_step=start if ckpt else None, tracker=cfg.tracker, config=config
+    )
     lr_kw = {"total_steps": total, "warmup": cfg.warmup_steps, "schedule": cfg.lr_schedule}
 
     # ------------------------------------------------------------------ loop
@@ -194,7 +206,8 @@ def run(cfg: RLConfig) -> dict:
         times: dict[str, float] = {}
         idx = step_problems(len(problems), cfg.prompts_per_step, cfg.seed, step)
         slots = [k for k in range(len(idx)) for _ in range(cfg.samples_per_prompt)]
-        batch_problems = [problems[idx[k]] for k in slots]
+        mine = parallel.my_dialogues(slots, acc)
+        batch_problems = [problems[idx[slots[e]]] for e in mine]
         envs = [make_env(cfg, tracker) for _ in batch_problems]
         for env in envs:
             if isinstance(env, ThinkerEnv):
@@ -209,29 +222,26 @@ def run(cfg: RLConfig) -> dict:
                 top_p=cfg.top_p,
                 seed=derived_seed(cfg.seed, 1_000_000 + step),
                 scorer=scorer,
-                ids=[f"{p.id}#{k}" for k, p in enumerate(batch_problems)],  # unique: distinct sampling seeds
+                ids=[f"{p.id}#{e}" for e, p in zip(mine, batch_problems, strict=True)],  # distinct seeds
+                on_round=parallel.tracker_sync(acc, tracker, envs, mine),
             )
             if generator is None:
                 gen.close()
         reward_s = sum(s.reward_seconds for s in rollout.stages.values())
         times["rollout"] -= reward_s
         times["reward"] = reward_s
-        rollout_total += rollout.generated_tokens
-        samples = rl_batch.samples_from_envs(rollout.envs, slots)
+        generated = parallel.sum_ints(acc, rollout.generated_tokens)
+        rollout_total += generated
+        samples, episodes = parallel.gather_rollout(acc, rollout.envs, rollout.episodes, mine, slots)
         enc = rl_batch.encode_samples(encoder, samples)
 
         with timed(times, "values"):
-            old_logp = rl_batch.per_sample_no_grad(
-                lambda b: logprobs(policy, b).tokens, enc, cfg.tokens_per_microbatch
+            no_grad = functools.partial(
+                parallel.shared_no_grad, acc, enc=enc, tokens_per_microbatch=cfg.tokens_per_microbatch
             )
-            old_values = rl_batch.per_sample_no_grad(critic, enc, cfg.tokens_per_microbatch) if ppo else None
-            ref_logp = (
-                rl_batch.per_sample_no_grad(
-                    lambda b: logprobs(reference, b).tokens, enc, cfg.tokens_per_microbatch
-                )
-                if reference is not None
-                else None
-            )
+            old_logp = no_grad(lambda b: logprobs(plain, b).tokens)
+            old_values = no_grad(plain_critic) if ppo else None
+            ref_logp = no_grad(lambda b: logprobs(reference, b).tokens) if reference is not None else None
         with timed(times, "advantages"):
             adv, returns, adv_stats = compute_advantages(cfg, variant, samples, enc, old_values)
         with timed(times, "update"):
@@ -244,6 +254,7 @@ def run(cfg: RLConfig) -> dict:
                 cfg,
                 variant,
                 UpdateInputs(enc, old_logp, old_values, ref_logp, adv, returns),
+                acc,
                 policy,
                 critic,
                 opt_p,
@@ -257,22 +268,22 @@ def run(cfg: RLConfig) -> dict:
         record = {
             "step": step + 1,
             "problems": len(idx),
-            "dialogues": len(envs),
+            "dialogues": len(slots),
             "samples": len(enc.kept),
-            "rollout_tokens": rollout.generated_tokens,
+            "rollout_tokens": generated,
             "rollout_tokens_total": rollout_total,
             "lr_actor": lr_p,
             "lr_critic": lr_c if ppo else None,
-            **rollout_metrics(rollout.episodes),
+            **rollout_metrics(episodes),
             **adv_stats,
             **upd,
             **{f"time/{k}": v for k, v in times.items()},
         }
         logger.log({k: v for k, v in record.items() if v is not None})
-        if cfg.keep_episodes:
-            write_records(out / "episodes" / f"step-{step + 1:06d}.jsonl", rollout.episodes)
+        if cfg.keep_episodes and main:
+            write_records(out / "episodes" / f"step-{step + 1:06d}.jsonl", episodes)
         bar.update(1)
-        bar.set_postfix(reward=f"{_mean_reward(rollout.episodes):.3f}", tokens=rollout_total)
+        bar.set_postfix(reward=f"{_mean_reward(episodes):.3f}", tokens=rollout_total)
         if cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < total:
             save_rl_checkpoint(
                 acc,
@@ -314,8 +325,28 @@ def run(cfg: RLConfig) -> dict:
         "stage_seconds": totals,
         "trailing_accuracy": tracker.value,
     }
-    write_json(out / "summary.json", summary)
+    if main:
+        write_json(out / "summary.json", summary)
+    acc.wait_for_everyone()
     return summary
+
+
+def _check_launch(acc, cfg: RLConfig) -> None:
+    """Several processes run RL data-parallel (DDP); each needs a problem of every step to roll out."""
+    if acc.num_processes == 1:
+        return
+    from accelerate.utils import DistributedType
+
+    if acc.distributed_type not in (DistributedType.MULTI_CPU, DistributedType.MULTI_GPU):
+        raise PonderError(
+            f"ponder train rl runs data-parallel (DDP) under several processes, not {acc.distributed_type.value}:"
+            " launch it with torchrun"
+        )
+    if cfg.prompts_per_step < acc.num_processes:
+        raise PonderError(
+            f"prompts_per_step={cfg.prompts_per_step} is less than the {acc.num_processes} processes: "
+            "each process rolls out at least one problem a step"
+        )
 
 
 def _mean_reward(episodes) -> float:

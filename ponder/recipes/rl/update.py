@@ -6,11 +6,16 @@ advantage of the sample's group, the same on every token.
 
 ``update``: ``ppo_epochs`` passes; each splits the step's prompt groups (seeded shuffle) into
 ``minibatches_per_step`` optimizer steps, each accumulated over packed micro-batches with the optimizer
-step's token and sequence counts as normalisers (so micro-batching does not change the update).
+step's token and sequence counts as normalisers (so micro-batching does not change the update). Under
+several processes every process holds the whole step; each runs its share of every optimizer step's
+micro-batches (:func:`ponder.train.steps.local_microbatches`), its loss times the world size since the
+data-parallel wrapper averages gradients, and the statistics are summed over processes: the update and
+the logged numbers equal one process's.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -26,8 +31,10 @@ from ponder.losses.rl import (
     value_loss,
     whiten,
 )
-from ponder.recipes.rl.batch import Encoded, RLSample, gather, microbatches, padded
+from ponder.recipes.rl.batch import Encoded, RLSample, gather, padded
+from ponder.train.distributed import gather_objects, sum_across
 from ponder.train.logprobs import logprobs
+from ponder.train.steps import empty_batch, local_microbatches
 
 
 @dataclass
@@ -95,10 +102,83 @@ def _grad_norm_step(model, optimizer, max_grad_norm) -> float:
     return float(norm)
 
 
+@dataclass(frozen=True)
+class _Clip:
+    """The policy loss's aggregation and clip range, and whether the policy trains this step."""
+
+    aggregation: str
+    low: float
+    high: float
+    train_policy: bool
+
+
+def _microbatch_loss(
+    cfg, data: UpdateInputs, sids, batch, policy, critic, norms: dict, clip: _Clip
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """One micro-batch's share of the optimizer step's loss (normalised by the step's global counts in
+    ``norms``) and its per-token statistics."""
+    agg, ntok = clip.aggregation, norms["num_tokens"]
+    lengths = batch.lengths
+    mask = padded(torch.zeros(int(lengths.sum())), lengths)[1]
+    share = float(lengths.sum()) / ntok
+    loss = torch.zeros(())
+    stats: dict[str, float] = {}
+    if clip.train_policy:
+        lp = padded(logprobs(policy, batch).tokens, lengths)[0]
+        pl = policy_loss(
+            lp,
+            padded(gather(data.old_logp, sids), lengths)[0],
+            padded(gather(data.advantages, sids), lengths)[0],
+            mask,
+            clip_low=clip.low,
+            clip_high=clip.high,
+            aggregation=agg,
+            **norms,
+        )
+        loss = loss + pl.loss
+        stats.update(
+            policy_loss=pl.loss.item() / share,
+            clip_fraction=float(pl.clip_fraction),
+            approx_kl=float(pl.approx_kl),
+            ratio=float(pl.ratio_mean),
+        )
+        if data.ref_logp is not None:
+            ref = padded(gather(data.ref_logp, sids), lengths)[0]
+            kl = aggregate(kl_estimate(lp, ref, cfg.kl_estimator), mask, agg, **norms)
+            loss = loss + cfg.kl_coef * kl
+            stats["kl"] = kl.item() / share
+    if critic is not None:
+        v = padded(critic(batch), lengths)[0]
+        vl = value_loss(
+            v,
+            padded(gather(data.old_values, sids), lengths)[0],
+            padded(gather(data.returns, sids), lengths)[0],
+            mask,
+            clip=cfg.value_clip,
+            aggregation="token-mean",
+            num_tokens=ntok,
+        )
+        loss = loss + vl.loss
+        stats.update(value_loss=vl.loss.item() / share, value_clip_fraction=float(vl.clip_fraction))
+    return loss, stats
+
+
+def _empty_loss(accelerator, trained, train_policy: bool) -> torch.Tensor:
+    """A zero loss through every trained model (a process with no micro-batch left still takes part in the
+    gradient all-reduce)."""
+    batch = empty_batch(accelerator, 0)
+    loss = torch.zeros(())
+    for m in trained:
+        out = logprobs(m, batch).tokens if (train_policy and m is trained[0]) else m(batch)
+        loss = loss + out.sum() * 0.0
+    return loss
+
+
 def update(
     cfg,
     variant,
     data: UpdateInputs,
+    accelerator,
     policy,
     critic,
     opt_p,
@@ -111,9 +191,14 @@ def update(
     """Optimizer steps on one RL step's samples; returns mean losses and diagnostics."""
     enc = data.enc
     ppo = cfg.algo == "ppo"
-    agg = cfg.aggregation if ppo else variant.aggregation
-    clip_low = cfg.clip_low if ppo else variant.clip_low
-    clip_high = cfg.clip_high if ppo else variant.clip_high
+    clip = _Clip(
+        cfg.aggregation if ppo else variant.aggregation,
+        cfg.clip_low if ppo else variant.clip_low,
+        cfg.clip_high if ppo else variant.clip_high,
+        train_policy,
+    )
+    world = accelerator.num_processes
+    trained = [m for m in (policy if train_policy else None, critic) if m is not None]
     sums: dict[str, float] = {}
     weight = 0.0
     updates = 0
@@ -128,56 +213,31 @@ def update(
             ntok = float(sum(enc.lengths[s] for s in sids_all))
             nseq = float(len(sids_all))
             norms = {"num_tokens": ntok, "num_sequences": nseq, "max_len": max_len}
-            for sids, batch in microbatches(enc, chunk, cfg.tokens_per_microbatch):
-                lengths = batch.lengths
-                mask = padded(torch.zeros(int(lengths.sum())), lengths)[1]
-                share = float(lengths.sum()) / ntok
-                loss = torch.zeros(())
-                stats: dict[str, float] = {}
-                if train_policy:
-                    lp = padded(logprobs(policy, batch).tokens, lengths)[0]
-                    pl = policy_loss(
-                        lp,
-                        padded(gather(data.old_logp, sids), lengths)[0],
-                        padded(gather(data.advantages, sids), lengths)[0],
-                        mask,
-                        clip_low=clip_low,
-                        clip_high=clip_high,
-                        aggregation=agg,
-                        **norms,
-                    )
-                    loss = loss + pl.loss
-                    stats.update(
-                        policy_loss=pl.loss.item() / share,
-                        clip_fraction=float(pl.clip_fraction),
-                        approx_kl=float(pl.approx_kl),
-                        ratio=float(pl.ratio_mean),
-                    )
-                    if data.ref_logp is not None:
-                        ref = padded(gather(data.ref_logp, sids), lengths)[0]
-                        kl = aggregate(kl_estimate(lp, ref, cfg.kl_estimator), mask, agg, **norms)
-                        loss = loss + cfg.kl_coef * kl
-                        stats["kl"] = kl.item() / share
-                if critic is not None:
-                    v = padded(critic(batch), lengths)[0]
-                    vl = value_loss(
-                        v,
-                        padded(gather(data.old_values, sids), lengths)[0],
-                        padded(gather(data.returns, sids), lengths)[0],
-                        mask,
-                        clip=cfg.value_clip,
-                        aggregation="token-mean",
-                        num_tokens=ntok,
-                    )
-                    loss = loss + vl.loss
-                    stats.update(
-                        value_loss=vl.loss.item() / share, value_clip_fraction=float(vl.clip_fraction)
-                    )
-                if loss.requires_grad:
-                    loss.backward()
-                w = float(lengths.sum())
-                for k, val in stats.items():
-                    sums[k] = sums.get(k, 0.0) + val * w
+            # This process's share of the optimizer step (every process runs as many micro-batches; the
+            # gradients are all-reduced on the last one only).
+            mbs = local_microbatches(
+                [enc.groups[g] for g in chunk],
+                accelerator=accelerator,
+                tokens_per_microbatch=cfg.tokens_per_microbatch,
+            )
+            for k, (gids, batch) in enumerate(mbs):
+                with contextlib.ExitStack() as sync:
+                    if k < len(mbs) - 1:
+                        for m in trained:
+                            sync.enter_context(accelerator.no_sync(m))
+                    if batch is None:
+                        loss = _empty_loss(accelerator, trained, train_policy)
+                        stats: dict[str, float] = {}
+                        w = 0.0
+                    else:
+                        sids = [s for i in gids for s in enc.members[chunk[i]]]
+                        loss, stats = _microbatch_loss(cfg, data, sids, batch, policy, critic, norms, clip)
+                        w = float(batch.lengths.sum())
+                    if loss.requires_grad:
+                        # data-parallel wrappers average gradients over processes: scale back to the sum
+                        (loss * world).backward()
+                for key, val in stats.items():
+                    sums[key] = sums.get(key, 0.0) + val * w
                 weight += w
             if train_policy:
                 sums["grad_norm_actor"] = sums.get("grad_norm_actor", 0.0) + _grad_norm_step(
@@ -190,6 +250,12 @@ def update(
                     critic, opt_c, cfg.max_grad_norm
                 )
             updates += 1
+    # Token-weighted statistics summed over processes (gradient norms are the same on every process).
+    keys = sorted({k for part in gather_objects(accelerator, sorted(sums)) for k in part})
+    keys = [k for k in keys if not k.startswith("grad_norm")]
+    summed = sum_across(accelerator, [sums.get(k, 0.0) for k in keys] + [weight])
+    sums.update(zip(keys, summed[:-1], strict=True))
+    weight = summed[-1]
     out = {k: v / weight for k, v in sums.items() if not k.startswith("grad_norm") and weight}
     out.update({k: v / updates for k, v in sums.items() if k.startswith("grad_norm") and updates})
     out["optimizer_steps"] = updates
