@@ -13,17 +13,48 @@ vLLM limits: ``temperature <= 2`` (a larger one is refused with ValueError), and
 ``response_format`` ``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {"schema": ...}}``
 becomes vLLM structured output (constrained decoding).
 
+New weights reach a running engine with :meth:`VLLMGenerator.load_weights`: every worker reloads the model
+from a saved folder in place (vLLM's ``reload_weights``, through the :class:`WeightReload` worker extension)
+and the prefix cache is emptied, in well under a second where starting an engine takes tens of seconds on
+CPU. Only where that fails is the engine restarted, with a one-line log message saying so.
+
 Scripts that use this backend need an ``if __name__ == "__main__":`` guard: vLLM starts worker processes.
 On this project's CPU machines vLLM lives in its own venv (``make setup-vllm``); see docs/generation.md.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ponder.generation.base import Completion, LocalGenerator, Prompt, SamplingParams, sample_seed
+
+EXTENSION = f"{__name__}.WeightReload"  # the qualified name vLLM's workers import it by
+
+
+class WeightReload:
+    """Worker extension (vLLM's ``worker_extension_cls``): its methods become methods of every worker, called
+    from the engine with ``LLM.collective_rpc(name, args=...)``."""
+
+    def ponder_reload_weights(self, path: str) -> int:
+        """Load the weights of the model folder ``path`` into this worker's model in place; returns how many
+        layers had their CPU kernel weights packed again.
+
+        vLLM's reload (layer by layer, each layer's post-load processing run again) covers every layer whose
+        weights are in the folder. A layer that only shares another's weights -- a tied LM head -- gets the
+        new values but keeps the copy of the old ones that the CPU build packed for its GEMM kernel at load
+        time: those are packed again from the current weights."""
+        self.reload_weights(weights_path=path, is_checkpoint_format=True)  # type: ignore[attr-defined]
+        packed = 0
+        for layer in self.model_runner.get_model().modules():  # type: ignore[attr-defined]
+            weight = getattr(layer, "weight", None)
+            # Linear layers drop their weight after packing (an empty tensor): those were reloaded and packed.
+            if hasattr(layer, "cpu_linear") and weight is not None and weight.numel() > 0:
+                layer.quant_method.process_weights_after_loading(layer)
+                packed += 1
+        return packed
 
 
 class VLLMGenerator(LocalGenerator):
@@ -42,7 +73,6 @@ class VLLMGenerator(LocalGenerator):
         **engine_options: Any,
     ):
         super().__init__()
-        from vllm import LLM
         from vllm.platforms import current_platform
 
         # On CPU, vLLM reserves `gpu_memory_utilization` of the machine's RAM and refuses to start when other
@@ -52,11 +82,34 @@ class VLLMGenerator(LocalGenerator):
         ):
             engine_options["kv_cache_memory_bytes"] = int(cpu_kv_cache_gib * 2**30)
 
-        self.llm = LLM(
-            model=str(model), dtype=dtype, enable_prefix_caching=enable_prefix_caching, **engine_options
-        )
+        engine_options.setdefault("worker_extension_cls", EXTENSION)
+        self._options = {"dtype": dtype, "enable_prefix_caching": enable_prefix_caching, **engine_options}
+        self._start(model)
+
+    def _start(self, model: str | Path) -> None:
+        from vllm import LLM
+
+        self.llm = LLM(model=str(model), **self._options)
         self.tokenizer = self.llm.get_tokenizer()
         self.max_positions = self.llm.llm_engine.model_config.max_model_len
+
+    def load_weights(self, model: str | Path) -> None:
+        """Generate with the weights of the model folder ``model`` from now on (same architecture and
+        tokenizer as the engine's). Reloads them into the running engine; restarts it where that fails."""
+        try:
+            self.llm.collective_rpc("ponder_reload_weights", args=(str(model),))
+        except Exception as e:  # noqa: BLE001 -- whatever stopped the reload, a fresh engine still works
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            print(
+                f"ponder: warning: vLLM could not reload weights in place ({first}); restarting the engine "
+                f"on {model}",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.close()
+            self._start(model)
+            return
+        self.llm.reset_prefix_cache()  # cached prompt blocks hold keys and values of the old weights
 
     def _sampling(self, p: SamplingParams, text: str, n_prompt_tokens: int):
         import vllm

@@ -145,3 +145,35 @@ def test_backend_settings_reach_the_engine(model_dir):
         config = gen.llm.llm_engine.model_config
         assert (gen.max_positions, config.max_model_len, config.enforce_eager) == (96, 96, True)
         assert gen.generate(CHATS[:1], SamplingParams(temperature=0, max_new_tokens=8))[0][0].text == ANSWER
+
+
+def test_new_weights_reach_the_running_engine(engine, model_dir, tmp_path_factory, capsys):
+    """An engine started on the untrained micro model, then given the chatty model's weights in place: its
+    greedy output equals a freshly started engine's on the chatty model (the ``engine`` fixture) and differs
+    from its own before; given the old weights back it answers as before. The prompts repeat, so a prefix
+    cache still holding the old weights' keys and values would show. A model of another shape cannot be
+    reloaded in place: the engine is restarted on it, saying so in one line."""
+    from ponder.generation.vllm import VLLMGenerator
+
+    root = tmp_path_factory.mktemp("reload")
+    micro = build_tiny_model(root / "micro", "micro", seed=0)
+    params = SamplingParams(temperature=0, max_new_tokens=16)
+    gen = VLLMGenerator(micro)
+    try:
+        llm = gen.llm
+        before = gen.generate(CHATS + RAW, params)
+        gen.load_weights(model_dir)
+        after = gen.generate(CHATS + RAW, params)
+        assert after == engine.generate(CHATS + RAW, params) and after != before
+        assert after[0][0].text == ANSWER
+        gen.load_weights(micro)
+        assert gen.generate(CHATS + RAW, params) == before
+        assert gen.llm is llm and "restarting" not in capsys.readouterr().err  # reloaded, never restarted
+
+        nano = build_tiny_model(root / "nano", "nano", seed=0)
+        gen.load_weights(nano)
+        assert gen.llm is not llm and "restarting the engine" in capsys.readouterr().err
+        with VLLMGenerator(nano) as fresh:
+            assert gen.generate(CHATS + RAW, params) == fresh.generate(CHATS + RAW, params)
+    finally:
+        gen.close()

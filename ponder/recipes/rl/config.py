@@ -56,6 +56,11 @@ class RLConfig:
     top_p: float = option(1.0, help="Nucleus sampling of rollouts.")
     backend: Literal["hf", "vllm"] = option("hf", help="Generation backend for rollouts.")
     generation_batch_size: int = option(64, help="Rows generated together (hf backend).")
+    warm_engine: bool = option(
+        True,
+        help="backend=vllm: keep one engine and reload the policy into it every step (false: a new engine "
+        "every step).",
+    )
 
     # ---------------------------------------------------------------- PPO / GRPO
     actor_lr: float = option(1e-6, help="Policy learning rate (published: 1e-6).")

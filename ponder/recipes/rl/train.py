@@ -23,6 +23,9 @@ computed over the batch (trailing accuracy, advantage whitening, GRPO groups, lo
 sees the whole step: the run equals one process's. Only process 0 writes metrics, episodes, checkpoints and
 the summary. Resumable from checkpoints: the data order, the rollout seeds and the trailing accuracy are
 functions of the step.
+
+Rollouts sample with the policy itself (``backend=hf``) or with vLLM (``backend=vllm``): one engine for the
+whole run, the policy saved and reloaded into it every step (``warm_engine``; see :func:`_vllm_engine`).
 """
 
 from __future__ import annotations
@@ -198,6 +201,7 @@ def run(cfg: RLConfig) -> dict:
     bar = steps.step_bar(acc, total=total, initial=start, desc=f"rl {cfg.env}/{cfg.algo}")
     record: dict = {}
     totals = {name: 0.0 for name in STAGE_NAMES}
+    engine = None  # backend=vllm: the rollout engine, kept from step to step with warm_engine
     t_run = time.perf_counter()
     step = start
     for step in range(start, total):
@@ -213,7 +217,7 @@ def run(cfg: RLConfig) -> dict:
             if isinstance(env, ThinkerEnv):
                 env.scorer = scorer
         with timed(times, "rollout"):
-            gen = generator or _vllm_generator(acc, policy, tokenizer, out, cfg)
+            gen = generator or (engine := _vllm_engine(acc, policy, tokenizer, out, cfg, engine))
             rollout = run_episodes(
                 gen,
                 envs,
@@ -225,8 +229,9 @@ def run(cfg: RLConfig) -> dict:
                 ids=[f"{p.id}#{e}" for e, p in zip(mine, batch_problems, strict=True)],  # distinct seeds
                 on_round=parallel.tracker_sync(acc, tracker, envs, mine),
             )
-            if generator is None:
-                gen.close()
+            if engine is not None and not cfg.warm_engine:
+                engine.close()
+                engine = None
         reward_s = sum(s.reward_seconds for s in rollout.stages.values())
         times["rollout"] -= reward_s
         times["reward"] = reward_s
@@ -302,6 +307,8 @@ def run(cfg: RLConfig) -> dict:
                 dtype=cfg.save_dtype,
             )
     bar.close()
+    if engine is not None:
+        engine.close()
 
     # ------------------------------------------------------------------ final model and report
     elapsed = time.perf_counter() - t_run
@@ -354,9 +361,13 @@ def _mean_reward(episodes) -> float:
     return sum(rewards) / len(rewards) if rewards else 0.0
 
 
-def _vllm_generator(acc, policy, tokenizer, out: Path, cfg: RLConfig):
-    """vLLM cannot take new weights in place on CPU: save the policy and start an engine on the folder
-    (automatic prefix caching on). Costs an engine start per step; on GPUs prefer a weight-sync setup."""
+def _vllm_engine(acc, policy, tokenizer, out: Path, cfg: RLConfig, engine):
+    """The vLLM rollout engine on the current policy. The policy is saved to ``OUT/rollout-policy`` (the CPU
+    build cannot take a trainer's tensors in place: it repacks weights) and reloaded into the running
+    ``engine``, or an engine (prefix caching on) is started on it when there is none yet."""
     path = out / "rollout-policy"
     checkpoint.save_model(acc, policy, tokenizer, path)
-    return make_generator("vllm", str(path), dtype="bfloat16" if cfg.bf16 else "float32")
+    if engine is None:
+        return make_generator("vllm", str(path), dtype="bfloat16" if cfg.bf16 else "float32")
+    engine.load_weights(path)
+    return engine
