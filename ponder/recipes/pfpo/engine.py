@@ -13,7 +13,9 @@ Iteration k (``OUT/iterK``) starts from model k-1 and runs, top to bottom:
 
 Iteration 0 only evaluates the starting model (``evaluate_start``). The loop (:mod:`ponder.recipes.iterate`) resumes after a crash
 at the step that was running, and each step is itself resumable. A task (:class:`Task`) supplies only what
-differs between math and code: its config's extra sections, its steps, its table.
+differs between math and code: its config's extra sections, its steps, its table. With ``backend: vllm`` the
+generating stages of every iteration share one engine, each new policy reloaded into it (``warm_engine``;
+:mod:`ponder.generation.warm`).
 
 Epochs: a pair builder that redraws its random pairing every epoch writes one drawing per epoch (``draws``);
 DPO then passes ``train.epochs / draws`` times over the files, so ``train.epochs`` means epochs either way.
@@ -27,6 +29,7 @@ from pathlib import Path
 
 from ponder.config import config_to_dict, extend
 from ponder.errors import PonderError
+from ponder.generation.warm import warm_engines
 from ponder.io import write_records
 from ponder.ranks import on_main
 from ponder.recipes import iterate
@@ -240,12 +243,13 @@ def run(cfg: IterationConfig, task: Task, log: Callable[[str], None] = lambda m:
     if cfg.prompts_per_iteration is not None:
         iteration_problems(cfg, cfg.iterations)  # fail before any work when the file is too short
     check_same_config(out, config_to_dict(cfg))
-    history = run_iterations(
-        out,
-        start_model=cfg.model,
-        iterations=cfg.iterations,
-        steps=steps(cfg, task),
-        baseline=[eval_step(cfg, task)] if cfg.evaluate_start else [],
-        log=log,
-    )
+    with warm_engines(cfg.warm_engine):  # backend=vllm: one engine for every stage and iteration
+        history = run_iterations(
+            out,
+            start_model=cfg.model,
+            iterations=cfg.iterations,
+            steps=steps(cfg, task),
+            baseline=[eval_step(cfg, task)] if cfg.evaluate_start else [],
+            log=log,
+        )
     return write_report(out, [task.row(it) for it in history], task)

@@ -12,6 +12,7 @@ from typing import Literal
 from ponder.config import at_least, option
 from ponder.env.qa import QAEnvConfig
 from ponder.env.thinker import ThinkerEnvConfig
+from ponder.generation.warm import warm_engine_option
 from ponder.losses.variants import AGGREGATIONS, GRPO_VARIANTS, KL_ESTIMATORS
 from ponder.train import settings
 
@@ -56,11 +57,7 @@ class RLConfig:
     top_p: float = option(1.0, help="Nucleus sampling of rollouts.")
     backend: Literal["hf", "vllm"] = option("hf", help="Generation backend for rollouts.")
     generation_batch_size: int = option(64, help="Rows generated together (hf backend).")
-    warm_engine: bool = option(
-        True,
-        help="backend=vllm: keep one engine and reload the policy into it every step (false: a new engine "
-        "every step).",
-    )
+    warm_engine: bool = warm_engine_option("every step")
 
     # ---------------------------------------------------------------- PPO / GRPO
     actor_lr: float = option(1e-6, help="Policy learning rate (published: 1e-6).")
