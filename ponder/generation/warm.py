@@ -6,8 +6,9 @@ its stages' generators inside ``with warm_engines():``. There :meth:`BackendSett
 options instead of starting one: the first stage starts it; a later stage asking for another model folder
 (the next iteration's policy) gets it with that folder's weights reloaded in place
 (:meth:`~ponder.generation.vllm.VLLMGenerator.load_weights`), in well under a second where a start takes tens
-of seconds on CPU. A folder of another shape (architecture, sizes, vocabulary: ``config.json``) cannot be
-reloaded into it: the engine is restarted on it, with a one-line message saying so. A stage's ``close`` leaves
+of seconds on CPU. A folder of another shape (architecture and sizes in ``config.json``; or another
+tokenizer, which the engine keeps from its start) is not reloaded into it: the engine is restarted on it,
+with a one-line message saying so. A stage's ``close`` leaves
 the engine running; the ``with`` block closes it, also on error. Nested blocks share the outer one's engines.
 
 ``warm_engines(False)`` (a run's ``warm_engine: false``) lets every stage start and close its own engine.
@@ -17,6 +18,7 @@ Other backends, and stages fanned out over Ray workers, are not affected.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -54,12 +56,18 @@ def warm_engine_option(per: str) -> Any:
 
 
 def shape(model: str | Path) -> dict[str, Any] | None:
-    """The shape entries of ``model``'s ``config.json``; None when it is not a local folder with one."""
+    """The shape entries of ``model``'s ``config.json`` and its tokenizer (vocabulary, special tokens, chat
+    template: the engine keeps the tokenizer it started with); None when it is not a local folder."""
+    from transformers import AutoTokenizer
+
     path = Path(model) / "config.json"
     if not path.is_file():
         return None
     config = json.loads(path.read_text())
-    return {k: config.get(k) for k in SHAPE_KEYS}
+    tok = AutoTokenizer.from_pretrained(model)
+    vocab = hashlib.sha256(json.dumps(sorted(tok.get_vocab().items())).encode()).hexdigest()
+    special = {k: str(v) for k, v in tok.special_tokens_map.items()}
+    return {**{k: config.get(k) for k in SHAPE_KEYS}, "tokenizer": (vocab, special, tok.chat_template)}
 
 
 def start_vllm(model: str | Path, options: dict[str, Any]) -> Generator:
@@ -132,8 +140,8 @@ class WarmEngines:
                     self.reloads += 1
                 else:
                     print(
-                        f"ponder: {model} is not shaped like {current} (config.json differs); restarting the "
-                        "vLLM engine on it",
+                        f"ponder: {model} is not shaped like {current} (config.json or tokenizer differs); "
+                        "restarting the vLLM engine on it",
                         file=sys.stderr,
                         flush=True,
                     )

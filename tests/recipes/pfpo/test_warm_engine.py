@@ -6,6 +6,7 @@ by a transformers generator that reloads a model folder's weights into its loade
 vLLM engine does, so the wiring runs in the default suite."""
 
 import json
+import shutil
 
 import pytest
 
@@ -109,10 +110,14 @@ def test_off_each_stage_starts_its_own(tmp_path, tiny_model_dir):
 
 
 def test_a_model_of_another_shape_restarts_the_engine_saying_so(tmp_path, tiny_model_dir, capsys):
-    """Same shape: reloaded; another architecture size: a new engine, with a message; the block's end (here an
-    error) closes the engines."""
+    """Same shape: reloaded; another architecture size or another chat template: a new engine, with a
+    message; the block's end (here an error) closes the engines."""
     other = build_tiny_model(tmp_path / "other-nano", "nano", seed=1)
     micro = build_tiny_model(tmp_path / "micro", "micro", seed=0)
+    templated = tmp_path / "templated"
+    shutil.copytree(micro, templated)
+    path = templated / "chat_template.jinja"
+    path.write_text(path.read_text().replace("<|im_start|>", "<|im_start|> "))
     closed = []
 
     class Closing(ReloadingHF):
@@ -133,5 +138,8 @@ def test_a_model_of_another_shape_restarts_the_engine_saying_so(tmp_path, tiny_m
         assert f"{micro} is not shaped like {other}" in capsys.readouterr().err
         assert model_identity(last)["model"] == str(micro) and last.max_positions == 4096
         assert len(last.generate(["1 + 1 ="], SamplingParams(max_new_tokens=4))[0]) == 1
+        pool.open(templated, {"dtype": "float32"})
+        assert (pool.starts, pool.reloads) == (3, 1) and len(closed) == 2
+        assert f"{templated} is not shaped like {micro}" in capsys.readouterr().err
         raise RuntimeError("stage failed")
-    assert len(closed) == 2 and not pool.engines
+    assert len(closed) == 3 and not pool.engines
