@@ -81,6 +81,10 @@ class VLLMGenerator(LocalGenerator):
             engine_options
         ):
             engine_options["kv_cache_memory_bytes"] = int(cpu_kv_cache_gib * 2**30)
+        if current_platform.is_cpu():
+            # A seeded request whose prompt is prefilled in chunks kills the CPU engine ("CPU Generator does not
+            # use offset": vLLM rewinds the request's torch generator); whole prefills avoid it.
+            engine_options.setdefault("enable_chunked_prefill", False)
 
         engine_options.setdefault("worker_extension_cls", EXTENSION)
         self._options = {"dtype": dtype, "enable_prefix_caching": enable_prefix_caching, **engine_options}

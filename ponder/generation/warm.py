@@ -2,14 +2,15 @@
 
 A run of several generating stages (PFPO: sampling, prefix completions, evaluation, every iteration) opens
 its stages' generators inside ``with warm_engines():``. There :meth:`BackendSettings.open
-<ponder.generation.backend.BackendSettings.open>` hands a vllm stage the run's engine for those engine
-options instead of starting one: the first stage starts it; a later stage asking for another model folder
+<ponder.generation.backend.BackendSettings.open>` hands a vllm stage the run's engine instead of
+starting one: the first stage starts it; a later stage asking for another model folder
 (the next iteration's policy) gets it with that folder's weights reloaded in place
 (:meth:`~ponder.generation.vllm.VLLMGenerator.load_weights`), in well under a second where a start takes tens
 of seconds on CPU. A folder of another shape (architecture and sizes in ``config.json``; or another
 tokenizer, which the engine keeps from its start) is not reloaded into it: the engine is restarted on it,
-with a one-line message saying so. A stage's ``close`` leaves
-the engine running; the ``with`` block closes it, also on error. Nested blocks share the outer one's engines.
+with a one-line message saying so. A stage asking for other engine options gets a new engine in its place
+(one engine at a time). A stage's ``close`` leaves the engine running; the ``with`` block closes it, also on
+error. Nested blocks share the outer one's engine.
 
 ``warm_engines(False)`` (a run's ``warm_engine: false``) lets every stage start and close its own engine.
 Other backends, and stages fanned out over Ray workers, are not affected.
@@ -117,50 +118,45 @@ class Borrowed(Generator):
 
 
 class WarmEngines:
-    """The engines of one run, one per set of engine options. ``start(model, options) -> Generator`` starts
-    one (default: a vLLM engine); the engine it returns must have ``load_weights(folder)``. ``starts``
-    counts the engines started, ``reloads`` the models loaded into a running one."""
+    """The engine of one run. ``start(model, options) -> Generator`` starts one (default: a vLLM engine); the
+    engine it returns must have ``load_weights(folder)``. One engine at a time: a stage asking for other
+    engine options closes it and starts another (two engines would each claim their share of a GPU).
+    ``starts`` counts the engines started, ``reloads`` the models loaded into a running one."""
 
     def __init__(self, start: Callable[[str | Path, dict[str, Any]], Generator] = start_vllm):
         self.start = start
-        self.engines: dict[str, tuple[Generator, str]] = {}  # options (JSON) -> (engine, its model folder)
+        self.engine: Generator | None = None
+        self.options = ""  # the running engine's options (JSON)
+        self.model = ""  # the folder whose weights it holds
         self.starts = 0
         self.reloads = 0
 
     def open(self, model: str | Path, options: dict[str, Any]) -> Generator:
-        """The run's engine for ``options``, holding the weights of ``model``."""
-        key = json.dumps(options, sort_keys=True, default=str)
-        model = str(model)
-        if key in self.engines:
-            engine, current = self.engines[key]
-            if model != current:
-                old, new = shape(current), shape(model)
-                if old is not None and old == new:
-                    engine.load_weights(model)  # type: ignore[attr-defined]
-                    self.reloads += 1
-                else:
-                    print(
-                        f"ponder: {model} is not shaped like {current} (config.json or tokenizer differs); "
-                        "restarting the vLLM engine on it",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                    del self.engines[key]
-                    engine.close()
-                    engine = self._start(model, options)
-                self.engines[key] = (engine, model)
-        else:
-            self.engines[key] = (self._start(model, options), model)
-        return Borrowed(self.engines[key][0], model)
-
-    def _start(self, model: str, options: dict[str, Any]) -> Generator:
-        engine = self.start(model, dict(options))
-        self.starts += 1
-        return engine
+        """The run's engine, started with ``options`` and holding the weights of ``model``."""
+        key, model = json.dumps(options, sort_keys=True, default=str), str(model)
+        if self.engine is not None and key == self.options and model != self.model:
+            old = shape(self.model)
+            if old is not None and old == shape(model):
+                self.engine.load_weights(model)  # type: ignore[attr-defined]
+                self.reloads += 1
+                self.model = model
+            else:
+                print(
+                    f"ponder: {model} cannot be reloaded into the vLLM engine running {self.model} (config.json "
+                    "or tokenizer differs, or not a local folder); restarting the engine on it",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        if self.engine is None or key != self.options or model != self.model:
+            self.close()
+            self.engine = self.start(model, dict(options))
+            self.starts += 1
+            self.options, self.model = key, model
+        return Borrowed(self.engine, model)
 
     def close(self) -> None:
-        engines, self.engines = self.engines, {}
-        for engine, _ in engines.values():
+        engine, self.engine = self.engine, None
+        if engine is not None:
             engine.close()
 
 
