@@ -111,7 +111,8 @@ def test_off_each_stage_starts_its_own(tmp_path, tiny_model_dir):
 
 def test_a_model_of_another_shape_restarts_the_engine_saying_so(tmp_path, tiny_model_dir, capsys):
     """Same shape: reloaded; another architecture size or another chat template: a new engine, with a
-    message; the block's end (here an error) closes the engines."""
+    message; other engine options: a new engine in the old one's place; the block's end (here an error)
+    closes the last."""
     other = build_tiny_model(tmp_path / "other-nano", "nano", seed=1)
     micro = build_tiny_model(tmp_path / "micro", "micro", seed=0)
     templated = tmp_path / "templated"
@@ -143,5 +144,7 @@ def test_a_model_of_another_shape_restarts_the_engine_saying_so(tmp_path, tiny_m
         assert (
             f"{templated} cannot be reloaded into the vLLM engine running {micro}" in capsys.readouterr().err
         )
+        pool.open(templated, {"dtype": "bfloat16"})  # other engine options: one engine at a time
+        assert (pool.starts, pool.reloads, len(closed)) == (4, 1, 3)
         raise RuntimeError("stage failed")
-    assert len(closed) == 3 and pool.engine is None
+    assert len(closed) == 4 and pool.engine is None
