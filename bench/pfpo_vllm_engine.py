@@ -6,7 +6,8 @@ model, data, seeds and steps -- once with ``warm_engine=false`` (each generating
 completions, evaluation -- starts and closes its own vLLM engine) and once with ``warm_engine=true`` (one
 engine for the run; each iteration's policy is reloaded into it). An iteration's seconds are its steps'
 ``step_seconds`` summed (``OUT/iterK/*.done.json``); iteration 0 only evaluates the SFT model. CPU seconds
-are the whole run's, this process and its engine processes. Runs in the vLLM venv:
+are the whole run's, this process and those engine processes already reaped when the run returns (a warm
+engine's may not be yet: then the figure is this process's alone). Runs in the vLLM venv:
 
     .venv-vllm/bin/python bench/pfpo_vllm_engine.py [--threads 1]
 
@@ -87,7 +88,6 @@ def main() -> None:
     for name, (steps, _) in results.items():
         print(f"  {name:<22} " + ", ".join(f"{k} {v:.1f}" for k, v in steps[2].items()))
     cold, warm = per.values()
-    print(f"cpu ratio: {results['new engine every stage'][1] / results['warm engine, reload'][1]:.2f}")
     print(f"ratio: {cold / warm:.2f}")
 
 
