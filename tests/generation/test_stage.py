@@ -9,8 +9,8 @@ from ponder.io import write_records
 from ponder.tasks.synthetic import make
 from tests.helpers import (
     THREADS_ENV,
-    generate_args,
     complete_lines_of,
+    generate_args,
     lines_of,
     ponder_cmd,
     start_generate,
