@@ -40,6 +40,8 @@ from ponder.recipes import thinkpo as recipe
 from ponder.tasks.synthetic import make
 
 NAMES = ("sft", "sft-continued", "thinkpo")
+# Settings that say when to stop, not what is computed: a folder stopped after its preconditions continues.
+STOPPING = ("require_preconditions", "stop_after_preconditions")
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,7 @@ def run_real(out: str | Path, cfg: RealConfig = RealConfig(), log=print) -> dict
     out = Path(out)
     t0, cpu0, load0 = time.time(), os.times(), os.getloadavg()
     out.mkdir(parents=True, exist_ok=True)
-    _check_folder(out, config_to_dict(cfg))
+    _check_folder(out, {k: v for k, v in config_to_dict(cfg).items() if k not in STOPPING})
     data = write_data(cfg, out)
     rcfg = recipe_config(cfg, out, data)
     timings: dict[str, float] = {}

@@ -36,8 +36,16 @@ def test_short_prefix_stops_before_the_result():
 
 def test_smallest_run_matches_the_control_to_thinkpo(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
+    settings = [f"model={tiny_model_dir}", *SMALLEST]
+    # Stopped after the preconditions (how SFT settings are chosen on a development seed), nothing else ran;
+    # the same folder then continues from the SFT model.
+    first = run_real(out, real_config([*settings, "stop_after_preconditions=true"], 100), log=print)
+    assert not (out / "thinkpo" / "dpo").exists() and set(first) == {"preconditions", "sft"}
+    sft_weights = out / "thinkpo" / "sft" / "model" / "model.safetensors"
+    stamp = sft_weights.stat().st_mtime_ns
     lines = []
-    report = run_real(out, real_config([f"model={tiny_model_dir}", *SMALLEST], 100), log=lines.append)
+    report = run_real(out, real_config(settings, 100), log=lines.append)
+    assert sft_weights.stat().st_mtime_ns == stamp  # the SFT model was reused, not trained again
 
     # The held-out sums are not in the SFT set; the pairs are the SFT set's first questions.
     sft_prompts = {r["prompt"] for r in _jsonl(out / "data" / "sft.jsonl")}
