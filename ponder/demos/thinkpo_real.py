@@ -50,16 +50,16 @@ class RealConfig:
 
     model: str = option("runs/smollm2-135m", help="Pretrained model folder (`make real-model`).")
     seed: int = option(100, help="Seed of the problems, training and sampling (100-149: development).")
-    sft_problems: int = option(1000, help="Problems in the SFT set, each with its long solution.")
-    pair_problems: int = option(320, help="SFT questions turned into ThinkPO pairs (the first ones).")
-    test_problems: int = option(100, help="Held-out problems (none of them in the SFT set).")
+    sft_problems: int = option(640, help="Problems in the SFT set, each with its long solution.")
+    pair_problems: int = option(256, help="SFT questions turned into ThinkPO pairs (the first ones).")
+    test_problems: int = option(60, help="Held-out problems (none of them in the SFT set).")
     min_ops: int = option(2, help="Fewest operations per expression.")
     max_ops: int = option(4, help="Most operations per expression.")
     max_operand: int = option(9, help="Largest number in an expression.")
     max_value: int = option(9, help="Largest intermediate result.")
     eval_samples: int = option(4, help="Sampled answers per held-out problem (pass@1, maj@k).")
     eval_temperature: float = option(0.7, help="Temperature of the sampled answers.")
-    eval_max_new_tokens: int = option(192, help="Token budget per answer (long 4-step answers: ~110).")
+    eval_max_new_tokens: int = option(160, help="Token budget per answer (long answers: ~90 on average).")
     eval_batch_size: int = option(64, help="Sequences generated at once.")
     min_accuracy: float = option(0.2, help="Precondition: least greedy accuracy of the SFT model.")
     require_preconditions: bool = option(
@@ -68,7 +68,7 @@ class RealConfig:
     stop_after_preconditions: bool = option(
         False, help="Stop once the preconditions are measured (to choose SFT settings on a dev seed)."
     )
-    threads: int = option(2, help="Torch CPU threads.")
+    threads: int = option(1, help="Torch CPU threads (1: steady on a shared 2-core machine).")
     recipe_config: str | None = option(None, help="Recipe YAML; default: packaged thinkpo-smollm2.yaml.")
     recipe: list[str] = option([], help="Overrides of the recipe config, e.g. ['sft.lr=2e-4'].")
 
