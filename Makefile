@@ -7,7 +7,7 @@ DEMO   ?= thinkpo
 OUT    ?= runs/demo-$(DEMO)
 SEED   ?= 0
 
-.PHONY: setup setup-vllm setup-ray demo test test-slow test-vllm test-ray bench gpu-smoke lint clean real-model test-real
+.PHONY: setup setup-vllm setup-ray demo test test-slow test-vllm test-ray bench gpu-smoke lint clean real-model test-real real-thinkpo
 
 setup: $(STAMP)
 
@@ -90,6 +90,10 @@ $(REAL_MODEL)/model.safetensors: $(REAL_STAMP)
 
 test-real: real-model
 	$(PY) -m pytest -q -m real
+
+# ThinkPO on SmolLM2-135M with its step-matched control (docs/thinkpo.md): about 27 minutes a seed on one core.
+real-thinkpo: real-model
+	$(VENV)/bin/ponder demo thinkpo-real --seed $(SEED) --out runs/thinkpo-real-$(SEED)
 
 lint: setup
 	$(VENV)/bin/ruff check ponder tests bench

@@ -1,4 +1,4 @@
-"""``ponder demo {sample,thinkpo,pfpo,pfpo-code,thinker}``: the miniatures, each writing OUT/report.json."""
+"""``ponder demo {sample,thinkpo,thinkpo-real,pfpo,pfpo-code,thinker}``: the miniatures, each writing OUT/report.json."""
 
 from __future__ import annotations
 
@@ -57,6 +57,34 @@ def demo_thinkpo(
         return
     quiet()
     run_demo(out, demo_config(overrides or [], seed), log=typer.echo)
+    typer.echo(f"report: {out / 'report.json'}")
+
+
+@demo_app.command("thinkpo-real")
+def demo_thinkpo_real(
+    overrides: list[str] = typer.Argument(
+        None,
+        help="Settings as key=value (see --show-config); recipe settings as thinkpo.KEY=VALUE "
+        "(e.g. thinkpo.sft.lr=2e-4).",
+        show_default=False,
+    ),
+    out: Path = out_option("runs/thinkpo-real", "Folder for data, models, evaluations and report.json."),
+    seed: int = typer.Option(100, help="Seed of the data, training and sampling (report seeds: 201-203)."),
+    show_config: bool = show_config_option(),
+) -> None:
+    """ThinkPO on a real model (default runs/smollm2-135m, `make real-model`): long-CoT SFT, preconditions,
+    ThinkPO, the step-matched SFT-continued control, greedy and sampled evaluation with paired differences.
+
+    Example: ponder demo thinkpo-real --seed 201 --out runs/thinkpo-real-201
+    """
+    from ponder.config import describe
+    from ponder.demos.thinkpo_real import RealConfig, real_config, run_real
+
+    if show_config:
+        typer.echo(describe(RealConfig))
+        return
+    quiet()
+    run_real(out, real_config(overrides or [], seed), log=typer.echo)
     typer.echo(f"report: {out / 'report.json'}")
 
 

@@ -36,6 +36,7 @@ CONTRACT = {
     "thinker infer": ["--model", "--input", "--output", "--n", "--fast-only", "--config"],
     "run": ["--recipe", "--show-config"],
     "demo thinkpo": ["--out", "--seed", "--show-config"],
+    "demo thinkpo-real": ["--out", "--seed", "--show-config"],
     "demo pfpo": ["--out", "--seed", "--size"],
     "demo pfpo-code": ["--out", "--seed", "--size"],
     "demo thinker": ["--out", "--seed", "--size"],
