@@ -84,15 +84,20 @@ class DemoConfig:
             raise ValueError("train_problems must be at least 10 and test_problems at least 1")
 
 
-def demo_config(overrides: list[str], seed: int) -> DemoConfig:
-    """The demo's settings from ``key=value`` overrides; ``thinkpo.KEY=VALUE`` ones go to the recipe config."""
+def settings_with_recipe(cls: type, overrides: list[str], seed: int) -> Any:
+    """Settings of ``cls`` from ``key=value`` overrides; ``thinkpo.KEY=VALUE`` ones go to its recipe config."""
     own = [o for o in overrides if not o.startswith("thinkpo.")]
     recipe = [o.removeprefix("thinkpo.") for o in overrides if o.startswith("thinkpo.")]
-    return load_config(DemoConfig, None, own, seed=seed, recipe=recipe or None)
+    return load_config(cls, None, own, seed=seed, recipe=recipe or None)
 
 
-def tiny_recipe_path() -> Path:
-    return Path(str(resources.files("ponder.recipes").joinpath("configs/thinkpo-tiny.yaml")))
+def demo_config(overrides: list[str], seed: int) -> DemoConfig:
+    return settings_with_recipe(DemoConfig, overrides, seed)
+
+
+def packaged_recipe(name: str) -> Path:
+    """Path of a recipe config shipped in ponder/recipes/configs."""
+    return Path(str(resources.files("ponder.recipes").joinpath("configs", name)))
 
 
 # --------------------------------------------------------------------------- data
@@ -133,7 +138,7 @@ def recipe_config(cfg: DemoConfig, out: Path, base: Path, data: dict[str, Path])
     ]
     return load_config(
         recipe.ThinkPOConfig,
-        cfg.recipe_config or tiny_recipe_path(),
+        cfg.recipe_config or packaged_recipe("thinkpo-tiny.yaml"),
         [*seeded, *cfg.recipe],
         output=str(out / "thinkpo"),
         model=str(base),

@@ -28,12 +28,11 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ponder.config import config_to_dict, load_config, option
-from ponder.demos.thinkpo import _check_folder, continue_sft
+from ponder.demos.thinkpo import _check_folder, continue_sft, packaged_recipe, settings_with_recipe
 from ponder.errors import PonderError
 from ponder.io import write_json, write_records
 from ponder.recipes import thinkpo as recipe
@@ -78,14 +77,7 @@ class RealConfig:
 
 
 def real_config(overrides: list[str], seed: int) -> RealConfig:
-    """Settings from ``key=value``; ``thinkpo.KEY=VALUE`` ones go to the recipe config."""
-    own = [o for o in overrides if not o.startswith("thinkpo.")]
-    rec = [o.removeprefix("thinkpo.") for o in overrides if o.startswith("thinkpo.")]
-    return load_config(RealConfig, None, own, seed=seed, recipe=rec or None)
-
-
-def smollm2_recipe_path() -> Path:
-    return Path(str(resources.files("ponder.recipes").joinpath("configs/thinkpo-smollm2.yaml")))
+    return settings_with_recipe(RealConfig, overrides, seed)
 
 
 def write_data(cfg: RealConfig, out: Path) -> dict[str, Path]:
@@ -114,7 +106,7 @@ def recipe_config(cfg: RealConfig, out: Path, data: dict[str, Path]) -> recipe.T
     seeded = [f"sft.seed={cfg.seed}", f"dpo.seed={cfg.seed}"]
     return load_config(
         recipe.ThinkPOConfig,
-        cfg.recipe_config or smollm2_recipe_path(),
+        cfg.recipe_config or packaged_recipe("thinkpo-smollm2.yaml"),
         [*seeded, *cfg.recipe],
         output=str(out / "thinkpo"),
         model=cfg.model,
