@@ -149,6 +149,8 @@ class SandboxPool:
             except WorkerLost as e:
                 worker.restart()
                 msg = {**msg, "program": program}
+                if e.memory:
+                    return _lost("memory", f"{e} at the memory limit; it was replaced")
                 if e.timed_out or e.malformed or attempt:
                     return _lost("timeout" if e.timed_out else "runtime_error", f"{e}; it was replaced")
                 continue

@@ -141,10 +141,11 @@ class Limits:
 class WorkerLost(Exception):
     """The worker died, did not answer, or answered with a malformed message; it has been killed."""
 
-    def __init__(self, message: str, *, timed_out: bool, malformed: bool = False):
+    def __init__(self, message: str, *, timed_out: bool, malformed: bool = False, memory: bool = False):
         super().__init__(message)
         self.timed_out = timed_out
         self.malformed = malformed
+        self.memory = memory  # the kernel's OOM killer ended it at its cgroup's memory limit
 
 
 def host_uid(index: int, base: int = HOST_UID_BASE) -> int:
@@ -322,7 +323,19 @@ class SandboxWorker:
         except OSError as e:
             self.kill()
             raise WorkerLost(f"sandbox worker went away ({e})", timed_out=False) from None
-        return self._read(time.monotonic() + timeout)
+        # Memory a program holds in tmpfs files outlives the program: the OOM killer may then end the
+        # supervisor too (on cgroup v2 the whole group goes). That is the program's memory, not a crash.
+        ooms = self.cgroup.oom_kills() if self.cgroup is not None else 0
+        try:
+            return self._read(time.monotonic() + timeout)
+        except WorkerLost as e:
+            if (
+                not (e.timed_out or e.malformed)
+                and self.cgroup is not None
+                and self.cgroup.oom_kills() > ooms
+            ):
+                e.memory = True
+            raise
 
     def _read(self, deadline: float) -> dict:
         head = self._read_exact(4, deadline)

@@ -104,6 +104,14 @@ class WorkerCgroup:
             "events": os.open(f["events"], os.O_RDONLY),
         }
 
+    def oom_kills(self) -> int:
+        """OOM kills so far in this cgroup, read on the host (the worker itself may be one of them)."""
+        try:
+            with open(self.files["events"]) as fh:
+                return _oom_count(fh.read())
+        except OSError:
+            return 0
+
     def remove(self) -> None:
         for d in self.dirs:
             for _ in range(50):  # the last processes may still be exiting
@@ -157,10 +165,14 @@ def join(cg: dict) -> None:
 
 
 def oom_kills(cg: dict) -> int:
+    """OOM kills so far in the cgroup whose descriptors (:meth:`WorkerCgroup.fds`) are ``cg``."""
     try:
-        text = os.pread(cg["events"], 4096, 0).decode()
+        return _oom_count(os.pread(cg["events"], 4096, 0).decode())
     except OSError:
         return 0
+
+
+def _oom_count(text: str) -> int:
     for line in text.splitlines():
         k, _, v = line.partition(" ")
         if k == "oom_kill" and v.strip().isdigit():
