@@ -27,6 +27,7 @@ from pathlib import Path
 from ponder.errors import PonderError
 from ponder.io import write_json, write_text
 from ponder.ranks import broadcast, main_only, on_main
+from ponder.train.steps import changed_fields
 
 
 @dataclass
@@ -115,14 +116,12 @@ def run_iterations(
 
 @main_only
 def check_same_config(out: str | Path, config: dict) -> None:
-    """Save ``config`` as ``OUT/config.json``, or refuse to resume a run made with a different config."""
+    """Save ``config`` as ``OUT/config.json``, or refuse to resume a run made with a different config
+    (fields in :data:`ponder.train.steps.RESUME_FREE`, such as ``warm_engine``, may change)."""
     path = Path(out) / "config.json"
     if path.exists():
-        old = json.loads(path.read_text(encoding="utf-8"))
-        if old != json.loads(json.dumps(config)):
-            changed = sorted(
-                k for k in set(old) | set(config) if old.get(k) != json.loads(json.dumps(config)).get(k)
-            )
+        changed = changed_fields(json.loads(path.read_text(encoding="utf-8")), config)
+        if changed:
             raise PonderError(
                 f"{path}: this folder holds a run with another config (differs in: {', '.join(changed)}); "
                 "use a new output folder, or the same config to resume"

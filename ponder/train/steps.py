@@ -26,7 +26,16 @@ from ponder.train.logprobs import logprobs
 from ponder.train.packing import PromptGroup, TokenBatch, pack, pad, plan_microbatches
 
 # Fields that may change between an interrupted run and its resumption without changing the result.
-RESUME_FREE = {"resume", "save_every", "keep_checkpoints", "tensorboard", "tracker"}
+RESUME_FREE = {"resume", "save_every", "keep_checkpoints", "tensorboard", "tracker", "warm_engine"}
+
+
+def changed_fields(saved: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """Top-level keys whose values differ between a saved run config and this one, ``RESUME_FREE`` aside."""
+    return sorted(
+        k
+        for k in set(saved) | set(config)
+        if k not in RESUME_FREE and json.dumps(saved.get(k)) != json.dumps(config.get(k))
+    )
 
 
 def autocast(accelerator, bf16: bool):
@@ -197,11 +206,7 @@ def prepare_output(out: str | Path, *, resume: bool, config: dict[str, Any]) -> 
     if ckpt is None:
         return None
     saved = read_trainer_state(ckpt).get("config", {})
-    changed = sorted(
-        k
-        for k in set(saved) | set(config)
-        if k not in RESUME_FREE and json.dumps(saved.get(k)) != json.dumps(config.get(k))
-    )
+    changed = changed_fields(saved, config)
     if changed:
         raise PonderError(
             f"cannot resume {ckpt}: the config differs in {', '.join(changed)} "

@@ -88,6 +88,7 @@ def test_config_must_match_to_resume(tmp_path):
     check_same_config(tmp_path, {"a": 1, "b": [1, 2]})
     with pytest.raises(PonderError, match="differs in: b"):
         check_same_config(tmp_path, {"a": 1, "b": [1, 3]})
+    check_same_config(tmp_path, {"a": 1, "b": [1, 2], "warm_engine": False})  # does not change the result
 
 
 def test_step_names_must_be_unique(tmp_path):
