@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -43,3 +44,12 @@ def in_chunks(
             yield todo[c : c + size], bar
     finally:
         bar.close()
+
+
+def timed_call(times: dict[str, float], name: str, fn, *args: Any) -> Any:
+    """``fn(*args)``, adding its wall seconds to ``times[name]``."""
+    t0 = time.perf_counter()
+    try:
+        return fn(*args)
+    finally:
+        times[name] = times.get(name, 0.0) + time.perf_counter() - t0

@@ -17,6 +17,7 @@ tokens) and ``OUT/training_curves.png`` (training accuracy against rollout token
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import random
 import time
@@ -27,6 +28,7 @@ from ponder.config import load_config
 from ponder.demos import size_of, tiny_sft
 from ponder.demos.thinker_report import verification_row, write_report
 from ponder.io import write_records
+from ponder.progress import timed_call
 
 CONFIG = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "thinker-tiny.yaml"
 
@@ -198,11 +200,7 @@ def run_demo(
     t_start, load_start = time.perf_counter(), os.getloadavg()
     times: dict[str, float] = {}
 
-    def timed(name: str, fn, *args):
-        t0 = time.perf_counter()
-        result = fn(*args)
-        times[name] = time.perf_counter() - t0
-        return result
+    timed = functools.partial(timed_call, times)
 
     t0 = time.perf_counter()
     base = build_tiny_model(out / "base", "nano", seed)

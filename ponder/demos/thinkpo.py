@@ -26,6 +26,7 @@ and ``report.png``. Started again on the same folder, every finished stage is sk
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import random
@@ -39,6 +40,7 @@ from ponder.config import config_to_dict, load_config, option
 from ponder.demos.thinkpo_report import finish_report
 from ponder.errors import PonderError
 from ponder.io import write_json, write_records
+from ponder.progress import timed_call
 from ponder.recipes import thinkpo as recipe
 from ponder.tasks.synthetic import make
 
@@ -232,11 +234,7 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), log=print) -> dict
     rcfg = recipe_config(cfg, out, base, data)
     timings: dict[str, float] = {}
 
-    def timed(name, fn, *args):
-        t = time.time()
-        result = fn(*args)
-        timings[name] = timings.get(name, 0.0) + time.time() - t
-        return result
+    timed = functools.partial(timed_call, timings)
 
     log("1/6 SFT on the long/short mixture")
     sft_run = timed("sft", recipe.train_sft, rcfg)

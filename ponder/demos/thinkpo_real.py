@@ -24,6 +24,7 @@ the same folder, every finished stage is skipped.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -35,6 +36,7 @@ from ponder.config import config_to_dict, load_config, option
 from ponder.demos.thinkpo import _check_folder, continue_sft, packaged_recipe, settings_with_recipe
 from ponder.errors import PonderError
 from ponder.io import write_json, write_records
+from ponder.progress import timed_call
 from ponder.recipes import thinkpo as recipe
 from ponder.tasks.synthetic import make
 
@@ -221,11 +223,7 @@ def run_real(out: str | Path, cfg: RealConfig = RealConfig(), log=print) -> dict
     rcfg = recipe_config(cfg, out, data)
     timings: dict[str, float] = {}
 
-    def timed(name, fn, *args):
-        t = time.time()
-        result = fn(*args)
-        timings[name] = timings.get(name, 0.0) + time.time() - t
-        return result
+    timed = functools.partial(timed_call, timings)
 
     log(f"1/5 SFT of {cfg.model} on {cfg.sft_problems} long solutions")
     sft_run = timed("sft", recipe.train_sft, rcfg)
