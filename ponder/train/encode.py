@@ -42,6 +42,7 @@ from ponder.records import Message, Pair, PromptLike
 from ponder.train.packing import PromptGroup
 
 OVERLONG = ("truncate_prompt", "skip", "error")
+PAIR_CUTS = ("none", "first-token", "first-line")
 # Content of a probe assistant turn, to find where a template puts the content (not a token of any vocabulary).
 _PROBE = "\u2063ponder-probe\u2063"
 
@@ -199,18 +200,49 @@ class Encoder:
             return None
         return PromptGroup(prompt_ids, tuple(resp_ids))
 
-    def encode_pair(self, pair: Pair, where: Where) -> PromptGroup | None:
+    def encode_pair(self, pair: Pair, where: Where, cut: str = "none") -> PromptGroup | None:
         """A preference pair: responses ``(chosen, rejected)``; both are prefixes when ``meta.prefix`` is true,
-        one side when ``meta.chosen_prefix`` / ``meta.rejected_prefix`` is (a response cut by its budget)."""
+        one side when ``meta.chosen_prefix`` / ``meta.rejected_prefix`` is (a response cut by its budget).
+
+        ``cut`` (:data:`PAIR_CUTS`) keeps only where the two responses part: ``first-token`` scores the first
+        token in which they differ, ``first-line`` that token up to the end of its line; the tokens they share
+        before it join the prompt (they cancel in the DPO margin anyway) and the tokens after it are dropped,
+        so nothing the two sides share later (a correct step after a slip) is pushed down."""
         meta = pair.meta or {}
         both = bool(meta.get("prefix", False))
         flags = (
             both or bool(meta.get("chosen_prefix", False)),
             both or bool(meta.get("rejected_prefix", False)),
         )
-        return self.encode(
+        group = self.encode(
             pair.prompt, [pair.chosen, pair.rejected], where, ["chosen", "rejected"], prefix=flags
         )
+        if group is None or cut == "none":
+            return group
+        return self._cut_pair(group, cut)
+
+    def _cut_pair(self, group: PromptGroup, cut: str) -> PromptGroup:
+        if cut not in PAIR_CUTS:
+            raise ValueError(f"cut must be one of {', '.join(PAIR_CUTS)}, got {cut!r}")
+        chosen, rejected = (list(r) for r in group.responses)
+        d = first_difference(chosen, rejected)
+        if d is None:  # the same tokens: nothing to prefer, nothing to cut
+            return group
+        ends = [min(d + 1, len(r)) for r in (chosen, rejected)]
+        if cut == "first-line":
+            ends = [self._line_end(r, d) for r in (chosen, rejected)]
+        if d == min(len(chosen), len(rejected)):
+            # One side is a prefix of the other: it keeps one token of its own -- the last shared one -- so
+            # that neither side is empty; that token appears in both sides and cancels in the margin.
+            d -= 1
+        return PromptGroup([*group.prompt, *chosen[:d]], (chosen[d : ends[0]], rejected[d : ends[1]]))
+
+    def _line_end(self, ids: list[int], start: int) -> int:
+        """One past the first token at or after ``start`` whose text holds a newline (the end otherwise)."""
+        for t in range(start, len(ids)):
+            if "\n" in self.tokenizer.decode([ids[t]]):
+                return t + 1
+        return len(ids)
 
     def encode_conversation(self, messages: list[Message], where: Where) -> PromptGroup | None:
         """A multi-turn conversation; every assistant turn is scored, everything else is context."""
@@ -272,3 +304,13 @@ class Encoder:
             )
         self.truncated += 1
         return prompt_ids[len(prompt_ids) - (limit - longest) :]
+
+
+def first_difference(a: Sequence[int], b: Sequence[int]) -> int | None:
+    """Index of the first position where ``a`` and ``b`` differ (the shorter length when one is a prefix of
+    the other); ``None`` when they are equal."""
+    n = min(len(a), len(b))
+    for t in range(n):
+        if a[t] != b[t]:
+            return t
+    return None if len(a) == len(b) else n

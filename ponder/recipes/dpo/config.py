@@ -30,6 +30,12 @@ class DPOSettings(TrainSettings):
     length_normalize: bool = option(
         False, help="Use mean instead of summed response log-probs (as TRL's IPO)."
     )
+    cut: Literal["none", "first-token", "first-line"] = option(
+        "none",
+        help="Train each pair only where its sides part: none (whole responses, the authors'), first-token "
+        "(the first differing token), first-line (from it to the end of its line); shared tokens before it "
+        "are context, tokens after it are dropped.",
+    )
     reference_free: bool = option(False, help="No reference model: reference log-probs count as 0.")
     precompute_ref: bool = option(
         False,

@@ -33,7 +33,7 @@ def run(cfg: DPOConfig) -> dict:
     if done is not None:
         return done  # this run already finished: nothing left to do
     sources = parse_sources(cfg.data)
-    files = [_encode_file(src.path, r.encoder) for src in sources]
+    files = [_encode_file(src.path, r.encoder, cfg.cut) for src in sources]
     trainer.schedule(r, [len(f) for f, _ in files], [s.ratio for s in sources], cfg.pairs_per_step)
     ref_path = cfg.ref_model or cfg.model
     ref_model, ref_table = None, None
@@ -71,12 +71,13 @@ def run(cfg: DPOConfig) -> dict:
 STATS = ("loss", "rewards_chosen", "rewards_rejected", "margin", "accuracy", "pairs", "tokens")
 
 
-def _encode_file(path: str, encoder: Encoder) -> tuple[list[PromptGroup], list[int]]:
-    """Encoded pairs of a file and, for each, its record number in the file (skipped pairs left out)."""
+def _encode_file(path: str, encoder: Encoder, cut: str) -> tuple[list[PromptGroup], list[int]]:
+    """Encoded pairs of a file (each ``cut`` as :meth:`Encoder.encode_pair` says) and, for each, its record
+    number in the file (skipped pairs left out)."""
     groups: list[PromptGroup] = []
     index: list[int] = []
     for k, (line, pair) in enumerate(read_pair_records(path)):
-        group = encoder.encode_pair(pair, Where(path, line))
+        group = encoder.encode_pair(pair, Where(path, line), cut)
         if group is not None:
             groups.append(group)
             index.append(k)
@@ -143,6 +144,7 @@ def _precompute_reference(
         "max_length": cfg.max_length,
         "overlong": cfg.overlong,
         "bf16": cfg.bf16,
+        "cut": cfg.cut,
     }
     table: list[list[list[float]]] = []
     model = None
