@@ -1,5 +1,7 @@
 """Pairs trained only where their sides part (``cut``): what is context, what is scored, and the margin."""
 
+import math
+
 import pytest
 import torch
 
@@ -7,7 +9,7 @@ from ponder.records import Pair
 from ponder.train.encode import Encoder, Where, first_difference
 from ponder.train.logprobs import logprobs
 from ponder.train.packing import pack
-from tests.helpers import assert_close
+from tests.helpers import approx, assert_close
 
 W = Where("pairs.jsonl", 1)
 CHOSEN = "Step: 3 + 4 = 7\nStep: 7 + 5 = 12\nSo the answer is 12."
@@ -88,3 +90,37 @@ def test_cut_margin_is_the_log_prob_gap_at_the_first_difference(tokenizer, model
     n0 = len(whole.responses[0])
     at_d = torch.stack([full.tokens[d], full.tokens[n0 + d]])
     assert_close(cut.sequences, at_d, factor=256)  # another packing: other summation orders
+
+
+def test_dpo_trains_the_cut_pairs_and_caches_their_reference_apart(tmp_path, tiny_model_dir, pair_file):
+    """A DPO run with a cut scores fewer tokens than one on whole responses (the cut reaches the trainer),
+    and precomputed reference log-probs are cached per cut: a cut run never reads a whole-response cache."""
+    import json
+    import shutil
+
+    from ponder.recipes import dpo
+
+    data = tmp_path / "pairs.jsonl"
+    shutil.copy(pair_file, data)
+
+    def run(name, **kw):
+        cfg = dpo.DPOConfig(
+            model=str(tiny_model_dir),
+            data=[str(data)],
+            output=str(tmp_path / name),
+            pairs_per_step=16,
+            max_steps=1,
+            tensorboard=False,
+            **kw,
+        )
+        dpo.run(cfg)
+        return json.loads((tmp_path / name / "metrics.jsonl").read_text().splitlines()[0])
+
+    whole = run("whole", precompute_ref=True)
+    line = run("line", precompute_ref=True, cut="first-line")
+    token = run("token", cut="first-token")
+    # 16 pairs: the first-token cut scores one token a side, context counted once per pair
+    assert token["tokens"] < line["tokens"] < whole["tokens"]
+    assert len(list((tmp_path / ".ponder_ref").glob("pairs.jsonl.*.json"))) == 2
+    for row in (line, token):  # policy = reference at the first step: every pair's loss is log 2
+        assert row["loss"] == approx(math.log(2), factor=16)
