@@ -28,6 +28,8 @@ Outputs in ``OUT``: ``sft/``, ``data/``, ``pfpo/iterK/`` (every stage file and s
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 import time
 from collections.abc import Callable
@@ -46,23 +48,31 @@ ITERATIONS = 2
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How big the demo is (problem counts are per split)."""
+    """How big the demo is (problem counts are per split) and how its task is made. All chosen on
+    development seeds only."""
 
     sft_problems: int
     sft_epochs: int
     prompts_per_iteration: int
     test_problems: int
+    sampled_test_problems: int = 200  # pass@1 at T 1 and maj@k per row: 8 samples each
+    sft_examples_per_step: int = 16
+    min_terms: int = 4
+    max_terms: int = 6
+    slip_rate: float = 0.25  # share of the teacher's +9 steps written as the slip (one less)
+    nine_share: float = 0.2  # chance that a term is 9 (the other digits share the rest)
     overrides: tuple[str, ...] = ()
 
 
 SIZES = {
-    "full": DemoSize(sft_problems=2000, sft_epochs=6, prompts_per_iteration=384, test_problems=1000),
+    "full": DemoSize(sft_problems=6000, sft_epochs=3, prompts_per_iteration=384, test_problems=1000),
     # A structural run for tests: every stage, minutes less compute.
     "smallest": DemoSize(
         sft_problems=600,
         sft_epochs=3,
         prompts_per_iteration=32,
         test_problems=64,
+        sampled_test_problems=16,
         overrides=(
             "sample.samples_per_prompt=4",
             "label.min_vote_share=0.0",
@@ -71,6 +81,9 @@ SIZES = {
         ),
     ),
 }
+# The teacher's four correct ways to add 9 to a running total ``a`` (``c`` = a + 9), and its slip.
+NINE_FORMS = ("{a} + 9 = {c}", "{a} + 10 - 1 = {c}", "{a} - 1 + 10 = {c}", "9 + {a} = {c}")
+NINE_SLIP = "{a} + 9 = {c}"  # written with c = a + 8
 
 
 def sum_problems(
@@ -81,54 +94,98 @@ def sum_problems(
     max_terms: int = 7,
     max_digit: int = 9,
     exclude: set[str] | None = None,
+    slip_rate: float = 0.0,
+    nine_share: float | None = None,
+    rewrite: bool = False,
 ) -> list[Problem]:
-    """``n`` distinct running-total sums (prompts not in ``exclude``), with gold answer and solution."""
+    """``n`` distinct running-total sums (prompts not in ``exclude``), with gold answer and solution.
+
+    ``rewrite``: each line also rewrites what is left to add (``7 + 5 = 12. Now: 12 + 9 + 3``), so the next
+    term is copied from the line above rather than fetched from the prompt (a tiny model learns that copy
+    far sooner). With ``slip_rate`` > 0 a step adding 9 is written in one of :data:`NINE_FORMS`, or -- on that
+    share of such steps -- as :data:`NINE_SLIP`, one too low; the slip is carried on to the written answer,
+    while the gold ``answer`` stays the true sum. ``nine_share``: the chance that a term is 9 (default:
+    uniform digits)."""
     rng = random.Random(f"pfpo-demo-sums:{seed}")
     seen = set(exclude or ())
     out: list[Problem] = []
     while len(out) < n:
-        terms = [rng.randint(1, max_digit) for _ in range(rng.randint(min_terms, max_terms))]
+        count = rng.randint(min_terms, max_terms)
+        terms = [_digit(rng, max_digit, nine_share) for _ in range(count)]
         prompt = "Add " + " + ".join(map(str, terms)) + "."
         if prompt in seen:
             continue
         seen.add(prompt)
-        lines, total = [], terms[0]
-        for t in terms[1:]:
-            lines.append(f"{total} + {t} = {total + t}")
-            total += t
-        lines.append(f"So the answer is \\boxed{{{total}}}.")
+        lines, shown = [], terms[0]
+        for k, t in enumerate(terms[1:], start=2):
+            c = shown + t
+            line = f"{shown} + {t} = {c}"
+            if slip_rate and t == 9:
+                if rng.random() < slip_rate:
+                    c -= 1
+                    line = NINE_SLIP.format(a=shown, c=c)
+                else:
+                    line = rng.choice(NINE_FORMS).format(a=shown, c=c)
+            if rewrite:
+                rest = terms[k:]
+                line += ". Now: " + " + ".join(map(str, [c, *rest])) if rest else "."
+            lines.append(line)
+            shown = c
+        lines.append(f"So the answer is \\boxed{{{shown}}}.")
         out.append(
             Problem(
                 id=f"sum-{seed}-{len(out)}",
                 prompt=prompt,
-                answer=str(total),
+                answer=str(sum(terms)),
                 source="pfpo-demo/sums",
-                meta={"solution": "\n".join(lines), "terms": len(terms)},
+                meta={"solution": "\n".join(lines), "terms": len(terms), "nines": terms[1:].count(9)},
             )
         )
     return out
 
 
+def _digit(rng: random.Random, max_digit: int, nine_share: float | None) -> int:
+    if nine_share is None or max_digit != 9:
+        return rng.randint(1, max_digit)
+    return 9 if rng.random() < nine_share else rng.randint(1, 8)
+
+
 def _data(out: Path, seed: int, size: DemoSize, iterations: int) -> dict[str, Path]:
-    """Disjoint SFT, training-prompt and test sets (prompt texts never repeat across them)."""
-    sft = sum_problems(size.sft_problems, seed)
+    """Disjoint SFT, training-prompt and test sets (prompt texts never repeat across them); the first
+    ``sampled_test_problems`` test problems also form the sampled-evaluation set."""
+    task = {
+        "min_terms": size.min_terms,
+        "max_terms": size.max_terms,
+        "nine_share": size.nine_share,
+        "rewrite": True,
+    }
+    sft = sum_problems(size.sft_problems, seed, slip_rate=size.slip_rate, **task)
     used = {p.prompt for p in sft}
-    prompts = sum_problems(size.prompts_per_iteration * iterations, seed + 10_000, exclude=used)
+    prompts = sum_problems(size.prompts_per_iteration * iterations, seed + 10_000, exclude=used, **task)
     used |= {p.prompt for p in prompts}
-    test = sum_problems(size.test_problems, seed + 20_000, exclude=used)
+    test = sum_problems(size.test_problems, seed + 20_000, exclude=used, **task)
     data = out / "data"
-    paths = {"sft": data / "sft.jsonl", "prompts": data / "prompts.jsonl", "test": data / "test.jsonl"}
+    paths = {k: data / f"{k}.jsonl" for k in ("sft", "prompts", "test", "sampled")}
     write_records(
         paths["sft"], [{"id": p.id, "prompt": p.prompt, "completion": p.meta["solution"]} for p in sft]
     )
     # Training prompts keep their gold answer only so the label step can *measure* pseudo-label accuracy.
     write_records(paths["prompts"], prompts)
     write_records(paths["test"], test)
+    write_records(paths["sampled"], test[: size.sampled_test_problems])
     return paths
 
 
 def _sft(out: Path, base: Path, data: Path, seed: int, size: DemoSize) -> Path:
-    s = tiny_sft(base, data, out / "sft", seed=seed, lr=3e-3, examples_per_step=16, epochs=size.sft_epochs)
+    s = tiny_sft(
+        base,
+        data,
+        out / "sft",
+        seed=seed,
+        lr=3e-3,
+        examples_per_step=size.sft_examples_per_step,
+        epochs=size.sft_epochs,
+    )
     return Path(s["model"])
 
 
@@ -166,9 +223,11 @@ def run_demo(
 
     ``threads``: torch CPU threads. One: the nano model's matrices are too small to gain from more, and on a
     machine shared with other jobs one thread per process was measured 4x faster than two.
+    ``compare``: also run the step-matched controls (outcome only, gold labels, SFT on the chosen sides).
     """
     import torch
 
+    from ponder.demos import pfpo_arms as arms
     from ponder.eval.report import bar_plot, markdown_table
     from ponder.recipes.pfpo import math as pfpo
 
@@ -182,35 +241,65 @@ def run_demo(
         build_tiny_model(base, "nano", seed)
     log("sft ...")
     t0 = time.perf_counter()
-    sft_model = _sft(out, base, paths["sft"], seed, sz)
+    sft_model = str(_sft(out, base, paths["sft"], seed, sz))
     sft_seconds = time.perf_counter() - t0
-    cfg = recipe_config(out, seed, sz, paths, str(sft_model))
+    cfg = recipe_config(out, seed, sz, paths, sft_model)
+    # The precondition, measured before any PFPO step: greedy against the vote of the samples.
+    greedy = arms.greedy_right(cfg, sft_model, paths["sampled"], out / "checks" / "sft-greedy")
+    sampled = {"sft": arms.sampled_metrics(cfg, sft_model, out / "checks" / "sft-sampled", paths["sampled"])}
+    pre = {"greedy_accuracy": sum(greedy.values()) / len(greedy), **sampled["sft"]}
+    pre["headroom"] = pre["maj_at_k"] - pre["greedy_accuracy"]
+    log("preconditions (sampled test set) " + json.dumps({k: _round(v) for k, v in pre.items()}))
+
     report = pfpo.run(cfg, log=log)
     rows = [dict(r) for r in report["rows"]]
     rows[0]["seconds"] = rows[0].get("seconds", 0.0) + sft_seconds  # SFT + its evaluation
+    models = {"sft": sft_model, **{f"iter{k}": arms.trained_model(out / "pfpo" / f"iter{k}") for k in (1, 2)}}
+    for r in rows[1:]:
+        r["steps"] = arms.iteration_steps(out / "pfpo", int(r["name"].removeprefix("iter")))
+    headroom = {
+        "test_sampled": pre,
+        "iter1_prompts": arms.prompt_headroom(
+            cfg, sft_model, out / "pfpo" / "iter1", out / "checks" / "iter1-prompts-greedy"
+        ),
+    }
+    log("preconditions (iteration 1 prompts) " + json.dumps({k: _round(v) for k, v in headroom["iter1_prompts"].items()}))  # noqa: E501
     if compare:
-        # The same recipe for one iteration with process pairs off: the seeded sampling, labels and outcome
-        # pairs of iteration 1 come out the same, and DPO trains on the outcome pairs alone.
-        log("iter1-outcome-only ...")
-        arm = recipe_config(
-            out,
-            seed,
-            sz,
-            paths,
-            str(sft_model),
-            f"output={out / 'outcome_only'}",
-            "iterations=1",
-            "evaluate_start=false",
-            "process.enabled=false",
+        steps = arms.iteration_steps(out / "pfpo")
+
+        def make(*more: str):
+            return recipe_config(out, seed, sz, paths, sft_model, *more)
+
+        def run_recipe(c):
+            return pfpo.run(c, log=log)
+
+        for control in (arms.outcome_only, arms.gold_labels):
+            log(f"{control.__name__} ...")
+            row = control(run_recipe, make, out, steps)
+            models[row["name"]] = arms.trained_model(out / row["name"] / "iter1")
+            rows.append(row)
+        log("sft-chosen ...")
+        chosen = arms.sft_chosen(
+            cfg, sft_model, out / "pfpo" / "iter1" / "pairs_outcome.jsonl", out / "sft-chosen", steps
         )
-        rows.append({**pfpo.run(arm, log=log)["rows"][1], "name": "iter1-outcome-only"})
+        ev = pfpo.evaluate(cfg, chosen, out / "sft-chosen" / "eval")["metrics"]
+        rows.append(
+            {"name": "sft-chosen", "accuracy": ev["accuracy"], "mean_tokens": ev["mean_tokens"], "steps": steps}
+        )
+        models["sft-chosen"] = chosen
     for r in rows:
+        name, model = r["name"], models.get(r["name"])
+        if model and name not in sampled:
+            sampled[name] = arms.sampled_metrics(cfg, model, out / "checks" / f"{name}-sampled", paths["sampled"])
+        r.update(sampled.get(name, {}))
         r.pop("model", None)
-    columns = [c for c in pfpo.TABLE_COLUMNS if any(c in r for r in rows)]
+    columns = [c for c in [*pfpo.TABLE_COLUMNS, "pass1_sampled", "maj_at_k"] if any(c in r for r in rows)]
     table = markdown_table(rows, columns)
     result = {
         "seed": seed,
         "size": size,
+        "settings": dataclasses.asdict(sz),
+        "headroom": headroom,
         "rows": rows,
         "table": table,
         "wall_seconds": time.perf_counter() - start,
@@ -219,5 +308,9 @@ def run_demo(
     }
     write_json(out / "report.json", result)
     write_text(out / "report.md", f"# PFPO demo (seed {seed})\n\n{table}\n")
-    bar_plot(out / "report.png", rows, ["accuracy", "label_accuracy"], title=f"PFPO demo, seed {seed}")
+    bar_plot(out / "report.png", rows, ["accuracy", "maj_at_k"], title=f"PFPO demo, seed {seed}")
     return result
+
+
+def _round(v):
+    return round(v, 3) if isinstance(v, float) else v
