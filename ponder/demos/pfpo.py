@@ -249,7 +249,7 @@ def run_demo(
     sampled = {"sft": arms.sampled_metrics(cfg, sft_model, out / "checks" / "sft-sampled", paths["sampled"])}
     pre = {"greedy_accuracy": sum(greedy.values()) / len(greedy), **sampled["sft"]}
     pre["headroom"] = pre["maj_at_k"] - pre["greedy_accuracy"]
-    log("preconditions (sampled test set) " + json.dumps({k: _round(v) for k, v in pre.items()}))
+    log("preconditions (sampled test set) " + json.dumps(_rounded(pre)))
 
     report = pfpo.run(cfg, log=log)
     rows = [dict(r) for r in report["rows"]]
@@ -257,13 +257,16 @@ def run_demo(
     models = {"sft": sft_model, **{f"iter{k}": arms.trained_model(out / "pfpo" / f"iter{k}") for k in (1, 2)}}
     for r in rows[1:]:
         r["steps"] = arms.iteration_steps(out / "pfpo", int(r["name"].removeprefix("iter")))
-    headroom = {
-        "test_sampled": pre,
-        "iter1_prompts": arms.prompt_headroom(
-            cfg, sft_model, out / "pfpo" / "iter1", out / "checks" / "iter1-prompts-greedy"
-        ),
-    }
-    log("preconditions (iteration 1 prompts) " + json.dumps({k: _round(v) for k, v in headroom["iter1_prompts"].items()}))  # noqa: E501
+    # Each iteration's precondition on its own training prompts: its starting model's greedy answers
+    # against the vote of the samples it trained on.
+    headroom = {"test_sampled": pre}
+    for k in range(1, ITERATIONS + 1):
+        start_model = models["sft" if k == 1 else f"iter{k - 1}"]
+        folder = out / "pfpo" / f"iter{k}"
+        headroom[f"iter{k}_prompts"] = arms.prompt_headroom(
+            cfg, start_model, folder, out / "checks" / f"iter{k}-prompts-greedy"
+        )
+        log(f"preconditions (iteration {k} prompts) " + json.dumps(_rounded(headroom[f"iter{k}_prompts"])))
     if compare:
         steps = arms.iteration_steps(out / "pfpo")
 
@@ -312,5 +315,5 @@ def run_demo(
     return result
 
 
-def _round(v):
-    return round(v, 3) if isinstance(v, float) else v
+def _rounded(d: dict) -> dict:
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()}

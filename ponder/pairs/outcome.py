@@ -26,8 +26,11 @@ from ponder.pairs.pairing import count_steps, pair_indices, problem_rng
 from ponder.ranks import main_only
 from ponder.records import Pair, PromptLike
 
-Pairing = Literal["each_positive", "one_per_problem", "closest_steps"]
-PAIRING_HELP = "each_positive (every positive, a random negative), one_per_problem, or closest_steps."
+Pairing = Literal["each_positive", "one_per_problem", "closest_steps", "shared_prefix"]
+PAIRING_HELP = (
+    "each_positive (every positive, a random negative), one_per_problem, closest_steps, or shared_prefix "
+    "(every negative, the positive sharing the longest beginning with it)."
+)
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,8 @@ def outcome_pairs(
     steps = [count_steps(r) for r in s.responses] if pairing == "closest_steps" else None
     rng = problem_rng("outcome", seed, draw, s.id)
     out = []
-    for k, (c, r) in enumerate(pair_indices(pos, neg, pairing, rng, steps=steps, closest_k=closest_k)):
+    pairs = pair_indices(pos, neg, pairing, rng, steps=steps, closest_k=closest_k, texts=s.responses)
+    for k, (c, r) in enumerate(pairs):
         meta = {
             "kind": "outcome",
             "problem": s.id,

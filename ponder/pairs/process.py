@@ -189,7 +189,9 @@ def process_pairs(record: dict, s: ProcessSettings, draw: int = 0) -> list:
     steps = [p["steps"] for p in prefixes]
     rng = problem_rng("process", s.seed, draw, record["id"])
     out = []
-    for k, (c, r) in enumerate(pair_indices(pos, neg, s.pairing, rng, steps=steps, closest_k=s.closest_k)):
+    texts = [p["text"] for p in prefixes]
+    pairs = pair_indices(pos, neg, s.pairing, rng, steps=steps, closest_k=s.closest_k, texts=texts)
+    for k, (c, r) in enumerate(pairs):
         meta = {
             "kind": "process",
             "prefix": True,

@@ -22,9 +22,26 @@ def test_one_per_problem():
 
 
 def test_no_pair_without_both_sides():
-    for rule in ("each_positive", "one_per_problem", "closest_steps"):
-        assert pair_indices([], [1], rule, random.Random(0), steps=[1, 1]) == []
-        assert pair_indices([0], [], rule, random.Random(0), steps=[1, 1]) == []
+    for rule in ("each_positive", "one_per_problem", "closest_steps", "shared_prefix"):
+        assert pair_indices([], [1], rule, random.Random(0), steps=[1, 1], texts=["a", "b"]) == []
+        assert pair_indices([0], [], rule, random.Random(0), steps=[1, 1], texts=["a", "b"]) == []
+
+
+def test_shared_prefix_pairs_each_negative_with_the_positive_it_parts_from_last():
+    """Two right paths (items 0, 1) and two wrong ones: each wrong one is paired with the right one it
+    follows longest, so the pair parts at the slip; a tie is drawn among the tied positives."""
+    texts = [
+        "7 + 9 = 16\n16 + 3 = 19",  # right, path A
+        "7 + 10 - 1 = 16\n16 + 3 = 19",  # right, path B
+        "7 + 9 = 15\n15 + 3 = 18",  # path A, slips at the first sum
+        "7 + 10 - 1 = 16\n16 + 3 = 20",  # path B, slips at the second
+        "8 + 1",  # shares nothing with either
+    ]
+    for seed in range(20):
+        pairs = pair_indices([0, 1], [2, 3], "shared_prefix", random.Random(seed), texts=texts)
+        assert pairs == [(0, 2), (1, 3)]
+    drawn = {pair_indices([0, 1], [4], "shared_prefix", random.Random(s), texts=texts)[0][0] for s in range(40)}
+    assert drawn == {0, 1}
 
 
 def test_closest_steps_draws_among_the_five_nearest():
