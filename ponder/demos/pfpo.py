@@ -1,29 +1,35 @@
 """``ponder demo pfpo``: PFPO without labels on a tiny model, offline, in minutes on two CPU cores.
 
-1. **Task.** Sums of single digits written as running totals, one addition per line::
+Self-consistency (Jiao et al., ICLR 2025, Sec. 3) can only raise greedy accuracy where the greedy answer is
+wrong while the plurality of the samples is right. The miniature builds that in and measures it first:
 
-       Add 7 + 3 + 8 + 2 + 9 + 4.
-       7 + 3 = 10
-       10 + 8 = 18
-       ...
-       So the answer is \\boxed{33}.
+1. **Task.** Sums of 4 to 6 digits written as running totals that also rewrite what is left to add::
 
-   A tiny model trained on a few thousand such solutions gets many sums right but slips on single steps
-   (a wrong total, a skipped or repeated term), and different slips lead to different wrong answers. So the
-   model is right more often than it gives any one wrong answer -- the plurality of its samples is usually
-   correct -- while single samples are not reliable. That is the situation in which self-consistency labels
-   carry signal, and each line is a step that prefix values can tell right from wrong.
-2. **SFT** of the nano model (``ponder.recipes.sft``) on gold solutions.
-3. **Two PFPO iterations** (``ponder.recipes.pfpo.math`` with ``configs/pfpo-math-tiny.yaml``): each samples fresh
-   prompts, labels them by majority vote only (``label.by: vote``), builds outcome and prefix pairs, trains
-   DPO + SFT term from the previous model, and evaluates. Gold answers are used by the evaluation alone (and
-   to *measure* how often the pseudo labels are right; nothing trains on them).
-4. With ``compare``: the same recipe for one iteration with ``process.enabled=false`` -- the same seeded
-   samples, labels and outcome pairs as iteration 1, trained on the outcome pairs only -- for an outcome-DPO
-   vs outcome + process-DPO row.
+       Add 7 + 3 + 9 + 2.
+       7 + 3 = 10. Now: 10 + 9 + 2
+       10 + 10 - 1 = 19. Now: 19 + 2
+       19 + 2 = 21.
+       So the answer is \\boxed{21}.
 
-Outputs in ``OUT``: ``sft/``, ``data/``, ``pfpo/iterK/`` (every stage file and summary), ``report.json``
-(rows ``sft``, ``iter1``, ``iter2`` [, ``iter1-outcome-only``]), ``report.md`` and ``report.png``.
+   A step adding 9 has four correct forms in the SFT data (``a + 9``, ``a + 10 - 1``, ``a - 1 + 10``,
+   ``9 + a``), and on a share ``slip_rate`` of them the teacher writes the slip ``a + 9 = a + 8``. The slip
+   shares its first tokens with one correct form and is likelier than any single one, so greedy decoding
+   follows it; most *samples* take a correct form, and their answers agree, so the vote is right.
+2. **SFT** of the nano model (``ponder.recipes.sft``) on the teacher's solutions.
+3. **Preconditions**, printed before any PFPO step: greedy accuracy, pass@1 at the sampling temperature and
+   maj@k of the SFT model; after the run, each iteration's own numbers on its training prompts (greedy vs
+   the vote of the samples it trained on: teachable, harmful, confidently-wrong labels;
+   :mod:`ponder.feedback.math_headroom`).
+4. **Two PFPO iterations** (``ponder.recipes.pfpo.math`` with ``configs/pfpo-math-tiny.yaml``): fresh prompts,
+   vote labels only, outcome and prefix pairs, DPO + SFT term from the previous model, evaluation. Gold
+   answers are read only to evaluate and to *measure* the labels.
+5. With ``compare``, step-matched controls from the SFT model (:mod:`ponder.demos.pfpo_arms`): iteration 1 on
+   outcome pairs only, iteration 1 with gold labels, and SFT on iteration 1's chosen sides.
+
+Outputs in ``OUT``: ``sft/``, ``data/``, ``pfpo/iterK/`` (every stage file and summary), the controls'
+folders, ``checks/`` (the extra evaluations), ``report.json`` (``rows`` ``sft``, ``iter1``, ``iter2``,
+``iter1-outcome-only``, ``iter1-gold-labels``, ``sft-chosen``, each with ``accuracy`` (greedy),
+``pass1_sampled``, ``maj_at_k``, ``mean_tokens``; ``headroom``), ``report.md`` and ``report.png``.
 """
 
 from __future__ import annotations

@@ -49,15 +49,19 @@ def test_demo_smallest_survives_kill_9_and_reports(tmp_path):
 
     report = json.loads((out / "report.json").read_text())
     rows = {r["name"]: r for r in report["rows"]}
-    assert list(rows) == ["sft", "iter1", "iter2", "iter1-outcome-only"]
+    assert list(rows) == ["sft", "iter1", "iter2", "iter1-outcome-only", "iter1-gold-labels", "sft-chosen"]
     for name, folder in (
         ("sft", "pfpo/iter0"),
         ("iter1", "pfpo/iter1"),
         ("iter2", "pfpo/iter2"),
-        ("iter1-outcome-only", "outcome_only/iter1"),
+        ("iter1-outcome-only", "iter1-outcome-only/iter1"),
+        ("iter1-gold-labels", "iter1-gold-labels/iter1"),
     ):
         ev = json.loads((out / folder / "eval.done.json").read_text())["metrics"]
         assert (rows[name]["accuracy"], rows[name]["mean_tokens"]) == (ev["accuracy"], ev["mean_tokens"])
+    for name, r in rows.items():  # every row sampled on the same set: pass@1 and maj@8 from its own samples
+        ev = json.loads((out / "checks" / f"{name}-sampled" / "report.json").read_text())["benchmarks"]["sampled"]
+        assert (r["pass1_sampled"], r["maj_at_k"]) == (ev["pass@1"], ev["maj@8"])
     for name in ("iter1", "iter2"):
         r = rows[name]
         label = json.loads((out / "pfpo" / name / "label.done.json").read_text())
@@ -66,6 +70,11 @@ def test_demo_smallest_survives_kill_9_and_reports(tmp_path):
             label["label_accuracy"],
         )
         assert r["outcome_pairs"] > 0
+    # the controls train as many steps as iteration 1, from the same SFT model
+    steps = json.loads((out / "pfpo" / "iter1" / "train.done.json").read_text())["steps"]
+    assert [rows[n]["steps"] for n in ("iter1", "iter1-outcome-only", "iter1-gold-labels", "sft-chosen")] == [
+        steps
+    ] * 4
     # the outcome-only arm: the same seeded samples, labels and outcome pairs as iteration 1, no prefix pairs
     arm, it1 = rows["iter1-outcome-only"], rows["iter1"]
     assert arm["process_pairs"] == 0
@@ -73,10 +82,19 @@ def test_demo_smallest_survives_kill_9_and_reports(tmp_path):
         it1[k] for k in ("prompts", "labelled", "label_accuracy", "outcome_pairs")
     ]
     same = [
-        (out / "pfpo" / "iter1" / f).read_text() == (out / "outcome_only" / "iter1" / f).read_text()
+        (out / "pfpo" / "iter1" / f).read_text() == (out / "iter1-outcome-only" / "iter1" / f).read_text()
         for f in ("samples.jsonl", "pairs_outcome.jsonl")
     ]
     assert same == [True, True]
+    # the gold-label arm labels the same samples by the gold answer: every prompt kept
+    gold = json.loads((out / "iter1-gold-labels" / "iter1" / "label.done.json").read_text())
+    assert gold["kept"] == 32 and (out / "iter1-gold-labels" / "iter1" / "samples.jsonl").read_text() == (
+        out / "pfpo" / "iter1" / "samples.jsonl"
+    ).read_text()
+    # iteration 1's preconditions were counted on its own labelled samples
+    labelled = [json.loads(x) for x in (out / "pfpo" / "iter1" / "labelled.jsonl").read_text().splitlines()]
+    head = report["headroom"]["iter1_prompts"]
+    assert head["problems"] == 32 and head["kept"] == sum(r.get("label") is not None for r in labelled) / 32
     assert (out / "report.png").stat().st_size > 1000 and (out / "report.md").exists()
     # fresh prompts per iteration: no prompt is sampled twice
     prompts = [
