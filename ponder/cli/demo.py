@@ -93,10 +93,14 @@ def demo_pfpo(
     out: Path = out_option("runs/demo-pfpo", "Folder for the models, the data, report.json and PNG."),
     seed: int = typer.Option(0, help="Seed of the model, the problems, sampling and training."),
     size: str = typer.Option("full", help="full (the documented demo) or smallest (a quick structural run)."),
-    compare: bool = typer.Option(True, help="Also train iteration 1 on outcome pairs only, for comparison."),
+    compare: bool = typer.Option(
+        True,
+        help="Also run the step-matched controls: outcome pairs only, gold labels, SFT on the chosen sides.",
+    ),
 ) -> None:
-    """Tiny model SFT on synthetic sums, then two label-free PFPO iterations (self-consistency labels only;
-    gold answers are used for evaluation alone). Prints the per-iteration table; writes OUT/report.json.
+    """Tiny model SFT on synthetic sums whose greedy answers follow a teacher's slip while the vote is right
+    (the precondition, printed first), then two label-free PFPO iterations (gold answers are used for
+    evaluation alone) and the controls. Prints the table; writes OUT/report.json.
 
     Example: ponder demo pfpo --seed 1 --out runs/demo-pfpo
     """

@@ -35,3 +35,27 @@ def tiny_sft(base, data, out, *, seed: int, lr: float, examples_per_step: int, *
         **more,
     )
     return sft.run(cfg)
+
+
+def sft_on_chosen(train, policy, pairs, out, *, steps: int, seed: int) -> dict:
+    """SFT from ``policy`` on the chosen sides of the pair file ``pairs`` for ``steps`` steps: as many
+    examples per step as ``train`` (a DPO section) has pairs per step, with its lr, schedule and weight decay
+    -- what the SFT term of that DPO run would do alone. Returns the SFT summary."""
+    from ponder.recipes import sft
+
+    return sft.run(
+        sft.SFTConfig(
+            model=str(policy),
+            data=[str(pairs)],
+            output=str(out),
+            lr=train.lr,
+            lr_schedule=train.lr_schedule,
+            warmup_ratio=train.warmup_ratio,
+            weight_decay=train.weight_decay,
+            max_steps=steps,
+            examples_per_step=train.pairs_per_step,
+            seed=seed,
+            tensorboard=False,
+            resume=True,
+        )
+    )

@@ -293,13 +293,20 @@ def run_demo(
         )
         ev = pfpo.evaluate(cfg, chosen, out / "sft-chosen" / "eval")["metrics"]
         rows.append(
-            {"name": "sft-chosen", "accuracy": ev["accuracy"], "mean_tokens": ev["mean_tokens"], "steps": steps}
+            {
+                "name": "sft-chosen",
+                "accuracy": ev["accuracy"],
+                "mean_tokens": ev["mean_tokens"],
+                "steps": steps,
+            }
         )
         models["sft-chosen"] = chosen
     for r in rows:
         name, model = r["name"], models.get(r["name"])
         if model and name not in sampled:
-            sampled[name] = arms.sampled_metrics(cfg, model, out / "checks" / f"{name}-sampled", paths["sampled"])
+            sampled[name] = arms.sampled_metrics(
+                cfg, model, out / "checks" / f"{name}-sampled", paths["sampled"]
+            )
         r.update(sampled.get(name, {}))
         r.pop("model", None)
     columns = [c for c in [*pfpo.TABLE_COLUMNS, "pass1_sampled", "maj_at_k"] if any(c in r for r in rows)]

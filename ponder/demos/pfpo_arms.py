@@ -40,10 +40,12 @@ def sampled_metrics(cfg, model: str, out: Path, bench: Path) -> dict[str, Any]:
 
 def greedy_right(cfg, model: str, problems: Path, out: Path) -> dict[str, bool]:
     """Problem id -> whether ``model``'s greedy answer is right, on a problem file with gold answers."""
-    from ponder.records import Sample, load_records
     from ponder.recipes.pfpo import math as pfpo
+    from ponder.records import Sample, load_records
 
-    ev = dataclasses.replace(cfg.eval, benchmarks=[str(problems)], samples_per_problem=1, temperature=0.0, k=[1])
+    ev = dataclasses.replace(
+        cfg.eval, benchmarks=[str(problems)], samples_per_problem=1, temperature=0.0, k=[1]
+    )
     pfpo.evaluate(dataclasses.replace(cfg, eval=ev), model, out)
     graded = load_records(out / "samples" / f"{problems.stem}.jsonl", Sample)
     return {s.id: bool(s.correct and s.correct[0]) for s in graded}
@@ -86,25 +88,8 @@ def gold_labels(run_recipe: Callable, make_cfg: Callable, out: Path, steps: int)
 
 
 def sft_chosen(cfg, policy: str, pairs: Path, out: Path, steps: int) -> str:
-    """SFT from ``policy`` on the chosen sides of ``pairs`` for ``steps`` steps, as many examples per step as
-    the DPO step has pairs, with its lr, schedule and weight decay; returns the model folder."""
-    from ponder.recipes import sft
+    """SFT from ``policy`` on the chosen sides of ``pairs`` for ``steps`` steps (see
+    :func:`ponder.demos.sft_on_chosen`); returns the model folder."""
+    from ponder.demos import sft_on_chosen
 
-    t = cfg.train
-    s = sft.run(
-        sft.SFTConfig(
-            model=policy,
-            data=[str(pairs)],
-            output=str(out),
-            lr=t.lr,
-            lr_schedule=t.lr_schedule,
-            warmup_ratio=t.warmup_ratio,
-            weight_decay=t.weight_decay,
-            max_steps=steps,
-            examples_per_step=t.pairs_per_step,
-            seed=cfg.seed,
-            tensorboard=False,
-            resume=True,
-        )
-    )
-    return s["model"]
+    return sft_on_chosen(cfg.train, policy, pairs, out, steps=steps, seed=cfg.seed)["model"]

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ponder.config import config_to_dict, extend, load_config, option
-from ponder.demos import size_of, tiny_sft
+from ponder.demos import sft_on_chosen, size_of, tiny_sft
 from ponder.demos.pfpo_code_report import format_report, plot_report
 from ponder.io import write_json, write_records, write_text
 
@@ -221,23 +221,8 @@ def train_arm(out: Path, cfg, policy: str, name: str) -> dict[str, Any]:
 def train_sft_chosen(out: Path, cfg, policy: str, steps: int) -> dict[str, Any]:
     """SFT from the SFT model on the chosen sides of the iter1 pairs: iter1's steps, examples per step, lr,
     weight decay and schedule (the SFT recipe reads a pair file's chosen sides)."""
-    from ponder.recipes import sft
-
-    t = cfg.train
-    s = sft.run(
-        sft.SFTConfig(
-            model=policy,
-            data=[str(out / "iter1.pairs.jsonl")],
-            output=str(out / "sft-chosen"),
-            lr=t.lr,
-            lr_schedule=t.lr_schedule,
-            warmup_ratio=t.warmup_ratio,
-            weight_decay=t.weight_decay,
-            max_steps=steps,
-            examples_per_step=t.pairs_per_step,
-            seed=cfg.seed,
-            tensorboard=False,
-        )
+    s = sft_on_chosen(
+        cfg.train, policy, out / "iter1.pairs.jsonl", out / "sft-chosen", steps=steps, seed=cfg.seed
     )
     return {"model": s["model"], "steps": s["steps"], "likelihood": None}
 

@@ -60,7 +60,9 @@ def test_demo_smallest_survives_kill_9_and_reports(tmp_path):
         ev = json.loads((out / folder / "eval.done.json").read_text())["metrics"]
         assert (rows[name]["accuracy"], rows[name]["mean_tokens"]) == (ev["accuracy"], ev["mean_tokens"])
     for name, r in rows.items():  # every row sampled on the same set: pass@1 and maj@8 from its own samples
-        ev = json.loads((out / "checks" / f"{name}-sampled" / "report.json").read_text())["benchmarks"]["sampled"]
+        ev = json.loads((out / "checks" / f"{name}-sampled" / "report.json").read_text())["benchmarks"][
+            "sampled"
+        ]
         assert (r["pass1_sampled"], r["maj_at_k"]) == (ev["pass@1"], ev["maj@8"])
     for name in ("iter1", "iter2"):
         r = rows[name]
@@ -88,9 +90,11 @@ def test_demo_smallest_survives_kill_9_and_reports(tmp_path):
     assert same == [True, True]
     # the gold-label arm labels the same samples by the gold answer: every prompt kept
     gold = json.loads((out / "iter1-gold-labels" / "iter1" / "label.done.json").read_text())
-    assert gold["kept"] == 32 and (out / "iter1-gold-labels" / "iter1" / "samples.jsonl").read_text() == (
-        out / "pfpo" / "iter1" / "samples.jsonl"
-    ).read_text()
+    assert (
+        gold["kept"] == 32
+        and (out / "iter1-gold-labels" / "iter1" / "samples.jsonl").read_text()
+        == (out / "pfpo" / "iter1" / "samples.jsonl").read_text()
+    )
     # iteration 1's preconditions were counted on its own labelled samples
     labelled = [json.loads(x) for x in (out / "pfpo" / "iter1" / "labelled.jsonl").read_text().splitlines()]
     head = report["headroom"]["iter1_prompts"]

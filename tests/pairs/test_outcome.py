@@ -40,7 +40,9 @@ def test_shared_prefix_pairs_each_negative_with_the_positive_it_parts_from_last(
     for seed in range(20):
         pairs = pair_indices([0, 1], [2, 3], "shared_prefix", random.Random(seed), texts=texts)
         assert pairs == [(0, 2), (1, 3)]
-    drawn = {pair_indices([0, 1], [4], "shared_prefix", random.Random(s), texts=texts)[0][0] for s in range(40)}
+    drawn = {
+        pair_indices([0, 1], [4], "shared_prefix", random.Random(s), texts=texts)[0][0] for s in range(40)
+    }
     assert drawn == {0, 1}
 
 
