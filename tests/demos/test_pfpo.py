@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.helpers import ponder_cmd, subprocess_env
+from tests.helpers import fp32_tol, ponder_cmd, subprocess_env
 
 ENV = {"OMP_NUM_THREADS": "1", "PONDER_NO_PROGRESS": "1"}
 
@@ -115,8 +115,11 @@ def test_demo_smallest_survives_kill_9_and_reports(tmp_path):
     sft = _weights(out / "sft" / "model")
     it1 = _weights(out / "pfpo" / "iter1" / "train" / "model")
     it2 = _weights(out / "pfpo" / "iter2" / "train" / "model")
-    assert max((it1[k] - sft[k]).abs().max().item() for k in sft) > 1e-4
-    assert max((it2[k] - it1[k]).abs().max().item() for k in it1) > 1e-4
+    # (an AdamW step moves weights by about lr = 3e-5; a copy differs by nothing, rounding by ~1e-7 of |w|)
+    for before, after in ((sft, it1), (it1, it2)):
+        size = max(before[k].abs().max().item() for k in before)
+        moved = max((after[k] - before[k]).abs().max().item() for k in before)
+        assert moved > fp32_tol(size, 64), (moved, size)
     metrics = [
         json.loads(line)
         for line in (out / "pfpo" / "iter1" / "train" / "metrics.jsonl").read_text().splitlines()
