@@ -6,8 +6,11 @@ A *step* is a non-empty line. From one response with ``L`` steps:
 - cut points are drawn only among the first ``upper = int(L * upper_step_ratio)`` steps (0.7), so no prefix
   already holds the final answer;
 - ``int(upper * sample_ratio)`` of them (0.3) are drawn without replacement;
-- the prefix at a cut point is the response text up to the end of that line (the original text, blank lines
-  included, no trailing newline) -- the model continues it with the next line.
+- the prefix at a cut point is the response text up to and including the newline that ends that line (the
+  original text, blank lines included) -- the model continues it with the next line. The newline belongs to
+  the prefix because tokenizers merge it with what ends the line (".\n" is one token in many BPE
+  vocabularies): a prefix cut before it leaves the model at a token boundary it never saw in training, and
+  its completions -- so the prefix's value -- then measure that boundary rather than the steps so far.
 
 Per problem the prefixes of all its responses are pooled, identical prefixes kept once, and at most
 ``max_prefixes_per_problem`` (10) are drawn from the pool. A problem whose responses all give the same
@@ -78,7 +81,15 @@ def response_prefixes(
     if upper == 0 or k == 0:
         return []
     cuts = sorted(rng.sample(range(upper), k))  # positions among the steps, 0-based
-    return [Prefix("\n".join(lines[: steps[c] + 1]), response_index, c + 1) for c in cuts]
+    # the newline ending the cut line, when the response goes on (it always does below upper_step_ratio 1)
+    return [
+        Prefix(
+            "\n".join(lines[: steps[c] + 1]) + ("\n" if steps[c] + 1 < len(lines) else ""),
+            response_index,
+            c + 1,
+        )
+        for c in cuts
+    ]
 
 
 def all_same_answer(preds: Sequence[str | None]) -> bool:

@@ -39,18 +39,17 @@ def test_defaults_need_six_steps():
 
 
 def test_prefix_text_is_the_response_up_to_the_cut_line():
-    """Each prefix is the original text through the end of its step's line: blank lines inside kept,
-    no trailing newline, and exactly ``steps`` non-empty lines."""
+    """Each prefix is the original text through the newline ending its step's line: blank lines inside
+    kept, and exactly ``steps`` non-empty lines."""
     r = _response(12, blank_every=2)
     lines = r.split("\n")
     seen_steps = set()
     for seed in range(30):
         for p in response_prefixes(r, upper_step_ratio=1.0, sample_ratio=0.5, rng=random.Random(seed)):
-            assert r.startswith(p.text) and not p.text.endswith("\n")
-            assert r[len(p.text)] == "\n"  # the cut is at a line end, never inside a line
+            assert r.startswith(p.text) and p.text.endswith(".\n")  # the cut is just after a line end
             assert sum(1 for line in p.text.split("\n") if line.strip()) == p.steps
-            assert p.text.split("\n")[-1] == f"Step {p.steps}: something {p.steps}."
-            assert p.text == "\n".join(lines[: len(p.text.split("\n"))])
+            assert p.text.split("\n")[-2] == f"Step {p.steps}: something {p.steps}."
+            assert p.text == "\n".join(lines[: len(p.text.split("\n")) - 1]) + "\n"
             seen_steps.add(p.steps)
     assert seen_steps == set(range(1, 13))  # with ratio 1.0 every step is a possible cut
 
