@@ -125,13 +125,16 @@ def test_thinkpo_on_two_processes_equals_one(tmp_path, tiny_model_dir, thinkpo_d
 def test_pfpo_on_two_processes_equals_one(tmp_path, sums_model):
     from ponder.demos.pfpo import sum_problems
 
-    write_records(tmp_path / "prompts.jsonl", sum_problems(8, 8, min_terms=3, max_terms=4))
+    # 32 prompts: enough that several problems have both a prefix whose completions reach its label and one
+    # whose completions do not (the tiny model is barely trained), so the pair files are not empty
+    write_records(tmp_path / "prompts.jsonl", sum_problems(32, 8, min_terms=3, max_terms=4))
     write_records(tmp_path / "test.jsonl", sum_problems(4, 9, min_terms=3, max_terms=4))
     config, documented = walkthrough("pfpo-math-llama.yaml", "pfpo-math-tiny.yaml")
     for out in ("two", "one"):
         args = [
             *documented,
             *SMALLEST,
+            "prompts_per_iteration=32",
             f"model={sums_model}",
             f"output={tmp_path / out}",
             f"prompts={tmp_path / 'prompts.jsonl'}",
