@@ -97,4 +97,6 @@ def _num(v: float | None) -> str:
 
 if __name__ == "__main__":  # the docs' plot over the report seeds
     reports = [json.loads(Path(p).read_text()) for p in sys.argv[2:]]
-    plot_seeds(reports, sys.argv[1], "PFPO-code demo" if reports[0].get("demo") == "pfpo-code" else "PFPO demo")
+    plot_seeds(
+        reports, sys.argv[1], "PFPO-code demo" if reports[0].get("demo") == "pfpo-code" else "PFPO demo"
+    )
