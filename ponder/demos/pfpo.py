@@ -146,7 +146,7 @@ def sum_problems(
                 prompt=prompt,
                 answer=str(sum(terms)),
                 source="pfpo-demo/sums",
-                meta={"solution": "\n".join(lines), "terms": len(terms), "nines": terms[1:].count(9)},
+                meta={"solution": "\n".join(lines), "terms": len(terms)},
             )
         )
     return out
@@ -262,13 +262,14 @@ def run_demo(
     report = pfpo.run(cfg, log=log)
     rows = [dict(r) for r in report["rows"]]
     rows[0]["seconds"] = rows[0].get("seconds", 0.0) + sft_seconds  # SFT + its evaluation
-    models = {"sft": sft_model, **{f"iter{k}": arms.trained_model(out / "pfpo" / f"iter{k}") for k in (1, 2)}}
+    iters = range(1, ITERATIONS + 1)
+    models = {"sft": sft_model, **{f"iter{k}": arms.trained_model(out / "pfpo" / f"iter{k}") for k in iters}}
     for r in rows[1:]:
         r["steps"] = arms.iteration_steps(out / "pfpo", int(r["name"].removeprefix("iter")))
     # Each iteration's precondition on its own training prompts: its starting model's greedy answers
     # against the vote of the samples it trained on.
     headroom = {"test_sampled": pre}
-    for k in range(1, ITERATIONS + 1):
+    for k in iters:
         start_model = models["sft" if k == 1 else f"iter{k - 1}"]
         folder = out / "pfpo" / f"iter{k}"
         headroom[f"iter{k}_prompts"] = arms.prompt_headroom(

@@ -17,6 +17,7 @@ so a builder that seeds it per problem (and per draw) gives the same pairs on ev
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Sequence
 
@@ -69,11 +70,7 @@ def pair_indices(
 
 def common_prefix(a: str, b: str) -> int:
     """Length of the longest common beginning of ``a`` and ``b``, in characters."""
-    n = min(len(a), len(b))
-    for i in range(n):
-        if a[i] != b[i]:
-            return i
-    return n
+    return len(os.path.commonprefix([a, b]))
 
 
 def problem_rng(*parts: object) -> random.Random:

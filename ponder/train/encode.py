@@ -32,6 +32,7 @@ not fit (or with ``overlong="error"``) the record is refused with an error namin
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -309,8 +310,5 @@ class Encoder:
 def first_difference(a: Sequence[int], b: Sequence[int]) -> int | None:
     """Index of the first position where ``a`` and ``b`` differ (the shorter length when one is a prefix of
     the other); ``None`` when they are equal."""
-    n = min(len(a), len(b))
-    for t in range(n):
-        if a[t] != b[t]:
-            return t
-    return None if len(a) == len(b) else n
+    n = len(os.path.commonprefix([list(a), list(b)]))
+    return None if n == len(a) == len(b) else n
