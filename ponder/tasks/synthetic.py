@@ -6,7 +6,9 @@ Families (see each function for its knobs):
 - ``linear`` -- linear equations in one unknown (:func:`math_families.linear`);
 - ``code`` -- stdin/stdout programs with tests, an input sampler and buggy variants (:mod:`code_family`);
 - ``pipeline`` -- list pipelines with several valid programs each and a fallible SFT teacher, the PFPO-code
-  miniature's family (:mod:`code_pipeline`).
+  miniature's family (:mod:`code_pipeline`);
+- ``neighbour-sum`` -- which named number and the next add up to a target: checking an answer is one line,
+  finding it a search, the Thinker miniature's family (:mod:`neighbour_sum`).
 
 Every math problem has a gold ``answer`` and two solution styles in ``meta``: ``long`` (step-by-step with
 intermediate results and a self-check) and ``short`` (answer only); both end in ``\\boxed{}``.
@@ -23,12 +25,14 @@ from ponder.tasks import code_family, code_pipeline
 from ponder.tasks.code_family import TEMPLATES, code, expected_output
 from ponder.tasks.code_pipeline import pipeline
 from ponder.tasks.math_families import arithmetic, linear
+from ponder.tasks.neighbour_sum import neighbour_sum
 
 FAMILIES: dict[str, Callable[..., list[Problem]]] = {
     "arithmetic": arithmetic,
     "linear": linear,
     "code": code,
     "pipeline": pipeline,
+    "neighbour-sum": neighbour_sum,
 }
 # The tiny models' tokenizer is trained on these families' text. Fixed, so a new family does not change the
 # tokenizer (and every demo's numbers) of the existing ones; the pipeline family's statements and programs
@@ -46,6 +50,7 @@ __all__ = [
     "has_sampler",
     "linear",
     "make",
+    "neighbour_sum",
     "pipeline",
     "sample_inputs",
     "write_family",

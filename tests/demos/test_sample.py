@@ -15,10 +15,10 @@ def test_demo_sample_runs_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "demo" / "report.json").read_text())
     families = [row["family"] for row in report["families"]]
-    assert families == ["arithmetic", "linear", "code", "pipeline"]
+    assert families == ["arithmetic", "linear", "code", "pipeline", "neighbour-sum"]
     lines = r.stdout.splitlines()
     header = lines.index(next(line for line in lines if line.startswith("family")))
-    for row, line in zip(report["families"], lines[header + 2 : header + 6], strict=True):
+    for row, line in zip(report["families"], lines[header + 2 : header + 7], strict=True):
         assert line.split() == [
             str(row[c]) for c in ("family", "problems", "samples", "mean_tokens", "eos_share", "tokens_per_s")
         ]
