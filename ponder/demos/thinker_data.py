@@ -1,198 +1,221 @@
-"""Supervised data that teaches a tiny model the four Thinker stages and the single-turn baseline.
+"""SFT data that teaches a tiny model the four Thinker stages and the single-turn baseline, including
+Verification of the model's OWN fast answers.
 
-A tiny random model cannot discover the stages by RL; it first learns their form by SFT, from texts written
-here for synthetic math problems (``ponder.tasks.synthetic``, which carry a step-by-step solution in
-``meta.long`` and an answer-only one in ``meta.short``):
+A tiny random model cannot discover the stages by RL; it first learns their form by SFT.
+
+A *checkable task* (:class:`CheckableTask`) writes, for one problem, the fast answer, the search (Slow
+Thinking and the single-turn baseline), its summary, a wrong answer of the kind a quick guess gives, and the
+local check of any fast answer ending in ``\\boxed{Yes}``/``\\boxed{No}``, the verdict following from the
+check (Yes exactly when the answer is right). :class:`ponder.tasks.neighbour_sum.NeighbourSumTask` is one.
+
+Records are prompt-completion pairs whose prompt is the dialogue so far (chat messages), so shown answers
+are context and never trained on:
 
 =============  ==========================================================================================
-stage          target text
+stage          prompt -> completion
 =============  ==========================================================================================
-fast           the answer-only solution (short; must fit the Fast Thinking budget)
-verify         the steps worked out again, then the comparison with the fast answer shown in the dialogue
-               and ``\\boxed{Yes}`` or ``\\boxed{No}``; the shown fast answer is wrong in ``wrong_share`` of
-               the examples (a nearby wrong number), so both judgements are taught
-slow           the full step-by-step solution with its check (after a wrong fast answer, as in training)
-summary        the steps condensed to ``a op b = c`` pieces and the boxed answer
-qa             the full step-by-step solution (what the baseline answers with)
+fast           question -> the fast answer
+verify         question, a fast answer -> the check of that answer and its verdict
+slow           question, a WRONG fast answer, its check (verdict No) -> the search
+summary        ... the search -> its summary
+qa             the single-turn question -> the search
 =============  ==========================================================================================
 
-Records are prompt-completion pairs whose prompt is the dialogue so far (chat messages), so the wrong fast
-answers shown as context are never trained on.
+The check of a wrong answer tests that answer only, so a slow example's context never holds the search it
+is trained to write. :func:`stage_records` shows synthetic fast answers (the gold, or ``task.distractor``);
+:func:`own_answer_records` shows answers sampled from a model, so Verification learns to judge the answers it
+will actually see in RL, right and wrong, in a chosen proportion.
 """
 
 from __future__ import annotations
 
 import random
-import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 from ponder.env.prompts import fill
 from ponder.env.qa import QAEnvConfig
-from ponder.env.thinker import ThinkerEnvConfig, split_question
-from ponder.records import Problem
-
-_STEP = re.compile(r"^Step \d+: (.*)$")
-
-
-def solution_steps(long: str) -> list[str]:
-    """The ``Step i:`` lines of a synthetic long solution, without their numbering."""
-    return [m.group(1) for line in long.splitlines() if (m := _STEP.match(line.strip()))]
+from ponder.env.runner import run_episodes
+from ponder.env.thinker import ThinkerEnv, ThinkerEnvConfig, split_question
+from ponder.generation.base import Generator
+from ponder.records import Message, Problem
 
 
-def condensed(long: str, answer: str) -> str:
-    """The steps reduced to their equations: ``2 - 2 = 0, 9 - 0 = 9, 9 * 9 = 81. \\boxed{81}``.
+class CheckableTask(Protocol):
+    """The texts of one task family (all take a Problem of the family)."""
 
-    Arithmetic steps read ``a op b = c. Now: ...``; linear ones ``Verb ...: equation.``; both keep the equation.
-    """
-    pieces = []
-    for step in solution_steps(long):
-        step = step.split(" Now:")[0].rstrip(".")
-        if ": " in step:  # linear: "Subtract 3 from both sides: 2x = 10"
-            step = step.rsplit(": ", 1)[1]
-        pieces.append(step.rstrip("."))
-    body = ", ".join(pieces) if pieces else f"x = {answer}"
-    return f"{body}. \\boxed{{{answer}}}"
+    def fast(self, problem: Problem) -> str: ...
+    def search(self, problem: Problem) -> str: ...
+    def summary(self, problem: Problem) -> str: ...
+    def distractor(self, problem: Problem, rng: random.Random) -> str: ...
+    def check(self, problem: Problem, fast_response: str) -> tuple[str, bool]: ...
 
 
-def verification(steps: str, answer: str, shown: str) -> str:
-    """The steps worked out again, compared with the answer ``shown`` in the dialogue, and the judgement."""
-    same = shown.strip() == answer.strip()
-    verdict = "Yes" if same else "No"
-    relation = "The same." if same else "Not the same."
-    return f"{steps}\nI get {answer}; the answer was {shown}. {relation} \\boxed{{{verdict}}}"
+def _user(template: str, question: str, budget: int) -> Message:
+    return {"role": "user", "content": fill(template, question=question, budget=budget)}
 
 
-def wrong_answer(answer: str, rng: random.Random) -> str:
-    """A nearby wrong answer for an integer gold answer (what a hasty guess looks like); another digit for a
-    one-digit answer."""
-    try:
-        value = int(answer)
-    except ValueError:
-        return answer + "1"
-    if len(answer) == 1:
-        return str(rng.choice([x for x in range(10) if x != value]))
-    delta = rng.choice([-10, -3, -2, -1, 1, 2, 3, 10])
-    return str(value + delta)
+def _record(problem: Problem, stage: str, prompt: list[Message], completion: str, **meta) -> dict:
+    suffix = meta.pop("suffix", "")
+    return {
+        "id": f"{problem.id}-{stage}{suffix}",
+        "prompt": prompt,
+        "completion": completion,
+        "meta": {"stage": stage, **meta},
+    }
 
 
-def with_answer(text: str, old: str, new: str) -> str:
-    """A short solution ``... = old. ... \\boxed{old}.`` rewritten to state ``new`` instead."""
-    return text.replace(f"= {old}.", f"= {new}.").replace(f"{{{old}}}", f"{{{new}}}")
+def fast_prompt(problem: Problem, env: ThinkerEnvConfig) -> list[Message]:
+    prefix, question = split_question(problem.prompt)
+    return [*prefix, _user(env.prompts.fast, question, env.fast_budget_tokens)]
 
 
-# --------------------------------------------------------------------------- the demo's task: digit sums
+def verify_record(
+    problem: Problem, env: ThinkerEnvConfig, task: CheckableTask, shown: str, *, suffix: str = "", **meta
+) -> dict:
+    """Verification of the fast answer ``shown`` (a whole fast response)."""
+    text, verdict = task.check(problem, shown)
+    question = split_question(problem.prompt)[1]
+    prompt = fast_prompt(problem, env) + [
+        {"role": "assistant", "content": shown},
+        _user(env.prompts.verify, question, env.verify_budget_tokens),
+    ]
+    return _record(problem, "verify", prompt, text, suffix=suffix, shown_correct=verdict, **meta)
 
 
-def sum_problems(n: int, seed: int = 0, *, min_terms: int = 3, max_terms: int = 5) -> list[Problem]:
-    """``Compute 3 + 5 + 2 + 7.`` with ``min_terms``..``max_terms`` digits 1-9; distinct questions per seed.
-
-    Made for tiny models: an answer at once must add every digit in one forward pass (hard), while a
-    step-by-step answer adds one digit to a running sum per line (a small table of facts), so thinking longer
-    pays -- the setting in which Thinker's fast and slow stages differ.
-    """
-    rng = random.Random(f"thinker-sums:{seed}")
-    out, seen = [], set()
-    space = sum(9**k for k in range(min_terms, max_terms + 1))
-    if n > space:
-        raise ValueError(
-            f"only {space} distinct questions with {min_terms}..{max_terms} terms; asked for {n}"
-        )
-    while len(out) < n:
-        terms = [rng.randint(1, 9) for _ in range(rng.randint(min_terms, max_terms))]
-        expr = " + ".join(map(str, terms))
-        if expr in seen:
-            continue
-        seen.add(expr)
-        partial = [sum(terms[: i + 1]) for i in range(len(terms))]
-        answer = str(partial[-1])
-        lines = [f"{a} + {d} = {b}." for a, d, b in zip(partial, terms[1:], partial[1:], strict=False)]
-        out.append(
-            Problem(
-                id=f"sums-{seed}-{len(out)}",
-                prompt=f"Compute {expr}.",
-                answer=answer,
-                source="synthetic/sums",
-                meta={
-                    "family": "sums",
-                    "terms": terms,
-                    "long": "\n".join(lines + [f"So the answer is \\boxed{{{answer}}}."]),
-                    "short": f"{expr} = {answer}. \\boxed{{{answer}}}",
-                    "condensed": ", ".join(map(str, partial[1:])) + f". \\boxed{{{answer}}}",
-                    "steps": "\n".join(lines),
-                },
-            )
-        )
-    return out
+def slow_records(
+    problem: Problem, env: ThinkerEnvConfig, task: CheckableTask, wrong: str, *, suffix: str = "", **meta
+) -> list[dict]:
+    """Slow Thinking after the wrong fast answer ``wrong`` and its check, then the summary of the search."""
+    check_text, verdict = task.check(problem, wrong)
+    question = split_question(problem.prompt)[1]
+    if verdict:
+        raise ValueError(f"problem {problem.id!r}: slow examples follow a wrong fast answer, got {wrong!r}")
+    dialogue = fast_prompt(problem, env) + [
+        {"role": "assistant", "content": wrong},
+        _user(env.prompts.verify, question, env.verify_budget_tokens),
+        {"role": "assistant", "content": check_text},
+        _user(env.prompts.slow, question, env.slow_budget_tokens),
+    ]
+    search = task.search(problem)
+    after = dialogue + [
+        {"role": "assistant", "content": search},
+        _user(env.prompts.summary, question, env.summary_budget_tokens),
+    ]
+    return [
+        _record(problem, "slow", dialogue, search, suffix=suffix, **meta),
+        _record(problem, "summary", after, task.summary(problem), suffix=suffix, **meta),
+    ]
 
 
-def _texts(problem: Problem) -> tuple[str, str, str]:
-    """(step lines without the answer line, condensed steps, long solution) of a synthetic problem."""
-    answer, long = problem.answer, problem.meta["long"]
-    if problem.meta.get("family") == "sums":
-        return problem.meta["steps"], problem.meta["condensed"], long
-    steps = "\n".join(f"Step {i}: {s}" for i, s in enumerate(solution_steps(long), 1))
-    return steps, condensed(long, answer), long
+def qa_record(problem: Problem, qa: QAEnvConfig, task: CheckableTask) -> dict:
+    prefix, question = split_question(problem.prompt)
+    prompt = [*prefix, _user(qa.prompts.qa, question, qa.budget_tokens)]
+    return _record(problem, "qa", prompt, task.search(problem))
 
 
 def stage_records(
-    problem: Problem, env: ThinkerEnvConfig, qa: QAEnvConfig, rng: random.Random, *, wrong_share: float = 0.5
+    problem: Problem,
+    env: ThinkerEnvConfig,
+    qa: QAEnvConfig,
+    task: CheckableTask,
+    rng: random.Random,
+    *,
+    wrong_share: float = 0.5,
 ) -> Iterator[dict]:
-    """Five prompt-completion records for one problem: fast, verify, slow, summary and qa."""
-    if not problem.answer or "long" not in problem.meta or "short" not in problem.meta:
-        raise ValueError(f"problem {problem.id!r} needs an answer and meta.long / meta.short solutions")
-    prefix, question = split_question(problem.prompt)
-    answer = problem.answer
-    steps, short_steps, long = _texts(problem)
-    p = env.prompts
-
-    def user(template: str, stage: str) -> dict:
-        return {"role": "user", "content": fill(template, question=question, budget=env.budget(stage))}
-
-    fast_text = problem.meta["short"]
-    shown = wrong_answer(answer, rng) if rng.random() < wrong_share else answer
-    shown_text = with_answer(fast_text, answer, shown)
-    wrong_shown = wrong_answer(answer, rng)
-    wrong_text = with_answer(fast_text, answer, wrong_shown)
-
-    fast = [*prefix, user(p.fast, "fast")]
-    yield {"id": f"{problem.id}-fast", "prompt": fast, "completion": fast_text, "meta": {"stage": "fast"}}
-    dialogue = fast + [{"role": "assistant", "content": shown_text}, user(p.verify, "verify")]
-    yield {
-        "id": f"{problem.id}-verify",
-        "prompt": dialogue,
-        "completion": verification(steps, answer, shown),
-        "meta": {"stage": "verify", "shown_correct": shown == answer},
-    }
-    # Slow Thinking follows a wrong fast answer (training mode), judged wrong by the verification.
-    dialogue = fast + [
-        {"role": "assistant", "content": wrong_text},
-        user(p.verify, "verify"),
-        {"role": "assistant", "content": verification(steps, answer, wrong_shown)},
-        user(p.slow, "slow"),
-    ]
-    yield {"id": f"{problem.id}-slow", "prompt": dialogue, "completion": long, "meta": {"stage": "slow"}}
-    dialogue = dialogue + [{"role": "assistant", "content": long}, user(p.summary, "summary")]
-    yield {
-        "id": f"{problem.id}-summary",
-        "prompt": dialogue,
-        "completion": short_steps,
-        "meta": {"stage": "summary"},
-    }
-    qa_prompt = [
-        *prefix,
-        {"role": "user", "content": fill(qa.prompts.qa, question=question, budget=qa.budget_tokens)},
-    ]
-    yield {"id": f"{problem.id}-qa", "prompt": qa_prompt, "completion": long, "meta": {"stage": "qa"}}
+    """Five records for one problem (fast, verify, slow, summary, qa) with synthetic fast answers: the
+    verification shows a distractor in ``wrong_share`` of the problems, the gold answer otherwise."""
+    yield _record(problem, "fast", fast_prompt(problem, env), task.fast(problem))
+    shown = task.distractor(problem, rng) if rng.random() < wrong_share else task.fast(problem)
+    yield verify_record(problem, env, task, shown, shown_by="synthetic")
+    yield from slow_records(problem, env, task, task.distractor(problem, rng), shown_by="synthetic")
+    yield qa_record(problem, qa, task)
 
 
 def sft_records(
-    problems: list[Problem],
+    problems: Sequence[Problem],
     env: ThinkerEnvConfig,
     qa: QAEnvConfig,
+    task: CheckableTask,
     *,
     seed: int = 0,
     wrong_share: float = 0.5,
 ) -> list[dict]:
-    """Stage records for every problem, deterministic per seed."""
+    """:func:`stage_records` of every problem, deterministic per seed."""
     rng = random.Random(f"thinker-sft:{seed}")
-    return [r for prob in problems for r in stage_records(prob, env, qa, rng, wrong_share=wrong_share)]
+    return [r for p in problems for r in stage_records(p, env, qa, task, rng, wrong_share=wrong_share)]
+
+
+def sample_fast_answers(
+    generator: Generator,
+    problems: Sequence[Problem],
+    env: ThinkerEnvConfig,
+    *,
+    samples: int,
+    temperature: float,
+    seed: int,
+) -> list[tuple[Problem, str, bool]]:
+    """``samples`` fast answers per problem from ``generator`` (the Fast Thinking stage alone, with its
+    budget): ``(problem, response, correct)`` in problem order. An answer cut by the budget counts as wrong."""
+    todo = [(p, f"{p.id}#own{k}") for p in problems for k in range(samples)]
+    envs = [ThinkerEnv(env, mode="infer") for _ in todo]
+    rollout = run_episodes(
+        generator,
+        envs,
+        [p for p, _ in todo],
+        temperature=temperature,
+        seed=seed,
+        ids=[i for _, i in todo],
+        max_stages=1,
+    )
+    out = []
+    for (p, _), ep in zip(todo, rollout.episodes, strict=True):
+        t = ep.turns[0]
+        out.append((p, t["response"], bool(t["correct"]) and not t["truncated"]))
+    return out
+
+
+def _resample(items: list, n: int, rng: random.Random) -> list:
+    """``n`` items: each item ``n // len`` times, the remainder a sample without replacement."""
+    if not items:
+        return []
+    whole, rest = divmod(n, len(items))
+    return items * whole + rng.sample(items, rest)
+
+
+def own_answer_records(
+    answers: Sequence[tuple[Problem, str, bool]],
+    env: ThinkerEnvConfig,
+    task: CheckableTask,
+    *,
+    right_share: float = 0.5,
+    seed: int = 0,
+) -> tuple[list[dict], dict]:
+    """Verification records of sampled fast answers, right ones subsampled (or repeated) so that they make
+    ``right_share`` of the records, every wrong answer used once; plus a Slow Thinking (and summary) record
+    after each wrong answer. Returns ``(records, counts)``.
+
+    The verdict of each record is computed by ``task.check``; an answer whose check disagrees with its
+    grading (e.g. ``\\boxed{9.0}``: graded right, not an integer to check) is left out and counted.
+    """
+    rng = random.Random(f"thinker-own:{seed}")
+    agree = [(p, r, ok) for p, r, ok in answers if task.check(p, r)[1] == ok]
+    right = [(p, r) for p, r, ok in agree if ok]
+    wrong = [(p, r) for p, r, ok in agree if not ok]
+    n_right = round(len(wrong) * right_share / (1 - right_share)) if right_share < 1 else len(right)
+    chosen_right = _resample(right, n_right, rng)
+    records = []
+    for k, (p, r) in enumerate(chosen_right):
+        records.append(verify_record(p, env, task, r, suffix=f"-own-right{k}", shown_by="model"))
+    for k, (p, r) in enumerate(wrong):
+        records.append(verify_record(p, env, task, r, suffix=f"-own-wrong{k}", shown_by="model"))
+        records.extend(slow_records(p, env, task, r, suffix=f"-own{k}", shown_by="model"))
+    rng.shuffle(records)
+    counts = {
+        "sampled": len(answers),
+        "left_out": len(answers) - len(agree),
+        "right": len(right),
+        "wrong": len(wrong),
+        "verify_right": len(chosen_right),
+    }
+    return records, counts

@@ -3,7 +3,10 @@ and their training curves."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+
+from ponder.records import Episode
 
 
 def verification_row(episodes: list) -> dict:
@@ -25,6 +28,73 @@ def verification_row(episodes: list) -> dict:
         "no_given_wrong": counts["wrong_no"] / wrong if wrong else None,
         "slow_share": sum(any(t["stage"] == "slow" for t in ep.turns) for ep in episodes) / len(episodes),
     }
+
+
+# --------------------------------------------------------------------------- preconditions
+# Thinker's preconditions, measured on a model's own inference dialogues before RL (and again after it).
+#
+# The method pays only when (1) a fast answer under a tight budget is often wrong, (2) the single-turn answer
+# is below its ceiling, and (3) judging a fast answer is more reliable than producing it. From one set of
+# Thinker inference episodes (``mode="infer"``: the model's own verdict decides whether Slow Thinking runs) and
+# one set of single-turn episodes on the same problems:
+#
+# - ``fast_accuracy``: share of right fast answers (cut by the budget counts as wrong);
+# - ``yes_given_right`` = P(Yes | fast answer right), ``no_given_wrong`` = P(No | fast answer wrong) and
+#   ``verify_balanced`` = their mean -- the verification accuracy balanced over right and wrong fast answers
+#   (no verdict counts as a miss), so a verifier that always says Yes scores 0.5 whatever the fast accuracy;
+# - ``baseline_accuracy`` and ``baseline_tokens``: the single-turn answers;
+# - ``thinker_accuracy`` / ``thinker_tokens``: the inference chain's final answers and generated tokens per
+#   dialogue; ``fast_tokens``; ``slow_share``: dialogues that went on to Slow Thinking.
+
+
+def _mean(xs: Sequence[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
+def _stage_tokens(episodes: Sequence[Episode], stage: str) -> float | None:
+    return _mean(
+        [float(t.get("num_tokens") or 0) for ep in episodes for t in ep.turns if t["stage"] == stage]
+    )
+
+
+def preconditions(thinker: Sequence[Episode], baseline: Sequence[Episode]) -> dict:
+    """The measurements above from inference episodes (each list non-empty, with gold answers)."""
+    if not thinker or not baseline:
+        raise ValueError("need Thinker and single-turn episodes to measure the preconditions")
+    v = verification_row(list(thinker))
+    yes_right, no_wrong = v.get("yes_given_right"), v.get("no_given_wrong")
+    counts = {
+        f"{a}_{b}": v.get(f"verify_{a}_{b}", 0) for a in ("right", "wrong") for b in ("yes", "no", "none")
+    }
+    right = counts.get("right_yes", 0) + counts.get("right_no", 0) + counts.get("right_none", 0)
+    judged = sum(counts.values())
+    return {
+        "fast_accuracy": right / judged if judged else None,
+        "fast_tokens": _stage_tokens(thinker, "fast"),
+        "yes_given_right": yes_right,
+        "no_given_wrong": no_wrong,
+        "verify_balanced": (yes_right + no_wrong) / 2 if None not in (yes_right, no_wrong) else None,
+        "verify_counts": counts,
+        "thinker_accuracy": _mean([float(bool(ep.meta.get("final_correct"))) for ep in thinker]),
+        "thinker_tokens": _mean([float(ep.meta.get("total_tokens") or 0) for ep in thinker]),
+        "slow_share": v.get("slow_share"),
+        "baseline_accuracy": _mean([float(bool(ep.meta.get("final_correct"))) for ep in baseline]),
+        "baseline_tokens": _mean([float(ep.meta.get("total_tokens") or 0) for ep in baseline]),
+    }
+
+
+def format_preconditions(row: dict) -> str:
+    """One line for a log: the numbers a reader checks before trusting a Thinker comparison."""
+
+    def f(k):
+        v = row.get(k)
+        return "n/a" if v is None else f"{v:.3f}"
+
+    return (
+        f"fast accuracy {f('fast_accuracy')} | verification balanced {f('verify_balanced')} "
+        f"(P(Yes|right) {f('yes_given_right')}, P(No|wrong) {f('no_given_wrong')}) | "
+        f"single-turn accuracy {f('baseline_accuracy')} | chain accuracy {f('thinker_accuracy')}"
+    )
 
 
 TRAIN_KEYS = {
@@ -119,14 +189,15 @@ VERIFY_COLUMNS = [
 
 
 def write_report(
-    out, seed, size, rows, sft_summary, rl_summaries, settings, times, t_start, load_start
+    out, seed, size, rows, sft_summary, rl_summaries, settings, times, t_start, load_start, *, preconditions
 ) -> dict:
-    """``report.json`` (rows with how each system was trained, RL and SFT summaries, settings, timings),
-    ``report.md`` (both tables), ``report.png`` and ``training_curves.png``; returns the report."""
+    """``report.json`` (the preconditions, rows with how each system was trained, RL and SFT summaries,
+    settings, timings), ``report.md`` (the tables), ``report.png``, ``tradeoff.png`` (accuracy against tokens
+    per answer) and ``training_curves.png``; returns the report."""
     import os
     import time
 
-    from ponder.eval.report import bar_plot, markdown_table
+    from ponder.eval.report import bar_plot, markdown_table, tradeoff_plot
     from ponder.io import write_json, write_text
 
     runs = {arm: out / f"rl-{arm}" for arm in rl_summaries}
@@ -137,12 +208,14 @@ def write_report(
     table = markdown_table(rows, COLUMNS)
     verify_table = markdown_table([r for r in rows if "said_yes" in r], VERIFY_COLUMNS)
     bar_plot(out / "report.png", rows, ["accuracy", "mean_tokens"], title=f"Thinker demo, seed {seed}")
+    tradeoff_plot(out / "tradeoff.png", rows, title=f"Thinker demo, seed {seed}: accuracy against tokens")
     training_curves(out, runs)
     times["total"] = time.perf_counter() - t_start
     report = {
         "demo": "thinker",
         "seed": seed,
         "size": size,
+        "preconditions": preconditions,
         "rows": rows,
         "table": table,
         "verification_table": verify_table,
@@ -156,7 +229,12 @@ def write_report(
             }
             for arm, s in rl_summaries.items()
         },
-        "sft": {"steps": sft_summary["steps"], "final_loss": (sft_summary.get("final") or {}).get("loss")},
+        "sft": {
+            "steps": sft_summary["phase1"]["steps"] + sft_summary["steps"],
+            "phase1_final_loss": (sft_summary["phase1"].get("final") or {}).get("loss"),
+            "final_loss": (sft_summary.get("final") or {}).get("loss"),
+            "own_answers": sft_summary["own"],
+        },
         "settings": settings,
         "seconds": times,
         "load_average": {"start": list(load_start), "end": list(os.getloadavg())},
@@ -164,7 +242,8 @@ def write_report(
     write_json(out / "report.json", report)
     write_text(
         out / "report.md",
-        f"# Thinker demo (seed {seed}, {size})\n\n{table}\n\n"
+        f"# Thinker demo (seed {seed}, {size})\n\n"
+        f"Preconditions (SFT model, before RL): {format_preconditions(preconditions)}\n\n{table}\n\n"
         "Verification at inference (fast answer right/wrong x judgement):\n\n"
         f"{verify_table}\n",
     )

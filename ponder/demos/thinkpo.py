@@ -1,22 +1,24 @@
-"""``ponder demo thinkpo``: the ThinkPO mechanism on a tiny model, offline, in minutes on two cores.
+"""``ponder demo thinkpo``: ThinkPO in the paper's setting on a tiny model, offline, in minutes on two cores.
 
 The synthetic setting (docs/thinkpo.md explains the choices):
 
-- Task: multi-step integer arithmetic (:func:`ponder.tasks.math_families.arithmetic`). A long solution
-  works one operation per line, rewrites what is left and checks the result; a short one states the answer.
-  For a model of half a million parameters the long form is far more reliable: each line needs one small
-  lookup, while the short form needs the whole computation in one pass.
-- SFT data: a distillation mixture in which a share ``long_share`` of the solutions is long and the rest
-  short, so the SFT model sometimes answers briefly -- and then less reliably.
-- Short answers for the pairs come from a *short-style model*: the SFT model fine-tuned for a few steps on
-  the short solutions only (a sibling model that writes short CoT, as Qwen2.5-Math-7B-Instruct is in the
-  paper).
-- ThinkPO pairs: the long solutions of the SFT set chosen, the short model's answers with the right result
-  rejected; DPO from the SFT model (:mod:`ponder.recipes.thinkpo`, settings in ``thinkpo-tiny.yaml``).
-- Control: the SFT model trained further on the same SFT data for the same number of steps with the same
-  optimizer settings (learning rate, schedule, batch size) as ThinkPO -- only the objective differs.
+- Task: neighbour sums (:mod:`ponder.tasks.neighbour_sum`): which named number and the next add up to a
+  target. A search tries the letters in order, one short line each, until the rest is zero.
+- SFT data: long chain-of-thought only, of varying thoroughness (:func:`neighbour_sum.hasty_text`): each
+  solution's writer stops searching before each line with probability ``1 - θ``, ``θ`` drawn from
+  ``[min_thoroughness, 1]``, and then states the answer -- which the writer knows and a model imitating it
+  can only guess. Thorough reasoning helps, and more SFT on the same data cannot teach the model to know
+  what the writer knew: the demo measures both before ThinkPO runs.
+- Short answers come from a *separately trained* short-CoT model: the random base model trained on hasty
+  solutions (``θ`` at most ``short_max_thoroughness``) of other problems, as the paper samples its short
+  answers from another model.
+- ThinkPO pairs: each long SFT solution chosen, a short answer with the same final answer rejected; DPO from
+  the SFT model (:mod:`ponder.recipes.thinkpo`, settings in ``thinkpo-tiny.yaml``).
+- Control: the SFT model trained further on the same long data for the same number of steps and examples
+  per step with ThinkPO's optimizer settings -- only the objective differs.
 - Evaluation (:mod:`ponder.eval.runner`): held-out problems, ``eval_samples`` answers each at temperature 0.7;
-  accuracy, mean tokens, and the share of long answers with the accuracy of each style.
+  accuracy, mean tokens, pass@k, and the share of answers that search to the end with the accuracy of
+  searched and of hasty answers.
 
 Outputs in ``OUT``: ``data/``, ``base/`` (random model), ``thinkpo/`` (recipe run: sft/, short/, pairs/,
 dpo/), ``short-model/``, ``sft-continued/``, ``eval/NAME/``, ``report.json`` (``rows``), ``report.md``
@@ -42,7 +44,6 @@ from ponder.errors import PonderError
 from ponder.io import write_json, write_records
 from ponder.progress import timed_call
 from ponder.recipes import thinkpo as recipe
-from ponder.tasks.synthetic import make
 
 NAMES = ("sft", "sft-continued", "thinkpo")
 
@@ -51,26 +52,27 @@ NAMES = ("sft", "sft-continued", "thinkpo")
 class DemoConfig:
     """Sizes and knobs of the demo; the training settings are in ``recipe_config`` (thinkpo-tiny.yaml)."""
 
-    seed: int = option(0, help="Seed of the model, the problems, the style mixture, training and sampling.")
+    seed: int = option(
+        0, help="Seed of the model, the problems, the solutions' thoroughness, training and sampling."
+    )
     preset: str = option("nano", help="Tiny model size: nano (~0.57M parameters) or micro (~3.4M).")
-    train_problems: int = option(
-        4000, help="Problems in the SFT set (each with one solution, long or short)."
-    )
+    train_problems: int = option(4000, help="Problems in the SFT set (one long solution each).")
+    short_problems: int = option(3000, help="Other problems whose hasty solutions train the short-CoT model.")
     test_problems: int = option(300, help="Held-out problems to evaluate on.")
-    long_share: float = option(0.5, help="Share of SFT problems whose solution is the long one.")
-    min_ops: int = option(1, help="Fewest operations per expression.")
-    max_ops: int = option(4, help="Most operations per expression.")
-    max_operand: int = option(9, help="Largest number in an expression.")
-    max_value: int = option(9, help="Largest intermediate result (9: every step is a one-digit fact).")
-    short_model_steps: int = option(
-        60, help="Steps of short-only SFT that turn the SFT model into the short model."
+    numbers: int = option(6, help="Named numbers per problem.")
+    min_thoroughness: float = option(
+        0.5, help="Long solutions draw their thoroughness θ from [min_thoroughness, 1]."
     )
-    short_model_lr: float = option(1e-3, help="Learning rate of that short-only SFT.")
+    short_max_thoroughness: float = option(
+        0.25, help="The short-CoT model's solutions draw θ from [0, short_max_thoroughness]."
+    )
+    short_model_steps: int = option(200, help="SFT steps of the short-CoT model from the random base model.")
+    short_model_lr: float = option(2e-3, help="Learning rate of the short-CoT model's SFT.")
     eval_samples: int = option(
         4, help="Answers per held-out problem (accuracy is pass@1 averaged over them)."
     )
     eval_temperature: float = option(0.7, help="Sampling temperature of the evaluation (paper: 0.7).")
-    eval_max_new_tokens: int = option(256, help="Token budget per answer in the evaluation.")
+    eval_max_new_tokens: int = option(160, help="Token budget per answer in the evaluation.")
     threads: int = option(1, help="Torch CPU threads (1 is fastest for a tiny model on a shared machine).")
     recipe_config: str | None = option(
         None, help="ThinkPO recipe YAML; default: the packaged thinkpo-tiny.yaml."
@@ -78,12 +80,12 @@ class DemoConfig:
     recipe: list[str] = option([], help="Overrides of the recipe config, e.g. ['dpo.beta=0.05'].")
 
     def __post_init__(self) -> None:
-        if not 0 < self.long_share < 1:
+        if not 0 <= self.min_thoroughness <= 1 or not 0 <= self.short_max_thoroughness <= 1:
+            raise ValueError("min_thoroughness and short_max_thoroughness must be in [0, 1]")
+        if self.train_problems < 10 or self.short_problems < 10 or self.test_problems < 1:
             raise ValueError(
-                "long_share must be strictly between 0 and 1 (the SFT mixture needs both styles)"
+                "train_problems and short_problems must be at least 10 and test_problems at least 1"
             )
-        if self.train_problems < 10 or self.test_problems < 1:
-            raise ValueError("train_problems must be at least 10 and test_problems at least 1")
 
 
 def settings_with_recipe(cls: type, overrides: list[str], seed: int) -> Any:
@@ -106,23 +108,30 @@ def packaged_recipe(name: str) -> Path:
 
 
 def write_data(cfg: DemoConfig, out: Path) -> dict[str, Path]:
-    """The SFT mixture, its long and short parts, and the held-out problems (disjoint from training)."""
-    knobs = dict(
-        min_ops=cfg.min_ops, max_ops=cfg.max_ops, max_operand=cfg.max_operand, max_value=cfg.max_value
-    )
-    problems = make("arithmetic", cfg.train_problems + cfg.test_problems, cfg.seed, **knobs)
-    train, test = problems[: cfg.train_problems], problems[cfg.train_problems :]
-    rng = random.Random(f"thinkpo-demo-style:{cfg.seed}")
-    rows = []
-    for p in train:
-        style = "long" if rng.random() < cfg.long_share else "short"
-        rows.append(
-            {"id": p.id, "prompt": p.prompt, "completion": p.meta[style], "answer": p.answer, "style": style}
-        )
-    paths = {name: out / "data" / f"{name}.jsonl" for name in ("sft", "long", "short", "test")}
-    write_records(paths["sft"], rows)
-    write_records(paths["long"], [r for r in rows if r["style"] == "long"])
-    write_records(paths["short"], [r for r in rows if r["style"] == "short"])
+    """The long SFT solutions, the short-CoT model's hasty solutions of other problems, and the held-out
+    problems (the three sets disjoint)."""
+    from ponder.tasks.neighbour_sum import hasty_text, neighbour_sum
+
+    n = cfg.train_problems + cfg.short_problems + cfg.test_problems
+    problems = neighbour_sum(n, cfg.seed, size=cfg.numbers)
+    train = problems[: cfg.train_problems]
+    short = problems[cfg.train_problems : cfg.train_problems + cfg.short_problems]
+    test = problems[cfg.train_problems + cfg.short_problems :]
+    rng = random.Random(f"thinkpo-demo-thoroughness:{cfg.seed}")
+
+    def rows(part, low, high):
+        out = []
+        for p in part:
+            theta = rng.uniform(low, high)
+            text = hasty_text(p, theta, rng)
+            out.append(
+                {"id": p.id, "prompt": p.prompt, "completion": text, "answer": p.answer, "theta": theta}
+            )
+        return out
+
+    paths = {name: out / "data" / f"{name}.jsonl" for name in ("sft", "short", "test")}
+    write_records(paths["sft"], rows(train, cfg.min_thoroughness, 1.0))
+    write_records(paths["short"], rows(short, 0.0, cfg.short_max_thoroughness))
     write_records(paths["test"], test)
     return paths
 
@@ -145,7 +154,7 @@ def recipe_config(cfg: DemoConfig, out: Path, base: Path, data: dict[str, Path])
         output=str(out / "thinkpo"),
         model=str(base),
         sft_data=[str(data["sft"])],
-        long=str(data["long"]),
+        long=str(data["sft"]),
         short={"model": str(out / "short-model" / "model")},
         resume=True,
     )
@@ -159,12 +168,11 @@ def continue_sft(rcfg: recipe.ThinkPOConfig, sft_model: str, data: Path, out: Pa
     return sft.run(dataclasses.replace(base, model=sft_model, data=[str(data)], **changes))
 
 
-def train_short_model(
-    cfg: DemoConfig, rcfg: recipe.ThinkPOConfig, sft_model: str, data: dict, out: Path
-) -> dict:
-    """The short-style model: the SFT model fine-tuned on the short solutions only."""
-    changes = {"lr": cfg.short_model_lr, "max_steps": cfg.short_model_steps, "warmup_ratio": 0.1}
-    return continue_sft(rcfg, sft_model, data["short"], out / "short-model", **changes)
+def train_short_model(cfg: DemoConfig, rcfg: recipe.ThinkPOConfig, base: Path, data: dict, out: Path) -> dict:
+    """The short-CoT model: the random base model trained on the hasty solutions of the short problems (the
+    recipe's SFT settings otherwise)."""
+    changes = {"lr": cfg.short_model_lr, "max_steps": cfg.short_model_steps, "warmup_ratio": 0.05}
+    return continue_sft(rcfg, str(base), data["short"], out / "short-model", **changes)
 
 
 # The control keeps every optimizer setting of the ThinkPO run; only the objective differs.
@@ -204,6 +212,23 @@ def evaluate_model(cfg: DemoConfig, name: str, model: str, test: Path, out: Path
         )
 
 
+def preconditions_line(eval_dir: Path) -> str:
+    """The SFT model's answers before ThinkPO: how often it searches to the end, and whether searching helps
+    (the accuracy of searched against hasty answers)."""
+    from ponder.demos.thinkpo_report import style_stats
+    from ponder.tasks.neighbour_sum import searched
+
+    st = style_stats(eval_dir / "samples" / "test.jsonl", searched)
+
+    def f(v):
+        return "n/a" if v is None else f"{v:.3f}"
+
+    return (
+        f"preconditions (SFT model): searched to the end {f(st['long_share'])}; accuracy searched "
+        f"{f(st['long_accuracy'])} vs hasty {f(st['short_accuracy'])}"
+    )
+
+
 def _check_folder(out: Path, settings: dict) -> None:
     path = out / "demo.json"
     if path.exists():
@@ -236,13 +261,15 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), log=print) -> dict
 
     timed = functools.partial(timed_call, timings)
 
-    log("1/6 SFT on the long/short mixture")
+    log("1/6 SFT on the long solutions")
     sft_run = timed("sft", recipe.train_sft, rcfg)
     sft_model = sft_run["model"]
-    log("2/6 short-style model and its short answers")
-    short_run = timed("short_model", train_short_model, cfg, rcfg, sft_model, data, out)
+    evals = {"sft": timed("eval", evaluate_model, cfg, "sft", sft_model, data["test"], out)}
+    log(preconditions_line(out / "eval" / "sft"))
+    log("2/6 short-CoT model (from the base model) and its short answers")
+    short_run = timed("short_model", train_short_model, cfg, rcfg, base, data, out)
     short_file = timed(
-        "short_samples", recipe.sample_short, rcfg, str(data["long"]), out / "thinkpo" / "short"
+        "short_samples", recipe.sample_short, rcfg, str(data["sft"]), out / "thinkpo" / "short"
     )
     log("3/6 ThinkPO pairs")
     pairs = timed("pairs", recipe.make_pairs, rcfg, sft_model, short_file, log)
@@ -252,9 +279,8 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), log=print) -> dict
     control_run = timed("sft_continued", train_control, rcfg, sft_model, data, dpo_run, out)
     log("6/6 evaluation on held-out problems")
     models = {"sft": sft_model, "sft-continued": control_run["model"], "thinkpo": dpo_run["model"]}
-    evals = {
-        name: timed("eval", evaluate_model, cfg, name, m, data["test"], out) for name, m in models.items()
-    }
+    for name in ("sft-continued", "thinkpo"):
+        evals[name] = timed("eval", evaluate_model, cfg, name, models[name], data["test"], out)
     runs = {"sft": sft_run, "short-model": short_run, "thinkpo": dpo_run, "sft-continued": control_run}
     return finish_report(
         out,

@@ -1,7 +1,8 @@
 """The ThinkPO demo's report: one row per model, the table, ``report.json``/``report.md`` and the PNG.
 
 Besides the evaluation runner's metrics, each row says how the model answers: ``long_share`` (answers
-that reason step by step), the accuracy of long and of short answers, and ``pair_margin`` -- the mean of
+that reason to the end: for neighbour sums, that search until a pair is found,
+:func:`ponder.tasks.neighbour_sum.searched`), the accuracy of long and of short (hasty) answers, and ``pair_margin`` -- the mean of
 ``log p(chosen) - log p(rejected)`` over the ThinkPO pairs, summed over response tokens, which DPO raises
 (its implicit reward margin is β times the change of this quantity from the reference).
 """
@@ -39,12 +40,13 @@ def is_long(text: str) -> bool:
     return text.lstrip().startswith(LONG_MARK)
 
 
-def style_stats(samples_path: str | Path) -> dict[str, float | None]:
-    """Share of long answers and the accuracy of each style, from an evaluation's samples file."""
+def style_stats(samples_path: str | Path, long=is_long) -> dict[str, float | None]:
+    """Share of long answers (``long(text)`` true) and the accuracy of each style, from an evaluation's
+    samples file."""
     counts = {"long": [0, 0], "short": [0, 0]}
     for s in read_samples(samples_path):
         for text in s.responses:
-            style = "long" if is_long(text) else "short"
+            style = "long" if long(text) else "short"
             counts[style][1] += 1
             counts[style][0] += int(grade_with("boxed", text, s.answer or "").correct)
     total = counts["long"][1] + counts["short"][1]
@@ -79,7 +81,7 @@ def pair_logprobs(model_dir: str | Path, pairs_path: str | Path, tokens_per_micr
 
 
 def build_rows(
-    evals: dict[str, dict], eval_dirs: dict[str, Path], margins: dict[str, float], k: int
+    evals: dict[str, dict], eval_dirs: dict[str, Path], margins: dict[str, float], k: int, long=is_long
 ) -> list[dict]:
     """One row per model from its evaluation report (first benchmark), style stats and pair margin."""
     rows = []
@@ -95,7 +97,7 @@ def build_rows(
             f"maj@{k}",
         ):
             row[key] = summary.get(key)
-        row.update(style_stats(eval_dirs[name] / "samples" / f"{bench}.jsonl"))
+        row.update(style_stats(eval_dirs[name] / "samples" / f"{bench}.jsonl", long))
         row["pair_margin"] = margins.get(name)
         rows.append(row)
     return rows
@@ -132,7 +134,9 @@ def finish_report(
     k = cfg["eval_samples"]
     lp = {name: pair_logprobs(m, pairs["output"]) for name, m in models.items()}
     margins = {name: float((v[:, 0] - v[:, 1]).mean()) for name, v in lp.items()}
-    rows = build_rows(evals, {name: out / "eval" / name for name in evals}, margins, k)
+    from ponder.tasks.neighbour_sum import searched
+
+    rows = build_rows(evals, {name: out / "eval" / name for name in evals}, margins, k, searched)
     columns = [c.replace("@4", f"@{k}") for c in COLUMNS]
     table = markdown_table(rows, columns)
     result = verdict(rows)

@@ -99,3 +99,27 @@ def curve_plot(
         ax.set_title(title)
     ax.legend()
     return save_figure(fig, path)
+
+
+def tradeoff_plot(path: str | Path, rows: Sequence[dict], title: str = "") -> Path:
+    """Accuracy against generated tokens per answer, one labelled point per row (``name``, ``accuracy``,
+    ``mean_tokens``; rows missing either are skipped). Rows named ``sft-...`` (starting points) are hollow."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for row in rows:
+        x, y = row.get("mean_tokens"), row.get("accuracy")
+        if x is None or y is None:
+            continue
+        hollow = str(row.get("name", "")).startswith("sft-")
+        ax.scatter([x], [y], s=40, facecolors="none" if hollow else "C0", edgecolors="C0")
+        ax.annotate(str(row.get("name", "")), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("generated tokens per answer")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.05)
+    if title:
+        ax.set_title(title)
+    return save_figure(fig, path)

@@ -6,18 +6,20 @@ import subprocess
 import pytest
 
 from ponder.demos.thinkpo_report import style_stats
+from ponder.tasks.neighbour_sum import searched
 from tests.helpers import approx, ponder_cmd, subprocess_env
 
 # Expected floats are float64 results of a few operations: 4 roundings of their size (tests/helpers.py).
 
 ENV = {"OMP_NUM_THREADS": "1", "PONDER_NO_PROGRESS": "1"}
-# The smallest run that still yields pairs: the SFT model must learn the short style well enough that some
+# The smallest run that still yields pairs: the short-CoT model must learn to box a letter, so that some
 # short answers are right (pairs need a right short answer).
 SMALLEST = [
     "train_problems=600",
+    "short_problems=200",
     "test_problems=16",
     "eval_samples=2",
-    "short_model_steps=20",
+    "short_model_steps=80",
     "thinkpo.sft.epochs=3",
 ]
 
@@ -39,6 +41,8 @@ def test_demo_smallest_reports_and_moves_the_model(tmp_path):
     done = subprocess.run(cmd, env=subprocess_env(**ENV), capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| thinkpo |" in done.stdout and "ThinkPO vs SFT continued" in done.stdout
+    # the preconditions are printed before ThinkPO runs
+    assert done.stdout.index("preconditions (SFT model)") < done.stdout.index("4/6 ThinkPO")
 
     report = json.loads((out / "report.json").read_text())
     rows = {r["name"]: r for r in report["rows"]}
@@ -48,7 +52,10 @@ def test_demo_smallest_reports_and_moves_the_model(tmp_path):
         assert [r[k] for k in ("accuracy", "mean_tokens", "pass@2", "maj@2")] == [
             ev[k] for k in ("accuracy", "mean_tokens", "pass@2", "maj@2")
         ]
-        assert r["long_share"] == style_stats(out / "eval" / name / "samples" / "test.jsonl")["long_share"]
+        assert (
+            r["long_share"]
+            == style_stats(out / "eval" / name / "samples" / "test.jsonl", searched)["long_share"]
+        )
     v = report["verdict"]
     t, c = rows["thinkpo"], rows["sft-continued"]
     assert v["accuracy_vs_control"] == approx(t["accuracy"] - c["accuracy"], factor=4)

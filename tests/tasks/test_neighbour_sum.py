@@ -6,24 +6,24 @@ import random
 import pytest
 
 from ponder.records import Problem
-from ponder.verify.rules import grade_with
 from ponder.tasks.neighbour_sum import (
     LETTERS,
-    hasty_text,
-    searched,
     NeighbourSumTask,
     check,
     fast_text,
+    hasty_text,
     neighbour_sum,
     search_text,
+    searched,
     shown_letter,
     summary_text,
 )
 from ponder.tasks.synthetic import make
+from ponder.verify.rules import grade_with
 
 
 def _problem(values, target):
-    sums = [a + b for a, b in zip(values, values[1:])]
+    sums = [a + b for a, b in zip(values, values[1:], strict=False)]
     k = sums.index(target)
     return Problem(
         id="p", prompt="q", answer=LETTERS[k], meta={"values": values, "target": target, "index": k}

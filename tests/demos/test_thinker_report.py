@@ -1,0 +1,60 @@
+"""Preconditions from inference episodes: balanced verification accuracy, fast and single-turn accuracy."""
+
+import pytest
+
+from ponder.demos.thinker_report import format_preconditions, preconditions
+from ponder.records import Episode
+
+
+def _thinker(fast_ok: bool, verdict: str | None, final_ok: bool, slow: bool) -> Episode:
+    turns = [
+        {"stage": "fast", "num_tokens": 10, "correct": fast_ok},
+        {"stage": "verify", "num_tokens": 20, "verdict": verdict, "fast_correct": fast_ok},
+    ]
+    if slow:
+        turns += [{"stage": "slow", "num_tokens": 60}, {"stage": "summary", "num_tokens": 20}]
+    total = sum(t["num_tokens"] for t in turns)
+    return Episode(
+        id="e", prompt="q", turns=turns, answer="a", meta={"final_correct": final_ok, "total_tokens": total}
+    )
+
+
+def _qa(ok: bool) -> Episode:
+    return Episode(
+        id="b",
+        prompt="q",
+        turns=[{"stage": "answer", "num_tokens": 50}],
+        answer="a",
+        meta={"final_correct": ok, "total_tokens": 50},
+    )
+
+
+def test_numbers_worked_out_by_hand():
+    # 4 right fast answers: 3 Yes, 1 No (then slow, right); 6 wrong: 5 No (slow: 4 right), 1 Yes (final wrong)
+    th = [_thinker(True, "yes", True, False)] * 3 + [_thinker(True, "no", True, True)]
+    th += [_thinker(False, "no", True, True)] * 4 + [_thinker(False, "no", False, True)]
+    th += [_thinker(False, "yes", False, False)]
+    qa = [_qa(True)] * 7 + [_qa(False)] * 3
+    row = preconditions(th, qa)
+    assert row["fast_accuracy"] == pytest.approx(0.4)
+    assert row["yes_given_right"] == pytest.approx(0.75) and row["no_given_wrong"] == pytest.approx(5 / 6)
+    assert row["verify_balanced"] == pytest.approx((0.75 + 5 / 6) / 2)
+    assert row["thinker_accuracy"] == pytest.approx(0.8)
+    assert row["slow_share"] == pytest.approx(0.6)
+    # 4 dialogues of 30 tokens, 6 of 110
+    assert row["thinker_tokens"] == pytest.approx((4 * 30 + 6 * 110) / 10)
+    assert row["baseline_accuracy"] == pytest.approx(0.7) and row["baseline_tokens"] == 50
+    assert "verification balanced 0.792" in format_preconditions(row)
+
+
+def test_always_yes_scores_one_half_whatever_the_fast_accuracy():
+    th = [_thinker(True, "yes", True, False)] * 9 + [_thinker(False, "yes", False, False)]
+    row = preconditions(th, [_qa(True)])
+    assert row["verify_balanced"] == pytest.approx(0.5)
+
+
+def test_no_verdict_counts_as_a_miss_and_empty_input_is_an_error():
+    th = [_thinker(True, None, False, True), _thinker(False, "no", True, True)]
+    assert preconditions(th, [_qa(True)])["verify_balanced"] == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        preconditions([], [_qa(True)])
