@@ -7,13 +7,12 @@ or not, mean tokens), averaged over problems with the standard error ``sd(d) / s
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ponder.demos.thinkpo_report import is_long
+from ponder.demos.thinkpo_report import is_long, mean_se
 from ponder.eval.metrics import majority_correct
 from ponder.eval.report import bar_plot, markdown_table
 from ponder.io import write_json, write_text
@@ -54,16 +53,6 @@ def per_problem(greedy_path: Path, sampled_path: Path) -> dict[str, dict[str, fl
             }
         )
     return out
-
-
-def mean_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and its standard error (sample sd / sqrt(n)); SE 0 for a single value."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, 0.0
-    var = sum((v - mean) ** 2 for v in values) / (n - 1)
-    return mean, math.sqrt(var / n)
 
 
 def paired(stats: dict[str, dict[str, dict[str, float]]]) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ that reason to the end: for neighbour sums, that search until a pair is found,
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,17 +104,46 @@ def build_rows(
     return rows
 
 
-def verdict(rows: Sequence[dict]) -> dict[str, Any]:
-    """ThinkPO against the control: differences in accuracy and mean tokens, and whether both are higher."""
+def mean_se(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and its standard error (sample sd / sqrt(n)); SE 0 for a single value."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, 0.0
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, math.sqrt(var / n)
+
+
+def per_problem_accuracy(samples_path: str | Path) -> dict[str, float]:
+    """``{problem id: share of its answers graded right}`` from an evaluation's samples file."""
+    return {s.id: sum(s.correct) / len(s.correct) for s in read_samples(samples_path) if s.correct}
+
+
+def paired_accuracy(a: str | Path, b: str | Path) -> tuple[float, float]:
+    """Accuracy of samples file ``a`` minus ``b``, paired by problem: (mean difference, its standard error).
+    Pairing removes the problems' difficulty from the noise of the comparison."""
+    pa, pb = per_problem_accuracy(a), per_problem_accuracy(b)
+    return mean_se([pa[i] - pb[i] for i in sorted(pa) if i in pb])
+
+
+def verdict(rows: Sequence[dict], samples: dict[str, Path] | None = None) -> dict[str, Any]:
+    """ThinkPO against the control: differences in accuracy and mean tokens, and whether both are higher;
+    with ``samples`` (model name -> its samples file) also the problem-paired standard errors of ThinkPO -
+    control and of control - SFT (the latter: what more SFT alone changes)."""
     by = {r["name"]: r for r in rows}
     t, c = by["thinkpo"], by["sft-continued"]
     d_acc = t["accuracy"] - c["accuracy"]
     d_tok = t["mean_tokens"] - c["mean_tokens"]
-    return {
+    out = {
         "accuracy_vs_control": d_acc,
         "mean_tokens_vs_control": d_tok,
         "thinkpo_above_control": d_acc > 0 and d_tok > 0,
     }
+    if samples:
+        out["accuracy_vs_control_se"] = paired_accuracy(samples["thinkpo"], samples["sft-continued"])[1]
+        d, se = paired_accuracy(samples["sft-continued"], samples["sft"])
+        out["control_vs_sft"], out["control_vs_sft_se"] = d, se
+    return out
 
 
 def finish_report(
@@ -136,10 +166,12 @@ def finish_report(
     margins = {name: float((v[:, 0] - v[:, 1]).mean()) for name, v in lp.items()}
     from ponder.tasks.neighbour_sum import searched
 
-    rows = build_rows(evals, {name: out / "eval" / name for name in evals}, margins, k, searched)
+    dirs = {name: out / "eval" / name for name in evals}
+    rows = build_rows(evals, dirs, margins, k, searched)
     columns = [c.replace("@4", f"@{k}") for c in COLUMNS]
     table = markdown_table(rows, columns)
-    result = verdict(rows)
+    bench = {name: next(iter(r["benchmarks"])) for name, r in evals.items()}
+    result = verdict(rows, {name: dirs[name] / "samples" / f"{bench[name]}.jsonl" for name in evals})
     report = {
         "demo": "thinkpo",
         "seed": cfg["seed"],
@@ -179,8 +211,9 @@ def finish_report(
 
 def _verdict_line(v: dict) -> str:
     word = "above" if v["thinkpo_above_control"] else "NOT above"
+    se = f" (paired SE {v['accuracy_vs_control_se']:.3f})" if "accuracy_vs_control_se" in v else ""
     return (
-        f"ThinkPO vs SFT continued: accuracy {v['accuracy_vs_control']:+.3f}, mean tokens "
+        f"ThinkPO vs SFT continued: accuracy {v['accuracy_vs_control']:+.3f}{se}, mean tokens "
         f"{v['mean_tokens_vs_control']:+.1f} -> {word} the control in accuracy and length"
     )
 
