@@ -44,8 +44,9 @@ def demo_thinkpo(
     seed: int = typer.Option(0, help="Seed of the model, the data, training and sampling."),
     show_config: bool = show_config_option(),
 ) -> None:
-    """ThinkPO end to end on a tiny model: SFT on a long/short CoT mixture, short answers, pairs, ThinkPO, the
-    control (SFT continued as many steps), evaluation of all three; prints the table, writes OUT/report.json.
+    """ThinkPO end to end on a tiny model: SFT on long CoT of varying thoroughness, a separately trained short-CoT
+    model's answers, pairs, ThinkPO, the control (SFT continued as many steps on the same data), evaluation of
+    all three; prints the preconditions and the table, writes OUT/report.json.
 
     Example: ponder demo thinkpo --seed 1 --out runs/demo-1
     """
@@ -148,9 +149,11 @@ def demo_thinker(
 ) -> None:
     """Thinker against the single-turn QA baseline on a tiny model, at equal RL token budgets.
 
-    A tiny model learns the four stages and the QA format by SFT on synthetic arithmetic, then each arm is
-    trained with PPO on the same number of generated tokens; both are evaluated on held-out problems:
-    baseline (QA), thinker (full inference chain) and thinker-fast (Fast Thinking alone).
+    A tiny model learns the four stages and the single-turn answer by SFT on neighbour sums (checking an answer
+    is one line, finding it a search), including Verification of its own sampled fast answers; the
+    preconditions are printed; then each arm is trained with PPO on the same number of generated tokens and
+    both are evaluated on held-out problems: baseline (single turn, also cut to the fast budget), thinker (the
+    inference chain) and thinker-fast (Fast Thinking alone).
 
     Example: ponder demo thinker --seed 1 --out runs/demo-thinker-1
     """
