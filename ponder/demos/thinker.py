@@ -270,16 +270,9 @@ def run_demo(
     times["data"] = time.perf_counter() - t0
     sft_summary = timed("sft", train_sft, out, seed, dims, cfg, base, sets)
     sft_model = sft_summary["model"]
+    evaluate = functools.partial(evaluate_models, out, seed, dims, cfg, sets["test"])
     sft_rows, th_eps, bl_eps = timed(
-        "eval_sft",
-        evaluate_models,
-        out,
-        seed,
-        dims,
-        cfg,
-        sets["test"],
-        "sft-",
-        {"baseline": sft_model, "thinker": sft_model},
+        "eval_sft", evaluate, "sft-", {"baseline": sft_model, "thinker": sft_model}
     )
     pre = preconditions(th_eps, bl_eps)
     write_json(out / "preconditions.json", pre)
@@ -287,17 +280,7 @@ def run_demo(
     rl_summaries = {
         arm: timed(f"rl_{arm}", train_arm, out, dims, cfg, sft_model, arm) for arm in ("baseline", "thinker")
     }
-    rl_rows, _, _ = timed(
-        "eval",
-        evaluate_models,
-        out,
-        seed,
-        dims,
-        cfg,
-        sets["test"],
-        "",
-        {arm: s["model"] for arm, s in rl_summaries.items()},
-    )
+    rl_rows, _, _ = timed("eval", evaluate, "", {arm: s["model"] for arm, s in rl_summaries.items()})
     settings = {
         "config": str(CONFIG),
         **dataclasses.asdict(dims),
