@@ -244,7 +244,7 @@ def assert_close(actual, expected, *, factor: float, scale: float | None = None)
     magnitude is ``max |expected|`` (or ``scale`` when larger: the size of the terms summed into it)."""
     import torch
 
-    expected = torch.as_tensor(expected)
+    expected = torch.as_tensor(expected).detach()
     magnitude = max(float(expected.abs().max()) if expected.numel() else 0.0, abs(scale or 0.0))
     tol = fp32_tol(magnitude, factor)
     if _REPORT:  # measured factor, allowed factor, largest difference, magnitude
