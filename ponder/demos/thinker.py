@@ -45,13 +45,11 @@ CONFIG = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "thinker-
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How big the demo is. Phase 1 SFT: ``sft_problems`` (five stage records each) plus ``fast_extra``
-    problems seen only as fast answers, ``sft_steps`` steps; phase 2: ``own_problems`` x ``own_samples`` sampled
+    """How big the demo is. Phase 1 SFT: ``sft_problems`` (five stage records each), ``sft_steps`` steps; phase 2: ``own_problems`` x ``own_samples`` sampled
     fast answers, ``replay`` phase-1 records, ``own_steps`` steps. ``rollout_tokens``: generated tokens each RL
     arm may use. ``numbers``: named numbers per problem; ``fast_lines``: search lines a fast answer writes."""
 
     sft_problems: int
-    fast_extra: int
     sft_steps: int
     own_problems: int
     own_steps: int
@@ -68,10 +66,10 @@ class DemoSize:
 SIZES = {
     name: DemoSize(*dims)
     for name, dims in {
-        #          SFT   fast   SFT    own   own    replay  RL     test   rollout   eval
-        #          probs extra  steps  probs steps          probs  probs  tokens    samples
-        "full": (3000, 0, 900, 2000, 600, 3000, 2000, 200, 150_000, 4),
-        "smoke": (200, 0, 30, 40, 10, 100, 200, 16, 20_000, 2),
+        #          SFT    SFT    own    own    replay  RL     test   rollout   eval
+        #          probs  steps  probs  steps          probs  probs  tokens    samples
+        "full": (3000, 900, 2000, 600, 3000, 2000, 200, 150_000, 4),
+        "smoke": (200, 30, 40, 10, 100, 200, 16, 20_000, 2),
     }.items()
 }
 EXAMPLES_PER_STEP = 32
@@ -102,26 +100,17 @@ def pick_threads() -> int:
 
 def make_data(out: Path, seed: int, dims: DemoSize, cfg) -> dict:
     """Disjoint SFT, RL and test sets of neighbour sums; phase-1 SFT records. Returns the sets by name."""
-    from ponder.demos.thinker_data import fast_prompt, sft_records
+    from ponder.demos.thinker_data import sft_records
     from ponder.tasks.neighbour_sum import NeighbourSumTask, neighbour_sum
 
     task = NeighbourSumTask(dims.fast_lines)
     sizes = {"sft": dims.sft_problems, "rl": dims.rl_problems, "test": dims.test_problems}
-    problems = neighbour_sum(sum(sizes.values()) + dims.fast_extra, seed, size=dims.numbers)
+    problems = neighbour_sum(sum(sizes.values()), seed, size=dims.numbers)
     sets, start = {}, 0
     for name, n in sizes.items():
         sets[name] = problems[start : start + n]
         start += n
     records = sft_records(sets["sft"], cfg.thinker, cfg.qa, task, seed=seed)
-    records += [
-        {
-            "id": f"{p.id}-fast",
-            "prompt": fast_prompt(p, cfg.thinker),
-            "completion": task.fast(p),
-            "meta": {"stage": "fast"},
-        }
-        for p in problems[start:]
-    ]
     write_records(out / "data" / "sft1.jsonl", records)
     write_records(out / "data" / "rl.jsonl", sets["rl"])
     write_records(out / "data" / "test.jsonl", sets["test"])
@@ -148,7 +137,7 @@ def own_answer_data(out: Path, seed: int, dims: DemoSize, cfg, model: str, sets:
     own, counts = own_answer_records(answers, cfg.thinker, task, seed=seed)
     # the single-turn search gets as many phase-2 examples as Slow Thinking does (the same problems)
     by_id = {p.id: p for p in sets["sft"]}
-    slow_ids = [r["id"].rsplit("-slow-", 1)[0] for r in own if r["meta"]["stage"] == "slow"]
+    slow_ids = [r["meta"]["problem"] for r in own if r["meta"]["stage"] == "slow"]
     qa = [{**qa_record(by_id[i], cfg.qa, task), "id": f"{i}-qa-own{k}"} for k, i in enumerate(slow_ids)]
     rng = random.Random(f"thinker-replay:{seed}")
     replay = rng.sample(sets["phase1"], min(dims.replay, len(sets["phase1"])))

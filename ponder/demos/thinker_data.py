@@ -61,7 +61,7 @@ def _record(problem: Problem, stage: str, prompt: list[Message], completion: str
         "id": f"{problem.id}-{stage}{suffix}",
         "prompt": prompt,
         "completion": completion,
-        "meta": {"stage": stage, **meta},
+        "meta": {"stage": stage, "problem": problem.id, **meta},
     }
 
 

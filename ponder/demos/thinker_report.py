@@ -66,7 +66,7 @@ def preconditions(thinker: Sequence[Episode], baseline: Sequence[Episode]) -> di
     counts = {
         f"{a}_{b}": v.get(f"verify_{a}_{b}", 0) for a in ("right", "wrong") for b in ("yes", "no", "none")
     }
-    right = counts.get("right_yes", 0) + counts.get("right_no", 0) + counts.get("right_none", 0)
+    right = counts["right_yes"] + counts["right_no"] + counts["right_none"]
     judged = sum(counts.values())
     return {
         "fast_accuracy": right / judged if judged else None,

@@ -27,9 +27,9 @@ The summary of a search is its last line. A *hasty* search (:func:`hasty_text`, 
 long solutions of varying thoroughness) stops trying letters at some point and states the answer -- which the
 writer of the data knows, and a model imitating it can only guess.
 
-Every step is a look-up Every step is a look-up of a letter's number (the number written
-right after the letter, copied from the question: the plain induction copy -- ``b=8`` was learnt far worse), the letter after a letter, a subtraction fact, or a test for zero. No step asks whether a number
-occurs in the list (a membership test, which a 0.6M-parameter model did not learn reliably in our SFT
+Every step of a search is a look-up of a letter's number (the number written right after the letter,
+copied from the question: the plain induction copy -- ``b=8`` was learnt far worse), the letter after a
+letter, a subtraction fact, or a test for zero. No step asks whether a number occurs in the list (a membership test, which a 0.6M-parameter model did not learn reliably in our SFT
 budget: measured). The letters are single tokens that the question and every answer spell alike (commas,
 not spaces, separate them: the tokenizer joins a space and a letter into another token), they avoid the
 letters the stage prompts spell one token at a time, and ``e`` and ``i`` (constants to the math grader);
@@ -111,7 +111,7 @@ def fast_text(problem: Problem, lines: int = 0) -> str:
     if k < lines:
         return search_text(problem)
     tried = [line(problem, j)[0] + "." for j in range(lines)]
-    return "\n".join(tried + [boxed(problem.answer)]) if tried else boxed(problem.answer)
+    return "\n".join([*tried, boxed(problem.answer)])
 
 
 def search_text(problem: Problem) -> str:
@@ -138,6 +138,9 @@ def hasty_text(problem: Problem, thoroughness: float, rng: random.Random) -> str
     return search_text(problem)
 
 
+_HIT = re.compile(r"^[a-z]-?\d+,-?\d+--?\d+=-?\d+;[a-z]-?\d+,-?\d+--?\d+=0\. \\boxed\{[a-z]\}$")
+
+
 def searched(response: str) -> bool:
     """Whether a response ends its search on a hit line (``...=0. \\boxed{x}``) rather than stating a letter
     without one (a hasty answer); junk counts as not searched."""
@@ -145,9 +148,6 @@ def searched(response: str) -> bool:
         return False
     last = response.strip().rsplit("\n", 1)[-1]
     return bool(_HIT.match(last))
-
-
-_HIT = re.compile(r"^[a-z]-?\d+,-?\d+--?\d+=-?\d+;[a-z]-?\d+,-?\d+--?\d+=0\. \\boxed\{[a-z]\}$")
 
 
 def summary_text(problem: Problem) -> str:
@@ -194,8 +194,8 @@ def distractor(problem: Problem, rng: random.Random, lines: int = 0) -> str:
 
 
 class NeighbourSumTask:
-    """The neighbour-sum texts as a :class:`ponder.demos.thinker_data.CheckableTask`; ``fast_lines``: search lines the
-    fast answer may write before it must answer (see :func:`fast_text`)."""
+    """The neighbour-sum texts as a :class:`ponder.demos.thinker_data.CheckableTask`; ``fast_lines``: search
+    lines the fast answer may write before it must answer (see :func:`fast_text`)."""
 
     def __init__(self, fast_lines: int = 0):
         self.fast_lines = fast_lines

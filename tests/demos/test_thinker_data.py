@@ -30,6 +30,7 @@ def test_five_records_per_problem_with_the_dialogue_as_prompt():
     assert [r["meta"]["stage"] for r in recs[:5]] == ["fast", "verify", "slow", "summary", "qa"]
     fast, verify, slow, summary, qa = recs[:5]
     p = probs[0]
+    assert all(r["meta"]["problem"] == p.id for r in recs[:5])  # what the phase-2 data pairs records by
     assert fast["prompt"] == [{"role": "user", "content": f"Fast: {p.prompt}"}]
     assert fast["completion"] == f"\\boxed{{{p.answer}}}"
     assert verify["prompt"][:1] == fast["prompt"] and verify["prompt"][-1]["content"] == "Check?"
