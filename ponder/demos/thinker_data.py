@@ -39,6 +39,7 @@ from ponder.env.runner import run_episodes
 from ponder.env.thinker import ThinkerEnv, ThinkerEnvConfig, split_question
 from ponder.generation.base import Generator
 from ponder.records import Message, Problem
+from ponder.verify.rules import extract_with
 
 
 class CheckableTask(Protocol):
@@ -51,8 +52,8 @@ class CheckableTask(Protocol):
     def check(self, problem: Problem, fast_response: str) -> tuple[str, bool]: ...
 
 
-def _user(template: str, question: str, budget: int) -> Message:
-    return {"role": "user", "content": fill(template, question=question, budget=budget)}
+def _user(template: str, question: str, budget: int, answer: str | None = None) -> Message:
+    return {"role": "user", "content": fill(template, question=question, budget=budget, answer=answer)}
 
 
 def _record(problem: Problem, stage: str, prompt: list[Message], completion: str, **meta) -> dict:
@@ -75,10 +76,10 @@ def verify_record(
 ) -> dict:
     """Verification of the fast answer ``shown`` (a whole fast response)."""
     text, verdict = task.check(problem, shown)
-    question = split_question(problem.prompt)[1]
+    question, answer = split_question(problem.prompt)[1], extract_with(env.grading_rule, shown)
     prompt = fast_prompt(problem, env) + [
         {"role": "assistant", "content": shown},
-        _user(env.prompts.verify, question, env.verify_budget_tokens),
+        _user(env.prompts.verify, question, env.verify_budget_tokens, answer),
     ]
     return _record(problem, "verify", prompt, text, suffix=suffix, shown_correct=verdict, **meta)
 
@@ -88,19 +89,19 @@ def slow_records(
 ) -> list[dict]:
     """Slow Thinking after the wrong fast answer ``wrong`` and its check, then the summary of the search."""
     check_text, verdict = task.check(problem, wrong)
-    question = split_question(problem.prompt)[1]
+    question, answer = split_question(problem.prompt)[1], extract_with(env.grading_rule, wrong)
     if verdict:
         raise ValueError(f"problem {problem.id!r}: slow examples follow a wrong fast answer, got {wrong!r}")
     dialogue = fast_prompt(problem, env) + [
         {"role": "assistant", "content": wrong},
-        _user(env.prompts.verify, question, env.verify_budget_tokens),
+        _user(env.prompts.verify, question, env.verify_budget_tokens, answer),
         {"role": "assistant", "content": check_text},
-        _user(env.prompts.slow, question, env.slow_budget_tokens),
+        _user(env.prompts.slow, question, env.slow_budget_tokens, answer),
     ]
     search = task.search(problem)
     after = dialogue + [
         {"role": "assistant", "content": search},
-        _user(env.prompts.summary, question, env.summary_budget_tokens),
+        _user(env.prompts.summary, question, env.summary_budget_tokens, answer),
     ]
     return [
         _record(problem, "slow", dialogue, search, suffix=suffix, **meta),

@@ -1,7 +1,8 @@
 """The user turns of the Thinker dialogue and of the single-turn QA baseline: the one place to edit them.
 
-The wording is ponder's own. Each text may contain ``{question}`` (the problem) and ``{budget}`` (the token
-budget of the stage the text opens); they are replaced literally, so braces elsewhere -- ``\\boxed{}`` --
+The wording is ponder's own. Each text may contain ``{question}`` (the problem), ``{budget}`` (the token
+budget of the stage the text opens) and, in the stages after Fast Thinking, ``{answer}`` (the final answer
+read from the fast answer by the grading rule; empty when it has none); they are replaced literally, so braces elsewhere -- ``\\boxed{}`` --
 need no escaping. A recipe config overrides any of them under ``env.prompts`` (YAML or
 ``env.prompts.fast="..."``), so a model trained with other wording can be run with the wording it knows.
 """
@@ -37,7 +38,9 @@ class StagePrompts:
 
     fast: str = option(FAST, "Fast Thinking: opens the dialogue; has {question} and may use {budget}.")
     verify: str = option(
-        VERIFY, "Verification: asks for a judgement of the fast answer ending in \\boxed{Yes}/\\boxed{No}."
+        VERIFY,
+        "Verification: asks for a judgement of the fast answer ending in \\boxed{Yes}/\\boxed{No}; may use "
+        "{answer}.",
     )
     slow: str = option(
         SLOW, "Slow Thinking: says the first answer was wrong and asks for a careful solution."
@@ -46,9 +49,10 @@ class StagePrompts:
     qa: str = option(QA, "Single-turn QA baseline: the whole question; has {question} and may use {budget}.")
 
 
-def fill(template: str, *, question: str = "", budget: int | None = None) -> str:
-    """``template`` with ``{question}`` and ``{budget}`` replaced (nothing else is interpreted)."""
-    text = template.replace("{question}", question)
+def fill(template: str, *, question: str = "", budget: int | None = None, answer: str | None = None) -> str:
+    """``template`` with ``{question}``, ``{budget}`` and ``{answer}`` (``None``: empty) replaced (nothing else
+    is interpreted)."""
+    text = template.replace("{question}", question).replace("{answer}", answer or "")
     if budget is not None:
         text = text.replace("{budget}", str(budget))
     return text

@@ -135,7 +135,8 @@ class ThinkerEnv(Dialogue):
 
     def _open(self, stage: str) -> list[Message]:
         tpl = getattr(self.config.prompts, stage)
-        text = fill(tpl, question=self._question, budget=self.config.budget(stage))
+        answer = self.turns[0].get("pred") if self.turns else None  # the fast answer's
+        text = fill(tpl, question=self._question, budget=self.config.budget(stage), answer=answer)
         self.messages.append({"role": "user", "content": text})
         self.stage = stage
         prompt = [dict(m) for m in self.messages]

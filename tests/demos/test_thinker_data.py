@@ -8,7 +8,7 @@ from ponder.demos.thinker_data import own_answer_records, sft_records, slow_reco
 from ponder.env.prompts import StagePrompts
 from ponder.env.qa import QAEnvConfig
 from ponder.env.thinker import ThinkerEnvConfig
-from ponder.tasks.neighbour_sum import NeighbourSumTask, neighbour_sum
+from ponder.tasks.neighbour_sum import NeighbourSumTask, neighbour_sum, shown_letter
 
 PROMPTS = StagePrompts(
     fast="Fast: {question}", verify="Check?", slow="Search:", summary="Short:", qa="{question}"
@@ -106,7 +106,9 @@ def test_every_stage_prompt_is_the_environments_own(tmp_path):
 
     from ponder.env.thinker import ThinkerEnv
 
-    prompts = dataclasses.replace(PROMPTS, verify="Check:\n{question}", slow="Search:\n{question}")
+    prompts = dataclasses.replace(
+        PROMPTS, verify="Check {answer}:\n{question}", slow="Not {answer}. Search:\n{question}"
+    )
     env_cfg = dataclasses.replace(ENV, prompts=prompts)
     for p in neighbour_sum(5, 3):
         recs = {r["meta"]["stage"]: r for r in sft_records([p], env_cfg, QA, TASK, seed=0)}
@@ -119,3 +121,5 @@ def test_every_stage_prompt_is_the_environments_own(tmp_path):
         assert env.step(slow["prompt"][3]["content"]).prompt == slow["prompt"]
         assert env.step(slow["completion"]).prompt == summary["prompt"]
         assert p.prompt in slow["prompt"][-1]["content"]
+        letter = shown_letter(shown)
+        assert slow["prompt"][2]["content"].startswith(f"Check {letter}:") and letter != p.answer

@@ -332,3 +332,16 @@ def test_qa_env_single_turn():
     assert env.step(WRONG).reward == 0.0
     ep = env.episode()
     assert ep.meta["final_stage"] == "answer" and ep.meta["final_correct"] is False
+
+
+def test_later_prompts_may_restate_the_fast_answer():
+    cfg = load_config(
+        ThinkerEnvConfig,
+        overrides=["prompts.verify=Is {answer} right?", "prompts.slow=Not {answer}. {question}"],
+    )
+    env = ThinkerEnv(cfg, mode="infer")
+    env.reset(P)
+    assert env.step(WRONG).prompt[-1]["content"] == "Is 8 right?"
+    assert env.step(NO).prompt[-1]["content"] == "Not 8. Compute 3 + 4."
+    env.reset(P)
+    assert env.step("no box").prompt[-1]["content"] == "Is  right?"  # no answer read: empty
