@@ -114,15 +114,24 @@ def fast_text(problem: Problem, lines: int = 0) -> str:
     return "\n".join([*tried, boxed(problem.answer)])
 
 
-def search_text(problem: Problem) -> str:
-    """The line of every letter in order until the rest is zero, then the boxed letter."""
-    lines = []
+def search_text(problem: Problem, whole: bool = False) -> str:
+    """The line of every letter in order until the rest is zero, then the boxed letter. ``whole``: the line of
+    every letter, the letter boxed where its line ends in zero (the search goes on after the hit, so every
+    letter's number is looked up with a non-zero rest too: stopped at the hit, the last letter's number is
+    only ever written where it equals the rest, and a model learns to copy the rest instead of looking it up)."""
+    lines, found = [], False
     for k in range(len(problem.meta["values"]) - 1):
         text, hit = line(problem, k)
+        found = found or hit
         if hit:
-            return "\n".join(lines + [f"{text}. {boxed(LETTERS[k])}"])
-        lines.append(text + ".")
-    raise ValueError(f"problem {problem.id!r} has no neighbours adding up to {problem.meta['target']}")
+            lines.append(f"{text}. {boxed(LETTERS[k])}")
+            if not whole:
+                return "\n".join(lines)
+        else:
+            lines.append(text + ".")
+    if not found:
+        raise ValueError(f"problem {problem.id!r} has no neighbours adding up to {problem.meta['target']}")
+    return "\n".join(lines)
 
 
 def hasty_text(problem: Problem, thoroughness: float, rng: random.Random) -> str:
@@ -195,16 +204,18 @@ def distractor(problem: Problem, rng: random.Random, lines: int = 0) -> str:
 
 class NeighbourSumTask:
     """The neighbour-sum texts as a :class:`ponder.demos.thinker_data.CheckableTask`; ``fast_lines``: search
-    lines the fast answer may write before it must answer (see :func:`fast_text`)."""
+    lines the fast answer may write before it must answer (see :func:`fast_text`); ``whole_search``: Slow
+    Thinking and the single-turn answer search every letter (see :func:`search_text`)."""
 
-    def __init__(self, fast_lines: int = 0):
+    def __init__(self, fast_lines: int = 0, whole_search: bool = False):
         self.fast_lines = fast_lines
+        self.whole_search = whole_search
 
     def fast(self, problem: Problem) -> str:
         return fast_text(problem, self.fast_lines)
 
     def search(self, problem: Problem) -> str:
-        return search_text(problem)
+        return search_text(problem, whole=self.whole_search)
 
     def summary(self, problem: Problem) -> str:
         return summary_text(problem)

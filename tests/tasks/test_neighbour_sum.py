@@ -50,6 +50,25 @@ def test_search_tries_each_letter_in_order_until_the_rest_is_zero():
     assert summary_text(p) == "d5,14-5=9;f9,9-9=0. \\boxed{d}"
 
 
+def test_whole_search_looks_up_every_letter_and_boxes_the_hit_where_it_is_found():
+    p = _problem([3, 8, 5, 9, 2], 14)  # d + f
+    whole = search_text(p, whole=True)
+    assert whole == (
+        "a3,14-3=11;b8,11-8=3.\nb8,14-8=6;d5,6-5=1.\nd5,14-5=9;f9,9-9=0. \\boxed{d}\nf9,14-9=5;g2,5-2=3."
+    )
+    assert NeighbourSumTask(2, whole_search=True).search(p) == whole
+    assert NeighbourSumTask(2).search(p) == search_text(p)
+    # the last letter's number is written with a non-zero rest when the pair is earlier
+    assert "g2,5-2=3" in whole
+    assert grade_with("boxed", whole, "d").correct and not grade_with("boxed", whole, "f").correct
+    last = _problem([3, 8, 5, 9, 1], 10)  # f + g: the whole search is the search
+    assert search_text(last, whole=True) == search_text(last)
+    with pytest.raises(ValueError, match="no neighbours"):
+        search_text(
+            Problem(id="x", prompt="q", answer="a", meta={"values": [1, 1, 1], "target": 9}), whole=True
+        )
+
+
 @pytest.mark.parametrize(
     ("response", "text", "verdict"),
     [
