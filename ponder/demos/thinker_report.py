@@ -44,7 +44,10 @@ def verification_row(episodes: list) -> dict:
 #   (no verdict counts as a miss), so a verifier that always says Yes scores 0.5 whatever the fast accuracy;
 # - ``baseline_accuracy`` and ``baseline_tokens``: the single-turn answers;
 # - ``thinker_accuracy`` / ``thinker_tokens``: the inference chain's final answers and generated tokens per
-#   dialogue; ``fast_tokens``; ``slow_share``: dialogues that went on to Slow Thinking.
+#   dialogue; ``fast_tokens``; ``slow_share``: dialogues that went on to Slow Thinking;
+# - ``slow_accuracy``: final answers of the dialogues that went on to Slow Thinking, against
+#   ``baseline_on_slow``: the single-turn answers of the same episodes (paired by episode id, i.e. problem and
+#   sample) -- whether Slow Thinking, the same solving later in a longer dialogue, is as good as the single turn.
 
 
 def _mean(xs: Sequence[float]) -> float | None:
@@ -55,6 +58,15 @@ def _stage_tokens(episodes: Sequence[Episode], stage: str) -> float | None:
     return _mean(
         [float(t.get("num_tokens") or 0) for ep in episodes for t in ep.turns if t["stage"] == stage]
     )
+
+
+def _slow_against_single(thinker: Sequence[Episode], baseline: Sequence[Episode]) -> dict:
+    single = {ep.id: float(bool(ep.meta.get("final_correct"))) for ep in baseline}
+    slow = [ep for ep in thinker if any(t["stage"] == "slow" for t in ep.turns) and ep.id in single]
+    return {
+        "slow_accuracy": _mean([float(bool(ep.meta.get("final_correct"))) for ep in slow]),
+        "baseline_on_slow": _mean([single[ep.id] for ep in slow]),
+    }
 
 
 def preconditions(thinker: Sequence[Episode], baseline: Sequence[Episode]) -> dict:
@@ -78,6 +90,7 @@ def preconditions(thinker: Sequence[Episode], baseline: Sequence[Episode]) -> di
         "thinker_accuracy": _mean([float(bool(ep.meta.get("final_correct"))) for ep in thinker]),
         "thinker_tokens": _mean([float(ep.meta.get("total_tokens") or 0) for ep in thinker]),
         "slow_share": v.get("slow_share"),
+        **_slow_against_single(thinker, baseline),
         "baseline_accuracy": _mean([float(bool(ep.meta.get("final_correct"))) for ep in baseline]),
         "baseline_tokens": _mean([float(ep.meta.get("total_tokens") or 0) for ep in baseline]),
     }
@@ -93,7 +106,8 @@ def format_preconditions(row: dict) -> str:
     return (
         f"fast accuracy {f('fast_accuracy')} | verification balanced {f('verify_balanced')} "
         f"(P(Yes|right) {f('yes_given_right')}, P(No|wrong) {f('no_given_wrong')}) | "
-        f"single-turn accuracy {f('baseline_accuracy')} | chain accuracy {f('thinker_accuracy')}"
+        f"single-turn accuracy {f('baseline_accuracy')} | chain accuracy {f('thinker_accuracy')} | "
+        f"after No: slow {f('slow_accuracy')} vs single turn {f('baseline_on_slow')}"
     )
 
 

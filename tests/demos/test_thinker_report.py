@@ -6,7 +6,7 @@ from ponder.demos.thinker_report import format_preconditions, preconditions
 from ponder.records import Episode
 
 
-def _thinker(fast_ok: bool, verdict: str | None, final_ok: bool, slow: bool) -> Episode:
+def _thinker(fast_ok: bool, verdict: str | None, final_ok: bool, slow: bool, i: str = "e") -> Episode:
     turns = [
         {"stage": "fast", "num_tokens": 10, "correct": fast_ok},
         {"stage": "verify", "num_tokens": 20, "verdict": verdict, "fast_correct": fast_ok},
@@ -15,13 +15,13 @@ def _thinker(fast_ok: bool, verdict: str | None, final_ok: bool, slow: bool) -> 
         turns += [{"stage": "slow", "num_tokens": 60}, {"stage": "summary", "num_tokens": 20}]
     total = sum(t["num_tokens"] for t in turns)
     return Episode(
-        id="e", prompt="q", turns=turns, answer="a", meta={"final_correct": final_ok, "total_tokens": total}
+        id=i, prompt="q", turns=turns, answer="a", meta={"final_correct": final_ok, "total_tokens": total}
     )
 
 
-def _qa(ok: bool) -> Episode:
+def _qa(ok: bool, i: str = "b") -> Episode:
     return Episode(
-        id="b",
+        id=i,
         prompt="q",
         turns=[{"stage": "answer", "num_tokens": 50}],
         answer="a",
@@ -58,3 +58,13 @@ def test_no_verdict_counts_as_a_miss_and_empty_input_is_an_error():
     assert preconditions(th, [_qa(True)])["verify_balanced"] == pytest.approx(0.5)
     with pytest.raises(ValueError):
         preconditions([], [_qa(True)])
+
+
+def test_slow_thinking_is_compared_with_the_single_turn_on_the_same_episodes():
+    th = [_thinker(False, "no", True, True, "p1#0"), _thinker(False, "no", False, True, "p2#0")]
+    th += [_thinker(True, "yes", True, False, "p3#0")]
+    qa = [_qa(True, "p1#0"), _qa(True, "p2#0"), _qa(False, "p3#0"), _qa(False, "p4#0")]
+    row = preconditions(th, qa)
+    # slow ran on p1 (right) and p2 (wrong); the single turn got both right; p3 and p4 do not count
+    assert row["slow_accuracy"] == pytest.approx(0.5) and row["baseline_on_slow"] == pytest.approx(1.0)
+    assert "after No: slow 0.500 vs single turn 1.000" in format_preconditions(row)
