@@ -58,9 +58,10 @@ class DemoSize:
     test_problems: int
     rollout_tokens: int
     eval_samples: int
-    numbers: int = 6
+    numbers: int = 8
     fast_lines: int = 2
     own_samples: int = 2
+    whole_search: bool = True
 
 
 SIZES = {
@@ -103,7 +104,7 @@ def make_data(out: Path, seed: int, dims: DemoSize, cfg) -> dict:
     from ponder.demos.thinker_data import sft_records
     from ponder.tasks.neighbour_sum import NeighbourSumTask, neighbour_sum
 
-    task = NeighbourSumTask(dims.fast_lines)
+    task = NeighbourSumTask(dims.fast_lines, dims.whole_search)
     sizes = {"sft": dims.sft_problems, "rl": dims.rl_problems, "test": dims.test_problems}
     problems = neighbour_sum(sum(sizes.values()), seed, size=dims.numbers)
     sets, start = {}, 0
@@ -124,7 +125,7 @@ def own_answer_data(out: Path, seed: int, dims: DemoSize, cfg, model: str, sets:
     from ponder.generation import make_generator
     from ponder.tasks.neighbour_sum import NeighbourSumTask
 
-    task = NeighbourSumTask(dims.fast_lines)
+    task = NeighbourSumTask(dims.fast_lines, dims.whole_search)
     gen = make_generator("hf", model, batch_size=128)
     answers = sample_fast_answers(
         gen,
