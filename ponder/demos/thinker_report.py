@@ -202,6 +202,34 @@ VERIFY_COLUMNS = [
 ]
 
 
+# The comparisons the demo reports, each paired by problem (mean difference of accuracy and its standard error).
+COMPARISONS = [
+    ("thinker", "baseline"),  # the method's claim, at equal RL rollout tokens
+    ("sft-thinker", "sft-baseline"),  # the same before RL: the chain's inference alone
+    ("thinker-fast", "baseline-fast-budget"),  # the fast stage against the single turn at the same budget
+    ("baseline", "sft-baseline"),  # what RL changed, each arm
+    ("thinker", "sft-thinker"),
+]
+
+
+def paired_differences(eval_dir: Path) -> dict[str, dict[str, float]]:
+    """``{"a - b": {"mean", "se"}}`` for each of :data:`COMPARISONS` whose two evaluations (one samples file
+    each under ``eval_dir/NAME/samples/``) exist."""
+    from ponder.demos.thinkpo_report import paired_accuracy
+
+    out = {}
+    for a, b in COMPARISONS:
+        fa, fb = (sorted((Path(eval_dir) / n / "samples").glob("*.jsonl")) for n in (a, b))
+        if len(fa) == 1 and len(fb) == 1:
+            mean, se = paired_accuracy(fa[0], fb[0])
+            out[f"{a} - {b}"] = {"mean": mean, "se": se}
+    return out
+
+
+def format_paired(diffs: dict[str, dict[str, float]]) -> str:
+    return "; ".join(f"{k}: {v['mean']:+.3f} ± {v['se']:.3f}" for k, v in diffs.items())
+
+
 def write_report(
     out, seed, size, rows, sft_summary, rl_summaries, settings, times, t_start, load_start, *, preconditions
 ) -> dict:
@@ -225,12 +253,14 @@ def write_report(
     tradeoff_plot(out / "tradeoff.png", rows, title=f"Thinker demo, seed {seed}: accuracy against tokens")
     training_curves(out, runs)
     times["total"] = time.perf_counter() - t_start
+    paired = paired_differences(out / "eval")
     report = {
         "demo": "thinker",
         "seed": seed,
         "size": size,
         "preconditions": preconditions,
         "rows": rows,
+        "paired": paired,
         "table": table,
         "verification_table": verify_table,
         "rl": {
@@ -258,6 +288,7 @@ def write_report(
         out / "report.md",
         f"# Thinker demo (seed {seed}, {size})\n\n"
         f"Preconditions (SFT model, before RL): {format_preconditions(preconditions)}\n\n{table}\n\n"
+        f"Differences paired by problem (mean ± standard error): {format_paired(paired)}\n\n"
         "Verification at inference (fast answer right/wrong x judgement):\n\n"
         f"{verify_table}\n",
     )

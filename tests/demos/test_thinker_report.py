@@ -68,3 +68,35 @@ def test_slow_thinking_is_compared_with_the_single_turn_on_the_same_episodes():
     # slow ran on p1 (right) and p2 (wrong); the single turn got both right; p3 and p4 do not count
     assert row["slow_accuracy"] == pytest.approx(0.5) and row["baseline_on_slow"] == pytest.approx(1.0)
     assert "after No: slow 0.500 vs single turn 1.000" in format_preconditions(row)
+
+
+def test_paired_differences_read_each_systems_samples(tmp_path):
+    from ponder.demos.thinker_report import format_paired, paired_differences
+    from ponder.io import write_records
+    from ponder.records import Sample
+
+    def samples(name, correct):
+        d = tmp_path / name / "samples"
+        d.mkdir(parents=True)
+        rows = [
+            Sample(
+                id=i,
+                prompt="q",
+                responses=["r"] * len(c),
+                finish_reasons=["stop"] * len(c),
+                num_tokens=[1] * len(c),
+                correct=c,
+            )
+            for i, c in correct.items()
+        ]
+        write_records(d / "test.jsonl", rows)
+
+    samples("thinker", {"x": [True, True], "y": [True, False]})
+    samples("baseline", {"x": [True, False], "y": [False, False]})
+    samples("sft-thinker", {"x": [True, True], "y": [True, True]})
+    diffs = paired_differences(tmp_path)
+    # per problem: x +0.5, y +0.5 -> mean 0.5, se 0; thinker - sft-thinker: x 0, y -0.5
+    assert diffs["thinker - baseline"] == pytest.approx({"mean": 0.5, "se": 0.0})
+    assert diffs["thinker - sft-thinker"] == pytest.approx({"mean": -0.25, "se": 0.25})
+    assert set(diffs) == {"thinker - baseline", "thinker - sft-thinker"}  # the others have no samples
+    assert "thinker - baseline: +0.500 ± 0.000" in format_paired(diffs)
