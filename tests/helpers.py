@@ -1,5 +1,6 @@
 """Helpers shared by tests: run ``ponder`` in a subprocess with this interpreter and this checkout; a model that
-answers ``ok 42``; a ``ponder serve`` subprocess; ``ponder generate`` killed and resumed; float tolerances."""
+answers ``ok 42``; a ``ponder serve`` subprocess; ``ponder generate`` killed and resumed; float tolerances; an
+evaluation's samples file."""
 
 import os
 import re
@@ -267,3 +268,23 @@ def assert_exact(actual, expected) -> None:
     import torch
 
     torch.testing.assert_close(actual, torch.as_tensor(expected), atol=0, rtol=0)
+
+
+def write_samples(path, correct: dict) -> Path:
+    """An evaluation samples file at ``path``: one Sample per ``{problem id: [graded right, ...]}``."""
+    from ponder.io import write_records
+    from ponder.records import Sample
+
+    rows = [
+        Sample(
+            id=i,
+            prompt="q",
+            responses=["r"] * len(c),
+            finish_reasons=["stop"] * len(c),
+            num_tokens=[1] * len(c),
+            correct=c,
+        )
+        for i, c in correct.items()
+    ]
+    write_records(path, rows)
+    return Path(path)

@@ -72,24 +72,11 @@ def test_slow_thinking_is_compared_with_the_single_turn_on_the_same_episodes():
 
 def test_paired_differences_read_each_systems_samples(tmp_path):
     from ponder.demos.thinker_report import format_paired, paired_differences
-    from ponder.io import write_records
-    from ponder.records import Sample
+    from tests.helpers import write_samples
 
     def samples(name, correct):
-        d = tmp_path / name / "samples"
-        d.mkdir(parents=True)
-        rows = [
-            Sample(
-                id=i,
-                prompt="q",
-                responses=["r"] * len(c),
-                finish_reasons=["stop"] * len(c),
-                num_tokens=[1] * len(c),
-                correct=c,
-            )
-            for i, c in correct.items()
-        ]
-        write_records(d / "test.jsonl", rows)
+        (tmp_path / name / "samples").mkdir(parents=True)
+        write_samples(tmp_path / name / "samples" / "test.jsonl", correct)
 
     samples("thinker", {"x": [True, True], "y": [True, False]})
     samples("baseline", {"x": [True, False], "y": [False, False]})

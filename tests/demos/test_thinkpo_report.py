@@ -5,32 +5,15 @@ import math
 import pytest
 
 from ponder.demos.thinkpo_report import paired_accuracy, verdict
-from ponder.io import write_records
-from ponder.records import Sample
-
-
-def _samples(path, correct: dict[str, list[bool]]):
-    rows = [
-        Sample(
-            id=i,
-            prompt="q",
-            responses=["r"] * len(c),
-            finish_reasons=["stop"] * len(c),
-            num_tokens=[1] * len(c),
-            correct=c,
-        )
-        for i, c in correct.items()
-    ]
-    write_records(path, rows)
-    return path
+from tests.helpers import write_samples
 
 
 def test_paired_accuracy_by_hand(tmp_path):
     # per-problem accuracies a: 1, 0.5, 0; b: 0.5, 0.5, 0 (problem "z" only in a: left out)
-    a = _samples(
+    a = write_samples(
         tmp_path / "a.jsonl", {"x": [True, True], "y": [True, False], "w": [False, False], "z": [True]}
     )
-    b = _samples(tmp_path / "b.jsonl", {"x": [True, False], "y": [False, True], "w": [False, False]})
+    b = write_samples(tmp_path / "b.jsonl", {"x": [True, False], "y": [False, True], "w": [False, False]})
     diff, se = paired_accuracy(a, b)
     # differences by problem (sorted ids w, x, y): 0, 0.5, 0 -> mean 1/6, sample sd sqrt(1/12), se sd/sqrt(3)
     assert diff == pytest.approx(1 / 6, rel=4 * 2**-52)
@@ -39,9 +22,9 @@ def test_paired_accuracy_by_hand(tmp_path):
 
 def test_verdict_adds_the_paired_errors(tmp_path):
     files = {
-        "sft": _samples(tmp_path / "s.jsonl", {"x": [False], "y": [False]}),
-        "sft-continued": _samples(tmp_path / "c.jsonl", {"x": [True], "y": [False]}),
-        "thinkpo": _samples(tmp_path / "t.jsonl", {"x": [True], "y": [True]}),
+        "sft": write_samples(tmp_path / "s.jsonl", {"x": [False], "y": [False]}),
+        "sft-continued": write_samples(tmp_path / "c.jsonl", {"x": [True], "y": [False]}),
+        "thinkpo": write_samples(tmp_path / "t.jsonl", {"x": [True], "y": [True]}),
     }
     rows = [
         {"name": "sft", "accuracy": 0.0, "mean_tokens": 5.0},
