@@ -191,13 +191,19 @@ def start_generate(args: list[str], out: Path) -> subprocess.Popen:
     )
 
 
+def _lines(text: str) -> list[str]:
+    # only "\n" ends a JSON line: str.splitlines() also splits at U+2028, U+0085 and others, which JSON
+    # written with ensure_ascii=False keeps raw inside a model's text
+    return text.split("\n") if text else []
+
+
 def lines_of(path: Path) -> list[str]:
-    return path.read_bytes().decode().splitlines() if path.exists() else []
+    return _lines(path.read_bytes().decode().removesuffix("\n")) if path.exists() else []
 
 
 def complete_lines_of(path: Path) -> list[str]:
     """The lines of ``path`` that end in a newline: a process killed mid-write may leave a torn last line."""
-    return path.read_bytes().rpartition(b"\n")[0].decode().splitlines() if path.exists() else []
+    return _lines(path.read_bytes().rpartition(b"\n")[0].decode()) if path.exists() else []
 
 
 def wait_for_lines(proc: subprocess.Popen, path: Path, n: int, timeout_s: float = 300) -> None:

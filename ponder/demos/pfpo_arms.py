@@ -56,7 +56,7 @@ def prompt_headroom(cfg, model: str, iteration: Path, out: Path) -> dict[str, An
     from ponder.feedback.math_headroom import math_headroom
 
     greedy = greedy_right(cfg, model, iteration / "problems.jsonl", out)
-    labelled = [json.loads(x) for x in (iteration / "labelled.jsonl").read_text().splitlines() if x.strip()]
+    labelled = [json.loads(x) for x in (iteration / "labelled.jsonl").read_text().split("\n") if x.strip()]
     return math_headroom(labelled, greedy)
 
 

@@ -209,7 +209,7 @@ def train_arm(out: Path, cfg, policy: str, name: str) -> dict[str, Any]:
         output=str(out / name),
     )
     s = dpo.run(c)
-    metrics = [json.loads(x) for x in (out / name / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    metrics = [json.loads(x) for x in (out / name / "metrics.jsonl").read_text().split("\n") if x.strip()]
     return {
         "model": s["model"],
         "steps": s["steps"],
@@ -282,7 +282,7 @@ def run_pfpo_code_demo(
     head["test_greedy_pass"] = ev["sft"]["accuracy"]
     clock.lap("preconditions")
     matched = matched_pairs(out)
-    used = [json.loads(x) for x in (out / "iter1.pairs.jsonl").read_text().splitlines() if x.strip()]
+    used = [json.loads(x) for x in (out / "iter1.pairs.jsonl").read_text().split("\n") if x.strip()]
     diffs = [p["meta"]["chosen_gold_passed"] - p["meta"]["rejected_gold_passed"] for p in used]
     clock.lap("pairs")
 
@@ -346,7 +346,7 @@ def _row(name: str, ev: dict, sft: dict, trained: dict) -> dict[str, Any]:
 
 
 def _count(path: Path) -> int:
-    return sum(1 for x in path.read_text().splitlines() if x.strip())
+    return sum(1 for x in path.read_text().split("\n") if x.strip())
 
 
 def _round(v: Any) -> Any:
