@@ -39,6 +39,7 @@ from ponder.config import config_to_dict, extend, load_config, option
 from ponder.demos import sft_on_chosen, size_of, tiny_sft
 from ponder.demos.pfpo_code_report import format_report, plot_report
 from ponder.io import write_json, write_records, write_text
+from ponder.train.metrics import read_metrics
 
 CONFIG = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "pfpo-code-tiny.yaml"
 ARMS = ("iter1", "dpo-gold-pairs")  # DPO arms: pseudo pairs, and the gold control on equally many pairs
@@ -209,7 +210,7 @@ def train_arm(out: Path, cfg, policy: str, name: str) -> dict[str, Any]:
         output=str(out / name),
     )
     s = dpo.run(c)
-    metrics = [json.loads(x) for x in (out / name / "metrics.jsonl").read_text().split("\n") if x.strip()]
+    metrics = read_metrics(out / name / "metrics.jsonl")
     return {
         "model": s["model"],
         "steps": s["steps"],

@@ -45,8 +45,8 @@ CONFIG = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "thinker-
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How big the demo is. Phase 1 SFT: ``sft_problems`` (five stage records each), ``sft_steps`` steps; phase 2: ``own_problems`` x ``own_samples`` sampled
-    fast answers, ``replay`` phase-1 records, ``own_steps`` steps. ``rollout_tokens``: generated tokens each RL
+    """How big the demo is. Phase 1 SFT: ``sft_problems`` (five stage records each), ``sft_steps`` steps;
+    phase 2: ``own_problems`` x ``own_samples`` sampled fast answers, ``replay`` phase-1 records, ``own_steps`` steps. ``rollout_tokens``: generated tokens each RL
     arm may use. ``numbers``: named numbers per problem; ``fast_lines``: search lines a fast answer writes."""
 
     sft_problems: int

@@ -215,7 +215,7 @@ COMPARISONS = [
 def paired_differences(eval_dir: Path) -> dict[str, dict[str, float]]:
     """``{"a - b": {"mean", "se"}}`` for each of :data:`COMPARISONS` whose two evaluations (one samples file
     each under ``eval_dir/NAME/samples/``) exist."""
-    from ponder.demos.thinkpo_report import paired_accuracy
+    from ponder.eval.paired import paired_accuracy
 
     out = {}
     for a, b in COMPARISONS:

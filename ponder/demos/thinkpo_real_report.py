@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ponder.demos.thinkpo_report import is_long, mean_se
+from ponder.demos.thinkpo_report import is_long
 from ponder.eval.metrics import majority_correct
+from ponder.eval.paired import mean_se
 from ponder.eval.report import bar_plot, markdown_table
 from ponder.io import write_json, write_text
 from ponder.records import read_problems, read_samples

@@ -3,18 +3,18 @@
 Besides the evaluation runner's metrics, each row says how the model answers: ``long_share`` (answers
 that reason to the end: for neighbour sums, that search until a pair is found,
 :func:`ponder.tasks.neighbour_sum.searched`), the accuracy of long and of short (hasty) answers, and
-``pair_margin`` -- the mean of ``log p(chosen) - log p(rejected)`` over the ThinkPO pairs, summed over response tokens, which DPO raises
-(its implicit reward margin is β times the change of this quantity from the reference).
+``pair_margin`` -- the mean of ``log p(chosen) - log p(rejected)`` over the ThinkPO pairs, summed over
+response tokens, which DPO raises (its implicit reward margin is β times the change of this quantity from the reference).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ponder.eval.paired import paired_accuracy
 from ponder.eval.report import bar_plot, markdown_table
 from ponder.io import write_json, write_text
 from ponder.records import read_samples
@@ -102,28 +102,6 @@ def build_rows(
         row["pair_margin"] = margins.get(name)
         rows.append(row)
     return rows
-
-
-def mean_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and its standard error (sample sd / sqrt(n)); SE 0 for a single value."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, 0.0
-    var = sum((v - mean) ** 2 for v in values) / (n - 1)
-    return mean, math.sqrt(var / n)
-
-
-def per_problem_accuracy(samples_path: str | Path) -> dict[str, float]:
-    """``{problem id: share of its answers graded right}`` from an evaluation's samples file."""
-    return {s.id: sum(s.correct) / len(s.correct) for s in read_samples(samples_path) if s.correct}
-
-
-def paired_accuracy(a: str | Path, b: str | Path) -> tuple[float, float]:
-    """Accuracy of samples file ``a`` minus ``b``, paired by problem: (mean difference, its standard error).
-    Pairing removes the problems' difficulty from the noise of the comparison."""
-    pa, pb = per_problem_accuracy(a), per_problem_accuracy(b)
-    return mean_se([pa[i] - pb[i] for i in sorted(pa) if i in pb])
 
 
 def verdict(rows: Sequence[dict], samples: dict[str, Path] | None = None) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 The wording is ponder's own. Each text may contain ``{question}`` (the problem), ``{budget}`` (the token
 budget of the stage the text opens) and, in the stages after Fast Thinking, ``{answer}`` (the final answer
-read from the fast answer by the grading rule; empty when it has none); they are replaced literally, so braces elsewhere -- ``\\boxed{}`` --
-need no escaping. A recipe config overrides any of them under ``env.prompts`` (YAML or
+read from the fast answer by the grading rule; empty when it has none); they are replaced literally, so
+braces elsewhere -- ``\\boxed{}`` -- need no escaping. A recipe config overrides any of them under ``env.prompts`` (YAML or
 ``env.prompts.fast="..."``), so a model trained with other wording can be run with the wording it knows.
 """
 

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from ponder.demos.thinkpo_report import paired_accuracy, verdict
+from ponder.demos.thinkpo_report import verdict
+from ponder.eval.paired import paired_accuracy
 from tests.helpers import write_samples
 
 
