@@ -12,7 +12,8 @@ A prompt is either
 
 Every backend returns the same :class:`Completion`:
 
-- ``text`` excludes the end-of-turn / end-of-sequence token and a matched stop string (as OpenAI and vLLM do);
+- ``text`` excludes the end-of-turn / end-of-sequence token and a matched stop string (as OpenAI and vLLM do),
+  unless ``include_stop`` keeps the stop string (vLLM's ``include_stop_str_in_output``);
 - ``finish_reason`` is ``"stop"`` when an eos token or a stop string ended it, ``"length"`` when the token
   budget did;
 - ``num_tokens`` counts every token the model generated for it, INCLUDING the eos token that ended it and
@@ -48,6 +49,8 @@ class SamplingParams:
 
     ``response_format`` (e.g. ``{"type": "json_object"}``) is passed to OpenAI-compatible endpoints that support
     it; the hf and vllm backends do not constrain decoding with it, so callers parse the text defensively.
+    ``include_stop``: the matched stop string stays at the end of the text (when it is part of the answer, e.g.
+    the closing brace of a boxed one); hf and vllm backends only.
     """
 
     n: int = 1
@@ -55,6 +58,7 @@ class SamplingParams:
     top_p: float = 1.0
     max_new_tokens: int = 256
     stop: tuple[str, ...] = ()
+    include_stop: bool = False
     seed: int | None = None
     response_format: dict | None = field(default=None, compare=False)
 
@@ -179,6 +183,17 @@ def first_stop(text: str, stop: Sequence[str], start: int = 0) -> int:
         if i >= 0 and (best < 0 or i < best):
             best = i
     return best
+
+
+def cut_at_stop(text: str, stop: Sequence[str], keep: bool = False) -> tuple[str, bool]:
+    """``text`` up to its earliest stop string (that string kept with ``keep``; of several starting there,
+    the longest), and whether one was found."""
+    at = first_stop(text, stop)
+    if at < 0:
+        return text, False
+    if not keep:
+        return text[:at], True
+    return text[: at + max(len(s) for s in stop if text.startswith(s, at))], True
 
 
 class Generator(ABC):

@@ -24,7 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ponder.generation.base import Completion, LocalGenerator, Prompt, SamplingParams, first_stop, sample_seed
+from ponder.generation.base import (
+    Completion,
+    LocalGenerator,
+    Prompt,
+    SamplingParams,
+    cut_at_stop,
+    first_stop,
+    sample_seed,
+)
 
 DTYPES = ("float32", "bfloat16")
 
@@ -295,7 +303,7 @@ class HFGenerator(LocalGenerator):
         toks = r.tokens[:-1] if r.tokens and r.tokens[-1] in self.eos_ids else r.tokens
         text = self.tokenizer.decode(toks, skip_special_tokens=True)
         finish = r.finish or "length"
-        cut = first_stop(text, r.params.stop) if r.params.stop else -1
-        if cut >= 0:
-            text, finish = text[:cut], "stop"
+        if r.params.stop:
+            text, hit = cut_at_stop(text, r.params.stop, r.params.include_stop)
+            finish = "stop" if hit else finish
         return Completion(text=text, finish_reason=finish, num_tokens=len(r.tokens))

@@ -130,6 +130,8 @@ class OpenAIGenerator(Generator):
 
     def request_body(self, prompt: Prompt, p: SamplingParams, sample_index: int) -> tuple[str, dict]:
         """The endpoint path and JSON body for sample ``sample_index`` of ``prompt``."""
+        if p.include_stop:
+            raise ValueError("include_stop is not part of the OpenAI API: use the hf or vllm backend")
         body: dict[str, Any] = {
             "model": self.model,
             "n": 1,

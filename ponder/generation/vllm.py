@@ -135,6 +135,7 @@ class VLLMGenerator(LocalGenerator):
             top_p=p.top_p,
             max_tokens=max(1, min(p.max_new_tokens, self.max_positions - n_prompt_tokens)),
             stop=list(p.stop) or None,
+            include_stop_str_in_output=p.include_stop,
             seed=None if p.seed is None else sample_seed(p.seed, text, 0) >> 32,
             skip_special_tokens=True,
             **extra,

@@ -4,6 +4,7 @@ from ponder.generation.base import (
     Completion,
     SamplingParams,
     check_prompt,
+    cut_at_stop,
     derived_seed,
     first_stop,
     params_per_prompt,
@@ -54,6 +55,15 @@ def test_first_stop_finds_the_earliest_of_several():
     assert first_stop("abc END x STOP", ["STOP", "END"]) == 4
     assert first_stop("abc", ["x"]) == -1
     assert first_stop("a.b.", ["."], start=2) == 3
+
+
+def test_cut_at_stop_drops_or_keeps_the_earliest_stop_string():
+    assert cut_at_stop("x \\boxed{g}\nmore}", ["}"]) == ("x \\boxed{g", True)
+    assert cut_at_stop("x \\boxed{g}\nmore}", ["}"], keep=True) == ("x \\boxed{g}", True)
+    # of two starting at the same place the longer is kept whole; the earliest start wins
+    assert cut_at_stop("a}}b}", ["}", "}}"], keep=True) == ("a}}", True)
+    assert cut_at_stop("ab END STOP", ["STOP", "END"], keep=True) == ("ab END", True)
+    assert cut_at_stop("no stop here", ["}"], keep=True) == ("no stop here", False)
 
 
 def test_seeds_depend_on_exactly_their_inputs():

@@ -149,6 +149,10 @@ def test_eos_ends_the_answer_and_is_counted(chatty):
     # A stop string is excluded from the text; the tokens up to it count.
     (c,) = chatty.generate(q[:1], SamplingParams(temperature=0, max_new_tokens=32, stop=[" 4"]))[0]
     assert c.text == "ok" and c.finish_reason == "stop" and 2 <= c.num_tokens <= k
+    # include_stop keeps it (the end of an answer); the tokens are the same
+    kept = SamplingParams(temperature=0, max_new_tokens=32, stop=[" 4"], include_stop=True)
+    (d,) = chatty.generate(q[:1], kept)[0]
+    assert d.text == "ok 4" and d.finish_reason == "stop" and d.num_tokens == c.num_tokens
     sampled = chatty.generate(q, SamplingParams(n=4, temperature=0.7, max_new_tokens=32, seed=0))
     assert sum(c == _c(ANSWER, "stop", k + 1) for comps in sampled for c in comps) >= 6
 

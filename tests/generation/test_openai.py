@@ -58,6 +58,13 @@ def test_chat_answers_with_eos_usage_and_stop(chatty_server, chatty_model_dir):
         assert c.text == ANSWER
 
 
+def test_include_stop_is_refused_before_any_request():
+    # the OpenAI API cannot keep a stop string; nothing is sent to the (absent) server
+    with OpenAIGenerator("m", "http://127.0.0.1:9/v1") as remote:
+        with pytest.raises(ValueError, match="include_stop"):
+            remote.generate(["hi"], SamplingParams(stop=["}"], include_stop=True))
+
+
 def test_unknown_model_fails_at_once_with_the_server_message(tiny_server):
     with OpenAIGenerator("nope", tiny_server.url, max_retries=5, backoff_s=10) as remote:
         start = time.monotonic()
