@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from ponder.config import option
 from ponder.records import Episode, Message, Problem
 from ponder.verify.rules import extract_with, grade_with
 
@@ -15,6 +16,15 @@ class Transition(NamedTuple):
     prompt: list[Message] | None
     reward: float
     info: dict[str, Any]
+
+
+def stop_option() -> Any:
+    """The ``stop`` setting of an environment's config (declared here once for both)."""
+    return option(
+        (),
+        "Strings that end a turn and stay in its text, e.g. '}' where every answer ends with a \\boxed{}: "
+        "the turn ends at its answer, whatever the model would write after it.",
+    )
 
 
 def split_question(prompt: str | list[Message]) -> tuple[list[Message], str]:
@@ -51,6 +61,11 @@ class Dialogue:
         if self.stage is None:
             raise RuntimeError("the dialogue is over (or not started): there is no current stage")
         return self.config.budget(self.stage)
+
+    @property
+    def stop(self) -> tuple[str, ...]:
+        """Strings that end a turn (kept in its text)."""
+        return tuple(self.config.stop)
 
     def _grade(self, response: str) -> tuple[bool, str | None]:
         """Whether ``response`` answers the problem right, and the answer read from it (without a gold answer

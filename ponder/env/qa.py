@@ -12,7 +12,7 @@ from typing import Any
 
 from ponder.config import option
 from ponder.env import rewards
-from ponder.env.dialogue import Dialogue, Transition, split_question
+from ponder.env.dialogue import Dialogue, Transition, split_question, stop_option
 from ponder.env.prompts import StagePrompts, fill
 from ponder.records import Message, Problem
 from ponder.verify.rules import RULES
@@ -29,6 +29,7 @@ class QAEnvConfig:
     prompts: StagePrompts = option(
         StagePrompts(), "Prompts (only ``qa`` is used here; ponder/env/prompts.py)."
     )
+    stop: tuple[str, ...] = stop_option()
 
     def budget(self, stage: str = "answer") -> int:
         return self.budget_tokens

@@ -90,6 +90,8 @@ def run_episodes(
                 temperature=temperature,
                 top_p=top_p,
                 max_new_tokens=envs[i].budget,
+                stop=envs[i].stop,
+                include_stop=True,
                 seed=seeds[i],
             )
             for i in live

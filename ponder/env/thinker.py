@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 from ponder.config import at_least, option
 from ponder.env import rewards
-from ponder.env.dialogue import Dialogue, Transition, split_question
+from ponder.env.dialogue import Dialogue, Transition, split_question, stop_option
 from ponder.env.prompts import StagePrompts, fill
 from ponder.records import Episode, Message, Problem
 from ponder.verify.rules import RULES
@@ -83,6 +83,7 @@ class ThinkerEnvConfig:
         "no", "Inference mode: how a Verification without a readable \\boxed{Yes}/\\boxed{No} is taken."
     )
     prompts: StagePrompts = option(StagePrompts(), "The user turn of each stage (ponder/env/prompts.py).")
+    stop: tuple[str, ...] = stop_option()
 
     def __post_init__(self) -> None:
         at_least(self, 1, *(f"{stage}_budget_tokens" for stage in STAGES))

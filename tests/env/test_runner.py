@@ -199,3 +199,30 @@ def test_demo_verification_row_by_hand():
     )
     assert row["slow_share"] == approx(0.8, factor=4)
     assert verification_row([]) == {}
+
+
+def test_a_stop_string_of_the_env_ends_every_turn_and_stays_in_it(chatty_model_dir):
+    """The chatty model answers ``ok 42``: with ``stop`` ' 4' each turn ends there, ' 4' kept, finished by
+    the stop (not the budget), in both environments and every Thinker stage."""
+    gen = make_generator("hf", str(chatty_model_dir), batch_size=8)
+    problems = [Problem(id="q", prompt="What is 6 x 7?", answer="42")]
+    (qa,) = run_episodes(
+        gen, [QAEnv(QAEnvConfig(budget_tokens=16, stop=(" 4",)), mode="infer")], problems
+    ).episodes
+    (turn,) = qa.turns
+    assert turn["response"] == "ok 4" and turn["finish_reason"] == "stop"
+    cfg = ThinkerEnvConfig(
+        fast_budget_tokens=16,
+        verify_budget_tokens=16,
+        slow_budget_tokens=16,
+        summary_budget_tokens=16,
+        stop=(" 4",),
+    )
+    (th,) = run_episodes(gen, [ThinkerEnv(cfg, mode="infer")], problems).episodes
+    assert [t["stage"] for t in th.turns] == ["fast", "verify", "slow", "summary"]
+    # later turns answer a longer chat; whatever they write, nothing follows a ' 4'
+    assert th.turns[0]["response"] == "ok 4"
+    assert all(not t["truncated"] and " 4" not in t["response"][:-2] for t in th.turns)
+    # without it the same model writes its whole answer
+    (plain,) = run_episodes(gen, [QAEnv(QAEnvConfig(budget_tokens=16), mode="infer")], problems).episodes
+    assert plain.turns[0]["response"] == "ok 42"
