@@ -58,7 +58,7 @@ class DemoSize:
     test_problems: int
     rollout_tokens: int
     eval_samples: int
-    numbers: int = 8
+    numbers: int = 6
     fast_lines: int = 2
     own_samples: int = 2
     whole_search: bool = True
@@ -179,6 +179,24 @@ def train_arm(out: Path, dims: DemoSize, cfg, sft_model: str, arm: str) -> dict:
     return rl.run(arm_cfg)
 
 
+def single_turn_ceiling(problems: list, dims: DemoSize, model: str | Path, qa) -> float:
+    """Share of ``problems`` whose reference single-turn answer fits the budget of ``qa`` (a QAEnvConfig): the
+    task's search up to the first stop string, or else with the end-of-turn token. The single turn's accuracy
+    were it never to slip."""
+    from transformers import AutoTokenizer
+
+    from ponder.generation.base import cut_at_stop
+    from ponder.tasks.neighbour_sum import NeighbourSumTask
+
+    task, tok = NeighbourSumTask(dims.fast_lines, dims.whole_search), AutoTokenizer.from_pretrained(model)
+
+    def generated(text: str) -> int:
+        text, stopped = cut_at_stop(text, qa.stop, keep=True)
+        return len(tok(text, add_special_tokens=False).input_ids) + (0 if stopped else 1)
+
+    return sum(generated(task.search(p)) <= qa.budget_tokens for p in problems) / len(problems)
+
+
 def _evaluate(name, solver, bench, params, out_dir) -> dict:
     from ponder.eval.runner import evaluate
 
@@ -264,7 +282,7 @@ def run_demo(
     sft_rows, th_eps, bl_eps = timed(
         "eval_sft", evaluate, "sft-", {"baseline": sft_model, "thinker": sft_model}
     )
-    pre = preconditions(th_eps, bl_eps)
+    pre = preconditions(th_eps, bl_eps, single_turn_ceiling(sets["test"], dims, base, cfg.qa))
     write_json(out / "preconditions.json", pre)
     print(f"preconditions (SFT model, seed {seed}): {format_preconditions(pre)}", flush=True)
     rl_summaries = {

@@ -37,7 +37,7 @@ from ponder.env.prompts import fill
 from ponder.env.qa import QAEnvConfig
 from ponder.env.runner import run_episodes
 from ponder.env.thinker import ThinkerEnv, ThinkerEnvConfig, split_question
-from ponder.generation.base import Generator
+from ponder.generation.base import Generator, cut_at_stop
 from ponder.records import Message, Problem
 from ponder.verify.rules import extract_with
 
@@ -100,7 +100,8 @@ def slow_records(
     ]
     search = task.search(problem)
     after = dialogue + [
-        {"role": "assistant", "content": search},
+        # the search as the dialogue holds it: the environment ends the turn at a stop string
+        {"role": "assistant", "content": cut_at_stop(search, env.stop, keep=True)[0]},
         _user(env.prompts.summary, question, env.summary_budget_tokens, answer),
     ]
     return [

@@ -42,7 +42,9 @@ def verification_row(episodes: list) -> dict:
 # - ``yes_given_right`` = P(Yes | fast answer right), ``no_given_wrong`` = P(No | fast answer wrong) and
 #   ``verify_balanced`` = their mean -- the verification accuracy balanced over right and wrong fast answers
 #   (no verdict counts as a miss), so a verifier that always says Yes scores 0.5 whatever the fast accuracy;
-# - ``baseline_accuracy`` and ``baseline_tokens``: the single-turn answers;
+# - ``baseline_accuracy`` and ``baseline_tokens``: the single-turn answers; ``baseline_ceiling`` (when given):
+#   the share of problems whose reference single-turn answer fits its budget -- what a single turn without a
+#   slip would score, so the room a second chance has;
 # - ``thinker_accuracy`` / ``thinker_tokens``: the inference chain's final answers and generated tokens per
 #   dialogue; ``fast_tokens``; ``slow_share``: dialogues that went on to Slow Thinking;
 # - ``slow_accuracy``: final answers of the dialogues that went on to Slow Thinking, against
@@ -69,8 +71,11 @@ def _slow_against_single(thinker: Sequence[Episode], baseline: Sequence[Episode]
     }
 
 
-def preconditions(thinker: Sequence[Episode], baseline: Sequence[Episode]) -> dict:
-    """The measurements above from inference episodes (each list non-empty, with gold answers)."""
+def preconditions(
+    thinker: Sequence[Episode], baseline: Sequence[Episode], ceiling: float | None = None
+) -> dict:
+    """The measurements above from inference episodes (each list non-empty, with gold answers); ``ceiling``:
+    the single turn's, measured on the reference texts."""
     if not thinker or not baseline:
         raise ValueError("need Thinker and single-turn episodes to measure the preconditions")
     v = verification_row(list(thinker))
@@ -93,6 +98,7 @@ def preconditions(thinker: Sequence[Episode], baseline: Sequence[Episode]) -> di
         **_slow_against_single(thinker, baseline),
         "baseline_accuracy": _mean([float(bool(ep.meta.get("final_correct"))) for ep in baseline]),
         "baseline_tokens": _mean([float(ep.meta.get("total_tokens") or 0) for ep in baseline]),
+        "baseline_ceiling": ceiling,
     }
 
 
@@ -106,7 +112,7 @@ def format_preconditions(row: dict) -> str:
     return (
         f"fast accuracy {f('fast_accuracy')} | verification balanced {f('verify_balanced')} "
         f"(P(Yes|right) {f('yes_given_right')}, P(No|wrong) {f('no_given_wrong')}) | "
-        f"single-turn accuracy {f('baseline_accuracy')} | chain accuracy {f('thinker_accuracy')} | "
+        f"single-turn accuracy {f('baseline_accuracy')} (ceiling {f('baseline_ceiling')}) | chain accuracy {f('thinker_accuracy')} | "
         f"after No: slow {f('slow_accuracy')} vs single turn {f('baseline_on_slow')}"
     )
 
@@ -206,6 +212,7 @@ VERIFY_COLUMNS = [
 COMPARISONS = [
     ("thinker", "baseline"),  # the method's claim, at equal RL rollout tokens
     ("sft-thinker", "sft-baseline"),  # the same before RL: the chain's inference alone
+    ("thinker-fast", "baseline"),  # the fast stage alone against the single turn at its own budget
     ("thinker-fast", "baseline-fast-budget"),  # the fast stage against the single turn at the same budget
     ("baseline", "sft-baseline"),  # what RL changed, each arm
     ("thinker", "sft-thinker"),

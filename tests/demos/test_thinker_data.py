@@ -123,3 +123,25 @@ def test_every_stage_prompt_is_the_environments_own(tmp_path):
         assert p.prompt in slow["prompt"][-1]["content"]
         letter = shown_letter(shown)
         assert slow["prompt"][2]["content"].startswith(f"Check {letter}:") and letter != p.answer
+
+
+def test_after_a_stop_string_the_summary_sees_the_search_as_the_dialogue_holds_it():
+    """With a whole search (lines go on after the hit) and the turn ending at '}', the summary is taught in
+    the context the environment builds from the cut turn; the slow target itself stays whole."""
+    import dataclasses
+
+    from ponder.env.thinker import ThinkerEnv
+
+    env_cfg = dataclasses.replace(ENV, stop=("}",))
+    task = NeighbourSumTask(whole_search=True)
+    p = next(q for q in neighbour_sum(20, 4) if q.meta["index"] < 3)  # lines after the hit exist
+    slow, summary = slow_records(p, env_cfg, task, task.distractor(p, random.Random(0)))
+    whole = task.search(p)
+    cut = whole[: whole.index("}") + 1]
+    assert slow["completion"] == whole and len(cut) < len(whole)
+    assert summary["prompt"][-2]["content"] == cut
+    env = ThinkerEnv(env_cfg, mode="infer")
+    env.reset(p)
+    env.step(slow["prompt"][1]["content"])
+    env.step(slow["prompt"][3]["content"])
+    assert env.step(cut).prompt == summary["prompt"]

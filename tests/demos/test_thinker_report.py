@@ -45,6 +45,8 @@ def test_numbers_worked_out_by_hand():
     assert row["thinker_tokens"] == pytest.approx((4 * 30 + 6 * 110) / 10)
     assert row["baseline_accuracy"] == pytest.approx(0.7) and row["baseline_tokens"] == 50
     assert "verification balanced 0.792" in format_preconditions(row)
+    assert row["baseline_ceiling"] is None and "(ceiling n/a)" in format_preconditions(row)
+    assert "(ceiling 0.600)" in format_preconditions(preconditions(th, qa, ceiling=0.6))
 
 
 def test_always_yes_scores_one_half_whatever_the_fast_accuracy():
@@ -87,3 +89,34 @@ def test_paired_differences_read_each_systems_samples(tmp_path):
     assert diffs["thinker - sft-thinker"] == pytest.approx({"mean": -0.25, "se": 0.25})
     assert set(diffs) == {"thinker - baseline", "thinker - sft-thinker"}  # the others have no samples
     assert "thinker - baseline: +0.500 ± 0.000" in format_paired(diffs)
+
+
+def test_the_single_turn_ceiling_counts_the_reference_answers_that_fit_the_budget(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from ponder.demos.thinker import SIZES, single_turn_ceiling
+    from ponder.env.qa import QAEnvConfig
+    from ponder.tasks.neighbour_sum import NeighbourSumTask, neighbour_sum
+
+    dims = SIZES["smoke"]
+    problems = neighbour_sum(40, 3, size=dims.numbers)
+    tok, task = AutoTokenizer.from_pretrained(tiny_model_dir), NeighbourSumTask(dims.fast_lines, True)
+    whole = [len(tok(task.search(p), add_special_tokens=False).input_ids) for p in problems]
+
+    def ceiling(budget, stop=()):
+        return single_turn_ceiling(
+            problems, dims, tiny_model_dir, QAEnvConfig(budget_tokens=budget, stop=stop)
+        )
+
+    # without a stop string the whole search and the end-of-turn token must fit
+    assert ceiling(max(whole) + 1) == 1.0 and ceiling(min(whole)) == 0.0
+    # with '}' the answer ends at the box: a pair among the first lines fits a budget of three lines' worth
+    up_to_hit = [
+        len(tok(task.search(p).split("}")[0] + "}", add_special_tokens=False).input_ids) for p in problems
+    ]
+    assert ceiling(max(up_to_hit), ("}",)) == 1.0
+    assert ceiling(min(up_to_hit) - 1, ("}",)) == 0.0
+    # a budget that holds every answer found on the first line holds no answer found on the last
+    first_line = max(n for n, p in zip(up_to_hit, problems, strict=True) if p.meta["index"] == 0)
+    share_first = sum(p.meta["index"] == 0 for p in problems) / len(problems)
+    assert 0 < share_first <= ceiling(first_line, ("}",)) < 1.0
