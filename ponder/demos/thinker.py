@@ -6,13 +6,14 @@ cheaper and more reliable than producing it, and a fast answer under a tight bud
 1. A tiny Qwen2 model (``nano``, seeded) and neighbour-sum problems (:mod:`ponder.tasks.neighbour_sum`):
    disjoint SFT, RL and test sets. The fast answer writes the first ``fast_lines`` lines of the search and
    then answers (found, or a guess); the check of an answer is its one search line; Slow Thinking and the
-   single-turn baseline run the whole search.
+   single-turn baseline search line by line within a budget that holds only the first lines (every turn
+   ends at its box), so a pair further on is out of their reach but not out of a fast guess's.
 2. SFT in two phases (:mod:`ponder.demos.thinker_data`): texts of every stage with synthetic shown answers;
    then Verification of the model's *own* sampled fast answers (right and wrong in equal numbers), Slow
    Thinking after its own wrong ones, as many single-turn searches of the same problems, and replayed
    phase-1 records.
 3. Preconditions on the test problems, printed before RL: fast accuracy, verification accuracy balanced over
-   right and wrong fast answers, single-turn accuracy, and the chain's accuracy.
+   right and wrong fast answers, single-turn accuracy and its ceiling, and the chain's accuracy.
 4. Two RL runs from the SFT model with ``ponder/recipes/configs/thinker-tiny.yaml``: ``env=qa`` (baseline)
    and ``env=thinker``, each stopped once it has generated the same number of rollout tokens.
 5. Evaluation on the test problems: the baseline single-turn (also cut to the fast budget), Thinker through

@@ -116,7 +116,9 @@ def tradeoff_plot(path: str | Path, rows: Sequence[dict], title: str = "") -> Pa
             continue
         hollow = str(row.get("name", "")).startswith("sft-")
         ax.scatter([x], [y], s=40, facecolors="none" if hollow else "C0", edgecolors="C0")
-        ax.annotate(str(row.get("name", "")), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        # starting points labelled below, trained ones above: a row and its start often nearly coincide
+        offset = (4, -10) if hollow else (4, 4)
+        ax.annotate(str(row.get("name", "")), (x, y), textcoords="offset points", xytext=offset, fontsize=8)
     ax.set_xlabel("generated tokens per answer")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1.05)
