@@ -70,7 +70,9 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def _iter_lines(path: Path) -> Iterator[dict]:
+def read_json_lines(path: str | Path) -> Iterator[dict]:
+    """The objects of a JSON-lines file, blank lines skipped. Lines end at newlines only: ``str.splitlines``
+    would also break at U+2028 or U+0085, which JSON written with ``ensure_ascii=False`` keeps raw in a string."""
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
@@ -313,7 +315,7 @@ class StageWriter:
             ):
                 self._tidy()
             if _is_parquet(self.path):
-                write_records(self.path, _iter_lines(self.partial))
+                write_records(self.path, read_json_lines(self.partial))
                 self.partial.unlink()
             else:
                 os.replace(self.partial, self.path)

@@ -54,9 +54,10 @@ def greedy_right(cfg, model: str, problems: Path, out: Path) -> dict[str, bool]:
 def prompt_headroom(cfg, model: str, iteration: Path, out: Path) -> dict[str, Any]:
     """Iteration 1's preconditions on its own training prompts (greedy vs the vote of its samples)."""
     from ponder.feedback.math_headroom import math_headroom
+    from ponder.io import read_json_lines
 
     greedy = greedy_right(cfg, model, iteration / "problems.jsonl", out)
-    labelled = [json.loads(x) for x in (iteration / "labelled.jsonl").read_text().split("\n") if x.strip()]
+    labelled = list(read_json_lines(iteration / "labelled.jsonl"))
     return math_headroom(labelled, greedy)
 
 

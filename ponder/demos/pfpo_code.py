@@ -38,7 +38,7 @@ from typing import Any
 from ponder.config import config_to_dict, extend, load_config, option
 from ponder.demos import sft_on_chosen, size_of, tiny_sft
 from ponder.demos.pfpo_code_report import format_report, plot_report
-from ponder.io import write_json, write_records, write_text
+from ponder.io import read_json_lines, write_json, write_records, write_text
 from ponder.train.metrics import read_metrics
 
 CONFIG = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "pfpo-code-tiny.yaml"
@@ -283,7 +283,7 @@ def run_pfpo_code_demo(
     head["test_greedy_pass"] = ev["sft"]["accuracy"]
     clock.lap("preconditions")
     matched = matched_pairs(out)
-    used = [json.loads(x) for x in (out / "iter1.pairs.jsonl").read_text().split("\n") if x.strip()]
+    used = list(read_json_lines(out / "iter1.pairs.jsonl"))
     diffs = [p["meta"]["chosen_gold_passed"] - p["meta"]["rejected_gold_passed"] for p in used]
     clock.lap("pairs")
 
@@ -347,7 +347,7 @@ def _row(name: str, ev: dict, sft: dict, trained: dict) -> dict[str, Any]:
 
 
 def _count(path: Path) -> int:
-    return sum(1 for x in path.read_text().split("\n") if x.strip())
+    return sum(1 for _ in read_json_lines(path))
 
 
 def _round(v: Any) -> Any:

@@ -34,6 +34,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ponder.config import load_config
 from ponder.demos import size_of, tiny_sft
@@ -41,14 +42,17 @@ from ponder.demos.thinker_report import format_preconditions, preconditions, ver
 from ponder.io import write_json, write_records
 from ponder.progress import timed_call
 
+if TYPE_CHECKING:
+    from ponder.env.qa import QAEnvConfig
+
 CONFIG = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "thinker-tiny.yaml"
 
 
 @dataclass(frozen=True)
 class DemoSize:
     """How big the demo is. Phase 1 SFT: ``sft_problems`` (five stage records each), ``sft_steps`` steps;
-    phase 2: ``own_problems`` x ``own_samples`` sampled fast answers, ``replay`` phase-1 records, ``own_steps`` steps. ``rollout_tokens``: generated tokens each RL
-    arm may use. ``numbers``: named numbers per problem; ``fast_lines``: search lines a fast answer writes."""
+    phase 2: ``own_problems`` x ``own_samples`` sampled fast answers, ``replay`` phase-1 records,
+    ``own_steps`` steps. ``rollout_tokens``: generated tokens each RL arm may use. ``numbers``: named numbers per problem; ``fast_lines``: search lines a fast answer writes."""
 
     sft_problems: int
     sft_steps: int
@@ -180,8 +184,8 @@ def train_arm(out: Path, dims: DemoSize, cfg, sft_model: str, arm: str) -> dict:
     return rl.run(arm_cfg)
 
 
-def single_turn_ceiling(problems: list, dims: DemoSize, model: str | Path, qa) -> float:
-    """Share of ``problems`` whose reference single-turn answer fits the budget of ``qa`` (a QAEnvConfig): the
+def single_turn_ceiling(problems: list, dims: DemoSize, model: str | Path, qa: QAEnvConfig) -> float:
+    """Share of ``problems`` whose reference single-turn answer fits the budget of ``qa``: the
     task's search up to the first stop string, or else with the end-of-turn token. The single turn's accuracy
     were it never to slip."""
     from transformers import AutoTokenizer

@@ -112,7 +112,8 @@ def format_preconditions(row: dict) -> str:
     return (
         f"fast accuracy {f('fast_accuracy')} | verification balanced {f('verify_balanced')} "
         f"(P(Yes|right) {f('yes_given_right')}, P(No|wrong) {f('no_given_wrong')}) | "
-        f"single-turn accuracy {f('baseline_accuracy')} (ceiling {f('baseline_ceiling')}) | chain accuracy {f('thinker_accuracy')} | "
+        f"single-turn accuracy {f('baseline_accuracy')} (ceiling {f('baseline_ceiling')}) | "
+        f"chain accuracy {f('thinker_accuracy')} | "
         f"after No: slow {f('slow_accuracy')} vs single turn {f('baseline_on_slow')}"
     )
 

@@ -4,7 +4,8 @@ Besides the evaluation runner's metrics, each row says how the model answers: ``
 that reason to the end: for neighbour sums, that search until a pair is found,
 :func:`ponder.tasks.neighbour_sum.searched`), the accuracy of long and of short (hasty) answers, and
 ``pair_margin`` -- the mean of ``log p(chosen) - log p(rejected)`` over the ThinkPO pairs, summed over
-response tokens, which DPO raises (its implicit reward margin is β times the change of this quantity from the reference).
+response tokens, which DPO raises (its implicit reward margin is β times the change of this quantity from
+the reference).
 """
 
 from __future__ import annotations

@@ -130,7 +130,7 @@ class OpenAIGenerator(Generator):
 
     def request_body(self, prompt: Prompt, p: SamplingParams, sample_index: int) -> tuple[str, dict]:
         """The endpoint path and JSON body for sample ``sample_index`` of ``prompt``."""
-        if p.include_stop:
+        if p.include_stop and p.stop:  # without stop strings it changes nothing
             raise ValueError("include_stop is not part of the OpenAI API: use the hf or vllm backend")
         body: dict[str, Any] = {
             "model": self.model,

@@ -30,10 +30,11 @@ writer of the data knows, and a model imitating it can only guess.
 Every step of a search is a look-up of a letter's number (the number written right after the letter,
 copied from the question: the plain induction copy -- ``b=8`` was learnt far worse), the letter after a
 letter, a subtraction fact, or a test for zero. No step asks whether a number occurs in the list (a
-membership test, which a 0.6M-parameter model did not learn reliably in our SFT budget: measured). The letters are single tokens that the question and every answer spell alike (commas,
-not spaces, separate them: the tokenizer joins a space and a letter into another token), they avoid the
-letters the stage prompts spell one token at a time, and ``e`` and ``i`` (constants to the math grader);
-answers are graded by the ``boxed`` rule.
+membership test, which a 0.6M-parameter model did not learn reliably in our SFT budget: measured). The
+letters are single tokens that the question and every answer spell alike (commas, not spaces, separate
+them: the tokenizer joins a space and a letter into another token), they avoid the letters the stage prompts
+spell one token at a time, and ``e`` and ``i`` (constants to the math grader); answers are graded by the
+``boxed`` rule.
 """
 
 from __future__ import annotations

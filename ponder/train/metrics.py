@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ponder.io import write_text
+from ponder.io import read_json_lines, write_text
 from ponder.train.trackers import Tracker
 
 
@@ -21,7 +21,7 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+    return list(read_json_lines(path))
 
 
 class MetricsLogger:

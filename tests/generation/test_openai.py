@@ -63,6 +63,9 @@ def test_include_stop_is_refused_before_any_request():
     with OpenAIGenerator("m", "http://127.0.0.1:9/v1") as remote:
         with pytest.raises(ValueError, match="include_stop"):
             remote.generate(["hi"], SamplingParams(stop=["}"], include_stop=True))
+        # without stop strings there is nothing to keep (the environments always ask for it)
+        path, body = remote.request_body("hi", SamplingParams(include_stop=True), 0)
+        assert path == "completions" and "stop" not in body
 
 
 def test_unknown_model_fails_at_once_with_the_server_message(tiny_server):
