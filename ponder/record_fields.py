@@ -75,6 +75,8 @@ def messages(v: Any) -> list[Message]:
             raise ValueError(f"message {i}: 'role' must be a string")
         if not isinstance(m.get("content"), str):
             raise ValueError(f"message {i}: 'content' must be a string")
+        if "weight" in m and (m["weight"] not in (0, 1) or isinstance(m["weight"], bool)):
+            raise ValueError(f"message {i}: 'weight' must be 0 or 1, got {json.dumps(m['weight'])}")
     return v
 
 

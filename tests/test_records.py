@@ -110,6 +110,12 @@ BAD = {
         "prompt",
         "'content' must be a string",
     ),
+    "bad_weight": (
+        b'{"id": "a", "prompt": [{"role": "assistant", "content": "x", "weight": 0.5}]}\n',
+        1,
+        "prompt",
+        "message 0: 'weight' must be 0 or 1, got 0.5",
+    ),
     "duplicate_id": (
         b'{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n',
         2,

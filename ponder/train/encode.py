@@ -246,12 +246,14 @@ class Encoder:
         return len(ids)
 
     def encode_conversation(self, messages: list[Message], where: Where) -> PromptGroup | None:
-        """A multi-turn conversation; every assistant turn is scored, everything else is context."""
+        """A multi-turn conversation; every assistant turn is scored, everything else is context. An assistant
+        turn with ``"weight": 0`` (the OpenAI fine-tuning format's flag) is context too: a reply the dialogue
+        holds but the model is not taught, such as a wrong answer shown to be checked."""
         if not self.chat_template:
             raise where.error("conversations need the chat template (chat_template=true)", "messages")
-        turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+        turns = [i for i, m in enumerate(messages) if m["role"] == "assistant" and m.get("weight", 1) != 0]
         if not turns:
-            raise where.error("has no assistant message to train on", "messages")
+            raise where.error("has no assistant message to train on (none, or all of weight 0)", "messages")
         text = self.render_prompt(messages[: turns[0]])
         prompt_ids = self._ids(text)
         ids: list[int] = []

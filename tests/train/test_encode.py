@@ -129,6 +129,28 @@ def test_conversation_scores_every_assistant_turn(tokenizer):
     assert _decode(tokenizer, g.prompt + resp) == full
 
 
+def test_assistant_turn_of_weight_zero_is_context(tokenizer):
+    """A reply marked ``weight: 0`` (a shown answer to be checked) is in the sequence but not scored; the
+    later turns see it as their context, token for token as a prompt-completion record would."""
+    msgs = [
+        {"role": "user", "content": "Q1"},
+        {"role": "assistant", "content": "shown", "weight": 0},
+        {"role": "user", "content": "Check"},
+        {"role": "assistant", "content": "No"},
+        {"role": "user", "content": "Again"},
+        {"role": "assistant", "content": "A2"},
+    ]
+    enc = Encoder(tokenizer)
+    g = enc.encode_conversation(msgs, W)
+    resp, mask = g.responses[0], g.masks[0]
+    assert _decode(tokenizer, [t for t, m in zip(resp, mask, strict=True) if m]) == "No<|im_end|>A2<|im_end|>"
+    assert _decode(tokenizer, g.prompt + resp) == tokenizer.apply_chat_template(msgs, tokenize=False)
+    alone = enc.encode(msgs[:3], ["No"], W, ["completion"])
+    assert list(g.prompt) == list(alone.prompt)
+    with pytest.raises(InputError, match=r"none, or all of weight 0"):
+        enc.encode_conversation(msgs[:2], W)
+
+
 def test_template_that_is_not_prefix_consistent_is_refused(tokenizer):
     """The generation prompt names another role than the rendered assistant turn: no split is possible."""
     tok = copy.deepcopy(tokenizer)
