@@ -25,7 +25,7 @@ equivalence tests compare against.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -36,9 +36,12 @@ import torch.nn.functional as F
 class PromptGroup:
     """A prompt and the responses that continue it.
 
-    ``masks[i][t]`` says whether token ``t`` of response ``i`` is scored (default: all are). Multi-turn SFT
-    uses it to leave user turns inside a "response" out of the loss. Token ids are stored as compact
-    ``array("i")`` (4 bytes a token rather than a Python int each), since a data set stays in memory.
+    ``masks[i][t]`` says whether token ``t`` of response ``i`` is scored (default: all are): 0 (or False)
+    leaves it out, ``k >= 1`` scores it as part of the response's ``k``-th sequence (True is 1). Multi-turn
+    SFT scores every assistant turn as one sequence and leaves the user turns between them out; an RL
+    dialogue is one response whose stage answers are sequences 1, 2, ... (each its own sample), the
+    prompts between them context. Scored labels run 1, 1, ..., 2, 2, ... in order. Token ids are stored as
+    compact ``array("i")`` (4 bytes a token rather than a Python int each), since a data set stays in memory.
     """
 
     prompt: Sequence[int]
@@ -49,7 +52,7 @@ class PromptGroup:
         object.__setattr__(self, "prompt", array("i", self.prompt))
         object.__setattr__(self, "responses", tuple(array("i", r) for r in self.responses))
         if self.masks is not None:
-            object.__setattr__(self, "masks", tuple(array("b", [bool(x) for x in m]) for m in self.masks))
+            object.__setattr__(self, "masks", tuple(array("b", [int(x) for x in m]) for m in self.masks))
         if not self.prompt:
             raise ValueError(
                 "a prompt group needs at least one prompt token (the first response token is "
@@ -59,6 +62,10 @@ class PromptGroup:
             raise ValueError("a prompt group needs non-empty responses")
         if self.masks is not None and [len(m) for m in self.masks] != [len(r) for r in self.responses]:
             raise ValueError("masks must match the responses token for token")
+        for m in self.masks or ():
+            labels = [0, *(k for k in m if k)]  # so the first scored label must be 1
+            if min(m) < 0 or any(b - a not in (0, 1) for a, b in zip(labels, labels[1:], strict=False)):
+                raise ValueError("scored labels of a response must run 1, 1, ..., 2, 2, ... in order")
 
     def num_tokens(self, share_prompt: bool = True) -> int:
         """Tokens this group puts in a packed row."""
@@ -67,7 +74,11 @@ class PromptGroup:
 
     def scored(self, i: int) -> int:
         """Number of scored tokens of response ``i``."""
-        return len(self.responses[i]) if self.masks is None else sum(self.masks[i])
+        return len(self.responses[i]) if self.masks is None else sum(1 for k in self.masks[i] if k)
+
+    def sequences(self, i: int) -> int:
+        """Number of scored sequences of response ``i`` (1 without labels above 1)."""
+        return 1 if self.masks is None else max(1, max(self.masks[i], default=0))
 
     def split(self) -> list[PromptGroup]:
         """One group per response (no prompt sharing)."""
@@ -108,9 +119,10 @@ class TokenBatch:
 
     Shapes: ``input_ids``/``position_ids`` ``[B, T]`` (packed: ``B = 1``); ``attention_mask`` ``[B, T]`` for
     padded batches, ``None`` when packed; the scored-token tensors ``[N]``: ``rows``/``predictors`` index the
-    position whose logits predict the token, ``targets`` the token id, ``sequence`` which response (in
-    group order: group 0's responses, then group 1's, ...) the token belongs to. ``num_sequences`` is ``S``
-    and ``lengths`` ``[S]`` counts scored tokens per response.
+    position whose logits predict the token, ``targets`` the token id, ``sequence`` which scored sequence
+    the token belongs to (in group order: group 0's responses, each response's sequences in turn, then group
+    1's, ...; a response is one sequence unless its mask numbers several). ``num_sequences`` is ``S`` and
+    ``lengths`` ``[S]`` counts scored tokens per sequence.
     """
 
     input_ids: torch.Tensor
@@ -137,6 +149,15 @@ class TokenBatch:
                 ]
             )
         return TokenBatch(**move)
+
+
+def _scored(group: PromptGroup, j: int) -> Iterator[tuple[int, int]]:
+    """``(t, k)`` for every scored token ``t`` of response ``j``: ``k`` its sequence within the response, from 0."""
+    mask = group.masks[j] if group.masks is not None else None
+    for t in range(len(group.responses[j])):
+        k = 1 if mask is None else mask[t]
+        if k:
+            yield t, k - 1
 
 
 def pack(groups: Sequence[PromptGroup], *, share_prompt: bool = True) -> TokenBatch:
@@ -168,19 +189,16 @@ def pack(groups: Sequence[PromptGroup], *, share_prompt: bool = True) -> TokenBa
                 else:
                     causal = torch.ones(n, n, dtype=torch.bool).tril_()
                     seg.masks.append(torch.cat([torch.ones(n, p, dtype=torch.bool), causal], dim=1))
-                mask = unit.masks[j] if unit.masks is not None else None
-                count = 0
-                for t in range(n):
-                    if mask is not None and not mask[t]:
-                        continue
+                counts = [0] * unit.sequences(j)
+                for t, k in _scored(unit, j):
                     # token t of the response is predicted by the previous token of its own sequence:
                     # the last prompt token for t == 0 (for every branch), else the previous response token
                     predictors.append(start + p - 1 if t == 0 else off + t - 1)
                     targets.append(resp[t])
-                    sequence.append(seq)
-                    count += 1
-                lengths.append(count)
-                seq += 1
+                    sequence.append(seq + k)
+                    counts[k] += 1
+                lengths.extend(counts)
+                seq += len(counts)
             segments.append(seg)
     n = len(predictors)
     return TokenBatch(
@@ -211,17 +229,14 @@ def pad(groups: Sequence[PromptGroup], *, pad_id: int = 0) -> TokenBatch:
             r = len(rows_ids)
             p = len(group.prompt)
             rows_ids.append(list(group.prompt) + list(resp))
-            mask = group.masks[j] if group.masks is not None else None
-            count = 0
-            for t in range(len(resp)):
-                if mask is not None and not mask[t]:
-                    continue
+            counts = [0] * group.sequences(j)
+            for t, k in _scored(group, j):
                 rows.append(r)
                 predictors.append(p + t - 1)
                 targets.append(resp[t])
-                sequence.append(r)
-                count += 1
-            lengths.append(count)
+                sequence.append(len(lengths) + k)
+                counts[k] += 1
+            lengths.extend(counts)
     width = max(len(x) for x in rows_ids)
     input_ids = torch.full((len(rows_ids), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(rows_ids), width), dtype=torch.long)
@@ -238,7 +253,7 @@ def pad(groups: Sequence[PromptGroup], *, pad_id: int = 0) -> TokenBatch:
         targets=torch.tensor(targets, dtype=torch.long),
         sequence=torch.tensor(sequence, dtype=torch.long),
         lengths=torch.tensor(lengths, dtype=torch.long),
-        num_sequences=len(rows_ids),
+        num_sequences=len(lengths),
         num_tokens=int(attention.sum()),
     )
 

@@ -2,9 +2,13 @@
 
 Each stage of each dialogue is one RL sample: prompt = the dialogue before it (chat messages), response =
 the stage's answer, one reward. Samples are encoded with the training convention of
-:class:`ponder.train.encode.Encoder` (an answer cut by its budget is a prefix: no end-of-turn token) and
-samples with the same prompt tokens share one :class:`PromptGroup` (a GRPO group's Fast Thinking answers,
-all continuing one question), so packing computes the shared prompt once.
+:class:`ponder.train.encode.Encoder` (an answer cut by its budget is a prefix: no end-of-turn token). The
+stages of one dialogue are laid out as one sequence when each stage's prompt tokens continue the previous
+stage's prompt and answer (as a multi-stage environment's dialogue does): each answer is still its own
+sample (a scored sequence of the response, :class:`PromptGroup` masks), but the dialogue is computed once
+rather than once per stage -- the same tokens in the same positions, so the same log-probs. Dialogues with
+the same first prompt share one :class:`PromptGroup` (a GRPO group's answers, all continuing one question),
+so packing computes the shared prompt once.
 
 Per-token quantities (old log-probs, values, advantages, returns) are kept per sample as 1-D tensors of the
 sample's response length; :func:`padded` lays a micro-batch's flat ``[N]`` tensor out as ``[S, T]`` for the
@@ -62,7 +66,8 @@ def samples_from_envs(
 
 @dataclass
 class Encoded:
-    """Samples as prompt groups: ``groups[g]`` holds the responses of samples ``members[g]`` (in order).
+    """Samples as prompt groups: the scored sequences of ``groups[g]`` (response by response, each
+    response's sequences in turn) are the answers of samples ``members[g]``, in that order.
 
     ``kept`` lists the sample indices that encoded (a response that renders to no tokens is dropped).
     """
@@ -75,31 +80,56 @@ class Encoded:
 
 def encode_samples(encoder: Encoder, samples: Sequence[RLSample]) -> Encoded:
     where = Where("<rollout>")
-    by_prompt: dict[tuple[int, ...], int] = {}
-    prompts: list[list[int]] = []
-    responses: list[list[list[int]]] = []
-    members: list[list[int]] = []
-    lengths: dict[int, int] = {}
+    encoded: dict[int, tuple[list[int], list[int]]] = {}
     for i, s in enumerate(samples):
         try:
             g = encoder.encode(s.prompt, [s.response], where, ["response"], prefix=s.truncated)
         except InputError:
             continue  # e.g. an empty answer cut at once: nothing to score
-        if g is None:
-            continue
-        key = tuple(g.prompt)
-        if key not in by_prompt:
-            by_prompt[key] = len(prompts)
-            prompts.append(list(g.prompt))
-            responses.append([])
+        if g is not None:
+            encoded[i] = (list(g.prompt), list(g.responses[0]))
+    by_prompt: dict[tuple[int, ...], int] = {}
+    groups: list[tuple[list[int], list[list[int]], list[list[int]]]] = []
+    members: list[list[int]] = []
+    for chain in _dialogues(samples, encoded):
+        head = encoded[chain[0]][0]
+        tokens: list[int] = []
+        labels: list[int] = []
+        for k, i in enumerate(chain, 1):
+            prompt, response = encoded[i]
+            context = prompt[len(head) + len(tokens) :]  # the prompt text since the previous answer
+            tokens += context + response
+            labels += [0] * len(context) + [k] * len(response)
+        g = by_prompt.setdefault(tuple(head), len(groups))
+        if g == len(groups):
+            groups.append((head, [], []))
             members.append([])
-        k = by_prompt[key]
-        responses[k].append(list(g.responses[0]))
-        members[k].append(i)
-        lengths[i] = len(g.responses[0])
-    groups = [PromptGroup(p, tuple(r)) for p, r in zip(prompts, responses, strict=True)]
-    kept = sorted(lengths)
-    return Encoded(groups, members, lengths, kept)
+        groups[g][1].append(tokens)
+        groups[g][2].append(labels)
+        members[g].extend(chain)
+    lengths = {i: len(r) for i, (_, r) in encoded.items()}
+    packed = [PromptGroup(p, tuple(r), tuple(m)) for p, r, m in groups]
+    return Encoded(packed, members, lengths, sorted(lengths))
+
+
+def _dialogues(
+    samples: Sequence[RLSample], encoded: dict[int, tuple[list[int], list[int]]]
+) -> list[list[int]]:
+    """The encoded samples as chains, in sample order: a sample joins the chain of the previous sample of its
+    episode when its prompt tokens begin with that chain's tokens so far (first prompt, answers and the
+    prompts between them); otherwise it starts a chain."""
+    chains: list[list[int]] = []
+    open_chain: dict[int, tuple[int, list[int]]] = {}  # episode -> (chain index, its tokens so far)
+    for i, (prompt, response) in encoded.items():
+        episode = samples[i].episode
+        c, seen = open_chain.get(episode, (-1, []))
+        if c >= 0 and len(prompt) >= len(seen) and prompt[: len(seen)] == seen:
+            chains[c].append(i)
+        else:
+            c = len(chains)
+            chains.append([i])
+        open_chain[episode] = (c, prompt + response)
+    return chains
 
 
 def microbatches(
