@@ -8,10 +8,10 @@ cheaper and more reliable than producing it, and a fast answer under a tight bud
    then answers (found, or a guess); the check of an answer is its one search line; Slow Thinking and the
    single-turn baseline search line by line within a budget that holds only the first lines (every turn
    ends at its box), so a pair further on is out of their reach but not out of a fast guess's.
-2. SFT in two phases (:mod:`ponder.demos.thinker_data`): texts of every stage with synthetic shown answers;
-   then Verification of the model's *own* sampled fast answers (right and wrong in equal numbers), Slow
-   Thinking after its own wrong ones, as many single-turn searches of the same problems, and replayed
-   phase-1 records.
+2. SFT in two phases (:mod:`ponder.demos.thinker_data`): dialogues that teach every stage, with synthetic
+   shown answers; then Verification of the model's *own* sampled fast answers (right and wrong in equal
+   numbers), Slow Thinking after its own wrong ones, as many single-turn searches of the same problems, and
+   replayed phase-1 records.
 3. Preconditions on the test problems, printed before RL: fast accuracy, verification accuracy balanced over
    right and wrong fast answers, single-turn accuracy and its ceiling, and the chain's accuracy.
 4. Two RL runs from the SFT model with ``ponder/recipes/configs/thinker-tiny.yaml``: ``env=qa`` (baseline)
@@ -50,9 +50,10 @@ CONFIG = Path(__file__).resolve().parents[1] / "recipes" / "configs" / "thinker-
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How big the demo is. Phase 1 SFT: ``sft_problems`` (five stage records each), ``sft_steps`` steps;
-    phase 2: ``own_problems`` x ``own_samples`` sampled fast answers, ``replay`` phase-1 records,
-    ``own_steps`` steps. ``rollout_tokens``: generated tokens each RL arm may use. ``numbers``: named numbers per problem; ``fast_lines``: search lines a fast answer writes."""
+    """How big the demo is. Phase 1 SFT: ``sft_problems`` (3 or 4 dialogues each, teaching every stage and
+    the single turn once), ``sft_steps`` steps; phase 2: ``own_problems`` x ``own_samples`` sampled fast
+    answers, ``replay`` phase-1 records, ``own_steps`` steps. ``rollout_tokens``: generated tokens each RL arm
+    may use. ``numbers``: named numbers per problem; ``fast_lines``: search lines a fast answer writes."""
 
     sft_problems: int
     sft_steps: int
@@ -74,8 +75,8 @@ SIZES = {
     for name, dims in {
         #          SFT    SFT    own    own    replay  RL     test   rollout   eval
         #          probs  steps  probs  steps          probs  probs  tokens    samples
-        "full": (3000, 900, 2000, 600, 3000, 2000, 200, 150_000, 4),
-        "smoke": (200, 30, 40, 10, 100, 200, 16, 20_000, 2),
+        "full": (3000, 630, 2000, 375, 2100, 2000, 200, 150_000, 4),
+        "smoke": (200, 21, 40, 7, 70, 200, 16, 20_000, 2),
     }.items()
 }
 EXAMPLES_PER_STEP = 32
@@ -143,7 +144,7 @@ def own_answer_data(out: Path, seed: int, dims: DemoSize, cfg, model: str, sets:
     own, counts = own_answer_records(answers, cfg.thinker, task, seed=seed)
     # the single-turn search gets as many phase-2 examples as Slow Thinking does (the same problems)
     by_id = {p.id: p for p in sets["sft"]}
-    slow_ids = [r["meta"]["problem"] for r in own if r["meta"]["stage"] == "slow"]
+    slow_ids = [r["meta"]["problem"] for r in own if "slow" in r["meta"]["stages"]]
     qa = [{**qa_record(by_id[i], cfg.qa, task), "id": f"{i}-qa-own{k}"} for k, i in enumerate(slow_ids)]
     rng = random.Random(f"thinker-replay:{seed}")
     replay = rng.sample(sets["phase1"], min(dims.replay, len(sets["phase1"])))

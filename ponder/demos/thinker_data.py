@@ -8,21 +8,30 @@ Thinking and the single-turn baseline), its summary, a wrong answer of the kind 
 local check of any fast answer ending in ``\\boxed{Yes}``/``\\boxed{No}``, the verdict following from the
 check (Yes exactly when the answer is right). :class:`ponder.tasks.neighbour_sum.NeighbourSumTask` is one.
 
-Records are prompt-completion pairs whose prompt is the dialogue so far (chat messages), so shown answers
-are context and never trained on:
+Records are conversations (TRL's conversational format: ``{"id", "messages", "meta"}``) holding the dialogue
+the environment builds, each user turn the very prompt it opens a stage with. The SFT recipe trains on every
+assistant turn except one of ``"weight": 0``, which is context: a shown fast answer is never trained on, and
+one record teaches the later turns of a dialogue in one sequence instead of repeating the dialogue as the
+prompt of each. ``meta["stages"]`` names the taught turns in order:
 
-=============  ==========================================================================================
-stage          prompt -> completion
-=============  ==========================================================================================
-fast           question -> the fast answer
-verify         question, a fast answer -> the check of that answer and its verdict
-slow           question, a WRONG fast answer, its check (verdict No) -> the search
-summary        ... the search -> its summary
-qa             the single-turn question -> the search
-=============  ==========================================================================================
+================================  =========================================================================
+``meta["stages"]``                messages (*taught* turns in italics)
+================================  =========================================================================
+fast                              question, *the fast answer*
+verify                            question, a fast answer, verify prompt, *its check and verdict*
+slow, summary                     question, a WRONG fast answer, verify prompt, its check (verdict No),
+                                  slow prompt, *the search*, summary prompt, *its summary*
+verify, slow, summary             the same with the check taught
+qa                                the single-turn question, *the search*
+================================  =========================================================================
 
-The check of a wrong answer tests that answer only, so a slow example's context never holds the search it
-is trained to write. :func:`stage_records` shows synthetic fast answers (the gold, or ``task.distractor``);
+The Slow Thinking turn holds the search as the environment's turn does: cut after the first of its stop
+strings (``stop``; ``}`` ends a turn at its box), since the environment ends the turn there and the summary
+must follow exactly that text. Lines that a search writes after the box are taught by the qa records only,
+which hold the whole search.
+
+The check of a wrong answer tests that answer only, so a slow turn's context never holds the search it is
+trained to write. :func:`stage_records` shows synthetic fast answers (the gold, or ``task.distractor``);
 :func:`own_answer_records` shows answers sampled from a model, so Verification learns to judge the answers it
 will actually see in RL, right and wrong, in a chosen proportion.
 """
@@ -56,13 +65,20 @@ def _user(template: str, question: str, budget: int, answer: str | None = None) 
     return {"role": "user", "content": fill(template, question=question, budget=budget, answer=answer)}
 
 
-def _record(problem: Problem, stage: str, prompt: list[Message], completion: str, **meta) -> dict:
-    suffix = meta.pop("suffix", "")
+def _reply(text: str, taught: bool = True) -> Message:
+    """An assistant turn; one not taught carries ``"weight": 0`` and is context only."""
+    turn: Message = {"role": "assistant", "content": text}
+    return turn if taught else {**turn, "weight": 0}
+
+
+def _record(
+    problem: Problem, messages: list[Message], stages: list[str], *, suffix: str = "", **meta
+) -> dict:
+    """A conversation record whose id names the taught ``stages`` (and ``suffix``)."""
     return {
-        "id": f"{problem.id}-{stage}{suffix}",
-        "prompt": prompt,
-        "completion": completion,
-        "meta": {"stage": stage, "problem": problem.id, **meta},
+        "id": f"{problem.id}-{'-'.join(stages)}{suffix}",
+        "messages": messages,
+        "meta": {"stages": stages, "problem": problem.id, **meta},
     }
 
 
@@ -71,49 +87,58 @@ def fast_prompt(problem: Problem, env: ThinkerEnvConfig) -> list[Message]:
     return [*prefix, _user(env.prompts.fast, question, env.fast_budget_tokens)]
 
 
+def _verify_prompt(problem: Problem, env: ThinkerEnvConfig, shown: str) -> list[Message]:
+    """The dialogue up to the Verification prompt, the fast answer ``shown`` in it as context (not taught)."""
+    question, answer = split_question(problem.prompt)[1], extract_with(env.grading_rule, shown)
+    verify = _user(env.prompts.verify, question, env.verify_budget_tokens, answer)
+    return [*fast_prompt(problem, env), _reply(shown, taught=False), verify]
+
+
 def verify_record(
     problem: Problem, env: ThinkerEnvConfig, task: CheckableTask, shown: str, *, suffix: str = "", **meta
 ) -> dict:
     """Verification of the fast answer ``shown`` (a whole fast response)."""
     text, verdict = task.check(problem, shown)
-    question, answer = split_question(problem.prompt)[1], extract_with(env.grading_rule, shown)
-    prompt = fast_prompt(problem, env) + [
-        {"role": "assistant", "content": shown},
-        _user(env.prompts.verify, question, env.verify_budget_tokens, answer),
-    ]
-    return _record(problem, "verify", prompt, text, suffix=suffix, shown_correct=verdict, **meta)
+    messages = [*_verify_prompt(problem, env, shown), _reply(text)]
+    return _record(problem, messages, ["verify"], suffix=suffix, shown_correct=verdict, **meta)
 
 
-def slow_records(
-    problem: Problem, env: ThinkerEnvConfig, task: CheckableTask, wrong: str, *, suffix: str = "", **meta
-) -> list[dict]:
-    """Slow Thinking after the wrong fast answer ``wrong`` and its check, then the summary of the search."""
+def wrong_answer_record(
+    problem: Problem,
+    env: ThinkerEnvConfig,
+    task: CheckableTask,
+    wrong: str,
+    *,
+    teach_check: bool = False,
+    suffix: str = "",
+    **meta,
+) -> dict:
+    """The dialogue after the wrong fast answer ``wrong``: its check (verdict No; taught with
+    ``teach_check``, context otherwise), Slow Thinking, then the summary of the search."""
     check_text, verdict = task.check(problem, wrong)
-    question, answer = split_question(problem.prompt)[1], extract_with(env.grading_rule, wrong)
     if verdict:
         raise ValueError(f"problem {problem.id!r}: slow examples follow a wrong fast answer, got {wrong!r}")
-    dialogue = fast_prompt(problem, env) + [
-        {"role": "assistant", "content": wrong},
-        _user(env.prompts.verify, question, env.verify_budget_tokens, answer),
-        {"role": "assistant", "content": check_text},
+    question, answer = split_question(problem.prompt)[1], extract_with(env.grading_rule, wrong)
+    messages = [
+        *_verify_prompt(problem, env, wrong),
+        _reply(check_text, taught=teach_check),
         _user(env.prompts.slow, question, env.slow_budget_tokens, answer),
-    ]
-    search = task.search(problem)
-    after = dialogue + [
         # the search as the dialogue holds it: the environment ends the turn at a stop string
-        {"role": "assistant", "content": cut_at_stop(search, env.stop, keep=True)[0]},
+        _reply(cut_at_stop(task.search(problem), env.stop, keep=True)[0]),
         _user(env.prompts.summary, question, env.summary_budget_tokens, answer),
+        _reply(task.summary(problem)),
     ]
-    return [
-        _record(problem, "slow", dialogue, search, suffix=suffix, **meta),
-        _record(problem, "summary", after, task.summary(problem), suffix=suffix, **meta),
-    ]
+    stages = ["slow", "summary"]
+    if teach_check:
+        stages, meta = ["verify", *stages], {**meta, "shown_correct": False}
+    return _record(problem, messages, stages, suffix=suffix, **meta)
 
 
 def qa_record(problem: Problem, qa: QAEnvConfig, task: CheckableTask) -> dict:
+    """The single-turn baseline: its question, then the whole search."""
     prefix, question = split_question(problem.prompt)
-    prompt = [*prefix, _user(qa.prompts.qa, question, qa.budget_tokens)]
-    return _record(problem, "qa", prompt, task.search(problem))
+    messages = [*prefix, _user(qa.prompts.qa, question, qa.budget_tokens), _reply(task.search(problem))]
+    return _record(problem, messages, ["qa"])
 
 
 def stage_records(
@@ -125,12 +150,16 @@ def stage_records(
     *,
     wrong_share: float = 0.5,
 ) -> Iterator[dict]:
-    """Five records for one problem (fast, verify, slow, summary, qa) with synthetic fast answers: the
-    verification shows a distractor in ``wrong_share`` of the problems, the gold answer otherwise."""
-    yield _record(problem, "fast", fast_prompt(problem, env), task.fast(problem))
-    shown = task.distractor(problem, rng) if rng.random() < wrong_share else task.fast(problem)
-    yield verify_record(problem, env, task, shown, shown_by="synthetic")
-    yield from slow_records(problem, env, task, task.distractor(problem, rng), shown_by="synthetic")
+    """Three or four records for one problem, with synthetic fast answers, that teach each of fast,
+    verify, slow, summary and qa once: in ``wrong_share`` of the problems Verification is taught on a
+    distractor, in the dialogue that goes on to Slow Thinking; otherwise on the gold answer, and a second
+    dialogue after a distractor teaches Slow Thinking and the summary (its check as context)."""
+    yield _record(problem, [*fast_prompt(problem, env), _reply(task.fast(problem))], ["fast"])
+    wrong_shown = rng.random() < wrong_share
+    if not wrong_shown:
+        yield verify_record(problem, env, task, task.fast(problem), shown_by="synthetic")
+    wrong = task.distractor(problem, rng)
+    yield wrong_answer_record(problem, env, task, wrong, teach_check=wrong_shown, shown_by="synthetic")
     yield qa_record(problem, qa, task)
 
 
@@ -193,9 +222,9 @@ def own_answer_records(
     right_share: float = 0.5,
     seed: int = 0,
 ) -> tuple[list[dict], dict]:
-    """Verification records of sampled fast answers, right ones subsampled (or repeated) so that they make
-    ``right_share`` of the records, every wrong answer used once; plus a Slow Thinking (and summary) record
-    after each wrong answer. Returns ``(records, counts)``.
+    """Verification records of sampled right fast answers, subsampled (or repeated) so that they make
+    ``right_share`` of the answers checked, and one dialogue after each wrong answer (used once) that teaches
+    its check, Slow Thinking and the summary (:func:`wrong_answer_record`). Returns ``(records, counts)``.
 
     The verdict of each record is computed by ``task.check``; an answer whose check disagrees with its
     grading (e.g. ``\\boxed{9.0}``: graded right, not an integer to check) is left out and counted.
@@ -210,8 +239,9 @@ def own_answer_records(
     for k, (p, r) in enumerate(chosen_right):
         records.append(verify_record(p, env, task, r, suffix=f"-own-right{k}", shown_by="model"))
     for k, (p, r) in enumerate(wrong):
-        records.append(verify_record(p, env, task, r, suffix=f"-own-wrong{k}", shown_by="model"))
-        records.extend(slow_records(p, env, task, r, suffix=f"-own{k}", shown_by="model"))
+        records.append(
+            wrong_answer_record(p, env, task, r, teach_check=True, suffix=f"-own-wrong{k}", shown_by="model")
+        )
     rng.shuffle(records)
     counts = {
         "sampled": len(answers),
