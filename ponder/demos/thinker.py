@@ -75,11 +75,13 @@ SIZES = {
     for name, dims in {
         #          SFT    SFT    own    own    replay  RL     test   rollout   eval
         #          probs  steps  probs  steps          probs  probs  tokens    samples
-        "full": (3000, 630, 2000, 375, 2100, 2000, 200, 150_000, 4),
-        "smoke": (200, 21, 40, 7, 70, 200, 16, 20_000, 2),
+        "full": (3000, 900, 2000, 600, 2100, 2000, 200, 150_000, 4),
+        "smoke": (200, 30, 40, 10, 70, 200, 16, 20_000, 2),
     }.items()
 }
-EXAMPLES_PER_STEP = 32
+# 20 dialogues hold about as many stage turns as 32 single-turn records: a step teaches as much as one of 32
+# records did, and the check needs the steps (fewer steps weakened it, docs/thinker.md)
+EXAMPLES_PER_STEP = 20
 SFT_LR = 2e-3
 OWN_LR = 1e-3
 OWN_TEMPERATURE = 1.0  # the fast answers RL will see are sampled at the rollout temperature
