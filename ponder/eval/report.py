@@ -101,6 +101,17 @@ def curve_plot(
     return save_figure(fig, path)
 
 
+def label_below(points: dict[str, tuple[float, float]], name: str) -> bool:
+    """Whether the point ``name`` of ``points`` (name -> (tokens, accuracy)) is labelled below its marker.
+
+    A row and its starting point (``sft-`` + name) often nearly coincide: the higher of the two is labelled
+    above, the lower below; at equal accuracy, or without a partner, a starting point below."""
+    start = name.startswith("sft-")
+    partner = points.get(name[4:] if start else f"sft-{name}")
+    y = points[name][1]
+    return start if partner is None or partner[1] == y else y < partner[1]
+
+
 def tradeoff_plot(path: str | Path, rows: Sequence[dict], title: str = "") -> Path:
     """Accuracy against generated tokens per answer, one labelled point per row (``name``, ``accuracy``,
     ``mean_tokens``; rows missing either are skipped). Rows named ``sft-...`` (starting points) are hollow."""
@@ -110,15 +121,16 @@ def tradeoff_plot(path: str | Path, rows: Sequence[dict], title: str = "") -> Pa
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for row in rows:
-        x, y = row.get("mean_tokens"), row.get("accuracy")
-        if x is None or y is None:
-            continue
-        hollow = str(row.get("name", "")).startswith("sft-")
+    points = {
+        str(r.get("name", "")): (r["mean_tokens"], r["accuracy"])
+        for r in rows
+        if r.get("mean_tokens") is not None and r.get("accuracy") is not None
+    }
+    for name, (x, y) in points.items():
+        hollow = name.startswith("sft-")
         ax.scatter([x], [y], s=40, facecolors="none" if hollow else "C0", edgecolors="C0")
-        # starting points labelled below, trained ones above: a row and its start often nearly coincide
-        offset = (4, -10) if hollow else (4, 4)
-        ax.annotate(str(row.get("name", "")), (x, y), textcoords="offset points", xytext=offset, fontsize=8)
+        below = label_below(points, name)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, -10 if below else 4), fontsize=8)
     ax.set_xlabel("generated tokens per answer")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1.05)
