@@ -29,6 +29,7 @@ RUNS = [
         ["--tokens", "1024"],
     ),
     ("generation vs transformers generate", ["generation.py"], []),
+    ("RL update on Thinker dialogues: stage by stage / one sequence", ["rl_dialogue_packing.py"], []),
 ]
 
 
