@@ -113,7 +113,9 @@ def test_prompt_shared_equals_separate_dpo_loss_and_gradients(policy_and_ref, pa
 
 
 def test_packed_equals_padded_with_masks(model):
-    """Multi-turn style masks: the packed and padded log-probs of the scored tokens agree, gradients too."""
+    """Masks (multi-turn SFT) and numbered masks (an RL dialogue's answers as separate sequences): packed and
+    padded batches score the same tokens as the same sequences; log-probs, their per-sequence sums and the
+    gradients agree."""
     gen = torch.Generator().manual_seed(3)
 
     def rnd(n):
@@ -122,16 +124,20 @@ def test_packed_equals_padded_with_masks(model):
     groups = [
         PromptGroup(rnd(6), (rnd(9),), ((True, True, False, False, False, True, True, True, True),)),
         PromptGroup(rnd(2), (rnd(4),)),
+        # an RL dialogue: two answers (sequences 1 and 2) with a prompt between them, and a sibling branch
+        PromptGroup(rnd(3), (rnd(7), rnd(2)), ((1, 1, 0, 0, 2, 2, 2), (1, 1))),
     ]
     out = []
     for batch in (pack(groups), pad(groups)):
+        assert batch.lengths.tolist() == [6, 4, 2, 3, 2] and batch.num_sequences == 5
+        assert batch.sequence.tolist() == [0] * 6 + [1] * 4 + [2] * 2 + [3] * 3 + [4] * 2
         model.zero_grad()
         lp = logprobs(model, batch)
         lp.sequences.sum().backward()
-        out.append((lp.tokens.detach(), grads(model).clone()))
-    assert out[0][0].shape == (10,)
-    assert_close(out[0][0], out[1][0], factor=FACTOR)
-    assert_close(out[0][1], out[1][1], factor=FACTOR)
+        out.append((lp.tokens.detach(), lp.sequences.detach(), grads(model).clone()))
+    assert out[0][0].shape == (17,)
+    for packed, padded in zip(out[0], out[1], strict=True):
+        assert_close(packed, padded, factor=FACTOR)
 
 
 def test_attention_never_crosses_segments(model):
